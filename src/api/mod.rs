@@ -1,0 +1,8 @@
+//! What every `/api/v1` handler shares: a JSON extractor whose rejections are
+//! problem+json, the request's origin (request id, client address) and cursor paging.
+
+pub(crate) mod extract;
+mod paging;
+
+pub use extract::{ApiJson, RequestMeta};
+pub use paging::{decode_cursor, encode_cursor, page_limit, Page};

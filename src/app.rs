@@ -1,0 +1,104 @@
+//! `AppState` and the router: every capability's routes merged behind one stack
+//! of middleware.
+
+use axum::Router;
+use std::sync::{Arc, RwLock};
+
+use crate::authz::Authorizer;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::oidc::{ClientCache, KeyRing, MasterKey};
+use crate::store::Store;
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    config: Config,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    master: MasterKey,
+    keys: RwLock<Arc<KeyRing>>,
+    authorizer: Authorizer,
+    clients: ClientCache,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Keys(#[from] crate::oidc::KeyError),
+    #[error(transparent)]
+    Authz(#[from] crate::authz::AuthzError),
+}
+
+/// The master key from config, or the development key (the caller warns).
+pub fn master_key(config: &Config) -> MasterKey {
+    config
+        .keys
+        .master_key
+        .as_deref()
+        .and_then(MasterKey::from_base64)
+        .unwrap_or_else(MasterKey::development)
+}
+
+impl AppState {
+    /// Seeds built-in roles, makes sure signing keys exist, and loads them. The
+    /// store must be migrated.
+    pub async fn build(config: Config, store: Store, clock: Arc<dyn Clock>) -> Result<AppState, StartError> {
+        crate::ops::metrics::init();
+        let master = master_key(&config);
+        crate::authz::seed_builtin(&store).await?;
+        crate::oidc::ensure_keys(&store, &master, clock.now_ms()).await?;
+        let keys = crate::oidc::load_keyring(&store, &master).await?;
+        let clients = ClientCache::new(config.oauth.client_cache_seconds);
+        Ok(AppState(Arc::new(Inner {
+            config,
+            store,
+            clock,
+            master,
+            keys: RwLock::new(Arc::new(keys)),
+            authorizer: Authorizer::default(),
+            clients,
+        })))
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.0.config
+    }
+    pub fn store(&self) -> &Store {
+        &self.0.store
+    }
+    pub fn clock(&self) -> &dyn Clock {
+        self.0.clock.as_ref()
+    }
+    pub fn master_key(&self) -> &MasterKey {
+        &self.0.master
+    }
+    pub fn keys(&self) -> Arc<KeyRing> {
+        match self.0.keys.read() {
+            Ok(k) => k.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+    pub fn authorizer(&self) -> &Authorizer {
+        &self.0.authorizer
+    }
+    pub fn clients(&self) -> &ClientCache {
+        &self.0.clients
+    }
+}
+
+pub fn build_router(state: AppState) -> Router {
+    let config = state.config().clone();
+    let router = Router::new()
+        .merge(crate::ops::router())
+        .merge(crate::oidc::router())
+        .merge(crate::directory::router())
+        .merge(crate::authz::router())
+        .merge(crate::audit::router())
+        .fallback(|| async { crate::error::AppError::NotFound("no such route".into()) })
+        .with_state(state);
+    crate::ops::apply_middleware(router, &config)
+}

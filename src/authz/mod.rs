@@ -1,0 +1,20 @@
+//! Authorization: casbin RBAC with org domains, the built-in role catalog, role
+//! assignments scoped to the org tree, and the one guard every `/api/v1` route uses.
+
+mod assignments;
+mod catalog;
+mod enforcer;
+mod error;
+mod guard;
+mod http;
+
+pub use assignments::{assign_role, list_assignments, revoke_assignment, Assignment, NewAssignment};
+pub(crate) use assignments::revoke_all;
+pub use catalog::{seed_builtin, BUILTIN_ROLES};
+pub use enforcer::Authorizer;
+pub use error::AuthzError;
+pub use guard::{known_scopes, Action, Actor, Object, Subject};
+
+pub fn router() -> axum::Router<crate::AppState> {
+    http::router()
+}

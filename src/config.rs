@@ -1,0 +1,388 @@
+//! One typed configuration tree, layered defaults → file → `HMS_ACH__SECTION__KEY`
+//! environment variables → command-line flags, validated once at start.
+//!
+//! Unknown keys are errors (a typo must not silently fall back to a default): in a
+//! file they are reported with the file name, line and column; in the environment
+//! with the variable's name.
+
+use serde::Deserialize;
+use std::path::Path;
+
+pub const ENV_PREFIX: &str = "HMS_ACH__";
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub keys: KeysConfig,
+    pub oauth: OAuthConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address the HTTP server listens on.
+    pub bind: String,
+    /// The issuer URL (RFC 8414 §2): what tokens carry in `iss`. Defaults to `http://{bind}`.
+    pub issuer: Option<String>,
+    pub request_body_limit_bytes: usize,
+    pub request_timeout_seconds: u64,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            issuer: None,
+            request_body_limit_bytes: 1024 * 1024,
+            request_timeout_seconds: 30,
+            trust_forwarded_for: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://hms-ach.db` (default, created on first start) or `postgres://…`.
+    pub url: String,
+    pub max_connections: u32,
+    pub connect_timeout_seconds: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://hms-ach.db".into(),
+            max_connections: 10,
+            connect_timeout_seconds: 5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    /// Base64 of 32 random bytes. Encrypts signing keys at rest and keys client-secret
+    /// digests. Without it a fixed development key is used, with a loud warning.
+    pub master_key: Option<String>,
+    /// Algorithm of access tokens: `ES256` (default) or `RS256`.
+    pub access_token_alg: String,
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        Self {
+            master_key: None,
+            access_token_alg: "ES256".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OAuthConfig {
+    pub access_token_ttl_seconds: i64,
+    /// How long a replica may use a client registration it read, before reading it again.
+    /// Changes made on this replica take effect at once; on other replicas within this bound.
+    pub client_cache_seconds: i64,
+}
+
+impl Default for OAuthConfig {
+    fn default() -> Self {
+        Self {
+            access_token_ttl_seconds: 900,
+            client_cache_seconds: 5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `pretty` for a terminal, `json` for a log pipeline.
+    pub format: String,
+    /// A tracing filter, e.g. `info` or `hms_ach=debug,info`. `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: "pretty".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    File { path: String, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Flags given on the command line; they override file and environment.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub bind: Option<String>,
+    pub database_url: Option<String>,
+    pub issuer: Option<String>,
+}
+
+impl Config {
+    /// Loads defaults, then the file (if any), then the environment, then `overrides`,
+    /// and validates the result.
+    pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+            .collect();
+        Self::load_from(path, &env, overrides)
+    }
+
+    pub fn load_from(
+        path: Option<&Path>,
+        env: &[(String, String)],
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
+        let mut tree = toml::Table::new();
+        if let Some(path) = path {
+            let shown = path.display().to_string();
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: shown.clone(),
+                source,
+            })?;
+            // Deserialize the file on its own first: toml's errors then carry the
+            // line and column of an unknown key or a wrong type.
+            toml::from_str::<Config>(&text).map_err(|e| ConfigError::File {
+                path: shown.clone(),
+                message: e.to_string().trim_end().replace('\n', " "),
+            })?;
+            tree = toml::from_str(&text).map_err(|e| ConfigError::File {
+                path: shown,
+                message: e.to_string(),
+            })?;
+        }
+        for (var, raw) in env {
+            overlay_env(&mut tree, var, raw)?;
+            // Check each variable alone so an error names the variable.
+            let mut alone = toml::Table::new();
+            overlay_env(&mut alone, var, raw)?;
+            Config::deserialize(toml::Value::Table(alone)).map_err(|e| ConfigError::Env {
+                var: var.clone(),
+                message: e.to_string(),
+            })?;
+        }
+        let mut config = Config::deserialize(toml::Value::Table(tree))
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        if let Some(bind) = &overrides.bind {
+            config.server.bind = bind.clone();
+        }
+        if let Some(url) = &overrides.database_url {
+            config.database.url = url.clone();
+        }
+        if let Some(issuer) = &overrides.issuer {
+            config.server.issuer = Some(issuer.clone());
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The issuer without a trailing slash.
+    pub fn issuer(&self) -> String {
+        match &self.server.issuer {
+            Some(i) => i.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.server.bind),
+        }
+    }
+
+    /// The audience of access tokens for the admin API.
+    pub fn api_audience(&self) -> String {
+        format!("{}/api/v1", self.issuer())
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
+            return bad(format!(
+                "server.bind = {:?} is not an address; write it as IP:PORT, e.g. 127.0.0.1:8080",
+                self.server.bind
+            ));
+        }
+        if let Some(issuer) = &self.server.issuer {
+            match url::Url::parse(issuer) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.query().is_none() && u.fragment().is_none() => {}
+                _ => {
+                    return bad(format!(
+                        "server.issuer = {issuer:?} must be an http(s) URL without query or fragment (RFC 8414 §2), e.g. https://sso.district.example"
+                    ))
+                }
+            }
+        }
+        let url = &self.database.url;
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return bad(format!(
+                "database.url = {:?} is not supported; use sqlite://FILE (e.g. sqlite://hms-ach.db) or postgres://USER@HOST:PORT/DB",
+                crate::store::redact_url(url)
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return bad("database.max_connections must be at least 1".into());
+        }
+        if let Some(key) = &self.keys.master_key {
+            if crate::oidc::MasterKey::from_base64(key).is_none() {
+                return bad("keys.master_key must be base64 of exactly 32 bytes; generate one with `head -c32 /dev/urandom | base64`".into());
+            }
+        }
+        if !matches!(self.keys.access_token_alg.as_str(), "ES256" | "RS256") {
+            return bad(format!(
+                "keys.access_token_alg = {:?}: use ES256 or RS256",
+                self.keys.access_token_alg
+            ));
+        }
+        if !(60..=86_400).contains(&self.oauth.access_token_ttl_seconds) {
+            return bad("oauth.access_token_ttl_seconds must be between 60 and 86400".into());
+        }
+        if !(0..=300).contains(&self.oauth.client_cache_seconds) {
+            return bad("oauth.client_cache_seconds must be between 0 and 300".into());
+        }
+        if !matches!(self.log.format.as_str(), "pretty" | "json") {
+            return bad(format!("log.format = {:?}: use pretty or json", self.log.format));
+        }
+        if self.server.request_body_limit_bytes < 1024 {
+            return bad("server.request_body_limit_bytes must be at least 1024".into());
+        }
+        Ok(())
+    }
+}
+
+/// `HMS_ACH__SERVER__BIND=…` → `tree.server.bind = "…"`. Values that read as TOML
+/// literals (numbers, booleans) keep their type so that numeric settings work.
+fn overlay_env(tree: &mut toml::Table, var: &str, raw: &str) -> Result<(), ConfigError> {
+    let path: Vec<String> = var[ENV_PREFIX.len()..]
+        .split("__")
+        .map(|s| s.to_ascii_lowercase())
+        .collect();
+    if path.iter().any(|p| p.is_empty()) {
+        return Err(ConfigError::Env {
+            var: var.into(),
+            message: "write it as HMS_ACH__SECTION__KEY".into(),
+        });
+    }
+    let value = match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
+        Ok(mut t) => match t.remove("v") {
+            Some(v @ (toml::Value::Integer(_) | toml::Value::Boolean(_) | toml::Value::Float(_))) => v,
+            _ => toml::Value::String(raw.into()),
+        },
+        Err(_) => toml::Value::String(raw.into()),
+    };
+    let (last, parents) = path.split_last().ok_or_else(|| ConfigError::Env {
+        var: var.into(),
+        message: "empty key".into(),
+    })?;
+    let mut node = tree;
+    for p in parents {
+        let entry = node
+            .entry(p.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        node = match entry {
+            toml::Value::Table(t) => t,
+            _ => {
+                return Err(ConfigError::Env {
+                    var: var.into(),
+                    message: format!("{p} is not a section"),
+                })
+            }
+        };
+    }
+    node.insert(last.clone(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn write(text: &str) -> tempfile_path::TempPath {
+        tempfile_path::TempPath::with(text)
+    }
+
+    mod tempfile_path {
+        pub struct TempPath(pub std::path::PathBuf);
+        impl TempPath {
+            pub fn with(text: &str) -> Self {
+                let p = std::env::temp_dir().join(format!("hms-cfg-{}.toml", uuid::Uuid::new_v4()));
+                let mut f = std::fs::File::create(&p).unwrap();
+                super::Write::write_all(&mut f, text.as_bytes()).unwrap();
+                Self(p)
+            }
+        }
+        impl Drop for TempPath {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_file(&self.0);
+            }
+        }
+    }
+
+    #[test]
+    fn defaults_listen_locally_on_sqlite() {
+        let c = Config::load_from(None, &[], &Overrides::default()).unwrap();
+        assert_eq!(c.server.bind, "127.0.0.1:8080");
+        assert_eq!(c.database.url, "sqlite://hms-ach.db");
+        assert_eq!(c.issuer(), "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn unknown_key_in_file_names_file_and_line() {
+        let f = write("[server]\nbind = \"127.0.0.1:9000\"\nbnid = \"x\"\n");
+        let err = Config::load_from(Some(&f.0), &[], &Overrides::default()).unwrap_err().to_string();
+        assert!(err.contains(&f.0.display().to_string()), "{err}");
+        assert!(err.contains("line 3"), "{err}");
+        assert!(err.contains("bnid"), "{err}");
+    }
+
+    #[test]
+    fn env_overrides_file_and_flags_override_env() {
+        let f = write("[server]\nbind = \"127.0.0.1:9000\"\n[oauth]\naccess_token_ttl_seconds = 600\n");
+        let env = vec![
+            ("HMS_ACH__SERVER__BIND".to_string(), "127.0.0.1:9100".to_string()),
+            ("HMS_ACH__OAUTH__ACCESS_TOKEN_TTL_SECONDS".to_string(), "300".to_string()),
+        ];
+        let c = Config::load_from(Some(&f.0), &env, &Overrides::default()).unwrap();
+        assert_eq!(c.server.bind, "127.0.0.1:9100");
+        assert_eq!(c.oauth.access_token_ttl_seconds, 300);
+        let flags = Overrides { bind: Some("127.0.0.1:9200".into()), ..Default::default() };
+        let c = Config::load_from(Some(&f.0), &env, &flags).unwrap();
+        assert_eq!(c.server.bind, "127.0.0.1:9200");
+    }
+
+    #[test]
+    fn unknown_env_key_names_the_variable() {
+        let env = vec![("HMS_ACH__SERVER__PORT".to_string(), "1".to_string())];
+        let err = Config::load_from(None, &env, &Overrides::default()).unwrap_err().to_string();
+        assert!(err.contains("HMS_ACH__SERVER__PORT"), "{err}");
+    }
+
+    #[test]
+    fn validation_says_what_to_fix() {
+        let bad = |o: Overrides| Config::load_from(None, &[], &o).unwrap_err().to_string();
+        assert!(bad(Overrides { bind: Some("localhost".into()), ..Default::default() }).contains("IP:PORT"));
+        assert!(bad(Overrides { database_url: Some("mysql://x".into()), ..Default::default() }).contains("sqlite://"));
+        assert!(bad(Overrides { issuer: Some("ftp://x".into()), ..Default::default() }).contains("http(s)"));
+        let env = vec![("HMS_ACH__KEYS__MASTER_KEY".to_string(), "c2hvcnQ=".to_string())];
+        assert!(Config::load_from(None, &env, &Overrides::default()).unwrap_err().to_string().contains("32 bytes"));
+    }
+}

@@ -1,0 +1,197 @@
+//! Orgs: the tree the district's people, roles and requirements hang from.
+
+use super::model::{allowed_parents, Org, OrgInput};
+use super::validate::check_org;
+use super::{DirectoryError, Upserted};
+use crate::audit::{self, Entry, Origin, Outcome};
+use crate::clock::format_rfc3339;
+use crate::error::FieldError;
+use crate::store::{self, Store, Tx};
+
+const COLUMNS: &str = "id, sourced_id, kind, name, identifier, parent_id, status, created_at, updated_at";
+
+fn from_row(r: &store::Row) -> Result<Org, DirectoryError> {
+    let updated: i64 = store::get(r, "updated_at")?;
+    Ok(Org {
+        id: store::get(r, "id")?,
+        sourced_id: store::get(r, "sourced_id")?,
+        kind: store::get(r, "kind")?,
+        name: store::get(r, "name")?,
+        identifier: store::get(r, "identifier")?,
+        parent_id: store::get(r, "parent_id")?,
+        status: store::get(r, "status")?,
+        created_at: format_rfc3339(store::get(r, "created_at")?),
+        updated_at: format_rfc3339(updated),
+        updated_at_ms: updated,
+    })
+}
+
+/// The id of the org named by its id or its sourcedId.
+pub async fn resolve_org(store: &Store, id_or_sourced: &str) -> Result<Option<String>, DirectoryError> {
+    let row = sqlx::query("SELECT id FROM orgs WHERE id = $1 OR sourced_id = $1 ORDER BY CASE WHEN id = $1 THEN 0 ELSE 1 END LIMIT 1")
+        .bind(id_or_sourced)
+        .fetch_optional(store.reader())
+        .await?;
+    Ok(row.map(|r| store::get(&r, "id")).transpose()?)
+}
+
+pub(super) async fn resolve_org_tx(tx: &mut Tx, id_or_sourced: &str) -> Result<Option<(String, String)>, DirectoryError> {
+    let row = sqlx::query("SELECT id, sourced_id FROM orgs WHERE id = $1 OR sourced_id = $1 ORDER BY CASE WHEN id = $1 THEN 0 ELSE 1 END LIMIT 1")
+        .bind(id_or_sourced)
+        .fetch_optional(&mut **tx)
+        .await?;
+    match row {
+        Some(r) => Ok(Some((store::get(&r, "id")?, store::get(&r, "sourced_id")?))),
+        None => Ok(None),
+    }
+}
+
+pub async fn get_org(store: &Store, id: &str) -> Result<Org, DirectoryError> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM orgs WHERE id = $1 OR sourced_id = $1 ORDER BY CASE WHEN id = $1 THEN 0 ELSE 1 END LIMIT 1"))
+        .bind(id)
+        .fetch_optional(store.reader())
+        .await?;
+    match row {
+        Some(r) => from_row(&r),
+        None => Err(DirectoryError::NotFound { kind: "org", id: id.to_string() }),
+    }
+}
+
+/// The org and its ancestors, nearest first: the domains a role may be held in.
+pub async fn org_ancestry(store: &Store, id: &str) -> Result<Vec<String>, DirectoryError> {
+    let rows = sqlx::query(
+        "WITH RECURSIVE chain(id, parent_id, depth) AS ( \
+           SELECT id, parent_id, 0 FROM orgs WHERE id = $1 \
+           UNION ALL SELECT o.id, o.parent_id, c.depth + 1 FROM orgs o JOIN chain c ON o.id = c.parent_id WHERE c.depth < 32) \
+         SELECT id FROM chain ORDER BY depth",
+    )
+    .bind(id)
+    .fetch_all(store.reader())
+    .await?;
+    rows.iter().map(|r| Ok(store::get(r, "id")?)).collect()
+}
+
+#[derive(Debug, Default)]
+pub struct OrgFilter {
+    pub kind: Option<String>,
+    pub parent: Option<String>,
+    pub updated_since_ms: Option<i64>,
+    pub after: Option<(i64, String)>,
+    pub limit: i64,
+}
+
+pub async fn list_orgs(store: &Store, f: &OrgFilter) -> Result<Vec<Org>, DirectoryError> {
+    let (after_at, after_id) = f.after.clone().unwrap_or((i64::MIN, String::new()));
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM orgs WHERE ($1 = '' OR kind = $1) AND ($2 = '' OR parent_id = $2) AND updated_at >= $3 \
+         AND (updated_at > $4 OR (updated_at = $4 AND id > $5)) ORDER BY updated_at, id LIMIT $6"
+    ))
+    .bind(f.kind.clone().unwrap_or_default())
+    .bind(f.parent.clone().unwrap_or_default())
+    .bind(f.updated_since_ms.unwrap_or(i64::MIN))
+    .bind(after_at)
+    .bind(after_id)
+    .bind(f.limit)
+    .fetch_all(store.reader())
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Creates the org, or updates it when `target` (PATCH) or its sourcedId (POST)
+/// names an existing one. Sending what is already stored changes nothing.
+pub async fn upsert_org(store: &Store, now_ms: i64, origin: &Origin, target: Option<&str>, mut input: OrgInput) -> Result<Upserted<Org>, DirectoryError> {
+    let mut errors = check_org(&mut input);
+    let mut tx = store.begin().await?;
+    let parent_id = match &input.parent {
+        Some(p) => match resolve_org_tx(&mut tx, p).await? {
+            Some((id, _)) => {
+                let row = sqlx::query("SELECT kind FROM orgs WHERE id = $1").bind(&id).fetch_one(&mut *tx).await?;
+                let parent_kind: String = store::get(&row, "kind")?;
+                if !allowed_parents(&input.kind).contains(&parent_kind.as_str()) {
+                    errors.push(FieldError::new("parent", format!("a {} cannot sit under a {parent_kind}; allowed parents: {}", input.kind, allowed_parents(&input.kind).join(", "))));
+                }
+                Some(id)
+            }
+            None => {
+                errors.push(FieldError::new("parent", format!("no org with id or sourcedId {p:?}")));
+                None
+            }
+        },
+        None => None,
+    };
+    if !errors.is_empty() {
+        return Err(DirectoryError::Invalid(errors));
+    }
+    let existing = match target {
+        Some(id) => Some(
+            sqlx::query(&format!("SELECT {COLUMNS} FROM orgs WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| DirectoryError::NotFound { kind: "org", id: id.to_string() })?,
+        ),
+        None => sqlx::query(&format!("SELECT {COLUMNS} FROM orgs WHERE sourced_id = $1")).bind(&input.sourced_id).fetch_optional(&mut *tx).await?,
+    };
+    let existing = existing.as_ref().map(from_row).transpose()?;
+    let status = input.status.clone().unwrap_or_else(|| existing.as_ref().map_or("active".into(), |o| o.status.clone()));
+    if let (Some(old), Some(p)) = (&existing, &parent_id) {
+        if p == &old.id {
+            return Err(DirectoryError::field("parent", "an org cannot be its own parent"));
+        }
+    }
+    let (id, created, changes) = match &existing {
+        Some(old) => {
+            let mut changes = serde_json::Map::new();
+            let mut diff = |name: &str, a: serde_json::Value, b: serde_json::Value| {
+                if a != b {
+                    changes.insert(name.into(), serde_json::json!({ "from": a, "to": b }));
+                }
+            };
+            diff("sourcedId", old.sourced_id.clone().into(), input.sourced_id.clone().into());
+            diff("kind", old.kind.clone().into(), input.kind.clone().into());
+            diff("name", old.name.clone().into(), input.name.clone().into());
+            diff("identifier", old.identifier.clone().into(), input.identifier.clone().into());
+            diff("parentId", old.parent_id.clone().into(), parent_id.clone().into());
+            diff("status", old.status.clone().into(), status.clone().into());
+            if changes.is_empty() {
+                return Ok(Upserted { record: get_org(store, &old.id).await?, created: false, changed: false });
+            }
+            sqlx::query("UPDATE orgs SET sourced_id = $1, kind = $2, name = $3, identifier = $4, parent_id = $5, status = $6, updated_at = $7 WHERE id = $8")
+                .bind(&input.sourced_id)
+                .bind(&input.kind)
+                .bind(&input.name)
+                .bind(&input.identifier)
+                .bind(&parent_id)
+                .bind(&status)
+                .bind(now_ms)
+                .bind(&old.id)
+                .execute(&mut *tx)
+                .await?;
+            (old.id.clone(), false, serde_json::Value::Object(changes))
+        }
+        None => {
+            let id = store::new_id();
+            sqlx::query("INSERT INTO orgs (id, sourced_id, kind, name, identifier, parent_id, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)")
+                .bind(&id)
+                .bind(&input.sourced_id)
+                .bind(&input.kind)
+                .bind(&input.name)
+                .bind(&input.identifier)
+                .bind(&parent_id)
+                .bind(&status)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+            (id, true, serde_json::to_value(&input).unwrap_or_default())
+        }
+    };
+    audit::record(
+        &mut tx,
+        now_ms,
+        origin,
+        Entry { action: if created { "org.create" } else { "org.update" }, outcome: Outcome::Success, target_kind: "org", target_id: &id, details: changes },
+    )
+    .await?;
+    tx.commit().await.map_err(store::StoreError::from)?;
+    Ok(Upserted { record: get_org(store, &id).await?, created, changed: true })
+}

@@ -1,0 +1,200 @@
+//! SQL for people and their kinds, identifiers and affiliations.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::model::{Affiliation, Person, PersonInput};
+use super::DirectoryError;
+use crate::clock::format_rfc3339;
+use crate::store::{self, Tx};
+
+const COLUMNS: &str = "id, sourced_id, status, given_name, family_name, middle_name, preferred_name, email, username, status_changed_at, status_reason, created_at, updated_at";
+
+/// `$first, $first+1, …` for an `IN (…)` list of `n` values.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Loads people with their kinds, identifiers and affiliations in four queries.
+pub(super) async fn load(conn: &mut sqlx::AnyConnection, where_sql: &str, binds: &[String]) -> Result<Vec<Person>, DirectoryError> {
+    let sql = format!("SELECT {COLUMNS} FROM people p WHERE {where_sql}");
+    let mut q = sqlx::query(&sql);
+    for b in binds {
+        q = q.bind(b);
+    }
+    let rows = q.fetch_all(&mut *conn).await?;
+    let mut people = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let updated: i64 = store::get(r, "updated_at")?;
+        people.push(Person {
+            id: store::get(r, "id")?,
+            sourced_id: store::get(r, "sourced_id")?,
+            status: store::get(r, "status")?,
+            kinds: Vec::new(),
+            given_name: store::get(r, "given_name")?,
+            family_name: store::get(r, "family_name")?,
+            middle_name: store::get(r, "middle_name")?,
+            preferred_name: store::get(r, "preferred_name")?,
+            email: store::get(r, "email")?,
+            username: store::get(r, "username")?,
+            identifiers: BTreeMap::new(),
+            affiliations: Vec::new(),
+            status_changed_at: format_rfc3339(store::get(r, "status_changed_at")?),
+            status_reason: store::get(r, "status_reason")?,
+            created_at: format_rfc3339(store::get(r, "created_at")?),
+            updated_at: format_rfc3339(updated),
+            updated_at_ms: updated,
+        });
+    }
+    if people.is_empty() {
+        return Ok(people);
+    }
+    let ids: Vec<String> = people.iter().map(|p| p.id.clone()).collect();
+    let index: HashMap<String, usize> = ids.iter().enumerate().map(|(i, id)| (id.clone(), i)).collect();
+    let list = placeholders(1, ids.len());
+    for r in rows_for(conn, &format!("SELECT person_id, kind FROM person_kinds WHERE person_id IN ({list}) ORDER BY kind"), &ids).await? {
+        if let Some(&i) = index.get(&store::get::<String>(&r, "person_id")?) {
+            people[i].kinds.push(store::get(&r, "kind")?);
+        }
+    }
+    for r in rows_for(conn, &format!("SELECT person_id, id_type, value FROM person_identifiers WHERE person_id IN ({list})"), &ids).await? {
+        if let Some(&i) = index.get(&store::get::<String>(&r, "person_id")?) {
+            people[i].identifiers.insert(store::get(&r, "id_type")?, store::get(&r, "value")?);
+        }
+    }
+    for r in rows_for(
+        conn,
+        &format!(
+        "SELECT a.person_id, a.org_id, o.sourced_id, a.role, a.is_primary, a.begin_date, a.end_date \
+         FROM affiliations a JOIN orgs o ON o.id = a.org_id WHERE a.person_id IN ({list}) ORDER BY a.is_primary DESC, o.sourced_id, a.role"
+        ),
+        &ids,
+    )
+    .await?
+    {
+        if let Some(&i) = index.get(&store::get::<String>(&r, "person_id")?) {
+            people[i].affiliations.push(Affiliation {
+                org_id: store::get(&r, "org_id")?,
+                org_sourced_id: store::get(&r, "sourced_id")?,
+                role: store::get(&r, "role")?,
+                primary: store::get::<i64>(&r, "is_primary")? != 0,
+                begin_date: store::get(&r, "begin_date")?,
+                end_date: store::get(&r, "end_date")?,
+            });
+        }
+    }
+    Ok(people)
+}
+
+async fn rows_for(conn: &mut sqlx::AnyConnection, sql: &str, ids: &[String]) -> Result<Vec<store::Row>, sqlx::Error> {
+    let mut q = sqlx::query(sql);
+    for id in ids {
+        q = q.bind(id.as_str());
+    }
+    q.fetch_all(conn).await
+}
+
+/// Writes the person row and replaces kinds, identifiers and affiliations.
+/// `affiliation_orgs` holds the resolved org id for each affiliation, in order.
+pub(super) async fn write(tx: &mut Tx, id: &str, input: &PersonInput, affiliation_orgs: &[String], now_ms: i64, insert: Option<&str>) -> Result<(), DirectoryError> {
+    match insert {
+        Some(status) => {
+            sqlx::query(
+                "INSERT INTO people (id, sourced_id, status, given_name, family_name, middle_name, preferred_name, email, username, \
+                 status_changed_at, status_reason, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $10, $10)",
+            )
+            .bind(id)
+            .bind(&input.sourced_id)
+            .bind(status)
+            .bind(&input.given_name)
+            .bind(&input.family_name)
+            .bind(&input.middle_name)
+            .bind(&input.preferred_name)
+            .bind(&input.email)
+            .bind(&input.username)
+            .bind(now_ms)
+            .execute(&mut **tx)
+            .await?;
+        }
+        None => {
+            sqlx::query(
+                "UPDATE people SET sourced_id = $1, given_name = $2, family_name = $3, middle_name = $4, preferred_name = $5, \
+                 email = $6, username = $7, updated_at = $8 WHERE id = $9",
+            )
+            .bind(&input.sourced_id)
+            .bind(&input.given_name)
+            .bind(&input.family_name)
+            .bind(&input.middle_name)
+            .bind(&input.preferred_name)
+            .bind(&input.email)
+            .bind(&input.username)
+            .bind(now_ms)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+            for table in ["person_kinds", "person_identifiers", "affiliations"] {
+                sqlx::query(&format!("DELETE FROM {table} WHERE person_id = $1")).bind(id).execute(&mut **tx).await?;
+            }
+        }
+    }
+    for kind in &input.kinds {
+        sqlx::query("INSERT INTO person_kinds (person_id, kind) VALUES ($1, $2)").bind(id).bind(kind).execute(&mut **tx).await?;
+    }
+    for (t, v) in &input.identifiers {
+        sqlx::query("INSERT INTO person_identifiers (person_id, id_type, value) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(t)
+            .bind(v)
+            .execute(&mut **tx)
+            .await?;
+    }
+    for (a, org_id) in input.affiliations.iter().zip(affiliation_orgs) {
+        sqlx::query(
+            "INSERT INTO affiliations (id, person_id, org_id, role, is_primary, begin_date, end_date) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(store::new_id())
+        .bind(id)
+        .bind(org_id)
+        .bind(&a.role)
+        .bind(i64::from(a.primary))
+        .bind(&a.begin_date)
+        .bind(&a.end_date)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+pub(super) async fn set_status(tx: &mut Tx, id: &str, status: &str, reason: Option<&str>, now_ms: i64) -> Result<(), DirectoryError> {
+    sqlx::query("UPDATE people SET status = $1, status_reason = $2, status_changed_at = $3, updated_at = $3 WHERE id = $4")
+        .bind(status)
+        .bind(reason)
+        .bind(now_ms)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Who else holds one of these identifiers or this username (for a 409 that names it).
+pub(super) async fn find_clash(tx: &mut Tx, id: &str, input: &PersonInput) -> Result<Option<String>, DirectoryError> {
+    if let Some(u) = &input.username {
+        let row = sqlx::query("SELECT sourced_id FROM people WHERE username = $1 AND id <> $2").bind(u).bind(id).fetch_optional(&mut **tx).await?;
+        if let Some(r) = row {
+            return Ok(Some(format!("username {u:?} already belongs to {}", store::get::<String>(&r, "sourced_id")?)));
+        }
+    }
+    for (t, v) in &input.identifiers {
+        let row = sqlx::query(
+            "SELECT p.sourced_id FROM person_identifiers i JOIN people p ON p.id = i.person_id WHERE i.id_type = $1 AND i.value = $2 AND i.person_id <> $3",
+        )
+        .bind(t)
+        .bind(v)
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some(r) = row {
+            return Ok(Some(format!("identifier {t} {v:?} already belongs to {}", store::get::<String>(&r, "sourced_id")?)));
+        }
+    }
+    Ok(None)
+}

@@ -1,0 +1,265 @@
+//! The client registry: API clients and (later) relying parties.
+
+use base64::Engine;
+use rand::RngCore;
+use serde::Serialize;
+
+use super::{ClientError, MasterKey};
+use crate::audit::{self, Entry, Origin, Outcome};
+use crate::authz::{self, AuthzError, NewAssignment, Subject};
+use crate::clock::format_rfc3339;
+use crate::error::FieldError;
+use crate::store::{self, Store, StoreError};
+
+/// Grants this release implements; a client may be registered only for these.
+pub const SUPPORTED_GRANTS: &[&str] = &["client_credentials"];
+
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub id: String,
+    pub name: String,
+    pub secret_digest: String,
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    pub access_token_ttl_seconds: Option<i64>,
+    pub enabled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub secret_rotated_at: i64,
+}
+
+/// What an admin sees of a client: never the secret or its digest.
+#[derive(Debug, Serialize)]
+pub struct ClientView {
+    pub client_id: String,
+    pub name: String,
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    pub access_token_ttl_seconds: Option<i64>,
+    pub enabled: bool,
+    pub created_at: String,
+    pub secret_rotated_at: String,
+}
+
+impl From<&Client> for ClientView {
+    fn from(c: &Client) -> Self {
+        ClientView {
+            client_id: c.id.clone(),
+            name: c.name.clone(),
+            grant_types: c.grant_types.clone(),
+            scopes: c.scopes.clone(),
+            access_token_ttl_seconds: c.access_token_ttl_seconds,
+            enabled: c.enabled,
+            created_at: format_rfc3339(c.created_at),
+            secret_rotated_at: format_rfc3339(c.secret_rotated_at),
+        }
+    }
+}
+
+pub struct NewClient {
+    pub name: String,
+    pub grants: Vec<String>,
+    pub scopes: Vec<String>,
+    /// A role to give the client, hub-wide or in `org` (an org id or sourcedId).
+    pub role: Option<String>,
+    pub org: Option<String>,
+    pub access_token_ttl_seconds: Option<i64>,
+}
+
+fn random_token(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rngs::OsRng.fill_bytes(&mut buf);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
+}
+
+fn validate(new: &NewClient) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let name = new.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        errors.push(FieldError::new("name", "must be 1 to 100 characters"));
+    }
+    if new.grants.is_empty() {
+        errors.push(FieldError::new("grant", format!("give at least one grant type; supported: {}", SUPPORTED_GRANTS.join(", "))));
+    }
+    for g in &new.grants {
+        if !SUPPORTED_GRANTS.contains(&g.as_str()) {
+            errors.push(FieldError::new("grant", format!("{g:?} is not supported; supported: {}", SUPPORTED_GRANTS.join(", "))));
+        }
+    }
+    let known = authz::known_scopes();
+    if new.scopes.is_empty() {
+        errors.push(FieldError::new("scope", format!("give at least one scope, e.g. users.read; known: {}", known.join(" "))));
+    }
+    for s in &new.scopes {
+        if !known.contains(s) {
+            errors.push(FieldError::new("scope", format!("{s:?} is not a known scope; known: {}", known.join(" "))));
+        }
+    }
+    if let Some(ttl) = new.access_token_ttl_seconds {
+        if !(60..=86_400).contains(&ttl) {
+            errors.push(FieldError::new("access_token_ttl_seconds", "must be between 60 and 86400"));
+        }
+    }
+    if new.org.is_some() && new.role.is_none() {
+        errors.push(FieldError::new("org", "an org only makes sense with a role"));
+    }
+    errors
+}
+
+/// Registers a client and returns it with its secret, which is shown this once.
+pub async fn create_client(store: &Store, master: &MasterKey, now_ms: i64, origin: &Origin, new: NewClient) -> Result<(Client, String), ClientError> {
+    let mut errors = validate(&new);
+    let org_id = match &new.org {
+        Some(o) => match crate::directory::resolve_org(store, o).await.map_err(|e| ClientError::Store(StoreError::Corrupt(e.to_string())))? {
+            Some(id) => Some(id),
+            None => {
+                errors.push(FieldError::new("org", format!("no org with id or sourcedId {o:?}")));
+                None
+            }
+        },
+        None => None,
+    };
+    if !errors.is_empty() {
+        return Err(ClientError::Invalid(errors));
+    }
+    let mut grants = new.grants.clone();
+    grants.dedup();
+    let mut scopes = new.scopes.clone();
+    scopes.sort();
+    scopes.dedup();
+    let id = format!("hms_{}", random_token(12));
+    let secret = random_token(32);
+    let client = Client {
+        id: id.clone(),
+        name: new.name.trim().to_string(),
+        secret_digest: master.digest_secret(&secret),
+        grant_types: grants,
+        scopes,
+        access_token_ttl_seconds: new.access_token_ttl_seconds,
+        enabled: true,
+        created_at: now_ms,
+        updated_at: now_ms,
+        secret_rotated_at: now_ms,
+    };
+    let mut tx = store.begin().await?;
+    sqlx::query(
+        "INSERT INTO clients (id, name, secret_digest, grant_types, scopes, access_token_ttl_seconds, enabled, created_at, updated_at, secret_rotated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7, $7)",
+    )
+    .bind(&client.id)
+    .bind(&client.name)
+    .bind(&client.secret_digest)
+    .bind(serde_json::to_string(&client.grant_types).unwrap_or_default())
+    .bind(serde_json::to_string(&client.scopes).unwrap_or_default())
+    .bind(client.access_token_ttl_seconds)
+    .bind(now_ms)
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        now_ms,
+        origin,
+        Entry {
+            action: "client.create",
+            outcome: Outcome::Success,
+            target_kind: "client",
+            target_id: &client.id,
+            details: serde_json::json!({ "name": client.name, "grants": client.grant_types, "scopes": client.scopes, "role": new.role, "org": org_id }),
+        },
+    )
+    .await?;
+    if let Some(role) = new.role {
+        let assignment = NewAssignment { subject: Subject::Client(id.clone()), role, org_id, expires_at_ms: None };
+        authz::assign_role(&mut tx, now_ms, origin, assignment).await.map_err(|e| match e {
+            AuthzError::UnknownRole(r) => ClientError::Invalid(vec![FieldError::new(
+                "role",
+                format!("no role {r:?}; built-in roles: {}", authz::BUILTIN_ROLES.iter().map(|r| r.0).collect::<Vec<_>>().join(", ")),
+            )]),
+            other => other.into(),
+        })?;
+    }
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok((client, secret))
+}
+
+fn from_row(r: &store::Row) -> Result<Client, ClientError> {
+    let list = |col: &str| -> Result<Vec<String>, ClientError> {
+        let text: String = store::get(r, col)?;
+        serde_json::from_str(&text).map_err(|e| ClientError::Store(StoreError::Corrupt(format!("clients.{col}: {e}"))))
+    };
+    Ok(Client {
+        id: store::get(r, "id")?,
+        name: store::get(r, "name")?,
+        secret_digest: store::get(r, "secret_digest")?,
+        grant_types: list("grant_types")?,
+        scopes: list("scopes")?,
+        access_token_ttl_seconds: store::get(r, "access_token_ttl_seconds")?,
+        enabled: store::get::<i64>(r, "enabled")? != 0,
+        created_at: store::get(r, "created_at")?,
+        updated_at: store::get(r, "updated_at")?,
+        secret_rotated_at: store::get(r, "secret_rotated_at")?,
+    })
+}
+
+const COLUMNS: &str = "id, name, secret_digest, grant_types, scopes, access_token_ttl_seconds, enabled, created_at, updated_at, secret_rotated_at";
+
+pub(super) async fn find_client(pool: &sqlx::AnyPool, id: &str) -> Result<Option<Client>, ClientError> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM clients WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+pub async fn list_clients(store: &Store) -> Result<Vec<Client>, ClientError> {
+    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM clients ORDER BY created_at, id"))
+        .fetch_all(store.reader())
+        .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Replaces the secret; the old one stops working at once on this replica and within
+/// `oauth.client_cache_seconds` on others.
+pub async fn rotate_secret(store: &Store, master: &MasterKey, now_ms: i64, origin: &Origin, id: &str) -> Result<(Client, String), ClientError> {
+    let secret = random_token(32);
+    let mut tx = store.begin().await?;
+    let done = sqlx::query("UPDATE clients SET secret_digest = $1, secret_rotated_at = $2, updated_at = $2 WHERE id = $3")
+        .bind(master.digest_secret(&secret))
+        .bind(now_ms)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(ClientError::NotFound(id.to_string()));
+    }
+    audit::record(
+        &mut tx,
+        now_ms,
+        origin,
+        Entry { action: "client.rotate-secret", outcome: Outcome::Success, target_kind: "client", target_id: id, details: serde_json::json!({}) },
+    )
+    .await?;
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM clients WHERE id = $1")).bind(id).fetch_one(&mut *tx).await?;
+    let client = from_row(&row)?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok((client, secret))
+}
+
+/// Deletes a client and its role assignments.
+pub async fn delete_client(store: &Store, now_ms: i64, origin: &Origin, id: &str) -> Result<(), ClientError> {
+    let mut tx = store.begin().await?;
+    let done = sqlx::query("DELETE FROM clients WHERE id = $1").bind(id).execute(&mut *tx).await?;
+    if done.rows_affected() == 0 {
+        return Err(ClientError::NotFound(id.to_string()));
+    }
+    let roles = authz::revoke_all(&mut tx, &Subject::Client(id.to_string())).await?;
+    audit::record(
+        &mut tx,
+        now_ms,
+        origin,
+        Entry { action: "client.delete", outcome: Outcome::Success, target_kind: "client", target_id: id, details: serde_json::json!({ "rolesRevoked": roles }) },
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(())
+}

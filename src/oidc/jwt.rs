@@ -1,0 +1,108 @@
+//! Compact JWS (RFC 7515) for the hub's own tokens, and verification of access
+//! tokens presented to the admin API (RFC 9068 §4).
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+use super::keys::{KeyRing, Signer};
+use super::KeyError;
+use crate::AppState;
+
+/// Signs `claims` as a compact JWS with the signer's key, `typ` in the header.
+pub fn sign(signer: &Signer, typ: &str, claims: &impl Serialize) -> Result<String, KeyError> {
+    let header = serde_json::json!({ "alg": signer.alg.as_str(), "kid": signer.kid, "typ": typ });
+    let payload = serde_json::to_vec(claims).map_err(|e| KeyError::Crypto(e.to_string()))?;
+    let mut token = String::with_capacity(512);
+    token.push_str(&B64.encode(header.to_string()));
+    token.push('.');
+    token.push_str(&B64.encode(payload));
+    let sig = signer.sign(token.as_bytes())?;
+    token.push('.');
+    token.push_str(&B64.encode(sig));
+    Ok(token)
+}
+
+/// The claims of an RFC 9068 access token issued by this hub.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub client_id: String,
+    pub scope: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+}
+
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+    kid: Option<String>,
+    typ: Option<String>,
+}
+
+/// Verifies signature, header, issuer, audience and lifetime. Returns why not, in
+/// words fit for the caller (never the token itself).
+pub fn verify(ring: &KeyRing, token: &str, issuer: &str, audience: &str, now_secs: i64) -> Result<AccessClaims, &'static str> {
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return Err("not a compact JWS");
+    };
+    let header: Header = B64
+        .decode(h)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or("malformed header")?;
+    // RFC 9068 §4: the type must be at+jwt, so an ID token cannot pass as an access token.
+    if header.typ.as_deref().map(str::to_ascii_lowercase).as_deref() != Some("at+jwt") {
+        return Err("not an access token (typ must be at+jwt)");
+    }
+    let kid = header.kid.ok_or("no key id")?;
+    let verifier = ring.verifier(&kid).ok_or("signed by an unknown key")?;
+    // The algorithm comes from our key, never from the token: `none` and HS256
+    // (with the public key as the HMAC secret) cannot be substituted.
+    if header.alg != verifier.alg().as_str() {
+        return Err("algorithm does not match the key");
+    }
+    let sig = B64.decode(s).map_err(|_| "malformed signature")?;
+    let signed_len = h.len() + 1 + p.len();
+    if !verifier.verify(&token.as_bytes()[..signed_len], &sig) {
+        return Err("bad signature");
+    }
+    let claims: AccessClaims = B64
+        .decode(p)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or("malformed claims")?;
+    if claims.iss != issuer {
+        return Err("issued by another issuer");
+    }
+    if claims.aud != audience {
+        return Err("meant for another audience");
+    }
+    if now_secs >= claims.exp {
+        return Err("expired");
+    }
+    if claims.iat > now_secs + 60 {
+        return Err("issued in the future");
+    }
+    Ok(claims)
+}
+
+/// Verifies an access token presented to the admin API, and that its client is
+/// still registered and enabled (a deleted client's tokens stop working).
+pub async fn verify_access_token(app: &AppState, token: &str) -> Result<AccessClaims, &'static str> {
+    let claims = {
+        let ring = app.keys();
+        let config = app.config();
+        verify(&ring, token, &config.issuer(), &config.api_audience(), app.clock().now_secs())?
+    };
+    match app.clients().get(app.store(), &claims.client_id, app.clock().now_ms()).await {
+        Ok(Some(c)) if c.enabled => Ok(claims),
+        Ok(Some(_)) => Err("the client is disabled"),
+        Ok(None) => Err("the client no longer exists"),
+        Err(_) => Err("the client could not be checked"),
+    }
+}

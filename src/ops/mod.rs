@@ -1,0 +1,12 @@
+//! Operations: health and readiness probes, Prometheus metrics, and the HTTP
+//! middleware every route shares (request ids, tracing, limits, security headers).
+
+mod health;
+mod middleware;
+pub mod metrics;
+
+pub use middleware::apply as apply_middleware;
+
+pub fn router() -> axum::Router<crate::AppState> {
+    health::router()
+}

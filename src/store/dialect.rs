@@ -1,0 +1,71 @@
+//! Everything that differs between SQLite and PostgreSQL, in one place.
+
+use sqlx::{AnyConnection, Executor};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Backend {
+        if url.starts_with("postgres") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+
+    /// SQLite files are created on first start (`mode=rwc`).
+    pub(super) fn normalize_url(self, url: &str) -> String {
+        match self {
+            Backend::Sqlite if !url.contains("mode=") && !url.contains(":memory:") => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{sep}mode=rwc")
+            }
+            _ => url.to_string(),
+        }
+    }
+
+    pub(super) fn unreachable_hint(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "Check that the directory exists and is writable, or pass --database-url sqlite://PATH.",
+            Backend::Postgres => "Check that PostgreSQL is running and accepts connections at that host and port, that the database exists, and that the user may log in.",
+        }
+    }
+}
+
+/// Per-connection settings. SQLite: WAL so readers never block the writer, a busy
+/// timeout, foreign keys on (they are off by default in SQLite).
+pub(super) async fn prepare_connection(backend: Backend, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    if backend == Backend::Sqlite {
+        conn.execute("PRAGMA journal_mode = WAL").await?;
+        conn.execute("PRAGMA synchronous = NORMAL").await?;
+        conn.execute("PRAGMA busy_timeout = 5000").await?;
+        conn.execute("PRAGMA foreign_keys = ON").await?;
+    }
+    Ok(())
+}
+
+pub(super) fn schema_query(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => {
+            "SELECT m.name AS table_name, p.name AS column_name \
+             FROM sqlite_master m JOIN pragma_table_info(m.name) p \
+             WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_sqlx%'"
+        }
+        Backend::Postgres => {
+            "SELECT CAST(table_name AS TEXT) AS table_name, CAST(column_name AS TEXT) AS column_name \
+             FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name NOT LIKE '_sqlx%'"
+        }
+    }
+}

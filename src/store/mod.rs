@@ -1,0 +1,162 @@
+//! The database: one code path for SQLite (default, embedded) and PostgreSQL
+//! (production, several replicas) through sqlx's `Any` driver.
+//!
+//! Portable SQL only: `$1` placeholders, ids as text UUIDs, times as integer Unix
+//! milliseconds, JSON as text, flags as integers 0/1. The few dialect differences
+//! live in [`dialect`] and nowhere else.
+
+mod dialect;
+
+pub use dialect::Backend;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::AnyPool;
+use std::time::Duration;
+
+pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
+pub type Row = AnyRow;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open database {url}: {reason}. {hint}")]
+    Unreachable {
+        url: String,
+        reason: String,
+        hint: &'static str,
+    },
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("a row with the same {0} already exists")]
+    Duplicate(String),
+    #[error("database error: {0}")]
+    Database(sqlx::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &e {
+            if db.is_unique_violation() {
+                return StoreError::Duplicate(db.constraint().unwrap_or("key").to_string());
+            }
+        }
+        StoreError::Database(e)
+    }
+}
+
+/// Pools for one database. On PostgreSQL reads and writes share one pool. SQLite
+/// allows one writer at a time, so writes go through a single-connection pool
+/// (no `SQLITE_BUSY` from two transactions upgrading to write locks at once)
+/// while reads use several connections on the WAL snapshot.
+#[derive(Clone, Debug)]
+pub struct Store {
+    write: AnyPool,
+    read: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    pub async fn connect(url: &str, max_connections: u32, timeout: Duration) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url);
+        let unreachable = |e: sqlx::Error| StoreError::Unreachable {
+            url: redact_url(url),
+            reason: e.to_string(),
+            hint: backend.unreachable_hint(),
+        };
+        let url = backend.normalize_url(url);
+        let open = |max: u32| {
+            AnyPoolOptions::new()
+                .max_connections(max)
+                .acquire_timeout(timeout)
+                .after_connect(move |conn, _| Box::pin(async move { dialect::prepare_connection(backend, conn).await }))
+        };
+        let (write, read) = match backend {
+            Backend::Sqlite => {
+                let write = open(1).connect(&url).await.map_err(unreachable)?;
+                let read = open(max_connections.max(2)).connect(&url).await.map_err(unreachable)?;
+                (write, read)
+            }
+            Backend::Postgres => {
+                let pool = open(max_connections).connect(&url).await.map_err(unreachable)?;
+                (pool.clone(), pool)
+            }
+        };
+        Ok(Store { write, read, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies the forward-only migrations of this backend's tree.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self.backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&self.write).await?,
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&self.write).await?,
+        }
+        Ok(())
+    }
+
+    /// A write transaction: everything one change does commits together or not at all.
+    pub async fn begin(&self) -> Result<Tx, StoreError> {
+        Ok(self.write.begin().await?)
+    }
+
+    /// The pool for reads outside a transaction.
+    pub fn reader(&self) -> &AnyPool {
+        &self.read
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+
+    /// Tables and their columns, for the test that both migration trees agree.
+    pub async fn schema(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let sql = dialect::schema_query(self.backend);
+        let rows = sqlx::query(sql).fetch_all(&self.read).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            out.push((get::<String>(&r, "table_name")?, get::<String>(&r, "column_name")?));
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
+/// Reads a column, turning a type mismatch into [`StoreError::Corrupt`].
+pub fn get<'r, T>(row: &'r Row, col: &str) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    use sqlx::Row as _;
+    row.try_get::<T, _>(col)
+        .map_err(|e| StoreError::Corrupt(format!("column {col}: {e}")))
+}
+
+/// A database URL with any password replaced, fit for logs and error messages.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// A new random id (UUID v4, as text).
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+#[cfg(test)]
+mod tests;
