@@ -46,7 +46,11 @@ pub fn master_key(config: &Config) -> MasterKey {
 impl AppState {
     /// Seeds built-in roles, makes sure signing keys exist, and loads them. The
     /// store must be migrated.
-    pub async fn build(config: Config, store: Store, clock: Arc<dyn Clock>) -> Result<AppState, StartError> {
+    pub async fn build(
+        config: Config,
+        store: Store,
+        clock: Arc<dyn Clock>,
+    ) -> Result<AppState, StartError> {
         crate::ops::metrics::init();
         let master = master_key(&config);
         crate::authz::seed_builtin(&store).await?;

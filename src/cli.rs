@@ -12,15 +12,33 @@ use crate::store::{redact_url, Store};
 use crate::{AppState, SystemClock};
 
 pub fn init_logging(config: &Config, default_level: &str) {
-    let filter = std::env::var("RUST_LOG").ok().unwrap_or_else(|| if default_level.is_empty() { config.log.level.clone() } else { default_level.to_string() });
-    let filter = tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = if config.log.format == "json" { builder.json().try_init() } else { builder.try_init() };
+    let filter = std::env::var("RUST_LOG").ok().unwrap_or_else(|| {
+        if default_level.is_empty() {
+            config.log.level.clone()
+        } else {
+            default_level.to_string()
+        }
+    });
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if config.log.format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 /// Opens the configured database and applies pending migrations.
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    let store = Store::connect(&config.database.url, config.database.max_connections, Duration::from_secs(config.database.connect_timeout_seconds)).await?;
+    let store = Store::connect(
+        &config.database.url,
+        config.database.max_connections,
+        Duration::from_secs(config.database.connect_timeout_seconds),
+    )
+    .await?;
     store.migrate().await?;
     Ok(store)
 }
@@ -42,7 +60,12 @@ pub async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let app = open_app(config.clone()).await?;
     if demo {
         let s = crate::demo::seed(&app).await?;
-        tracing::info!(orgs = s.orgs, people = s.people, new_records = s.created, "demo district ready");
+        tracing::info!(
+            orgs = s.orgs,
+            people = s.people,
+            new_records = s.created,
+            "demo district ready"
+        );
         let issuer = config.issuer();
         println!(
             "\nDemo district ready: {} orgs, {} people.\n\nAdmin API client (hub-admin, every scope). The secret is shown once per start:\n  client_id:     {}\n  client_secret: {}\n\nTry:\n  TOKEN=$(curl -s -u '{}:{}' -d grant_type=client_credentials {issuer}/oauth2/token | sed 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/')\n  curl -s -H \"Authorization: Bearer $TOKEN\" '{issuer}/api/v1/users?kind=clinical_instructor'\n",
@@ -52,9 +75,12 @@ pub async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("cannot listen on {bind}: is another process using the port? Pass --bind 127.0.0.1:PORT"))?;
     tracing::info!(%bind, issuer = %config.issuer(), jwks = %format!("{}/oauth2/jwks", config.issuer()), "HMS-ACH listening");
     let router = crate::build_router(app.clone());
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     tracing::info!("shutting down: in-flight requests finished");
     app.store().close().await;
     Ok(())
@@ -66,7 +92,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };
@@ -78,7 +105,11 @@ async fn shutdown_signal() {
 pub async fn migrate(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
     crate::authz::seed_builtin(&store).await?;
-    println!("database {} ({}) is migrated", redact_url(&config.database.url), store.backend().name());
+    println!(
+        "database {} ({}) is migrated",
+        redact_url(&config.database.url),
+        store.backend().name()
+    );
     Ok(())
 }
 
@@ -104,14 +135,23 @@ fn print_client(view: &ClientView, secret: Option<&str>, json: bool) {
         if let Some(s) = secret {
             println!("client_secret: {s}\n(shown once: store it now; only a digest is kept)");
         }
-        println!("name: {}  grants: {}  scopes: {}", view.name, view.grant_types.join(","), view.scopes.join(" "));
+        println!(
+            "name: {}  grants: {}  scopes: {}",
+            view.name,
+            view.grant_types.join(","),
+            view.scopes.join(" ")
+        );
     }
 }
 
 fn client_problem(e: crate::oidc::ClientError) -> anyhow::Error {
     match e {
         crate::oidc::ClientError::Invalid(errors) => {
-            anyhow::anyhow!(errors.iter().map(|f| format!("--{}: {}", f.field.replace('_', "-"), f.reason)).collect::<Vec<_>>().join("\n"))
+            anyhow::anyhow!(errors
+                .iter()
+                .map(|f| format!("--{}: {}", f.field.replace('_', "-"), f.reason))
+                .collect::<Vec<_>>()
+                .join("\n"))
         }
         other => other.into(),
     }
@@ -119,8 +159,23 @@ fn client_problem(e: crate::oidc::ClientError) -> anyhow::Error {
 
 pub async fn client_create(config: Config, args: ClientCreateArgs) -> anyhow::Result<()> {
     let app = open_app(config).await?;
-    let new = NewClient { name: args.name, grants: args.grants, scopes: args.scopes, role: args.role, org: args.org, access_token_ttl_seconds: args.access_token_ttl_seconds };
-    let (client, secret) = crate::oidc::create_client(app.store(), app.master_key(), app.clock().now_ms(), &Origin::cli(), new).await.map_err(client_problem)?;
+    let new = NewClient {
+        name: args.name,
+        grants: args.grants,
+        scopes: args.scopes,
+        role: args.role,
+        org: args.org,
+        access_token_ttl_seconds: args.access_token_ttl_seconds,
+    };
+    let (client, secret) = crate::oidc::create_client(
+        app.store(),
+        app.master_key(),
+        app.clock().now_ms(),
+        &Origin::cli(),
+        new,
+    )
+    .await
+    .map_err(client_problem)?;
     print_client(&ClientView::from(&client), Some(&secret), args.json);
     Ok(())
 }
@@ -135,7 +190,13 @@ pub async fn client_list(config: Config, json: bool) -> anyhow::Result<()> {
         println!("no clients; create one with `hms-ach client create --name NAME --grant client_credentials --scope users.read --role auditor`");
     } else {
         for v in &views {
-            println!("{}  {:<24} grants={} scopes={}", v.client_id, v.name, v.grant_types.join(","), v.scopes.join(" "));
+            println!(
+                "{}  {:<24} grants={} scopes={}",
+                v.client_id,
+                v.name,
+                v.grant_types.join(","),
+                v.scopes.join(" ")
+            );
         }
     }
     Ok(())
@@ -143,14 +204,24 @@ pub async fn client_list(config: Config, json: bool) -> anyhow::Result<()> {
 
 pub async fn client_rotate(config: Config, id: &str, json: bool) -> anyhow::Result<()> {
     let app = open_app(config).await?;
-    let (client, secret) = crate::oidc::rotate_secret(app.store(), app.master_key(), app.clock().now_ms(), &Origin::cli(), id).await.map_err(client_problem)?;
+    let (client, secret) = crate::oidc::rotate_secret(
+        app.store(),
+        app.master_key(),
+        app.clock().now_ms(),
+        &Origin::cli(),
+        id,
+    )
+    .await
+    .map_err(client_problem)?;
     print_client(&ClientView::from(&client), Some(&secret), json);
     Ok(())
 }
 
 pub async fn client_delete(config: Config, id: &str) -> anyhow::Result<()> {
     let app = open_app(config).await?;
-    crate::oidc::delete_client(app.store(), app.clock().now_ms(), &Origin::cli(), id).await.map_err(client_problem)?;
+    crate::oidc::delete_client(app.store(), app.clock().now_ms(), &Origin::cli(), id)
+        .await
+        .map_err(client_problem)?;
     println!("client {id} deleted; its role assignments were revoked");
     Ok(())
 }
@@ -162,9 +233,16 @@ pub async fn audit_verify(config: Config, json: bool) -> anyhow::Result<bool> {
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else if report.is_intact() {
-        println!("audit log intact: {} events, chain head at {}", report.checked, report.head_seq);
+        println!(
+            "audit log intact: {} events, chain head at {}",
+            report.checked, report.head_seq
+        );
     } else {
-        println!("AUDIT LOG TAMPERED: {} problem(s) in {} events", report.problems.len(), report.checked);
+        println!(
+            "AUDIT LOG TAMPERED: {} problem(s) in {} events",
+            report.problems.len(),
+            report.checked
+        );
         for p in &report.problems {
             println!("  - {p}");
         }
@@ -177,8 +255,20 @@ pub async fn check_config(config: Config) -> anyhow::Result<()> {
     println!("  listen:   {}", config.server.bind);
     println!("  issuer:   {}", config.issuer());
     println!("  database: {}", redact_url(&config.database.url));
-    println!("  master key: {}", if config.keys.master_key.is_some() { "configured" } else { "NOT SET (development key in use)" });
-    let store = Store::connect(&config.database.url, 1, Duration::from_secs(config.database.connect_timeout_seconds)).await?;
+    println!(
+        "  master key: {}",
+        if config.keys.master_key.is_some() {
+            "configured"
+        } else {
+            "NOT SET (development key in use)"
+        }
+    );
+    let store = Store::connect(
+        &config.database.url,
+        1,
+        Duration::from_secs(config.database.connect_timeout_seconds),
+    )
+    .await?;
     store.ping().await?;
     println!("  database reachable ({})", store.backend().name());
     if config.keys.master_key.is_none() && !config.server.bind.starts_with("127.") {

@@ -56,13 +56,18 @@ pub fn format_rfc3339(ms: Millis) -> String {
 
 /// Parses RFC 3339 text (`2026-09-01T00:00:00Z`) into milliseconds.
 pub fn parse_rfc3339(text: &str) -> Option<Millis> {
-    let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    let t =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
     Some((t.unix_timestamp_nanos() / 1_000_000) as i64)
 }
 
 /// Parses a calendar date (`2026-09-01`) as midnight UTC, for affiliation begin/end dates.
 pub fn parse_date(text: &str) -> Option<time::Date> {
-    time::Date::parse(text, &time::macros::format_description!("[year]-[month]-[day]")).ok()
+    time::Date::parse(
+        text,
+        &time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .ok()
 }
 
 pub fn format_date(date: time::Date) -> String {

@@ -232,7 +232,10 @@ impl Config {
             }
         }
         let url = &self.database.url;
-        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
             return bad(format!(
                 "database.url = {:?} is not supported; use sqlite://FILE (e.g. sqlite://hms-ach.db) or postgres://USER@HOST:PORT/DB",
                 crate::store::redact_url(url)
@@ -259,7 +262,10 @@ impl Config {
             return bad("oauth.client_cache_seconds must be between 0 and 300".into());
         }
         if !matches!(self.log.format.as_str(), "pretty" | "json") {
-            return bad(format!("log.format = {:?}: use pretty or json", self.log.format));
+            return bad(format!(
+                "log.format = {:?}: use pretty or json",
+                self.log.format
+            ));
         }
         if self.server.request_body_limit_bytes < 1024 {
             return bad("server.request_body_limit_bytes must be at least 1024".into());
@@ -283,7 +289,9 @@ fn overlay_env(tree: &mut toml::Table, var: &str, raw: &str) -> Result<(), Confi
     }
     let value = match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
         Ok(mut t) => match t.remove("v") {
-            Some(v @ (toml::Value::Integer(_) | toml::Value::Boolean(_) | toml::Value::Float(_))) => v,
+            Some(
+                v @ (toml::Value::Integer(_) | toml::Value::Boolean(_) | toml::Value::Float(_)),
+            ) => v,
             _ => toml::Value::String(raw.into()),
         },
         Err(_) => toml::Value::String(raw.into()),
@@ -348,7 +356,9 @@ mod tests {
     #[test]
     fn unknown_key_in_file_names_file_and_line() {
         let f = write("[server]\nbind = \"127.0.0.1:9000\"\nbnid = \"x\"\n");
-        let err = Config::load_from(Some(&f.0), &[], &Overrides::default()).unwrap_err().to_string();
+        let err = Config::load_from(Some(&f.0), &[], &Overrides::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(&f.0.display().to_string()), "{err}");
         assert!(err.contains("line 3"), "{err}");
         assert!(err.contains("bnid"), "{err}");
@@ -356,15 +366,25 @@ mod tests {
 
     #[test]
     fn env_overrides_file_and_flags_override_env() {
-        let f = write("[server]\nbind = \"127.0.0.1:9000\"\n[oauth]\naccess_token_ttl_seconds = 600\n");
+        let f =
+            write("[server]\nbind = \"127.0.0.1:9000\"\n[oauth]\naccess_token_ttl_seconds = 600\n");
         let env = vec![
-            ("HMS_ACH__SERVER__BIND".to_string(), "127.0.0.1:9100".to_string()),
-            ("HMS_ACH__OAUTH__ACCESS_TOKEN_TTL_SECONDS".to_string(), "300".to_string()),
+            (
+                "HMS_ACH__SERVER__BIND".to_string(),
+                "127.0.0.1:9100".to_string(),
+            ),
+            (
+                "HMS_ACH__OAUTH__ACCESS_TOKEN_TTL_SECONDS".to_string(),
+                "300".to_string(),
+            ),
         ];
         let c = Config::load_from(Some(&f.0), &env, &Overrides::default()).unwrap();
         assert_eq!(c.server.bind, "127.0.0.1:9100");
         assert_eq!(c.oauth.access_token_ttl_seconds, 300);
-        let flags = Overrides { bind: Some("127.0.0.1:9200".into()), ..Default::default() };
+        let flags = Overrides {
+            bind: Some("127.0.0.1:9200".into()),
+            ..Default::default()
+        };
         let c = Config::load_from(Some(&f.0), &env, &flags).unwrap();
         assert_eq!(c.server.bind, "127.0.0.1:9200");
     }
@@ -372,17 +392,37 @@ mod tests {
     #[test]
     fn unknown_env_key_names_the_variable() {
         let env = vec![("HMS_ACH__SERVER__PORT".to_string(), "1".to_string())];
-        let err = Config::load_from(None, &env, &Overrides::default()).unwrap_err().to_string();
+        let err = Config::load_from(None, &env, &Overrides::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("HMS_ACH__SERVER__PORT"), "{err}");
     }
 
     #[test]
     fn validation_says_what_to_fix() {
         let bad = |o: Overrides| Config::load_from(None, &[], &o).unwrap_err().to_string();
-        assert!(bad(Overrides { bind: Some("localhost".into()), ..Default::default() }).contains("IP:PORT"));
-        assert!(bad(Overrides { database_url: Some("mysql://x".into()), ..Default::default() }).contains("sqlite://"));
-        assert!(bad(Overrides { issuer: Some("ftp://x".into()), ..Default::default() }).contains("http(s)"));
-        let env = vec![("HMS_ACH__KEYS__MASTER_KEY".to_string(), "c2hvcnQ=".to_string())];
-        assert!(Config::load_from(None, &env, &Overrides::default()).unwrap_err().to_string().contains("32 bytes"));
+        assert!(bad(Overrides {
+            bind: Some("localhost".into()),
+            ..Default::default()
+        })
+        .contains("IP:PORT"));
+        assert!(bad(Overrides {
+            database_url: Some("mysql://x".into()),
+            ..Default::default()
+        })
+        .contains("sqlite://"));
+        assert!(bad(Overrides {
+            issuer: Some("ftp://x".into()),
+            ..Default::default()
+        })
+        .contains("http(s)"));
+        let env = vec![(
+            "HMS_ACH__KEYS__MASTER_KEY".to_string(),
+            "c2hvcnQ=".to_string(),
+        )];
+        assert!(Config::load_from(None, &env, &Overrides::default())
+            .unwrap_err()
+            .to_string()
+            .contains("32 bytes"));
     }
 }

@@ -66,14 +66,32 @@ struct Problem<'a> {
 impl AppError {
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         match self {
-            AppError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request", "Malformed request"),
-            AppError::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation", "Some fields are invalid"),
-            AppError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated", "Authentication required"),
+            AppError::BadRequest(_) => {
+                (StatusCode::BAD_REQUEST, "bad-request", "Malformed request")
+            }
+            AppError::Validation(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                "Some fields are invalid",
+            ),
+            AppError::Unauthenticated(_) => (
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "Authentication required",
+            ),
             AppError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Not allowed"),
             AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
-            AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
-            AppError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
+            AppError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+            ),
+            AppError::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service unavailable",
+            ),
         }
     }
 }
@@ -86,7 +104,9 @@ impl IntoResponse for AppError {
                 tracing::error!(error = %msg, "request failed");
                 None
             }
-            AppError::Validation(_) => Some("Fix the fields listed in `errors` and send the request again.".into()),
+            AppError::Validation(_) => {
+                Some("Fix the fields listed in `errors` and send the request again.".into())
+            }
             AppError::BadRequest(m)
             | AppError::Unauthenticated(m)
             | AppError::Forbidden(m)
@@ -124,7 +144,9 @@ impl IntoResponse for AppError {
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Duplicate(what) => AppError::Conflict(format!("a record with the same {what} already exists")),
+            StoreError::Duplicate(what) => {
+                AppError::Conflict(format!("a record with the same {what} already exists"))
+            }
             other => AppError::Internal(other.to_string()),
         }
     }
@@ -156,8 +178,14 @@ impl From<AuthzError> for AppError {
         match e {
             AuthzError::Unauthenticated(m) => AppError::Unauthenticated(m),
             AuthzError::Forbidden(m) => AppError::Forbidden(m),
-            AuthzError::UnknownRole(r) => AppError::Validation(vec![FieldError::new("role", format!("no role with code {r:?}"))]),
-            AuthzError::UnknownOrg(o) => AppError::Validation(vec![FieldError::new("org", format!("no org with id or sourcedId {o:?}"))]),
+            AuthzError::UnknownRole(r) => AppError::Validation(vec![FieldError::new(
+                "role",
+                format!("no role with code {r:?}"),
+            )]),
+            AuthzError::UnknownOrg(o) => AppError::Validation(vec![FieldError::new(
+                "org",
+                format!("no org with id or sourcedId {o:?}"),
+            )]),
             AuthzError::Store(s) => s.into(),
             AuthzError::Audit(a) => a.into(),
             AuthzError::Policy(m) => AppError::Internal(m),

@@ -22,7 +22,7 @@ pub mod ops;
 pub mod store;
 
 #[cfg(test)]
-mod testing;
+mod tests;
 
 pub use app::{build_router, AppState};
 pub use clock::{Clock, SystemClock};

@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "hms-ach", version, about = "HMS-ACH: the Access & Credentials Hub")]
+#[command(
+    name = "hms-ach",
+    version,
+    about = "HMS-ACH: the Access & Credentials Hub"
+)]
 struct Cli {
     #[command(flatten)]
     common: Common,
@@ -102,7 +106,11 @@ fn main() -> ExitCode {
         Command::Serve { bind, issuer, .. } => (bind.clone(), issuer.clone()),
         _ => (None, None),
     };
-    let overrides = Overrides { bind, issuer, database_url: cli.common.database_url.clone() };
+    let overrides = Overrides {
+        bind,
+        issuer,
+        database_url: cli.common.database_url.clone(),
+    };
     let config = match Config::load(cli.common.config.as_deref(), &overrides) {
         Ok(c) => c,
         Err(e) => {
@@ -112,7 +120,10 @@ fn main() -> ExitCode {
     };
     let serving = matches!(cli.command, Command::Serve { .. });
     cli::init_logging(&config, if serving { "" } else { "warn" });
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -126,12 +137,37 @@ fn main() -> ExitCode {
             Command::CheckConfig => cli::check_config(config).await.map(|_| true),
             Command::Audit(AuditCommand::Verify { json }) => cli::audit_verify(config, json).await,
             Command::Client(c) => match c {
-                ClientCommand::Create { name, grants, scopes, role, org, access_token_ttl_seconds, json } => {
-                    cli::client_create(config, cli::ClientCreateArgs { name, grants, scopes, role, org, access_token_ttl_seconds, json }).await.map(|_| true)
-                }
+                ClientCommand::Create {
+                    name,
+                    grants,
+                    scopes,
+                    role,
+                    org,
+                    access_token_ttl_seconds,
+                    json,
+                } => cli::client_create(
+                    config,
+                    cli::ClientCreateArgs {
+                        name,
+                        grants,
+                        scopes,
+                        role,
+                        org,
+                        access_token_ttl_seconds,
+                        json,
+                    },
+                )
+                .await
+                .map(|_| true),
                 ClientCommand::List { json } => cli::client_list(config, json).await.map(|_| true),
-                ClientCommand::RotateSecret { client_id, json } => cli::client_rotate(config, &client_id, json).await.map(|_| true),
-                ClientCommand::Delete { client_id } => cli::client_delete(config, &client_id).await.map(|_| true),
+                ClientCommand::RotateSecret { client_id, json } => {
+                    cli::client_rotate(config, &client_id, json)
+                        .await
+                        .map(|_| true)
+                }
+                ClientCommand::Delete { client_id } => {
+                    cli::client_delete(config, &client_id).await.map(|_| true)
+                }
             },
         }
     });

@@ -17,9 +17,12 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
         use axum::extract::rejection::JsonRejection;
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            Err(JsonRejection::JsonDataError(e)) => Err(AppError::Validation(vec![
-                crate::error::FieldError::new(data_error_path(&e.body_text()), e.body_text()),
-            ])),
+            Err(JsonRejection::JsonDataError(e)) => {
+                Err(AppError::Validation(vec![crate::error::FieldError::new(
+                    data_error_path(&e.body_text()),
+                    e.body_text(),
+                )]))
+            }
             Err(JsonRejection::MissingJsonContentType(_)) => Err(AppError::BadRequest(
                 "send the body as JSON with Content-Type: application/json".into(),
             )),
@@ -51,7 +54,10 @@ pub struct RequestMeta {
 impl FromRequestParts<AppState> for RequestMeta {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         Ok(request_meta(parts, state))
     }
 }

@@ -55,7 +55,10 @@ mod tests {
     #[test]
     fn cursor_round_trips_and_rejects_garbage() {
         let c = encode_cursor(1_700_000_000_000, "abc");
-        assert_eq!(decode_cursor(&c).unwrap(), (1_700_000_000_000, "abc".to_string()));
+        assert_eq!(
+            decode_cursor(&c).unwrap(),
+            (1_700_000_000_000, "abc".to_string())
+        );
         assert!(decode_cursor("!!").is_err());
         assert!(page_limit(Some(0)).is_err());
         assert_eq!(page_limit(None).unwrap(), DEFAULT_LIMIT);

@@ -108,7 +108,12 @@ impl Hashed<'_> {
 /// Appends one event inside `tx`. The `UPDATE … RETURNING` on the chain head takes
 /// its row lock (PostgreSQL) or the write lock (SQLite) first, so concurrent
 /// transactions and replicas append strictly one after another.
-pub async fn record(tx: &mut Tx, now_ms: i64, origin: &Origin, entry: Entry<'_>) -> Result<i64, AuditError> {
+pub async fn record(
+    tx: &mut Tx,
+    now_ms: i64,
+    origin: &Origin,
+    entry: Entry<'_>,
+) -> Result<i64, AuditError> {
     let head = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
         .fetch_one(&mut **tx)
         .await?;

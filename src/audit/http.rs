@@ -32,13 +32,18 @@ async fn list_handler(
     actor: Actor,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Page<super::AuditEvent>>, AppError> {
-    actor.require(&app, Object::Audit, Action::Read, None).await?;
+    actor
+        .require(&app, Object::Audit, Action::Read, None)
+        .await?;
     let Query(q) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
     let time = |field: &str, v: &Option<String>| -> Result<Option<i64>, AppError> {
         v.as_deref()
             .map(|t| {
                 parse_rfc3339(t).ok_or_else(|| {
-                    AppError::Validation(vec![FieldError::new(field, "must be an RFC 3339 time, e.g. 2026-09-01T00:00:00Z")])
+                    AppError::Validation(vec![FieldError::new(
+                        field,
+                        "must be an RFC 3339 time, e.g. 2026-09-01T00:00:00Z",
+                    )])
                 })
             })
             .transpose()
@@ -47,8 +52,12 @@ async fn list_handler(
         .cursor
         .as_deref()
         .map(|c| {
-            c.parse::<i64>()
-                .map_err(|_| AppError::Validation(vec![FieldError::new("cursor", "pass nextCursor from the previous page unchanged")]))
+            c.parse::<i64>().map_err(|_| {
+                AppError::Validation(vec![FieldError::new(
+                    "cursor",
+                    "pass nextCursor from the previous page unchanged",
+                )])
+            })
         })
         .transpose()?;
     let limit = page_limit(q.limit)?;

@@ -40,7 +40,9 @@ pub struct AuditEvent {
 pub async fn list_events(store: &Store, f: &AuditFilter) -> Result<Vec<AuditEvent>, AuditError> {
     if let Some(o) = &f.outcome {
         if o != "success" && o != "denied" {
-            return Err(AuditError::BadFilter("outcome must be success or denied".into()));
+            return Err(AuditError::BadFilter(
+                "outcome must be success or denied".into(),
+            ));
         }
     }
     // Fixed SQL with "parameter is null or column matches" keeps one statement for
@@ -79,7 +81,8 @@ pub async fn list_events(store: &Store, f: &AuditFilter) -> Result<Vec<AuditEven
                 target_id: store::get(r, "target_id")?,
                 request_id: store::get(r, "request_id")?,
                 source_ip: store::get(r, "source_ip")?,
-                details: serde_json::from_str(&details).unwrap_or(serde_json::Value::String(details)),
+                details: serde_json::from_str(&details)
+                    .unwrap_or(serde_json::Value::String(details)),
                 hash: store::get(r, "hash")?,
             })
         })

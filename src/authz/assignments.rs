@@ -42,7 +42,12 @@ fn from_row(r: &store::Row) -> Result<Assignment, AuthzError> {
 /// Grants a role inside the caller's transaction (so that, e.g., creating a client
 /// and giving it its role commit together). Granting what is already held returns
 /// the existing assignment, with its expiry updated.
-pub async fn assign_role(tx: &mut Tx, now_ms: i64, origin: &Origin, new: NewAssignment) -> Result<Assignment, AuthzError> {
+pub async fn assign_role(
+    tx: &mut Tx,
+    now_ms: i64,
+    origin: &Origin,
+    new: NewAssignment,
+) -> Result<Assignment, AuthzError> {
     let known = sqlx::query("SELECT code FROM roles WHERE code = $1")
         .bind(&new.role)
         .fetch_optional(&mut **tx)
@@ -116,7 +121,10 @@ async fn find(tx: &mut Tx, id: &str) -> Result<Assignment, AuthzError> {
 }
 
 /// The subject's assignments, expired ones included (they show when access ended).
-pub async fn list_assignments(store: &Store, subject: &Subject) -> Result<Vec<Assignment>, AuthzError> {
+pub async fn list_assignments(
+    store: &Store,
+    subject: &Subject,
+) -> Result<Vec<Assignment>, AuthzError> {
     let rows = sqlx::query(
         "SELECT id, role, scope, granted_by, granted_at, expires_at FROM role_assignments \
          WHERE subject = $1 ORDER BY granted_at, id",
@@ -128,13 +136,21 @@ pub async fn list_assignments(store: &Store, subject: &Subject) -> Result<Vec<As
 }
 
 /// Removes one assignment; `Ok(false)` when the subject has no such assignment.
-pub async fn revoke_assignment(tx: &mut Tx, now_ms: i64, origin: &Origin, subject: &Subject, id: &str) -> Result<bool, AuthzError> {
+pub async fn revoke_assignment(
+    tx: &mut Tx,
+    now_ms: i64,
+    origin: &Origin,
+    subject: &Subject,
+    id: &str,
+) -> Result<bool, AuthzError> {
     let subject = subject.key();
-    let row = sqlx::query("DELETE FROM role_assignments WHERE id = $1 AND subject = $2 RETURNING role, scope")
-        .bind(id)
-        .bind(&subject)
-        .fetch_optional(&mut **tx)
-        .await?;
+    let row = sqlx::query(
+        "DELETE FROM role_assignments WHERE id = $1 AND subject = $2 RETURNING role, scope",
+    )
+    .bind(id)
+    .bind(&subject)
+    .fetch_optional(&mut **tx)
+    .await?;
     let Some(row) = row else { return Ok(false) };
     let role: String = store::get(&row, "role")?;
     let scope: String = store::get(&row, "scope")?;

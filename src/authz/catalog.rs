@@ -8,11 +8,36 @@ pub const POLICY_CSV: &str = include_str!("../../policies/policy.csv");
 
 /// (code, name, description, privileged)
 pub const BUILTIN_ROLES: &[(&str, &str, &str, bool)] = &[
-    ("hub-admin", "Hub administrator", "Everything: people, orgs, roles, clients and the audit log", true),
-    ("registrar", "Registrar", "Creates and updates people and orgs (rosters, lifecycle)", true),
-    ("compliance-officer", "Compliance officer", "Reads people and orgs to follow training compliance", false),
-    ("approver", "Approver", "Reads people and grants roles within their org (e.g. a department chair)", false),
-    ("auditor", "Auditor", "Reads the audit log, people and orgs; changes nothing", false),
+    (
+        "hub-admin",
+        "Hub administrator",
+        "Everything: people, orgs, roles, clients and the audit log",
+        true,
+    ),
+    (
+        "registrar",
+        "Registrar",
+        "Creates and updates people and orgs (rosters, lifecycle)",
+        true,
+    ),
+    (
+        "compliance-officer",
+        "Compliance officer",
+        "Reads people and orgs to follow training compliance",
+        false,
+    ),
+    (
+        "approver",
+        "Approver",
+        "Reads people and grants roles within their org (e.g. a department chair)",
+        false,
+    ),
+    (
+        "auditor",
+        "Auditor",
+        "Reads the audit log, people and orgs; changes nothing",
+        false,
+    ),
 ];
 
 /// The `p` lines of `policy.csv`: (role, domain, object, action).
@@ -47,9 +72,11 @@ pub async fn seed_builtin(store: &Store) -> Result<(), AuthzError> {
         changed |= done.rows_affected() > 0;
     }
     let wanted = builtin_policies();
-    let rows = sqlx::query("SELECT id, v0, v1, v2, v3 FROM authz_policies WHERE builtin = 1 AND ptype = 'p'")
-        .fetch_all(&mut *tx)
-        .await?;
+    let rows = sqlx::query(
+        "SELECT id, v0, v1, v2, v3 FROM authz_policies WHERE builtin = 1 AND ptype = 'p'",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
     let mut have = Vec::new();
     for r in &rows {
         let line = [
@@ -96,7 +123,10 @@ mod tests {
     fn policy_file_parses_into_lines_for_every_builtin_role() {
         let lines = builtin_policies();
         for (code, ..) in BUILTIN_ROLES {
-            assert!(lines.iter().any(|l| l[0] == *code), "{code} has no policy line");
+            assert!(
+                lines.iter().any(|l| l[0] == *code),
+                "{code} has no policy line"
+            );
         }
     }
 }

@@ -78,7 +78,13 @@ impl Authorizer {
     }
 }
 
-fn decide(e: &Enforcer, subject: &str, domains: &[String], obj: &str, act: &str) -> Result<bool, AuthzError> {
+fn decide(
+    e: &Enforcer,
+    subject: &str,
+    domains: &[String],
+    obj: &str,
+    act: &str,
+) -> Result<bool, AuthzError> {
     for dom in domains {
         if e.enforce((subject, dom.as_str(), obj, act))? {
             return Ok(true);

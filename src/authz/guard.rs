@@ -26,7 +26,13 @@ pub enum Action {
 }
 
 impl Object {
-    pub const ALL: [Object; 5] = [Object::Users, Object::Orgs, Object::Roles, Object::Audit, Object::Clients];
+    pub const ALL: [Object; 5] = [
+        Object::Users,
+        Object::Orgs,
+        Object::Roles,
+        Object::Audit,
+        Object::Clients,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             Object::Users => "users",
@@ -51,7 +57,9 @@ impl Action {
 pub fn known_scopes() -> Vec<String> {
     Object::ALL
         .iter()
-        .flat_map(|o| [Action::Read, Action::Write].map(move |a| format!("{}.{}", o.as_str(), a.as_str())))
+        .flat_map(|o| {
+            [Action::Read, Action::Write].map(move |a| format!("{}.{}", o.as_str(), a.as_str()))
+        })
         .collect()
 }
 
@@ -82,7 +90,10 @@ pub struct Actor {
 impl FromRequestParts<AppState> for Actor {
     type Rejection = crate::error::AppError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
@@ -91,10 +102,16 @@ impl FromRequestParts<AppState> for Actor {
         let token = header
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
-            .ok_or_else(|| AuthzError::Unauthenticated("the Authorization header must use the Bearer scheme (RFC 6750)".into()))?;
+            .ok_or_else(|| {
+                AuthzError::Unauthenticated(
+                    "the Authorization header must use the Bearer scheme (RFC 6750)".into(),
+                )
+            })?;
         let claims = crate::oidc::verify_access_token(app, token.trim())
             .await
-            .map_err(|why| AuthzError::Unauthenticated(format!("the access token is not valid: {why}")))?;
+            .map_err(|why| {
+                AuthzError::Unauthenticated(format!("the access token is not valid: {why}"))
+            })?;
         let subject = Subject::Client(claims.client_id.clone());
         let meta = crate::api::extract::request_meta(parts, app);
         Ok(Actor {
@@ -104,7 +121,12 @@ impl FromRequestParts<AppState> for Actor {
                 meta,
             },
             subject,
-            scopes: claims.scope.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect(),
+            scopes: claims
+                .scope
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
         })
     }
 }
@@ -112,23 +134,41 @@ impl FromRequestParts<AppState> for Actor {
 impl Actor {
     /// Allows the request or answers 403, writing the denial to the audit log.
     /// `org` is the org the request acts in (an id); `None` means hub-wide.
-    pub async fn require(&self, app: &AppState, obj: Object, act: Action, org: Option<&str>) -> Result<(), AuthzError> {
+    pub async fn require(
+        &self,
+        app: &AppState,
+        obj: Object,
+        act: Action,
+        org: Option<&str>,
+    ) -> Result<(), AuthzError> {
         let scope = format!("{}.{}", obj.as_str(), act.as_str());
         let reason = if !self.scopes.contains(&scope) {
             Some(format!("the access token lacks the scope {scope}"))
         } else {
             let mut domains = match org {
-                Some(id) => crate::directory::org_ancestry(app.store(), id).await.map_err(|e| AuthzError::Policy(e.to_string()))?,
+                Some(id) => crate::directory::org_ancestry(app.store(), id)
+                    .await
+                    .map_err(|e| AuthzError::Policy(e.to_string()))?,
                 None => Vec::new(),
             };
             domains.push("*".to_string());
             let now = app.clock().now_ms();
             let allowed = app
                 .authorizer()
-                .allows(app.store(), now, &self.subject.key(), &domains, obj.as_str(), act.as_str())
+                .allows(
+                    app.store(),
+                    now,
+                    &self.subject.key(),
+                    &domains,
+                    obj.as_str(),
+                    act.as_str(),
+                )
                 .await?;
             (!allowed).then(|| match org {
-                Some(o) => format!("no role of {} allows {scope} in org {o}", self.subject.key()),
+                Some(o) => format!(
+                    "no role of {} allows {scope} in org {o}",
+                    self.subject.key()
+                ),
                 None => format!("no role of {} allows {scope} hub-wide", self.subject.key()),
             })
         };

@@ -13,15 +13,29 @@ use crate::AppState;
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/users/{id}/roles", get(list_handler).post(assign_handler))
-        .route("/api/v1/users/{id}/roles/{assignment}", delete(revoke_handler))
+        .route(
+            "/api/v1/users/{id}/roles",
+            get(list_handler).post(assign_handler),
+        )
+        .route(
+            "/api/v1/users/{id}/roles/{assignment}",
+            delete(revoke_handler),
+        )
 }
 
-async fn list_handler(State(app): State<AppState>, actor: Actor, Path(id): Path<String>) -> Result<Json<serde_json::Value>, AppError> {
+async fn list_handler(
+    State(app): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, AppError> {
     let person = crate::directory::get_person(app.store(), &id).await?;
-    actor.require(&app, Object::Roles, Action::Read, person.primary_org_id()).await?;
+    actor
+        .require(&app, Object::Roles, Action::Read, person.primary_org_id())
+        .await?;
     let items = super::list_assignments(app.store(), &Subject::Person(person.id.clone())).await?;
-    Ok(Json(serde_json::json!({ "userId": person.id, "items": items })))
+    Ok(Json(
+        serde_json::json!({ "userId": person.id, "items": items }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -41,16 +55,32 @@ async fn assign_handler(
 ) -> Result<(StatusCode, Json<super::Assignment>), AppError> {
     let person = crate::directory::get_person(app.store(), &id).await?;
     let org_id = match &req.org {
-        Some(o) => Some(crate::directory::resolve_org(app.store(), o).await?.ok_or_else(|| super::AuthzError::UnknownOrg(o.clone()))?),
+        Some(o) => Some(
+            crate::directory::resolve_org(app.store(), o)
+                .await?
+                .ok_or_else(|| super::AuthzError::UnknownOrg(o.clone()))?,
+        ),
         None => None,
     };
-    actor.require(&app, Object::Roles, Action::Write, org_id.as_deref()).await?;
+    actor
+        .require(&app, Object::Roles, Action::Write, org_id.as_deref())
+        .await?;
     let now = app.clock().now_ms();
     let expires_at_ms = match &req.expires_at {
         Some(t) => match parse_rfc3339(t) {
             Some(ms) if ms > now => Some(ms),
-            Some(_) => return Err(AppError::Validation(vec![FieldError::new("expiresAt", "must be in the future")])),
-            None => return Err(AppError::Validation(vec![FieldError::new("expiresAt", "must be an RFC 3339 time, e.g. 2027-06-30T23:59:59Z")])),
+            Some(_) => {
+                return Err(AppError::Validation(vec![FieldError::new(
+                    "expiresAt",
+                    "must be in the future",
+                )]))
+            }
+            None => {
+                return Err(AppError::Validation(vec![FieldError::new(
+                    "expiresAt",
+                    "must be an RFC 3339 time, e.g. 2027-06-30T23:59:59Z",
+                )]))
+            }
         },
         None => None,
     };
@@ -59,21 +89,42 @@ async fn assign_handler(
         &mut tx,
         now,
         &actor.origin,
-        NewAssignment { subject: Subject::Person(person.id), role: req.role, org_id, expires_at_ms },
+        NewAssignment {
+            subject: Subject::Person(person.id),
+            role: req.role,
+            org_id,
+            expires_at_ms,
+        },
     )
     .await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok((StatusCode::CREATED, Json(assignment)))
 }
 
-async fn revoke_handler(State(app): State<AppState>, actor: Actor, Path((id, assignment)): Path<(String, String)>) -> Result<StatusCode, AppError> {
+async fn revoke_handler(
+    State(app): State<AppState>,
+    actor: Actor,
+    Path((id, assignment)): Path<(String, String)>,
+) -> Result<StatusCode, AppError> {
     let person = crate::directory::get_person(app.store(), &id).await?;
     let subject = Subject::Person(person.id.clone());
     let held = super::list_assignments(app.store(), &subject).await?;
-    let target = held.iter().find(|a| a.id == assignment).ok_or_else(|| AppError::NotFound(format!("role assignment {assignment}")))?;
-    actor.require(&app, Object::Roles, Action::Write, target.org_id.as_deref()).await?;
+    let target = held
+        .iter()
+        .find(|a| a.id == assignment)
+        .ok_or_else(|| AppError::NotFound(format!("role assignment {assignment}")))?;
+    actor
+        .require(&app, Object::Roles, Action::Write, target.org_id.as_deref())
+        .await?;
     let mut tx = app.store().begin().await?;
-    let removed = super::revoke_assignment(&mut tx, app.clock().now_ms(), &actor.origin, &subject, &assignment).await?;
+    let removed = super::revoke_assignment(
+        &mut tx,
+        app.clock().now_ms(),
+        &actor.origin,
+        &subject,
+        &assignment,
+    )
+    .await?;
     tx.commit().await.map_err(StoreError::from)?;
     if removed {
         Ok(StatusCode::NO_CONTENT)

@@ -8,8 +8,10 @@ mod error;
 mod guard;
 mod http;
 
-pub use assignments::{assign_role, list_assignments, revoke_assignment, Assignment, NewAssignment};
 pub(crate) use assignments::revoke_all;
+pub use assignments::{
+    assign_role, list_assignments, revoke_assignment, Assignment, NewAssignment,
+};
 pub use catalog::{seed_builtin, BUILTIN_ROLES};
 pub use enforcer::Authorizer;
 pub use error::AuthzError;

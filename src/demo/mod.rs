@@ -21,15 +21,69 @@ pub struct DemoSummary {
 
 /// (sourcedId, kind, name, parent sourcedId, identifier)
 const ORGS: &[(&str, &str, &str, Option<&str>, Option<&str>)] = &[
-    ("rusd", "district", "Riverside Unified School District", None, Some("0601234")),
-    ("rhs", "school", "Riverside High School", Some("rusd"), Some("060123400001")),
-    ("lms", "school", "Lincoln Middle School", Some("rusd"), Some("060123400002")),
-    ("oge", "school", "Oak Grove Elementary School", Some("rusd"), Some("060123400003")),
-    ("rhs-science", "department", "RHS Science Department", Some("rhs"), None),
-    ("rhs-math", "department", "RHS Mathematics Department", Some("rhs"), None),
-    ("rnah", "program", "Riverside Nursing & Allied Health Program", Some("rusd"), None),
-    ("rnah-nursing", "department", "Nursing Department", Some("rnah"), None),
-    ("rgh", "clinical_site", "Riverside General Hospital", Some("rnah"), None),
+    (
+        "rusd",
+        "district",
+        "Riverside Unified School District",
+        None,
+        Some("0601234"),
+    ),
+    (
+        "rhs",
+        "school",
+        "Riverside High School",
+        Some("rusd"),
+        Some("060123400001"),
+    ),
+    (
+        "lms",
+        "school",
+        "Lincoln Middle School",
+        Some("rusd"),
+        Some("060123400002"),
+    ),
+    (
+        "oge",
+        "school",
+        "Oak Grove Elementary School",
+        Some("rusd"),
+        Some("060123400003"),
+    ),
+    (
+        "rhs-science",
+        "department",
+        "RHS Science Department",
+        Some("rhs"),
+        None,
+    ),
+    (
+        "rhs-math",
+        "department",
+        "RHS Mathematics Department",
+        Some("rhs"),
+        None,
+    ),
+    (
+        "rnah",
+        "program",
+        "Riverside Nursing & Allied Health Program",
+        Some("rusd"),
+        None,
+    ),
+    (
+        "rnah-nursing",
+        "department",
+        "Nursing Department",
+        Some("rnah"),
+        None,
+    ),
+    (
+        "rgh",
+        "clinical_site",
+        "Riverside General Hospital",
+        Some("rnah"),
+        None,
+    ),
 ];
 
 pub async fn seed(app: &AppState) -> Result<DemoSummary, crate::error::AppError> {
@@ -45,13 +99,24 @@ pub async fn seed(app: &AppState) -> Result<DemoSummary, crate::error::AppError>
             parent: parent.map(str::to_string),
             status: Some("active".into()),
         };
-        created += usize::from(upsert_org(app.store(), now, &origin, None, input).await?.created);
+        created += usize::from(
+            upsert_org(app.store(), now, &origin, None, input)
+                .await?
+                .created,
+        );
     }
     let people = people::demo_people();
     for p in &people {
-        created += usize::from(upsert_person(app.store(), now, &origin, None, p.clone()).await?.created);
+        created += usize::from(
+            upsert_person(app.store(), now, &origin, None, p.clone())
+                .await?
+                .created,
+        );
     }
-    let existing = list_clients(app.store()).await?.into_iter().find(|c| c.name == DEMO_CLIENT_NAME);
+    let existing = list_clients(app.store())
+        .await?
+        .into_iter()
+        .find(|c| c.name == DEMO_CLIENT_NAME);
     let (client, secret) = match existing {
         Some(c) => rotate_secret(app.store(), app.master_key(), now, &origin, &c.id).await?,
         None => {
@@ -67,5 +132,11 @@ pub async fn seed(app: &AppState) -> Result<DemoSummary, crate::error::AppError>
         }
     };
     app.clients().invalidate(&client.id);
-    Ok(DemoSummary { orgs: ORGS.len(), people: people.len(), created, client_id: client.id, client_secret: secret })
+    Ok(DemoSummary {
+        orgs: ORGS.len(),
+        people: people.len(),
+        created,
+        client_id: client.id,
+        client_secret: secret,
+    })
 }

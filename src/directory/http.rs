@@ -24,7 +24,12 @@ pub(super) fn router() -> Router<AppState> {
 /// 201 with Location for a new record, 200 otherwise.
 fn upserted<T: serde::Serialize>(u: Upserted<T>, location: String) -> Response {
     if u.created {
-        (StatusCode::CREATED, [(header::LOCATION, location)], Json(u.record)).into_response()
+        (
+            StatusCode::CREATED,
+            [(header::LOCATION, location)],
+            Json(u.record),
+        )
+            .into_response()
     } else {
         Json(u.record).into_response()
     }
@@ -32,17 +37,30 @@ fn upserted<T: serde::Serialize>(u: Upserted<T>, location: String) -> Response {
 
 fn since(v: &Option<String>) -> Result<Option<i64>, AppError> {
     v.as_deref()
-        .map(|t| parse_rfc3339(t).ok_or_else(|| AppError::Validation(vec![FieldError::new("updatedSince", "must be an RFC 3339 time, e.g. 2026-09-01T00:00:00Z")])))
+        .map(|t| {
+            parse_rfc3339(t).ok_or_else(|| {
+                AppError::Validation(vec![FieldError::new(
+                    "updatedSince",
+                    "must be an RFC 3339 time, e.g. 2026-09-01T00:00:00Z",
+                )])
+            })
+        })
         .transpose()
 }
 
 fn query<T>(q: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> Result<T, AppError> {
-    q.map(|Query(v)| v).map_err(|e| AppError::BadRequest(e.body_text()))
+    q.map(|Query(v)| v)
+        .map_err(|e| AppError::BadRequest(e.body_text()))
 }
 
 /// Writes need the right in every org the person is or will be affiliated with
 /// (hub-wide when none).
-async fn require_each(app: &AppState, actor: &Actor, obj: Object, orgs: &[String]) -> Result<(), AppError> {
+async fn require_each(
+    app: &AppState,
+    actor: &Actor,
+    obj: Object,
+    orgs: &[String],
+) -> Result<(), AppError> {
     if orgs.is_empty() {
         actor.require(app, obj, Action::Write, None).await?;
     }
@@ -52,7 +70,11 @@ async fn require_each(app: &AppState, actor: &Actor, obj: Object, orgs: &[String
     Ok(())
 }
 
-async fn upsert_user(State(app): State<AppState>, actor: Actor, ApiJson(input): ApiJson<PersonInput>) -> Result<Response, AppError> {
+async fn upsert_user(
+    State(app): State<AppState>,
+    actor: Actor,
+    ApiJson(input): ApiJson<PersonInput>,
+) -> Result<Response, AppError> {
     let mut orgs = super::people::orgs_of_input(app.store(), &input).await?;
     if let Ok(existing) = super::get_person(app.store(), &input.sourced_id).await {
         orgs.extend(existing.org_ids());
@@ -60,23 +82,45 @@ async fn upsert_user(State(app): State<AppState>, actor: Actor, ApiJson(input): 
     orgs.sort();
     orgs.dedup();
     require_each(&app, &actor, Object::Users, &orgs).await?;
-    let done = super::upsert_person(app.store(), app.clock().now_ms(), &actor.origin, None, input).await?;
+    let done = super::upsert_person(
+        app.store(),
+        app.clock().now_ms(),
+        &actor.origin,
+        None,
+        input,
+    )
+    .await?;
     let location = format!("/api/v1/users/{}", done.record.id);
     Ok(upserted(done, location))
 }
 
-async fn get_user(State(app): State<AppState>, actor: Actor, Path(id): Path<String>) -> Result<Json<super::Person>, AppError> {
+async fn get_user(
+    State(app): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<Json<super::Person>, AppError> {
     let person = super::get_person(app.store(), &id).await?;
-    actor.require(&app, Object::Users, Action::Read, person.primary_org_id()).await?;
+    actor
+        .require(&app, Object::Users, Action::Read, person.primary_org_id())
+        .await?;
     Ok(Json(person))
 }
 
-async fn patch_user(State(app): State<AppState>, actor: Actor, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Response, AppError> {
-    let patch: serde_json::Value = serde_json::from_slice(&body).map_err(|e| AppError::BadRequest(format!("the body is not JSON: {e}")))?;
+async fn patch_user(
+    State(app): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, AppError> {
+    let patch: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| AppError::BadRequest(format!("the body is not JSON: {e}")))?;
     let person = super::get_person(app.store(), &id).await?;
     let mut orgs = person.org_ids();
     if let Some(list) = patch.get("affiliations").and_then(|v| v.as_array()) {
-        for org in list.iter().filter_map(|a| a.get("org").and_then(|o| o.as_str())) {
+        for org in list
+            .iter()
+            .filter_map(|a| a.get("org").and_then(|o| o.as_str()))
+        {
             if let Some(id) = super::resolve_org(app.store(), org).await? {
                 orgs.push(id);
             }
@@ -85,7 +129,14 @@ async fn patch_user(State(app): State<AppState>, actor: Actor, Path(id): Path<St
     orgs.sort();
     orgs.dedup();
     require_each(&app, &actor, Object::Users, &orgs).await?;
-    let done = super::patch_person(app.store(), app.clock().now_ms(), &actor.origin, &person.id, patch).await?;
+    let done = super::patch_person(
+        app.store(),
+        app.clock().now_ms(),
+        &actor.origin,
+        &person.id,
+        patch,
+    )
+    .await?;
     Ok(Json(done.record).into_response())
 }
 
@@ -96,10 +147,23 @@ struct LifecycleRequest {
     reason: Option<String>,
 }
 
-async fn lifecycle_user(State(app): State<AppState>, actor: Actor, Path(id): Path<String>, ApiJson(req): ApiJson<LifecycleRequest>) -> Result<Json<super::Person>, AppError> {
+async fn lifecycle_user(
+    State(app): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<LifecycleRequest>,
+) -> Result<Json<super::Person>, AppError> {
     let person = super::get_person(app.store(), &id).await?;
     require_each(&app, &actor, Object::Users, &person.org_ids()).await?;
-    let person = super::transition_person(app.store(), app.clock().now_ms(), &actor.origin, &person.id, &req.status, req.reason).await?;
+    let person = super::transition_person(
+        app.store(),
+        app.clock().now_ms(),
+        &actor.origin,
+        &person.id,
+        &req.status,
+        req.reason,
+    )
+    .await?;
     Ok(Json(person))
 }
 
@@ -114,13 +178,21 @@ struct UserQuery {
     limit: Option<i64>,
 }
 
-async fn list_users(State(app): State<AppState>, actor: Actor, q: Result<Query<UserQuery>, axum::extract::rejection::QueryRejection>) -> Result<Json<Page<super::Person>>, AppError> {
+async fn list_users(
+    State(app): State<AppState>,
+    actor: Actor,
+    q: Result<Query<UserQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Page<super::Person>>, AppError> {
     let q = query(q)?;
     let org = match &q.org {
-        Some(o) => Some(super::resolve_org(app.store(), o).await?.ok_or_else(|| AppError::Validation(vec![FieldError::new("org", format!("no org {o:?}"))]))?),
+        Some(o) => Some(super::resolve_org(app.store(), o).await?.ok_or_else(|| {
+            AppError::Validation(vec![FieldError::new("org", format!("no org {o:?}"))])
+        })?),
         None => None,
     };
-    actor.require(&app, Object::Users, Action::Read, org.as_deref()).await?;
+    actor
+        .require(&app, Object::Users, Action::Read, org.as_deref())
+        .await?;
     let limit = page_limit(q.limit)?;
     let filter = PersonFilter {
         kind: q.kind,
@@ -131,41 +203,82 @@ async fn list_users(State(app): State<AppState>, actor: Actor, q: Result<Query<U
         limit,
     };
     let items = super::list_people(app.store(), &filter).await?;
-    let next_cursor = (items.len() as i64 == limit).then(|| items.last().map(|p| encode_cursor(p.updated_at_ms, &p.id))).flatten();
+    let next_cursor = (items.len() as i64 == limit)
+        .then(|| items.last().map(|p| encode_cursor(p.updated_at_ms, &p.id)))
+        .flatten();
     Ok(Json(Page { items, next_cursor }))
 }
 
-async fn upsert_org(State(app): State<AppState>, actor: Actor, ApiJson(input): ApiJson<OrgInput>) -> Result<Response, AppError> {
+async fn upsert_org(
+    State(app): State<AppState>,
+    actor: Actor,
+    ApiJson(input): ApiJson<OrgInput>,
+) -> Result<Response, AppError> {
     let parent = match &input.parent {
         Some(p) => super::resolve_org(app.store(), p).await?,
         None => None,
     };
-    actor.require(&app, Object::Orgs, Action::Write, parent.as_deref()).await?;
-    let done = super::upsert_org(app.store(), app.clock().now_ms(), &actor.origin, None, input).await?;
+    actor
+        .require(&app, Object::Orgs, Action::Write, parent.as_deref())
+        .await?;
+    let done = super::upsert_org(
+        app.store(),
+        app.clock().now_ms(),
+        &actor.origin,
+        None,
+        input,
+    )
+    .await?;
     let location = format!("/api/v1/orgs/{}", done.record.id);
     Ok(upserted(done, location))
 }
 
-async fn get_org(State(app): State<AppState>, actor: Actor, Path(id): Path<String>) -> Result<Json<super::Org>, AppError> {
+async fn get_org(
+    State(app): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<Json<super::Org>, AppError> {
     let org = super::get_org(app.store(), &id).await?;
-    actor.require(&app, Object::Orgs, Action::Read, Some(&org.id)).await?;
+    actor
+        .require(&app, Object::Orgs, Action::Read, Some(&org.id))
+        .await?;
     Ok(Json(org))
 }
 
-async fn patch_org(State(app): State<AppState>, actor: Actor, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Response, AppError> {
-    let patch: serde_json::Value = serde_json::from_slice(&body).map_err(|e| AppError::BadRequest(format!("the body is not JSON: {e}")))?;
+async fn patch_org(
+    State(app): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, AppError> {
+    let patch: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| AppError::BadRequest(format!("the body is not JSON: {e}")))?;
     let org = super::get_org(app.store(), &id).await?;
-    actor.require(&app, Object::Orgs, Action::Write, Some(&org.id)).await?;
+    actor
+        .require(&app, Object::Orgs, Action::Write, Some(&org.id))
+        .await?;
     if let Some(p) = patch.get("parent").and_then(|v| v.as_str()) {
         if let Some(pid) = super::resolve_org(app.store(), p).await? {
-            actor.require(&app, Object::Orgs, Action::Write, Some(&pid)).await?;
+            actor
+                .require(&app, Object::Orgs, Action::Write, Some(&pid))
+                .await?;
         }
     }
     if patch.get("id").is_some() {
-        return Err(AppError::Validation(vec![FieldError::new("id", "set by the server; leave it out")]));
+        return Err(AppError::Validation(vec![FieldError::new(
+            "id",
+            "set by the server; leave it out",
+        )]));
     }
     let input: OrgInput = super::patch::merge_patch(&org.to_input(), patch)?;
-    let done = super::upsert_org(app.store(), app.clock().now_ms(), &actor.origin, Some(&org.id), input).await?;
+    let done = super::upsert_org(
+        app.store(),
+        app.clock().now_ms(),
+        &actor.origin,
+        Some(&org.id),
+        input,
+    )
+    .await?;
     Ok(Json(done.record).into_response())
 }
 
@@ -179,16 +292,32 @@ struct OrgQuery {
     limit: Option<i64>,
 }
 
-async fn list_orgs(State(app): State<AppState>, actor: Actor, q: Result<Query<OrgQuery>, axum::extract::rejection::QueryRejection>) -> Result<Json<Page<super::Org>>, AppError> {
+async fn list_orgs(
+    State(app): State<AppState>,
+    actor: Actor,
+    q: Result<Query<OrgQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Page<super::Org>>, AppError> {
     let q = query(q)?;
     let parent = match &q.parent {
-        Some(p) => Some(super::resolve_org(app.store(), p).await?.ok_or_else(|| AppError::Validation(vec![FieldError::new("parent", format!("no org {p:?}"))]))?),
+        Some(p) => Some(super::resolve_org(app.store(), p).await?.ok_or_else(|| {
+            AppError::Validation(vec![FieldError::new("parent", format!("no org {p:?}"))])
+        })?),
         None => None,
     };
-    actor.require(&app, Object::Orgs, Action::Read, parent.as_deref()).await?;
+    actor
+        .require(&app, Object::Orgs, Action::Read, parent.as_deref())
+        .await?;
     let limit = page_limit(q.limit)?;
-    let filter = OrgFilter { kind: q.kind, parent, updated_since_ms: since(&q.updated_since)?, after: q.cursor.as_deref().map(decode_cursor).transpose()?, limit };
+    let filter = OrgFilter {
+        kind: q.kind,
+        parent,
+        updated_since_ms: since(&q.updated_since)?,
+        after: q.cursor.as_deref().map(decode_cursor).transpose()?,
+        limit,
+    };
     let items = super::list_orgs(app.store(), &filter).await?;
-    let next_cursor = (items.len() as i64 == limit).then(|| items.last().map(|o| encode_cursor(o.updated_at_ms, &o.id))).flatten();
+    let next_cursor = (items.len() as i64 == limit)
+        .then(|| items.last().map(|o| encode_cursor(o.updated_at_ms, &o.id)))
+        .flatten();
     Ok(Json(Page { items, next_cursor }))
 }

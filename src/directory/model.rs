@@ -4,9 +4,22 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Kinds of org, from the top of the tree down.
-pub const ORG_KINDS: &[&str] = &["district", "school", "program", "department", "clinical_site"];
+pub const ORG_KINDS: &[&str] = &[
+    "district",
+    "school",
+    "program",
+    "department",
+    "clinical_site",
+];
 pub const ORG_STATUSES: &[&str] = &["active", "inactive"];
-pub const PERSON_KINDS: &[&str] = &["student", "teacher", "staff", "administrator", "clinical_instructor", "guardian"];
+pub const PERSON_KINDS: &[&str] = &[
+    "student",
+    "teacher",
+    "staff",
+    "administrator",
+    "clinical_instructor",
+    "guardian",
+];
 pub const IDENTIFIER_TYPES: &[&str] = &["sis", "state", "employee", "npi"];
 
 /// Which kinds of org may be the parent of which.
@@ -29,7 +42,12 @@ pub enum PersonStatus {
 }
 
 impl PersonStatus {
-    pub const ALL: [PersonStatus; 4] = [PersonStatus::Active, PersonStatus::Suspended, PersonStatus::Graduated, PersonStatus::Separated];
+    pub const ALL: [PersonStatus; 4] = [
+        PersonStatus::Active,
+        PersonStatus::Suspended,
+        PersonStatus::Graduated,
+        PersonStatus::Separated,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             PersonStatus::Active => "active",
@@ -47,7 +65,11 @@ impl PersonStatus {
         use PersonStatus::*;
         matches!(
             (self, next),
-            (Active, Suspended) | (Suspended, Active) | (Active | Suspended, Graduated) | (Active | Suspended | Graduated, Separated) | (Graduated | Separated, Active)
+            (Active, Suspended)
+                | (Suspended, Active)
+                | (Active | Suspended, Graduated)
+                | (Active | Suspended | Graduated, Separated)
+                | (Graduated | Separated, Active)
         )
     }
 }

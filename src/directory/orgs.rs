@@ -8,7 +8,8 @@ use crate::clock::format_rfc3339;
 use crate::error::FieldError;
 use crate::store::{self, Store, Tx};
 
-const COLUMNS: &str = "id, sourced_id, kind, name, identifier, parent_id, status, created_at, updated_at";
+const COLUMNS: &str =
+    "id, sourced_id, kind, name, identifier, parent_id, status, created_at, updated_at";
 
 fn from_row(r: &store::Row) -> Result<Org, DirectoryError> {
     let updated: i64 = store::get(r, "updated_at")?;
@@ -27,7 +28,10 @@ fn from_row(r: &store::Row) -> Result<Org, DirectoryError> {
 }
 
 /// The id of the org named by its id or its sourcedId.
-pub async fn resolve_org(store: &Store, id_or_sourced: &str) -> Result<Option<String>, DirectoryError> {
+pub async fn resolve_org(
+    store: &Store,
+    id_or_sourced: &str,
+) -> Result<Option<String>, DirectoryError> {
     let row = sqlx::query("SELECT id FROM orgs WHERE id = $1 OR sourced_id = $1 ORDER BY CASE WHEN id = $1 THEN 0 ELSE 1 END LIMIT 1")
         .bind(id_or_sourced)
         .fetch_optional(store.reader())
@@ -35,7 +39,10 @@ pub async fn resolve_org(store: &Store, id_or_sourced: &str) -> Result<Option<St
     Ok(row.map(|r| store::get(&r, "id")).transpose()?)
 }
 
-pub(super) async fn resolve_org_tx(tx: &mut Tx, id_or_sourced: &str) -> Result<Option<(String, String)>, DirectoryError> {
+pub(super) async fn resolve_org_tx(
+    tx: &mut Tx,
+    id_or_sourced: &str,
+) -> Result<Option<(String, String)>, DirectoryError> {
     let row = sqlx::query("SELECT id, sourced_id FROM orgs WHERE id = $1 OR sourced_id = $1 ORDER BY CASE WHEN id = $1 THEN 0 ELSE 1 END LIMIT 1")
         .bind(id_or_sourced)
         .fetch_optional(&mut **tx)
@@ -53,7 +60,10 @@ pub async fn get_org(store: &Store, id: &str) -> Result<Org, DirectoryError> {
         .await?;
     match row {
         Some(r) => from_row(&r),
-        None => Err(DirectoryError::NotFound { kind: "org", id: id.to_string() }),
+        None => Err(DirectoryError::NotFound {
+            kind: "org",
+            id: id.to_string(),
+        }),
     }
 }
 
@@ -99,21 +109,40 @@ pub async fn list_orgs(store: &Store, f: &OrgFilter) -> Result<Vec<Org>, Directo
 
 /// Creates the org, or updates it when `target` (PATCH) or its sourcedId (POST)
 /// names an existing one. Sending what is already stored changes nothing.
-pub async fn upsert_org(store: &Store, now_ms: i64, origin: &Origin, target: Option<&str>, mut input: OrgInput) -> Result<Upserted<Org>, DirectoryError> {
+pub async fn upsert_org(
+    store: &Store,
+    now_ms: i64,
+    origin: &Origin,
+    target: Option<&str>,
+    mut input: OrgInput,
+) -> Result<Upserted<Org>, DirectoryError> {
     let mut errors = check_org(&mut input);
     let mut tx = store.begin().await?;
     let parent_id = match &input.parent {
         Some(p) => match resolve_org_tx(&mut tx, p).await? {
             Some((id, _)) => {
-                let row = sqlx::query("SELECT kind FROM orgs WHERE id = $1").bind(&id).fetch_one(&mut *tx).await?;
+                let row = sqlx::query("SELECT kind FROM orgs WHERE id = $1")
+                    .bind(&id)
+                    .fetch_one(&mut *tx)
+                    .await?;
                 let parent_kind: String = store::get(&row, "kind")?;
                 if !allowed_parents(&input.kind).contains(&parent_kind.as_str()) {
-                    errors.push(FieldError::new("parent", format!("a {} cannot sit under a {parent_kind}; allowed parents: {}", input.kind, allowed_parents(&input.kind).join(", "))));
+                    errors.push(FieldError::new(
+                        "parent",
+                        format!(
+                            "a {} cannot sit under a {parent_kind}; allowed parents: {}",
+                            input.kind,
+                            allowed_parents(&input.kind).join(", ")
+                        ),
+                    ));
                 }
                 Some(id)
             }
             None => {
-                errors.push(FieldError::new("parent", format!("no org with id or sourcedId {p:?}")));
+                errors.push(FieldError::new(
+                    "parent",
+                    format!("no org with id or sourcedId {p:?}"),
+                ));
                 None
             }
         },
@@ -128,15 +157,30 @@ pub async fn upsert_org(store: &Store, now_ms: i64, origin: &Origin, target: Opt
                 .bind(id)
                 .fetch_optional(&mut *tx)
                 .await?
-                .ok_or_else(|| DirectoryError::NotFound { kind: "org", id: id.to_string() })?,
+                .ok_or_else(|| DirectoryError::NotFound {
+                    kind: "org",
+                    id: id.to_string(),
+                })?,
         ),
-        None => sqlx::query(&format!("SELECT {COLUMNS} FROM orgs WHERE sourced_id = $1")).bind(&input.sourced_id).fetch_optional(&mut *tx).await?,
+        None => {
+            sqlx::query(&format!("SELECT {COLUMNS} FROM orgs WHERE sourced_id = $1"))
+                .bind(&input.sourced_id)
+                .fetch_optional(&mut *tx)
+                .await?
+        }
     };
     let existing = existing.as_ref().map(from_row).transpose()?;
-    let status = input.status.clone().unwrap_or_else(|| existing.as_ref().map_or("active".into(), |o| o.status.clone()));
+    let status = input.status.clone().unwrap_or_else(|| {
+        existing
+            .as_ref()
+            .map_or("active".into(), |o| o.status.clone())
+    });
     if let (Some(old), Some(p)) = (&existing, &parent_id) {
         if p == &old.id {
-            return Err(DirectoryError::field("parent", "an org cannot be its own parent"));
+            return Err(DirectoryError::field(
+                "parent",
+                "an org cannot be its own parent",
+            ));
         }
     }
     let (id, created, changes) = match &existing {
@@ -147,14 +191,30 @@ pub async fn upsert_org(store: &Store, now_ms: i64, origin: &Origin, target: Opt
                     changes.insert(name.into(), serde_json::json!({ "from": a, "to": b }));
                 }
             };
-            diff("sourcedId", old.sourced_id.clone().into(), input.sourced_id.clone().into());
+            diff(
+                "sourcedId",
+                old.sourced_id.clone().into(),
+                input.sourced_id.clone().into(),
+            );
             diff("kind", old.kind.clone().into(), input.kind.clone().into());
             diff("name", old.name.clone().into(), input.name.clone().into());
-            diff("identifier", old.identifier.clone().into(), input.identifier.clone().into());
-            diff("parentId", old.parent_id.clone().into(), parent_id.clone().into());
+            diff(
+                "identifier",
+                old.identifier.clone().into(),
+                input.identifier.clone().into(),
+            );
+            diff(
+                "parentId",
+                old.parent_id.clone().into(),
+                parent_id.clone().into(),
+            );
             diff("status", old.status.clone().into(), status.clone().into());
             if changes.is_empty() {
-                return Ok(Upserted { record: get_org(store, &old.id).await?, created: false, changed: false });
+                return Ok(Upserted {
+                    record: get_org(store, &old.id).await?,
+                    created: false,
+                    changed: false,
+                });
             }
             sqlx::query("UPDATE orgs SET sourced_id = $1, kind = $2, name = $3, identifier = $4, parent_id = $5, status = $6, updated_at = $7 WHERE id = $8")
                 .bind(&input.sourced_id)
@@ -189,9 +249,19 @@ pub async fn upsert_org(store: &Store, now_ms: i64, origin: &Origin, target: Opt
         &mut tx,
         now_ms,
         origin,
-        Entry { action: if created { "org.create" } else { "org.update" }, outcome: Outcome::Success, target_kind: "org", target_id: &id, details: changes },
+        Entry {
+            action: if created { "org.create" } else { "org.update" },
+            outcome: Outcome::Success,
+            target_kind: "org",
+            target_id: &id,
+            details: changes,
+        },
     )
     .await?;
     tx.commit().await.map_err(store::StoreError::from)?;
-    Ok(Upserted { record: get_org(store, &id).await?, created, changed: true })
+    Ok(Upserted {
+        record: get_org(store, &id).await?,
+        created,
+        changed: true,
+    })
 }

@@ -25,11 +25,18 @@ fn apply(target: &mut serde_json::Value, patch: serde_json::Value) {
     }
 }
 
-pub(super) fn merge_patch<T: Serialize + DeserializeOwned>(current: &T, patch: serde_json::Value) -> Result<T, DirectoryError> {
+pub(super) fn merge_patch<T: Serialize + DeserializeOwned>(
+    current: &T,
+    patch: serde_json::Value,
+) -> Result<T, DirectoryError> {
     if !patch.is_object() {
-        return Err(DirectoryError::field("body", "a merge patch (RFC 7396) is a JSON object of the fields to change"));
+        return Err(DirectoryError::field(
+            "body",
+            "a merge patch (RFC 7396) is a JSON object of the fields to change",
+        ));
     }
-    let mut doc = serde_json::to_value(current).map_err(|e| DirectoryError::field("body", e.to_string()))?;
+    let mut doc =
+        serde_json::to_value(current).map_err(|e| DirectoryError::field("body", e.to_string()))?;
     apply(&mut doc, patch);
     serde_json::from_value(doc).map_err(|e| {
         let msg = e.to_string();

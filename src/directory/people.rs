@@ -19,8 +19,16 @@ pub struct Upserted<T> {
 
 pub async fn get_person(store: &Store, id_or_sourced: &str) -> Result<Person, DirectoryError> {
     let mut conn = store.reader().acquire().await?;
-    let mut found = repo::load(&mut conn, "p.id = $1 OR p.sourced_id = $1 ORDER BY CASE WHEN p.id = $1 THEN 0 ELSE 1 END LIMIT 1", &[id_or_sourced.to_string()]).await?;
-    found.pop().ok_or_else(|| DirectoryError::NotFound { kind: "user", id: id_or_sourced.to_string() })
+    let mut found = repo::load(
+        &mut conn,
+        "p.id = $1 OR p.sourced_id = $1 ORDER BY CASE WHEN p.id = $1 THEN 0 ELSE 1 END LIMIT 1",
+        &[id_or_sourced.to_string()],
+    )
+    .await?;
+    found.pop().ok_or_else(|| DirectoryError::NotFound {
+        kind: "user",
+        id: id_or_sourced.to_string(),
+    })
 }
 
 #[derive(Debug, Default)]
@@ -59,7 +67,10 @@ pub async fn list_people(store: &Store, f: &PersonFilter) -> Result<Vec<Person>,
 }
 
 /// Org ids that an input's affiliations name (for authorizing the request first).
-pub async fn orgs_of_input(store: &Store, input: &PersonInput) -> Result<Vec<String>, DirectoryError> {
+pub async fn orgs_of_input(
+    store: &Store,
+    input: &PersonInput,
+) -> Result<Vec<String>, DirectoryError> {
     let mut out = Vec::new();
     for a in &input.affiliations {
         if let Some(id) = super::resolve_org(store, &a.org).await? {
@@ -72,16 +83,32 @@ pub async fn orgs_of_input(store: &Store, input: &PersonInput) -> Result<Vec<Str
 }
 
 /// Resolves affiliation orgs to ids in place; reports unknown orgs and repeats.
-async fn resolve_affiliations(tx: &mut Tx, input: &mut PersonInput, errors: &mut Vec<FieldError>) -> Result<(), DirectoryError> {
+async fn resolve_affiliations(
+    tx: &mut Tx,
+    input: &mut PersonInput,
+    errors: &mut Vec<FieldError>,
+) -> Result<(), DirectoryError> {
     for (i, a) in input.affiliations.iter_mut().enumerate() {
         match super::orgs::resolve_org_tx(tx, &a.org).await? {
             Some((id, _)) => a.org = id,
-            None => errors.push(FieldError::new(format!("affiliations[{i}].org"), format!("no org with id or sourcedId {:?}", a.org))),
+            None => errors.push(FieldError::new(
+                format!("affiliations[{i}].org"),
+                format!("no org with id or sourcedId {:?}", a.org),
+            )),
         }
     }
-    input.affiliations.sort_by(|a, b| (&a.org, &a.role).cmp(&(&b.org, &b.role)));
-    if input.affiliations.windows(2).any(|w| w[0].org == w[1].org && w[0].role == w[1].role) {
-        errors.push(FieldError::new("affiliations", "the same org and role appear twice"));
+    input
+        .affiliations
+        .sort_by(|a, b| (&a.org, &a.role).cmp(&(&b.org, &b.role)));
+    if input
+        .affiliations
+        .windows(2)
+        .any(|w| w[0].org == w[1].org && w[0].role == w[1].role)
+    {
+        errors.push(FieldError::new(
+            "affiliations",
+            "the same org and role appear twice",
+        ));
     }
     Ok(())
 }
@@ -89,15 +116,29 @@ async fn resolve_affiliations(tx: &mut Tx, input: &mut PersonInput, errors: &mut
 /// Creates the person or, when `target` (PATCH) or the sourcedId (POST) names an
 /// existing one, replaces its record. The same request twice writes nothing the
 /// second time. Everything, audit event included, commits in one transaction.
-pub async fn upsert_person(store: &Store, now_ms: i64, origin: &Origin, target: Option<&str>, input: PersonInput) -> Result<Upserted<Person>, DirectoryError> {
+pub async fn upsert_person(
+    store: &Store,
+    now_ms: i64,
+    origin: &Origin,
+    target: Option<&str>,
+    input: PersonInput,
+) -> Result<Upserted<Person>, DirectoryError> {
     match upsert_once(store, now_ms, origin, target, input.clone()).await {
         // Two first-time requests for one sourcedId raced; the loser now updates.
-        Err(DirectoryError::Store(StoreError::Duplicate(_))) if target.is_none() => upsert_once(store, now_ms, origin, None, input).await,
+        Err(DirectoryError::Store(StoreError::Duplicate(_))) if target.is_none() => {
+            upsert_once(store, now_ms, origin, None, input).await
+        }
         other => other,
     }
 }
 
-async fn upsert_once(store: &Store, now_ms: i64, origin: &Origin, target: Option<&str>, mut input: PersonInput) -> Result<Upserted<Person>, DirectoryError> {
+async fn upsert_once(
+    store: &Store,
+    now_ms: i64,
+    origin: &Origin,
+    target: Option<&str>,
+    mut input: PersonInput,
+) -> Result<Upserted<Person>, DirectoryError> {
     let mut errors = check_person(&mut input);
     let mut tx = store.begin().await?;
     resolve_affiliations(&mut tx, &mut input, &mut errors).await?;
@@ -106,16 +147,25 @@ async fn upsert_once(store: &Store, now_ms: i64, origin: &Origin, target: Option
     }
     let existing = match target {
         Some(id) => {
-            let found = repo::load(&mut tx, "p.id = $1", &[id.to_string()]).await?.pop();
-            Some(found.ok_or_else(|| DirectoryError::NotFound { kind: "user", id: id.to_string() })?)
+            let found = repo::load(&mut tx, "p.id = $1", &[id.to_string()])
+                .await?
+                .pop();
+            Some(found.ok_or_else(|| DirectoryError::NotFound {
+                kind: "user",
+                id: id.to_string(),
+            })?)
         }
-        None => repo::load(&mut tx, "p.sourced_id = $1", &[input.sourced_id.clone()]).await?.pop(),
+        None => repo::load(&mut tx, "p.sourced_id = $1", &[input.sourced_id.clone()])
+            .await?
+            .pop(),
     };
     let org_ids: Vec<String> = input.affiliations.iter().map(|a| a.org.clone()).collect();
     let (id, created, details) = match existing {
         Some(old) => {
             let mut before = old.to_input();
-            before.affiliations.sort_by(|a, b| (&a.org, &a.role).cmp(&(&b.org, &b.role)));
+            before
+                .affiliations
+                .sort_by(|a, b| (&a.org, &a.role).cmp(&(&b.org, &b.role)));
             let next_status = match input.status.as_deref().and_then(PersonStatus::parse) {
                 Some(s) if s.as_str() != old.status => Some(s),
                 _ => None,
@@ -123,7 +173,11 @@ async fn upsert_once(store: &Store, now_ms: i64, origin: &Origin, target: Option
             let changes = diff(&before, &input);
             if changes.is_empty() && next_status.is_none() {
                 drop(tx);
-                return Ok(Upserted { record: old, created: false, changed: false });
+                return Ok(Upserted {
+                    record: old,
+                    created: false,
+                    changed: false,
+                });
             }
             if let Some(clash) = repo::find_clash(&mut tx, &old.id, &input).await? {
                 return Err(DirectoryError::Conflict(clash));
@@ -135,10 +189,17 @@ async fn upsert_once(store: &Store, now_ms: i64, origin: &Origin, target: Option
             if let Some(next) = next_status {
                 let from = PersonStatus::parse(&old.status).unwrap_or(PersonStatus::Active);
                 if !from.may_become(next) {
-                    return Err(DirectoryError::Conflict(format!("a {} person cannot become {}", old.status, next.as_str())));
+                    return Err(DirectoryError::Conflict(format!(
+                        "a {} person cannot become {}",
+                        old.status,
+                        next.as_str()
+                    )));
                 }
                 repo::set_status(&mut tx, &old.id, next.as_str(), None, now_ms).await?;
-                details.insert("status".into(), serde_json::json!({ "from": old.status, "to": next.as_str() }));
+                details.insert(
+                    "status".into(),
+                    serde_json::json!({ "from": old.status, "to": next.as_str() }),
+                );
             }
             (old.id, false, serde_json::Value::Object(details))
         }
@@ -152,15 +213,38 @@ async fn upsert_once(store: &Store, now_ms: i64, origin: &Origin, target: Option
             (id, true, serde_json::to_value(&input).unwrap_or_default())
         }
     };
-    let action = if created { "user.create" } else { "user.update" };
-    audit::record(&mut tx, now_ms, origin, Entry { action, outcome: Outcome::Success, target_kind: "user", target_id: &id, details }).await?;
+    let action = if created {
+        "user.create"
+    } else {
+        "user.update"
+    };
+    audit::record(
+        &mut tx,
+        now_ms,
+        origin,
+        Entry {
+            action,
+            outcome: Outcome::Success,
+            target_kind: "user",
+            target_id: &id,
+            details,
+        },
+    )
+    .await?;
     tx.commit().await.map_err(StoreError::from)?;
-    Ok(Upserted { record: get_person(store, &id).await?, created, changed: true })
+    Ok(Upserted {
+        record: get_person(store, &id).await?,
+        created,
+        changed: true,
+    })
 }
 
 /// Field-by-field differences, as `{field: {from, to}}`.
 fn diff(before: &PersonInput, after: &PersonInput) -> Vec<(String, serde_json::Value)> {
-    let (serde_json::Value::Object(a), serde_json::Value::Object(b)) = (serde_json::to_value(before).unwrap_or_default(), serde_json::to_value(after).unwrap_or_default()) else {
+    let (serde_json::Value::Object(a), serde_json::Value::Object(b)) = (
+        serde_json::to_value(before).unwrap_or_default(),
+        serde_json::to_value(after).unwrap_or_default(),
+    ) else {
         return Vec::new();
     };
     b.iter()
@@ -171,12 +255,29 @@ fn diff(before: &PersonInput, after: &PersonInput) -> Vec<(String, serde_json::V
 
 /// Applies an RFC 7396 merge patch to the person's record. `status` moves only
 /// through the lifecycle endpoint; `id` and timestamps are the server's.
-pub async fn patch_person(store: &Store, now_ms: i64, origin: &Origin, id: &str, patch: serde_json::Value) -> Result<Upserted<Person>, DirectoryError> {
+pub async fn patch_person(
+    store: &Store,
+    now_ms: i64,
+    origin: &Origin,
+    id: &str,
+    patch: serde_json::Value,
+) -> Result<Upserted<Person>, DirectoryError> {
     let current = get_person(store, id).await?;
     if let Some(obj) = patch.as_object() {
-        for key in ["id", "status", "createdAt", "updatedAt", "statusChangedAt", "statusReason"] {
+        for key in [
+            "id",
+            "status",
+            "createdAt",
+            "updatedAt",
+            "statusChangedAt",
+            "statusReason",
+        ] {
             if obj.contains_key(key) {
-                let why = if key == "status" { "change status with POST /api/v1/users/{id}/lifecycle" } else { "set by the server; leave it out" };
+                let why = if key == "status" {
+                    "change status with POST /api/v1/users/{id}/lifecycle"
+                } else {
+                    "set by the server; leave it out"
+                };
                 return Err(DirectoryError::field(key, why));
             }
         }
@@ -186,11 +287,26 @@ pub async fn patch_person(store: &Store, now_ms: i64, origin: &Origin, id: &str,
 }
 
 /// Moves a person through the lifecycle (suspend, reinstate, graduate, separate).
-pub async fn transition_person(store: &Store, now_ms: i64, origin: &Origin, id: &str, status: &str, reason: Option<String>) -> Result<Person, DirectoryError> {
-    let next = PersonStatus::parse(status).ok_or_else(|| DirectoryError::field("status", "must be active, suspended, graduated or separated"))?;
+pub async fn transition_person(
+    store: &Store,
+    now_ms: i64,
+    origin: &Origin,
+    id: &str,
+    status: &str,
+    reason: Option<String>,
+) -> Result<Person, DirectoryError> {
+    let next = PersonStatus::parse(status).ok_or_else(|| {
+        DirectoryError::field(
+            "status",
+            "must be active, suspended, graduated or separated",
+        )
+    })?;
     if let Some(r) = &reason {
         if r.chars().count() > 500 {
-            return Err(DirectoryError::field("reason", "must be at most 500 characters"));
+            return Err(DirectoryError::field(
+                "reason",
+                "must be at most 500 characters",
+            ));
         }
     }
     let current = get_person(store, id).await?;
@@ -199,14 +315,33 @@ pub async fn transition_person(store: &Store, now_ms: i64, origin: &Origin, id: 
         return Ok(current);
     }
     if !from.may_become(next) {
-        return Err(DirectoryError::Conflict(format!("a {} person cannot become {}; allowed from {}: {}", from.as_str(), next.as_str(), from.as_str(),
-            PersonStatus::ALL.iter().filter(|s| from.may_become(**s)).map(|s| s.as_str()).collect::<Vec<_>>().join(", "))));
+        return Err(DirectoryError::Conflict(format!(
+            "a {} person cannot become {}; allowed from {}: {}",
+            from.as_str(),
+            next.as_str(),
+            from.as_str(),
+            PersonStatus::ALL
+                .iter()
+                .filter(|s| from.may_become(**s))
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
     }
     if next == PersonStatus::Graduated && !current.kinds.iter().any(|k| k == "student") {
-        return Err(DirectoryError::Conflict("only students graduate; use separated for staff who leave".into()));
+        return Err(DirectoryError::Conflict(
+            "only students graduate; use separated for staff who leave".into(),
+        ));
     }
     let mut tx = store.begin().await?;
-    repo::set_status(&mut tx, &current.id, next.as_str(), reason.as_deref(), now_ms).await?;
+    repo::set_status(
+        &mut tx,
+        &current.id,
+        next.as_str(),
+        reason.as_deref(),
+        now_ms,
+    )
+    .await?;
     audit::record(
         &mut tx,
         now_ms,

@@ -11,11 +11,18 @@ const COLUMNS: &str = "id, sourced_id, status, given_name, family_name, middle_n
 
 /// `$first, $first+1, …` for an `IN (…)` list of `n` values.
 fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Loads people with their kinds, identifiers and affiliations in four queries.
-pub(super) async fn load(conn: &mut sqlx::AnyConnection, where_sql: &str, binds: &[String]) -> Result<Vec<Person>, DirectoryError> {
+pub(super) async fn load(
+    conn: &mut sqlx::AnyConnection,
+    where_sql: &str,
+    binds: &[String],
+) -> Result<Vec<Person>, DirectoryError> {
     let sql = format!("SELECT {COLUMNS} FROM people p WHERE {where_sql}");
     let mut q = sqlx::query(&sql);
     for b in binds {
@@ -49,16 +56,38 @@ pub(super) async fn load(conn: &mut sqlx::AnyConnection, where_sql: &str, binds:
         return Ok(people);
     }
     let ids: Vec<String> = people.iter().map(|p| p.id.clone()).collect();
-    let index: HashMap<String, usize> = ids.iter().enumerate().map(|(i, id)| (id.clone(), i)).collect();
+    let index: HashMap<String, usize> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.clone(), i))
+        .collect();
     let list = placeholders(1, ids.len());
-    for r in rows_for(conn, &format!("SELECT person_id, kind FROM person_kinds WHERE person_id IN ({list}) ORDER BY kind"), &ids).await? {
+    for r in rows_for(
+        conn,
+        &format!(
+            "SELECT person_id, kind FROM person_kinds WHERE person_id IN ({list}) ORDER BY kind"
+        ),
+        &ids,
+    )
+    .await?
+    {
         if let Some(&i) = index.get(&store::get::<String>(&r, "person_id")?) {
             people[i].kinds.push(store::get(&r, "kind")?);
         }
     }
-    for r in rows_for(conn, &format!("SELECT person_id, id_type, value FROM person_identifiers WHERE person_id IN ({list})"), &ids).await? {
+    for r in rows_for(
+        conn,
+        &format!(
+            "SELECT person_id, id_type, value FROM person_identifiers WHERE person_id IN ({list})"
+        ),
+        &ids,
+    )
+    .await?
+    {
         if let Some(&i) = index.get(&store::get::<String>(&r, "person_id")?) {
-            people[i].identifiers.insert(store::get(&r, "id_type")?, store::get(&r, "value")?);
+            people[i]
+                .identifiers
+                .insert(store::get(&r, "id_type")?, store::get(&r, "value")?);
         }
     }
     for r in rows_for(
@@ -85,7 +114,11 @@ pub(super) async fn load(conn: &mut sqlx::AnyConnection, where_sql: &str, binds:
     Ok(people)
 }
 
-async fn rows_for(conn: &mut sqlx::AnyConnection, sql: &str, ids: &[String]) -> Result<Vec<store::Row>, sqlx::Error> {
+async fn rows_for(
+    conn: &mut sqlx::AnyConnection,
+    sql: &str,
+    ids: &[String],
+) -> Result<Vec<store::Row>, sqlx::Error> {
     let mut q = sqlx::query(sql);
     for id in ids {
         q = q.bind(id.as_str());
@@ -95,7 +128,14 @@ async fn rows_for(conn: &mut sqlx::AnyConnection, sql: &str, ids: &[String]) -> 
 
 /// Writes the person row and replaces kinds, identifiers and affiliations.
 /// `affiliation_orgs` holds the resolved org id for each affiliation, in order.
-pub(super) async fn write(tx: &mut Tx, id: &str, input: &PersonInput, affiliation_orgs: &[String], now_ms: i64, insert: Option<&str>) -> Result<(), DirectoryError> {
+pub(super) async fn write(
+    tx: &mut Tx,
+    id: &str,
+    input: &PersonInput,
+    affiliation_orgs: &[String],
+    now_ms: i64,
+    insert: Option<&str>,
+) -> Result<(), DirectoryError> {
     match insert {
         Some(status) => {
             sqlx::query(
@@ -132,20 +172,29 @@ pub(super) async fn write(tx: &mut Tx, id: &str, input: &PersonInput, affiliatio
             .execute(&mut **tx)
             .await?;
             for table in ["person_kinds", "person_identifiers", "affiliations"] {
-                sqlx::query(&format!("DELETE FROM {table} WHERE person_id = $1")).bind(id).execute(&mut **tx).await?;
+                sqlx::query(&format!("DELETE FROM {table} WHERE person_id = $1"))
+                    .bind(id)
+                    .execute(&mut **tx)
+                    .await?;
             }
         }
     }
     for kind in &input.kinds {
-        sqlx::query("INSERT INTO person_kinds (person_id, kind) VALUES ($1, $2)").bind(id).bind(kind).execute(&mut **tx).await?;
-    }
-    for (t, v) in &input.identifiers {
-        sqlx::query("INSERT INTO person_identifiers (person_id, id_type, value) VALUES ($1, $2, $3)")
+        sqlx::query("INSERT INTO person_kinds (person_id, kind) VALUES ($1, $2)")
             .bind(id)
-            .bind(t)
-            .bind(v)
+            .bind(kind)
             .execute(&mut **tx)
             .await?;
+    }
+    for (t, v) in &input.identifiers {
+        sqlx::query(
+            "INSERT INTO person_identifiers (person_id, id_type, value) VALUES ($1, $2, $3)",
+        )
+        .bind(id)
+        .bind(t)
+        .bind(v)
+        .execute(&mut **tx)
+        .await?;
     }
     for (a, org_id) in input.affiliations.iter().zip(affiliation_orgs) {
         sqlx::query(
@@ -164,7 +213,13 @@ pub(super) async fn write(tx: &mut Tx, id: &str, input: &PersonInput, affiliatio
     Ok(())
 }
 
-pub(super) async fn set_status(tx: &mut Tx, id: &str, status: &str, reason: Option<&str>, now_ms: i64) -> Result<(), DirectoryError> {
+pub(super) async fn set_status(
+    tx: &mut Tx,
+    id: &str,
+    status: &str,
+    reason: Option<&str>,
+    now_ms: i64,
+) -> Result<(), DirectoryError> {
     sqlx::query("UPDATE people SET status = $1, status_reason = $2, status_changed_at = $3, updated_at = $3 WHERE id = $4")
         .bind(status)
         .bind(reason)
@@ -176,11 +231,22 @@ pub(super) async fn set_status(tx: &mut Tx, id: &str, status: &str, reason: Opti
 }
 
 /// Who else holds one of these identifiers or this username (for a 409 that names it).
-pub(super) async fn find_clash(tx: &mut Tx, id: &str, input: &PersonInput) -> Result<Option<String>, DirectoryError> {
+pub(super) async fn find_clash(
+    tx: &mut Tx,
+    id: &str,
+    input: &PersonInput,
+) -> Result<Option<String>, DirectoryError> {
     if let Some(u) = &input.username {
-        let row = sqlx::query("SELECT sourced_id FROM people WHERE username = $1 AND id <> $2").bind(u).bind(id).fetch_optional(&mut **tx).await?;
+        let row = sqlx::query("SELECT sourced_id FROM people WHERE username = $1 AND id <> $2")
+            .bind(u)
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
         if let Some(r) = row {
-            return Ok(Some(format!("username {u:?} already belongs to {}", store::get::<String>(&r, "sourced_id")?)));
+            return Ok(Some(format!(
+                "username {u:?} already belongs to {}",
+                store::get::<String>(&r, "sourced_id")?
+            )));
         }
     }
     for (t, v) in &input.identifiers {
@@ -193,7 +259,10 @@ pub(super) async fn find_clash(tx: &mut Tx, id: &str, input: &PersonInput) -> Re
         .fetch_optional(&mut **tx)
         .await?;
         if let Some(r) = row {
-            return Ok(Some(format!("identifier {t} {v:?} already belongs to {}", store::get::<String>(&r, "sourced_id")?)));
+            return Ok(Some(format!(
+                "identifier {t} {v:?} already belongs to {}",
+                store::get::<String>(&r, "sourced_id")?
+            )));
         }
     }
     Ok(None)

@@ -1,20 +1,37 @@
 //! Input checks that need no database. Each failure names the field and says what
 //! would be accepted.
 
-use super::model::{allowed_parents, OrgInput, PersonInput, IDENTIFIER_TYPES, ORG_KINDS, ORG_STATUSES, PERSON_KINDS};
+use super::model::{
+    allowed_parents, OrgInput, PersonInput, IDENTIFIER_TYPES, ORG_KINDS, ORG_STATUSES, PERSON_KINDS,
+};
 use crate::clock::parse_date;
 use crate::error::FieldError;
 
 fn check_sourced_id(errors: &mut Vec<FieldError>, v: &str) {
-    if v.is_empty() || v.len() > 128 || !v.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b)) {
-        errors.push(FieldError::new("sourcedId", "must be 1 to 128 characters of letters, digits and . _ : -"));
+    if v.is_empty()
+        || v.len() > 128
+        || !v
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
+    {
+        errors.push(FieldError::new(
+            "sourcedId",
+            "must be 1 to 128 characters of letters, digits and . _ : -",
+        ));
     }
 }
 
 fn check_name(errors: &mut Vec<FieldError>, field: &str, v: &str, required: bool) {
     let n = v.trim().chars().count();
     if (required && n == 0) || n > 100 || v.chars().any(char::is_control) {
-        errors.push(FieldError::new(field, if required { "must be 1 to 100 characters without control characters" } else { "must be at most 100 characters without control characters" }));
+        errors.push(FieldError::new(
+            field,
+            if required {
+                "must be 1 to 100 characters without control characters"
+            } else {
+                "must be at most 100 characters without control characters"
+            },
+        ));
     }
 }
 
@@ -31,7 +48,9 @@ pub fn normalize_email(v: &str) -> Option<String> {
         && !domain.ends_with('.')
         && !v.chars().any(|c| c.is_whitespace() || c.is_control())
         && !local.contains('@')
-        && domain.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '.');
+        && domain
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '-' || c == '.');
     ok.then(|| format!("{local}@{}", domain.to_lowercase()))
 }
 
@@ -40,12 +59,26 @@ fn npi_is_valid(v: &str) -> bool {
     if v.len() != 10 || !v.bytes().all(|b| b.is_ascii_digit()) {
         return false;
     }
-    let digits: Vec<u32> = format!("80840{v}").bytes().map(|b| u32::from(b - b'0')).collect();
+    let digits: Vec<u32> = format!("80840{v}")
+        .bytes()
+        .map(|b| u32::from(b - b'0'))
+        .collect();
     let sum: u32 = digits
         .iter()
         .rev()
         .enumerate()
-        .map(|(i, &d)| if i % 2 == 1 { let x = d * 2; if x > 9 { x - 9 } else { x } } else { d })
+        .map(|(i, &d)| {
+            if i % 2 == 1 {
+                let x = d * 2;
+                if x > 9 {
+                    x - 9
+                } else {
+                    x
+                }
+            } else {
+                d
+            }
+        })
         .sum();
     sum % 10 == 0
 }
@@ -59,7 +92,10 @@ pub fn check_person(input: &mut PersonInput) -> Vec<FieldError> {
     input.family_name = input.family_name.trim().to_string();
     check_name(&mut errors, "givenName", &input.given_name, true);
     check_name(&mut errors, "familyName", &input.family_name, true);
-    for (field, v) in [("middleName", &mut input.middle_name), ("preferredName", &mut input.preferred_name)] {
+    for (field, v) in [
+        ("middleName", &mut input.middle_name),
+        ("preferredName", &mut input.preferred_name),
+    ] {
         if let Some(s) = v {
             check_name(&mut errors, field, s, false);
             *s = s.trim().to_string();
@@ -69,11 +105,20 @@ pub fn check_person(input: &mut PersonInput) -> Vec<FieldError> {
         }
     }
     if input.kinds.is_empty() {
-        errors.push(FieldError::new("kinds", format!("give at least one of: {}", PERSON_KINDS.join(", "))));
+        errors.push(FieldError::new(
+            "kinds",
+            format!("give at least one of: {}", PERSON_KINDS.join(", ")),
+        ));
     }
     for k in &input.kinds {
         if !PERSON_KINDS.contains(&k.as_str()) {
-            errors.push(FieldError::new("kinds", format!("{k:?} is not a kind; use one of: {}", PERSON_KINDS.join(", "))));
+            errors.push(FieldError::new(
+                "kinds",
+                format!(
+                    "{k:?} is not a kind; use one of: {}",
+                    PERSON_KINDS.join(", ")
+                ),
+            ));
         }
     }
     input.kinds.sort();
@@ -81,29 +126,60 @@ pub fn check_person(input: &mut PersonInput) -> Vec<FieldError> {
     if let Some(e) = &input.email {
         match normalize_email(e) {
             Some(n) => input.email = Some(n),
-            None => errors.push(FieldError::new("email", "must be an address like name@district.example")),
+            None => errors.push(FieldError::new(
+                "email",
+                "must be an address like name@district.example",
+            )),
         }
     }
     if let Some(u) = &input.username {
         let u = u.trim().to_lowercase();
-        if u.len() < 2 || u.len() > 64 || !u.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b)) {
-            errors.push(FieldError::new("username", "must be 2 to 64 characters of letters, digits and . _ - @"));
+        if u.len() < 2
+            || u.len() > 64
+            || !u
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b))
+        {
+            errors.push(FieldError::new(
+                "username",
+                "must be 2 to 64 characters of letters, digits and . _ - @",
+            ));
         }
         input.username = Some(u);
     }
     if let Some(s) = &input.status {
         if super::PersonStatus::parse(s).is_none() {
-            errors.push(FieldError::new("status", "must be active, suspended, graduated or separated"));
+            errors.push(FieldError::new(
+                "status",
+                "must be active, suspended, graduated or separated",
+            ));
         }
     }
     for (t, v) in &input.identifiers {
         let field = format!("identifiers.{t}");
         if !IDENTIFIER_TYPES.contains(&t.as_str()) {
-            errors.push(FieldError::new(field, format!("unknown identifier type; use one of: {}", IDENTIFIER_TYPES.join(", "))));
+            errors.push(FieldError::new(
+                field,
+                format!(
+                    "unknown identifier type; use one of: {}",
+                    IDENTIFIER_TYPES.join(", ")
+                ),
+            ));
         } else if t == "npi" && !npi_is_valid(v) {
-            errors.push(FieldError::new(field, "must be a 10-digit NPI with a valid check digit"));
-        } else if v.is_empty() || v.len() > 64 || !v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
-            errors.push(FieldError::new(field, "must be 1 to 64 letters, digits, - _ or ."));
+            errors.push(FieldError::new(
+                field,
+                "must be a 10-digit NPI with a valid check digit",
+            ));
+        } else if v.is_empty()
+            || v.len() > 64
+            || !v
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        {
+            errors.push(FieldError::new(
+                field,
+                "must be 1 to 64 letters, digits, - _ or .",
+            ));
         }
     }
     let mut primaries = 0;
@@ -111,7 +187,10 @@ pub fn check_person(input: &mut PersonInput) -> Vec<FieldError> {
         let f = |name: &str| format!("affiliations[{i}].{name}");
         a.role = a.role.trim().to_string();
         if a.role.is_empty() || a.role.chars().count() > 64 {
-            errors.push(FieldError::new(f("role"), "must be 1 to 64 characters, e.g. student or Course Director"));
+            errors.push(FieldError::new(
+                f("role"),
+                "must be 1 to 64 characters, e.g. student or Course Director",
+            ));
         }
         primaries += usize::from(a.primary);
         let begin = a.begin_date.as_deref().map(|d| (d, parse_date(d)));
@@ -123,12 +202,18 @@ pub fn check_person(input: &mut PersonInput) -> Vec<FieldError> {
         }
         if let (Some((_, Some(b))), Some((_, Some(e)))) = (begin, end) {
             if e < b {
-                errors.push(FieldError::new(f("endDate"), "must not be before beginDate"));
+                errors.push(FieldError::new(
+                    f("endDate"),
+                    "must not be before beginDate",
+                ));
             }
         }
     }
     if primaries > 1 {
-        errors.push(FieldError::new("affiliations", "at most one affiliation may be primary"));
+        errors.push(FieldError::new(
+            "affiliations",
+            "at most one affiliation may be primary",
+        ));
     }
     errors
 }
@@ -137,15 +222,34 @@ pub fn check_org(input: &mut OrgInput) -> Vec<FieldError> {
     let mut errors = Vec::new();
     check_sourced_id(&mut errors, &input.sourced_id);
     input.name = input.name.trim().to_string();
-    if input.name.is_empty() || input.name.chars().count() > 200 || input.name.chars().any(char::is_control) {
-        errors.push(FieldError::new("name", "must be 1 to 200 characters without control characters"));
+    if input.name.is_empty()
+        || input.name.chars().count() > 200
+        || input.name.chars().any(char::is_control)
+    {
+        errors.push(FieldError::new(
+            "name",
+            "must be 1 to 200 characters without control characters",
+        ));
     }
     if !ORG_KINDS.contains(&input.kind.as_str()) {
-        errors.push(FieldError::new("kind", format!("use one of: {}", ORG_KINDS.join(", "))));
+        errors.push(FieldError::new(
+            "kind",
+            format!("use one of: {}", ORG_KINDS.join(", ")),
+        ));
     } else if input.kind == "district" && input.parent.is_some() {
-        errors.push(FieldError::new("parent", "a district is the top of the tree and has no parent"));
+        errors.push(FieldError::new(
+            "parent",
+            "a district is the top of the tree and has no parent",
+        ));
     } else if input.kind != "district" && input.parent.is_none() {
-        errors.push(FieldError::new("parent", format!("a {} needs a parent: one of {}", input.kind, allowed_parents(&input.kind).join(", "))));
+        errors.push(FieldError::new(
+            "parent",
+            format!(
+                "a {} needs a parent: one of {}",
+                input.kind,
+                allowed_parents(&input.kind).join(", ")
+            ),
+        ));
     }
     if let Some(s) = &input.status {
         if !ORG_STATUSES.contains(&s.as_str()) {
@@ -154,7 +258,10 @@ pub fn check_org(input: &mut OrgInput) -> Vec<FieldError> {
     }
     if let Some(i) = &input.identifier {
         if i.is_empty() || i.len() > 64 {
-            errors.push(FieldError::new("identifier", "must be 1 to 64 characters (e.g. a state or NCES school id)"));
+            errors.push(FieldError::new(
+                "identifier",
+                "must be 1 to 64 characters (e.g. a state or NCES school id)",
+            ));
         }
     }
     errors
@@ -166,8 +273,18 @@ mod tests {
 
     #[test]
     fn emails_are_checked_and_domain_lowercased() {
-        assert_eq!(normalize_email("Ana.Ruiz@District.Example").as_deref(), Some("Ana.Ruiz@district.example"));
-        for bad in ["ana", "ana@", "@x.org", "ana@localhost", "a b@x.org", "ana@x..org."] {
+        assert_eq!(
+            normalize_email("Ana.Ruiz@District.Example").as_deref(),
+            Some("Ana.Ruiz@district.example")
+        );
+        for bad in [
+            "ana",
+            "ana@",
+            "@x.org",
+            "ana@localhost",
+            "a b@x.org",
+            "ana@x..org.",
+        ] {
             assert!(normalize_email(bad).is_none(), "{bad}");
         }
     }

@@ -21,11 +21,19 @@ pub struct ClientCache {
 
 impl ClientCache {
     pub fn new(ttl_seconds: i64) -> Self {
-        Self { ttl_ms: ttl_seconds * 1000, entries: RwLock::new(HashMap::new()) }
+        Self {
+            ttl_ms: ttl_seconds * 1000,
+            entries: RwLock::new(HashMap::new()),
+        }
     }
 
     /// The registered client, from the cache when fresh. Unknown ids are not cached.
-    pub async fn get(&self, store: &Store, client_id: &str, now_ms: i64) -> Result<Option<Arc<Client>>, ClientError> {
+    pub async fn get(
+        &self,
+        store: &Store,
+        client_id: &str,
+        now_ms: i64,
+    ) -> Result<Option<Arc<Client>>, ClientError> {
         if let Ok(map) = self.entries.read() {
             if let Some((c, at)) = map.get(client_id) {
                 if now_ms - at < self.ttl_ms {

@@ -79,41 +79,80 @@ fn validate(new: &NewClient) -> Vec<FieldError> {
         errors.push(FieldError::new("name", "must be 1 to 100 characters"));
     }
     if new.grants.is_empty() {
-        errors.push(FieldError::new("grant", format!("give at least one grant type; supported: {}", SUPPORTED_GRANTS.join(", "))));
+        errors.push(FieldError::new(
+            "grant",
+            format!(
+                "give at least one grant type; supported: {}",
+                SUPPORTED_GRANTS.join(", ")
+            ),
+        ));
     }
     for g in &new.grants {
         if !SUPPORTED_GRANTS.contains(&g.as_str()) {
-            errors.push(FieldError::new("grant", format!("{g:?} is not supported; supported: {}", SUPPORTED_GRANTS.join(", "))));
+            errors.push(FieldError::new(
+                "grant",
+                format!(
+                    "{g:?} is not supported; supported: {}",
+                    SUPPORTED_GRANTS.join(", ")
+                ),
+            ));
         }
     }
     let known = authz::known_scopes();
     if new.scopes.is_empty() {
-        errors.push(FieldError::new("scope", format!("give at least one scope, e.g. users.read; known: {}", known.join(" "))));
+        errors.push(FieldError::new(
+            "scope",
+            format!(
+                "give at least one scope, e.g. users.read; known: {}",
+                known.join(" ")
+            ),
+        ));
     }
     for s in &new.scopes {
         if !known.contains(s) {
-            errors.push(FieldError::new("scope", format!("{s:?} is not a known scope; known: {}", known.join(" "))));
+            errors.push(FieldError::new(
+                "scope",
+                format!("{s:?} is not a known scope; known: {}", known.join(" ")),
+            ));
         }
     }
     if let Some(ttl) = new.access_token_ttl_seconds {
         if !(60..=86_400).contains(&ttl) {
-            errors.push(FieldError::new("access_token_ttl_seconds", "must be between 60 and 86400"));
+            errors.push(FieldError::new(
+                "access_token_ttl_seconds",
+                "must be between 60 and 86400",
+            ));
         }
     }
     if new.org.is_some() && new.role.is_none() {
-        errors.push(FieldError::new("org", "an org only makes sense with a role"));
+        errors.push(FieldError::new(
+            "org",
+            "an org only makes sense with a role",
+        ));
     }
     errors
 }
 
 /// Registers a client and returns it with its secret, which is shown this once.
-pub async fn create_client(store: &Store, master: &MasterKey, now_ms: i64, origin: &Origin, new: NewClient) -> Result<(Client, String), ClientError> {
+pub async fn create_client(
+    store: &Store,
+    master: &MasterKey,
+    now_ms: i64,
+    origin: &Origin,
+    new: NewClient,
+) -> Result<(Client, String), ClientError> {
     let mut errors = validate(&new);
     let org_id = match &new.org {
-        Some(o) => match crate::directory::resolve_org(store, o).await.map_err(|e| ClientError::Store(StoreError::Corrupt(e.to_string())))? {
+        Some(o) => match crate::directory::resolve_org(store, o)
+            .await
+            .map_err(|e| ClientError::Store(StoreError::Corrupt(e.to_string())))?
+        {
             Some(id) => Some(id),
             None => {
-                errors.push(FieldError::new("org", format!("no org with id or sourcedId {o:?}")));
+                errors.push(FieldError::new(
+                    "org",
+                    format!("no org with id or sourcedId {o:?}"),
+                ));
                 None
             }
         },
@@ -169,14 +208,28 @@ pub async fn create_client(store: &Store, master: &MasterKey, now_ms: i64, origi
     )
     .await?;
     if let Some(role) = new.role {
-        let assignment = NewAssignment { subject: Subject::Client(id.clone()), role, org_id, expires_at_ms: None };
-        authz::assign_role(&mut tx, now_ms, origin, assignment).await.map_err(|e| match e {
-            AuthzError::UnknownRole(r) => ClientError::Invalid(vec![FieldError::new(
-                "role",
-                format!("no role {r:?}; built-in roles: {}", authz::BUILTIN_ROLES.iter().map(|r| r.0).collect::<Vec<_>>().join(", ")),
-            )]),
-            other => other.into(),
-        })?;
+        let assignment = NewAssignment {
+            subject: Subject::Client(id.clone()),
+            role,
+            org_id,
+            expires_at_ms: None,
+        };
+        authz::assign_role(&mut tx, now_ms, origin, assignment)
+            .await
+            .map_err(|e| match e {
+                AuthzError::UnknownRole(r) => ClientError::Invalid(vec![FieldError::new(
+                    "role",
+                    format!(
+                        "no role {r:?}; built-in roles: {}",
+                        authz::BUILTIN_ROLES
+                            .iter()
+                            .map(|r| r.0)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )]),
+                other => other.into(),
+            })?;
     }
     tx.commit().await.map_err(StoreError::from)?;
     Ok((client, secret))
@@ -185,7 +238,8 @@ pub async fn create_client(store: &Store, master: &MasterKey, now_ms: i64, origi
 fn from_row(r: &store::Row) -> Result<Client, ClientError> {
     let list = |col: &str| -> Result<Vec<String>, ClientError> {
         let text: String = store::get(r, col)?;
-        serde_json::from_str(&text).map_err(|e| ClientError::Store(StoreError::Corrupt(format!("clients.{col}: {e}"))))
+        serde_json::from_str(&text)
+            .map_err(|e| ClientError::Store(StoreError::Corrupt(format!("clients.{col}: {e}"))))
     };
     Ok(Client {
         id: store::get(r, "id")?,
@@ -203,7 +257,10 @@ fn from_row(r: &store::Row) -> Result<Client, ClientError> {
 
 const COLUMNS: &str = "id, name, secret_digest, grant_types, scopes, access_token_ttl_seconds, enabled, created_at, updated_at, secret_rotated_at";
 
-pub(super) async fn find_client(pool: &sqlx::AnyPool, id: &str) -> Result<Option<Client>, ClientError> {
+pub(super) async fn find_client(
+    pool: &sqlx::AnyPool,
+    id: &str,
+) -> Result<Option<Client>, ClientError> {
     let row = sqlx::query(&format!("SELECT {COLUMNS} FROM clients WHERE id = $1"))
         .bind(id)
         .fetch_optional(pool)
@@ -212,15 +269,23 @@ pub(super) async fn find_client(pool: &sqlx::AnyPool, id: &str) -> Result<Option
 }
 
 pub async fn list_clients(store: &Store) -> Result<Vec<Client>, ClientError> {
-    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM clients ORDER BY created_at, id"))
-        .fetch_all(store.reader())
-        .await?;
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM clients ORDER BY created_at, id"
+    ))
+    .fetch_all(store.reader())
+    .await?;
     rows.iter().map(from_row).collect()
 }
 
 /// Replaces the secret; the old one stops working at once on this replica and within
 /// `oauth.client_cache_seconds` on others.
-pub async fn rotate_secret(store: &Store, master: &MasterKey, now_ms: i64, origin: &Origin, id: &str) -> Result<(Client, String), ClientError> {
+pub async fn rotate_secret(
+    store: &Store,
+    master: &MasterKey,
+    now_ms: i64,
+    origin: &Origin,
+    id: &str,
+) -> Result<(Client, String), ClientError> {
     let secret = random_token(32);
     let mut tx = store.begin().await?;
     let done = sqlx::query("UPDATE clients SET secret_digest = $1, secret_rotated_at = $2, updated_at = $2 WHERE id = $3")
@@ -236,19 +301,36 @@ pub async fn rotate_secret(store: &Store, master: &MasterKey, now_ms: i64, origi
         &mut tx,
         now_ms,
         origin,
-        Entry { action: "client.rotate-secret", outcome: Outcome::Success, target_kind: "client", target_id: id, details: serde_json::json!({}) },
+        Entry {
+            action: "client.rotate-secret",
+            outcome: Outcome::Success,
+            target_kind: "client",
+            target_id: id,
+            details: serde_json::json!({}),
+        },
     )
     .await?;
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM clients WHERE id = $1")).bind(id).fetch_one(&mut *tx).await?;
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM clients WHERE id = $1"))
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
     let client = from_row(&row)?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok((client, secret))
 }
 
 /// Deletes a client and its role assignments.
-pub async fn delete_client(store: &Store, now_ms: i64, origin: &Origin, id: &str) -> Result<(), ClientError> {
+pub async fn delete_client(
+    store: &Store,
+    now_ms: i64,
+    origin: &Origin,
+    id: &str,
+) -> Result<(), ClientError> {
     let mut tx = store.begin().await?;
-    let done = sqlx::query("DELETE FROM clients WHERE id = $1").bind(id).execute(&mut *tx).await?;
+    let done = sqlx::query("DELETE FROM clients WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
     if done.rows_affected() == 0 {
         return Err(ClientError::NotFound(id.to_string()));
     }
@@ -257,7 +339,13 @@ pub async fn delete_client(store: &Store, now_ms: i64, origin: &Origin, id: &str
         &mut tx,
         now_ms,
         origin,
-        Entry { action: "client.delete", outcome: Outcome::Success, target_kind: "client", target_id: id, details: serde_json::json!({ "rolesRevoked": roles }) },
+        Entry {
+            action: "client.delete",
+            outcome: Outcome::Success,
+            target_kind: "client",
+            target_id: id,
+            details: serde_json::json!({ "rolesRevoked": roles }),
+        },
     )
     .await?;
     tx.commit().await.map_err(StoreError::from)?;

@@ -19,13 +19,21 @@ pub struct OAuthError {
 
 impl OAuthError {
     fn new(error: &'static str, status: StatusCode, description: impl Into<String>) -> Self {
-        Self { error, description: description.into(), status, basic_challenge: false }
+        Self {
+            error,
+            description: description.into(),
+            status,
+            basic_challenge: false,
+        }
     }
     pub fn invalid_request(d: impl Into<String>) -> Self {
         Self::new("invalid_request", StatusCode::BAD_REQUEST, d)
     }
     pub fn invalid_client(d: impl Into<String>, basic: bool) -> Self {
-        Self { basic_challenge: basic, ..Self::new("invalid_client", StatusCode::UNAUTHORIZED, d) }
+        Self {
+            basic_challenge: basic,
+            ..Self::new("invalid_client", StatusCode::UNAUTHORIZED, d)
+        }
     }
     pub fn unauthorized_client(d: impl Into<String>) -> Self {
         Self::new("unauthorized_client", StatusCode::BAD_REQUEST, d)
@@ -40,19 +48,27 @@ impl OAuthError {
     /// of their own (RFC 6749 §4.1.2.1 defines `server_error` for the same purpose).
     pub fn server_error(internal: impl std::fmt::Display) -> Self {
         tracing::error!(error = %internal, "token endpoint failed");
-        Self::new("server_error", StatusCode::INTERNAL_SERVER_ERROR, "the server could not issue a token; try again later")
+        Self::new(
+            "server_error",
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the server could not issue a token; try again later",
+        )
     }
 }
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "error": self.error, "error_description": self.description });
+        let body =
+            serde_json::json!({ "error": self.error, "error_description": self.description });
         let mut resp = (self.status, axum::Json(body)).into_response();
         let h = resp.headers_mut();
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
         if self.basic_challenge {
-            h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"hms-ach\", charset=\"UTF-8\""));
+            h.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"hms-ach\", charset=\"UTF-8\""),
+            );
         }
         resp
     }

@@ -45,9 +45,17 @@ struct Header {
 
 /// Verifies signature, header, issuer, audience and lifetime. Returns why not, in
 /// words fit for the caller (never the token itself).
-pub fn verify(ring: &KeyRing, token: &str, issuer: &str, audience: &str, now_secs: i64) -> Result<AccessClaims, &'static str> {
+pub fn verify(
+    ring: &KeyRing,
+    token: &str,
+    issuer: &str,
+    audience: &str,
+    now_secs: i64,
+) -> Result<AccessClaims, &'static str> {
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err("not a compact JWS");
     };
     let header: Header = B64
@@ -56,7 +64,13 @@ pub fn verify(ring: &KeyRing, token: &str, issuer: &str, audience: &str, now_sec
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or("malformed header")?;
     // RFC 9068 §4: the type must be at+jwt, so an ID token cannot pass as an access token.
-    if header.typ.as_deref().map(str::to_ascii_lowercase).as_deref() != Some("at+jwt") {
+    if header
+        .typ
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+        != Some("at+jwt")
+    {
         return Err("not an access token (typ must be at+jwt)");
     }
     let kid = header.kid.ok_or("no key id")?;
@@ -93,13 +107,26 @@ pub fn verify(ring: &KeyRing, token: &str, issuer: &str, audience: &str, now_sec
 
 /// Verifies an access token presented to the admin API, and that its client is
 /// still registered and enabled (a deleted client's tokens stop working).
-pub async fn verify_access_token(app: &AppState, token: &str) -> Result<AccessClaims, &'static str> {
+pub async fn verify_access_token(
+    app: &AppState,
+    token: &str,
+) -> Result<AccessClaims, &'static str> {
     let claims = {
         let ring = app.keys();
         let config = app.config();
-        verify(&ring, token, &config.issuer(), &config.api_audience(), app.clock().now_secs())?
+        verify(
+            &ring,
+            token,
+            &config.issuer(),
+            &config.api_audience(),
+            app.clock().now_secs(),
+        )?
     };
-    match app.clients().get(app.store(), &claims.client_id, app.clock().now_ms()).await {
+    match app
+        .clients()
+        .get(app.store(), &claims.client_id, app.clock().now_ms())
+        .await
+    {
         Ok(Some(c)) if c.enabled => Ok(claims),
         Ok(Some(_)) => Err("the client is disabled"),
         Ok(None) => Err("the client no longer exists"),

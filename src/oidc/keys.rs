@@ -55,7 +55,8 @@ impl Signer {
             SigningKey::Es256(k) => Ok(k.sign(&self.rng, msg).map_err(crypto)?.as_ref().to_vec()),
             SigningKey::Rs256(k) => {
                 let mut sig = vec![0u8; k.public().modulus_len()];
-                k.sign(&signature::RSA_PKCS1_SHA256, &self.rng, msg, &mut sig).map_err(crypto)?;
+                k.sign(&signature::RSA_PKCS1_SHA256, &self.rng, msg, &mut sig)
+                    .map_err(crypto)?;
                 Ok(sig)
             }
         }
@@ -77,9 +78,11 @@ impl Verifier {
     }
     pub fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
         match self {
-            Verifier::Es256(public) => signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, public)
-                .verify(msg, sig)
-                .is_ok(),
+            Verifier::Es256(public) => {
+                signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, public)
+                    .verify(msg, sig)
+                    .is_ok()
+            }
             Verifier::Rs256 { n, e } => signature::RsaPublicKeyComponents { n, e }
                 .verify(&signature::RSA_PKCS1_2048_8192_SHA256, msg, sig)
                 .is_ok(),
@@ -97,7 +100,10 @@ pub struct KeyRing {
 
 impl KeyRing {
     pub fn signer(&self, alg: Alg) -> Result<Arc<Signer>, KeyError> {
-        self.signers.get(&alg).cloned().ok_or(KeyError::NoKey(alg.as_str()))
+        self.signers
+            .get(&alg)
+            .cloned()
+            .ok_or(KeyError::NoKey(alg.as_str()))
     }
     pub fn verifier(&self, kid: &str) -> Option<&Verifier> {
         self.verifiers.get(kid)
@@ -119,10 +125,16 @@ fn public_jwk(alg: Alg, verifier: &Verifier) -> (String, serde_json::Value) {
         }
         Verifier::Rs256 { n, e } => {
             let (n, e) = (B64.encode(n), B64.encode(e));
-            (format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#), serde_json::json!({ "kty": "RSA", "n": n, "e": e }))
+            (
+                format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#),
+                serde_json::json!({ "kty": "RSA", "n": n, "e": e }),
+            )
         }
     };
-    let kid = B64.encode(ring::digest::digest(&ring::digest::SHA256, thumb_input.as_bytes()));
+    let kid = B64.encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        thumb_input.as_bytes(),
+    ));
     jwk["kid"] = kid.clone().into();
     jwk["alg"] = alg.as_str().into();
     jwk["use"] = "sig".into();
@@ -133,18 +145,32 @@ fn generate(alg: Alg) -> Result<(Vec<u8>, Verifier), KeyError> {
     let rng = SystemRandom::new();
     match alg {
         Alg::Es256 => {
-            let pkcs8 = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-                .map_err(|_| KeyError::Crypto("P-256 key generation failed".into()))?;
-            let pair = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
-                .map_err(|_| KeyError::Crypto("P-256 key rejected".into()))?;
-            Ok((pkcs8.as_ref().to_vec(), Verifier::Es256(pair.public_key().as_ref().to_vec())))
+            let pkcs8 =
+                EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                    .map_err(|_| KeyError::Crypto("P-256 key generation failed".into()))?;
+            let pair = EcdsaKeyPair::from_pkcs8(
+                &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                pkcs8.as_ref(),
+                &rng,
+            )
+            .map_err(|_| KeyError::Crypto("P-256 key rejected".into()))?;
+            Ok((
+                pkcs8.as_ref().to_vec(),
+                Verifier::Es256(pair.public_key().as_ref().to_vec()),
+            ))
         }
         Alg::Rs256 => {
             use rsa::pkcs8::EncodePrivateKey;
             use rsa::traits::PublicKeyParts;
-            let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).map_err(|e| KeyError::Crypto(e.to_string()))?;
-            let der = key.to_pkcs8_der().map_err(|e| KeyError::Crypto(e.to_string()))?;
-            let verifier = Verifier::Rs256 { n: key.n().to_bytes_be(), e: key.e().to_bytes_be() };
+            let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048)
+                .map_err(|e| KeyError::Crypto(e.to_string()))?;
+            let der = key
+                .to_pkcs8_der()
+                .map_err(|e| KeyError::Crypto(e.to_string()))?;
+            let verifier = Verifier::Rs256 {
+                n: key.n().to_bytes_be(),
+                e: key.e().to_bytes_be(),
+            };
             Ok((der.as_bytes().to_vec(), verifier))
         }
     }
@@ -153,42 +179,59 @@ fn generate(alg: Alg) -> Result<(Vec<u8>, Verifier), KeyError> {
 fn encrypt(master: &MasterKey, kid: &str, plain: &[u8]) -> Result<String, KeyError> {
     let rng = SystemRandom::new();
     let key = aead::LessSafeKey::new(
-        aead::UnboundKey::new(&aead::AES_256_GCM, master.key_encryption_key()).map_err(|_| KeyError::Crypto("bad key".into()))?,
+        aead::UnboundKey::new(&aead::AES_256_GCM, master.key_encryption_key())
+            .map_err(|_| KeyError::Crypto("bad key".into()))?,
     );
     let mut nonce = [0u8; 12];
-    rng.fill(&mut nonce).map_err(|_| KeyError::Crypto("no randomness".into()))?;
+    rng.fill(&mut nonce)
+        .map_err(|_| KeyError::Crypto("no randomness".into()))?;
     let mut buf = plain.to_vec();
-    key.seal_in_place_append_tag(aead::Nonce::assume_unique_for_key(nonce), aead::Aad::from(kid.as_bytes()), &mut buf)
-        .map_err(|_| KeyError::Crypto("encryption failed".into()))?;
+    key.seal_in_place_append_tag(
+        aead::Nonce::assume_unique_for_key(nonce),
+        aead::Aad::from(kid.as_bytes()),
+        &mut buf,
+    )
+    .map_err(|_| KeyError::Crypto("encryption failed".into()))?;
     let mut out = nonce.to_vec();
     out.extend_from_slice(&buf);
     Ok(B64.encode(out))
 }
 
 fn decrypt(master: &MasterKey, kid: &str, sealed: &str) -> Result<Vec<u8>, KeyError> {
-    let wrong = || KeyError::WrongMasterKey { kid: kid.to_string() };
+    let wrong = || KeyError::WrongMasterKey {
+        kid: kid.to_string(),
+    };
     let raw = B64.decode(sealed).map_err(|_| wrong())?;
     if raw.len() < 12 + 16 {
         return Err(wrong());
     }
     let (nonce, body) = raw.split_at(12);
     let key = aead::LessSafeKey::new(
-        aead::UnboundKey::new(&aead::AES_256_GCM, master.key_encryption_key()).map_err(|_| KeyError::Crypto("bad key".into()))?,
+        aead::UnboundKey::new(&aead::AES_256_GCM, master.key_encryption_key())
+            .map_err(|_| KeyError::Crypto("bad key".into()))?,
     );
     let nonce = aead::Nonce::try_assume_unique_for_key(nonce).map_err(|_| wrong())?;
     let mut buf = body.to_vec();
-    let plain = key.open_in_place(nonce, aead::Aad::from(kid.as_bytes()), &mut buf).map_err(|_| wrong())?;
+    let plain = key
+        .open_in_place(nonce, aead::Aad::from(kid.as_bytes()), &mut buf)
+        .map_err(|_| wrong())?;
     Ok(plain.to_vec())
 }
 
 /// Creates an active key for each algorithm that has none. Returns the kids created.
-pub async fn ensure_keys(store: &Store, master: &MasterKey, now_ms: i64) -> Result<Vec<String>, KeyError> {
+pub async fn ensure_keys(
+    store: &Store,
+    master: &MasterKey,
+    now_ms: i64,
+) -> Result<Vec<String>, KeyError> {
     let mut created = Vec::new();
     for alg in [Alg::Es256, Alg::Rs256] {
-        let row = sqlx::query("SELECT kid FROM signing_keys WHERE alg = $1 AND status = 'active' LIMIT 1")
-            .bind(alg.as_str())
-            .fetch_optional(store.reader())
-            .await?;
+        let row = sqlx::query(
+            "SELECT kid FROM signing_keys WHERE alg = $1 AND status = 'active' LIMIT 1",
+        )
+        .bind(alg.as_str())
+        .fetch_optional(store.reader())
+        .await?;
         if row.is_some() {
             continue;
         }
@@ -225,34 +268,57 @@ pub async fn load_keyring(store: &Store, master: &MasterKey) -> Result<KeyRing, 
     let mut keys = Vec::new();
     for r in &rows {
         let kid: String = store::get(r, "kid")?;
-        let alg = Alg::parse(&store::get::<String>(r, "alg")?).ok_or_else(|| KeyError::Crypto(format!("key {kid}: unknown alg")))?;
+        let alg = Alg::parse(&store::get::<String>(r, "alg")?)
+            .ok_or_else(|| KeyError::Crypto(format!("key {kid}: unknown alg")))?;
         let status: String = store::get(r, "status")?;
         let jwk: serde_json::Value = serde_json::from_str(&store::get::<String>(r, "public_jwk")?)
             .map_err(|e| KeyError::Crypto(format!("key {kid}: {e}")))?;
-        let verifier = verifier_from_jwk(&jwk).ok_or_else(|| KeyError::Crypto(format!("key {kid}: bad public JWK")))?;
+        let verifier = verifier_from_jwk(&jwk)
+            .ok_or_else(|| KeyError::Crypto(format!("key {kid}: bad public JWK")))?;
         if status == "active" {
             let private = decrypt(master, &kid, &store::get::<String>(r, "private_key_enc")?)?;
             let key = match alg {
                 Alg::Es256 => SigningKey::Es256(
-                    EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &private, &rng)
-                        .map_err(|_| KeyError::Crypto(format!("key {kid} is not a P-256 key")))?,
+                    EcdsaKeyPair::from_pkcs8(
+                        &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                        &private,
+                        &rng,
+                    )
+                    .map_err(|_| KeyError::Crypto(format!("key {kid} is not a P-256 key")))?,
                 ),
                 Alg::Rs256 => SigningKey::Rs256(
-                    RsaKeyPair::from_pkcs8(&private).map_err(|_| KeyError::Crypto(format!("key {kid} is not an RSA key")))?,
+                    RsaKeyPair::from_pkcs8(&private)
+                        .map_err(|_| KeyError::Crypto(format!("key {kid} is not an RSA key")))?,
                 ),
             };
             // Newest active key of an algorithm signs (rows come oldest first).
-            signers.insert(alg, Arc::new(Signer { kid: kid.clone(), alg, key, rng: rng.clone() }));
+            signers.insert(
+                alg,
+                Arc::new(Signer {
+                    kid: kid.clone(),
+                    alg,
+                    key,
+                    rng: rng.clone(),
+                }),
+            );
         }
         keys.push(jwk);
         verifiers.insert(kid, verifier);
     }
     let jwks = serde_json::json!({ "keys": keys }).to_string();
-    Ok(KeyRing { signers, verifiers, jwks: jwks.into() })
+    Ok(KeyRing {
+        signers,
+        verifiers,
+        jwks: jwks.into(),
+    })
 }
 
 fn verifier_from_jwk(jwk: &serde_json::Value) -> Option<Verifier> {
-    let field = |k: &str| jwk.get(k).and_then(|v| v.as_str()).and_then(|s| B64.decode(s).ok());
+    let field = |k: &str| {
+        jwk.get(k)
+            .and_then(|v| v.as_str())
+            .and_then(|s| B64.decode(s).ok())
+    };
     match jwk.get("kty")?.as_str()? {
         "EC" => {
             let mut p = vec![4u8];
@@ -260,7 +326,10 @@ fn verifier_from_jwk(jwk: &serde_json::Value) -> Option<Verifier> {
             p.extend(field("y")?);
             Some(Verifier::Es256(p))
         }
-        "RSA" => Some(Verifier::Rs256 { n: field("n")?, e: field("e")? }),
+        "RSA" => Some(Verifier::Rs256 {
+            n: field("n")?,
+            e: field("e")?,
+        }),
         _ => None,
     }
 }
@@ -272,11 +341,19 @@ mod tests {
     #[test]
     fn sealed_keys_open_only_with_the_same_master_key_and_kid() {
         let a = MasterKey::development();
-        let b = MasterKey::from_base64(&base64::engine::general_purpose::STANDARD.encode([1u8; 32])).unwrap();
+        let b =
+            MasterKey::from_base64(&base64::engine::general_purpose::STANDARD.encode([1u8; 32]))
+                .unwrap();
         let sealed = encrypt(&a, "kid-1", b"private").unwrap();
         assert_eq!(decrypt(&a, "kid-1", &sealed).unwrap(), b"private");
-        assert!(matches!(decrypt(&b, "kid-1", &sealed), Err(KeyError::WrongMasterKey { .. })));
-        assert!(decrypt(&a, "kid-2", &sealed).is_err(), "a sealed key cannot be moved to another kid");
+        assert!(matches!(
+            decrypt(&b, "kid-1", &sealed),
+            Err(KeyError::WrongMasterKey { .. })
+        ));
+        assert!(
+            decrypt(&a, "kid-2", &sealed).is_err(),
+            "a sealed key cannot be moved to another kid"
+        );
     }
 
     #[test]
@@ -285,8 +362,15 @@ mod tests {
         let (kid, jwk) = public_jwk(Alg::Es256, &verifier);
         assert_eq!(jwk["kid"], kid);
         let rng = SystemRandom::new();
-        let pair = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &private, &rng).unwrap();
-        let signer = Signer { kid, alg: Alg::Es256, key: SigningKey::Es256(pair), rng };
+        let pair =
+            EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &private, &rng)
+                .unwrap();
+        let signer = Signer {
+            kid,
+            alg: Alg::Es256,
+            key: SigningKey::Es256(pair),
+            rng,
+        };
         let sig = signer.sign(b"msg").unwrap();
         let v = verifier_from_jwk(&jwk).unwrap();
         assert!(v.verify(b"msg", &sig));

@@ -23,7 +23,9 @@ impl std::fmt::Debug for MasterKey {
 
 impl MasterKey {
     pub fn from_base64(text: &str) -> Option<MasterKey> {
-        let raw = base64::engine::general_purpose::STANDARD.decode(text.trim()).ok()?;
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .ok()?;
         let bytes: [u8; 32] = raw.try_into().ok()?;
         Some(Self::from_bytes(bytes, false))
     }
@@ -41,7 +43,10 @@ impl MasterKey {
         };
         MasterKey {
             key_encryption: derive(b"hms-ach/v1/signing-key-encryption"),
-            secret_digest: hmac::Key::new(hmac::HMAC_SHA256, &derive(b"hms-ach/v1/client-secret-digest")),
+            secret_digest: hmac::Key::new(
+                hmac::HMAC_SHA256,
+                &derive(b"hms-ach/v1/client-secret-digest"),
+            ),
             is_development,
         }
     }
@@ -60,7 +65,8 @@ impl MasterKey {
     pub fn secret_matches(&self, secret: &str, stored_digest: &str) -> bool {
         use subtle::ConstantTimeEq;
         let computed = self.digest_secret(secret);
-        computed.len() == stored_digest.len() && bool::from(computed.as_bytes().ct_eq(stored_digest.as_bytes()))
+        computed.len() == stored_digest.len()
+            && bool::from(computed.as_bytes().ct_eq(stored_digest.as_bytes()))
     }
 }
 
@@ -70,12 +76,19 @@ mod tests {
 
     #[test]
     fn secret_digest_is_keyed_and_checked() {
-        let a = MasterKey::from_base64(&base64::engine::general_purpose::STANDARD.encode([7u8; 32])).unwrap();
-        let b = MasterKey::from_base64(&base64::engine::general_purpose::STANDARD.encode([8u8; 32])).unwrap();
+        let a =
+            MasterKey::from_base64(&base64::engine::general_purpose::STANDARD.encode([7u8; 32]))
+                .unwrap();
+        let b =
+            MasterKey::from_base64(&base64::engine::general_purpose::STANDARD.encode([8u8; 32]))
+                .unwrap();
         let d = a.digest_secret("s3cret");
         assert!(a.secret_matches("s3cret", &d));
         assert!(!a.secret_matches("s3creT", &d));
-        assert!(!b.secret_matches("s3cret", &d), "another master key must not verify");
+        assert!(
+            !b.secret_matches("s3cret", &d),
+            "another master key must not verify"
+        );
         assert!(MasterKey::from_base64("dG9vIHNob3J0").is_none());
     }
 }

@@ -14,9 +14,13 @@ mod master_key;
 mod token;
 
 pub use client_cache::ClientCache;
-pub use clients::{create_client, delete_client, list_clients, rotate_secret, Client, ClientView, NewClient, SUPPORTED_GRANTS};
+pub use clients::{
+    create_client, delete_client, list_clients, rotate_secret, Client, ClientView, NewClient,
+    SUPPORTED_GRANTS,
+};
 pub use error::{ClientError, KeyError, OAuthError};
-pub use jwt::{verify_access_token, AccessClaims};
+pub use jwt::{sign as sign_jwt, verify_access_token, AccessClaims};
+pub use keys::Alg;
 pub use keys::{ensure_keys, load_keyring, KeyRing};
 pub use master_key::MasterKey;
 pub use token::{issue_token, TokenRequest, TokenResponse};

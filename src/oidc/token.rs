@@ -32,7 +32,9 @@ fn parse_form(body: &[u8]) -> Result<Vec<(String, String)>, OAuthError> {
             continue;
         }
         if out.iter().any(|(seen, _)| *seen == k) {
-            return Err(OAuthError::invalid_request(format!("the parameter {k} is repeated; send it once")));
+            return Err(OAuthError::invalid_request(format!(
+                "the parameter {k} is repeated; send it once"
+            )));
         }
         out.push((k.into_owned(), v.into_owned()));
     }
@@ -40,7 +42,9 @@ fn parse_form(body: &[u8]) -> Result<Vec<(String, String)>, OAuthError> {
 }
 
 fn param<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    form.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// RFC 6749 §2.3.1: Basic credentials are the form-urlencoded id and secret.
@@ -48,9 +52,14 @@ fn parse_basic(header: &str) -> Result<(String, String), OAuthError> {
     let bad = || OAuthError::invalid_client("malformed HTTP Basic credentials", true);
     let (scheme, value) = header.split_once(' ').ok_or_else(bad)?;
     if !scheme.eq_ignore_ascii_case("basic") {
-        return Err(OAuthError::invalid_client("use HTTP Basic (client_secret_basic) or client_secret_post", false));
+        return Err(OAuthError::invalid_client(
+            "use HTTP Basic (client_secret_basic) or client_secret_post",
+            false,
+        ));
     }
-    let raw = base64::engine::general_purpose::STANDARD.decode(value.trim()).map_err(|_| bad())?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(value.trim())
+        .map_err(|_| bad())?;
     let text = String::from_utf8(raw).map_err(|_| bad())?;
     let (id, secret) = text.split_once(':').ok_or_else(bad)?;
     let decode = |s: &str| {
@@ -65,15 +74,26 @@ fn parse_basic(header: &str) -> Result<(String, String), OAuthError> {
 /// Valid scope tokens (RFC 6749 §3.3: `NQCHAR`s separated by single spaces).
 fn parse_scope(raw: &str) -> Result<Vec<&str>, OAuthError> {
     let scopes: Vec<&str> = raw.split(' ').collect();
-    if scopes.iter().any(|s| s.is_empty() || !s.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))) {
-        return Err(OAuthError::invalid_scope("scope must be space-separated tokens without quotes or backslashes"));
+    if scopes.iter().any(|s| {
+        s.is_empty()
+            || !s
+                .bytes()
+                .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+    }) {
+        return Err(OAuthError::invalid_scope(
+            "scope must be space-separated tokens without quotes or backslashes",
+        ));
     }
     Ok(scopes)
 }
 
-pub async fn issue_token(app: &AppState, req: TokenRequest<'_>) -> Result<TokenResponse, OAuthError> {
+pub async fn issue_token(
+    app: &AppState,
+    req: TokenRequest<'_>,
+) -> Result<TokenResponse, OAuthError> {
     let form = parse_form(req.form)?;
-    let grant_type = param(&form, "grant_type").ok_or_else(|| OAuthError::invalid_request("grant_type is missing"))?;
+    let grant_type = param(&form, "grant_type")
+        .ok_or_else(|| OAuthError::invalid_request("grant_type is missing"))?;
 
     // Client authentication (§2.3): exactly one method.
     let used_basic = req.authorization.is_some();
@@ -96,7 +116,11 @@ pub async fn issue_token(app: &AppState, req: TokenRequest<'_>) -> Result<TokenR
         },
     };
     let now_ms = app.clock().now_ms();
-    let client = app.clients().get(app.store(), &client_id, now_ms).await.map_err(OAuthError::server_error)?;
+    let client = app
+        .clients()
+        .get(app.store(), &client_id, now_ms)
+        .await
+        .map_err(OAuthError::server_error)?;
     let master = app.master_key();
     let client = match client {
         Some(c) if master.secret_matches(&secret, &c.secret_digest) && c.enabled => c,
@@ -106,15 +130,23 @@ pub async fn issue_token(app: &AppState, req: TokenRequest<'_>) -> Result<TokenR
                 let _ = master.secret_matches(&secret, "");
             }
             crate::ops::metrics::token_failed("invalid_client");
-            return Err(OAuthError::invalid_client("client authentication failed", used_basic));
+            return Err(OAuthError::invalid_client(
+                "client authentication failed",
+                used_basic,
+            ));
         }
     };
 
     if !SUPPORTED_GRANTS.contains(&grant_type) {
-        return Err(OAuthError::unsupported_grant_type(format!("grant_type {grant_type:?} is not supported; this server supports {}", SUPPORTED_GRANTS.join(", "))));
+        return Err(OAuthError::unsupported_grant_type(format!(
+            "grant_type {grant_type:?} is not supported; this server supports {}",
+            SUPPORTED_GRANTS.join(", ")
+        )));
     }
     if !client.grant_types.iter().any(|g| g == grant_type) {
-        return Err(OAuthError::unauthorized_client(format!("this client is not registered for the {grant_type} grant")));
+        return Err(OAuthError::unauthorized_client(format!(
+            "this client is not registered for the {grant_type} grant"
+        )));
     }
 
     // §3.3: absent scope means the client's registered scopes.
@@ -122,9 +154,14 @@ pub async fn issue_token(app: &AppState, req: TokenRequest<'_>) -> Result<TokenR
         None => client.scopes.clone(),
         Some(raw) => {
             let asked = parse_scope(raw)?;
-            if let Some(bad) = asked.iter().find(|s| !client.scopes.iter().any(|c| c == *s)) {
+            if let Some(bad) = asked
+                .iter()
+                .find(|s| !client.scopes.iter().any(|c| c == *s))
+            {
                 crate::ops::metrics::token_failed("invalid_scope");
-                return Err(OAuthError::invalid_scope(format!("the client may not request the scope {bad}")));
+                return Err(OAuthError::invalid_scope(format!(
+                    "the client may not request the scope {bad}"
+                )));
             }
             let mut v: Vec<String> = asked.into_iter().map(str::to_string).collect();
             v.sort();
@@ -134,7 +171,9 @@ pub async fn issue_token(app: &AppState, req: TokenRequest<'_>) -> Result<TokenR
     };
 
     let config = app.config();
-    let ttl = client.access_token_ttl_seconds.unwrap_or(config.oauth.access_token_ttl_seconds);
+    let ttl = client
+        .access_token_ttl_seconds
+        .unwrap_or(config.oauth.access_token_ttl_seconds);
     let now = now_ms.div_euclid(1000);
     let scope = granted.join(" ");
     let claims = AccessClaims {
@@ -151,7 +190,12 @@ pub async fn issue_token(app: &AppState, req: TokenRequest<'_>) -> Result<TokenR
     let signer = app.keys().signer(alg).map_err(OAuthError::server_error)?;
     let access_token = jwt::sign(&signer, "at+jwt", &claims).map_err(OAuthError::server_error)?;
     crate::ops::metrics::token_issued(grant_type);
-    Ok(TokenResponse { access_token, token_type: "Bearer", expires_in: ttl, scope })
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: ttl,
+        scope,
+    })
 }
 
 #[cfg(test)]
@@ -167,8 +211,14 @@ mod tests {
 
     #[test]
     fn basic_credentials_are_url_decoded() {
-        let h = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("a%3Ab:s%2Bc"));
-        assert_eq!(parse_basic(&h).unwrap(), ("a:b".to_string(), "s+c".to_string()));
+        let h = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("a%3Ab:s%2Bc")
+        );
+        assert_eq!(
+            parse_basic(&h).unwrap(),
+            ("a:b".to_string(), "s+c".to_string())
+        );
         assert!(parse_basic("Basic !!!").is_err());
     }
 

@@ -25,5 +25,8 @@ async fn ready(State(app): State<AppState>) -> impl IntoResponse {
 }
 
 async fn metrics() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], super::metrics::render())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        super::metrics::render(),
+    )
 }

@@ -11,7 +11,9 @@ pub fn init() {
         PrometheusBuilder::new()
             .set_buckets_for_metric(
                 Matcher::Full("hms_ach_http_request_duration_seconds".into()),
-                &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5],
+                &[
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                ],
             )
             .ok()
             .and_then(|b| b.install_recorder().ok())
@@ -20,17 +22,26 @@ pub fn init() {
 
 pub fn render() -> String {
     init();
-    HANDLE.get().and_then(|h| h.as_ref()).map(|h| h.render()).unwrap_or_default()
+    HANDLE
+        .get()
+        .and_then(|h| h.as_ref())
+        .map(|h| h.render())
+        .unwrap_or_default()
 }
 
 pub fn http_request(method: &str, route: &str, status: u16, seconds: f64) {
-    let labels = [("method", method.to_string()), ("route", route.to_string()), ("status", status.to_string())];
+    let labels = [
+        ("method", method.to_string()),
+        ("route", route.to_string()),
+        ("status", status.to_string()),
+    ];
     metrics::counter!("hms_ach_http_requests_total", &labels).increment(1);
     metrics::histogram!("hms_ach_http_request_duration_seconds", &labels[..2]).record(seconds);
 }
 
 pub fn token_issued(grant: &str) {
-    metrics::counter!("hms_ach_tokens_issued_total", "grant_type" => grant.to_string()).increment(1);
+    metrics::counter!("hms_ach_tokens_issued_total", "grant_type" => grant.to_string())
+        .increment(1);
 }
 
 pub fn token_failed(error: &'static str) {

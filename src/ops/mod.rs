@@ -2,8 +2,8 @@
 //! middleware every route shares (request ids, tracing, limits, security headers).
 
 mod health;
-mod middleware;
 pub mod metrics;
+mod middleware;
 
 pub use middleware::apply as apply_middleware;
 

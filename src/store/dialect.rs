@@ -45,7 +45,10 @@ impl Backend {
 
 /// Per-connection settings. SQLite: WAL so readers never block the writer, a busy
 /// timeout, foreign keys on (they are off by default in SQLite).
-pub(super) async fn prepare_connection(backend: Backend, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+pub(super) async fn prepare_connection(
+    backend: Backend,
+    conn: &mut AnyConnection,
+) -> Result<(), sqlx::Error> {
     if backend == Backend::Sqlite {
         conn.execute("PRAGMA journal_mode = WAL").await?;
         conn.execute("PRAGMA synchronous = NORMAL").await?;

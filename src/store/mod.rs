@@ -57,7 +57,11 @@ pub struct Store {
 }
 
 impl Store {
-    pub async fn connect(url: &str, max_connections: u32, timeout: Duration) -> Result<Store, StoreError> {
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        timeout: Duration,
+    ) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url);
         let unreachable = |e: sqlx::Error| StoreError::Unreachable {
@@ -70,20 +74,32 @@ impl Store {
             AnyPoolOptions::new()
                 .max_connections(max)
                 .acquire_timeout(timeout)
-                .after_connect(move |conn, _| Box::pin(async move { dialect::prepare_connection(backend, conn).await }))
+                .after_connect(move |conn, _| {
+                    Box::pin(async move { dialect::prepare_connection(backend, conn).await })
+                })
         };
         let (write, read) = match backend {
             Backend::Sqlite => {
                 let write = open(1).connect(&url).await.map_err(unreachable)?;
-                let read = open(max_connections.max(2)).connect(&url).await.map_err(unreachable)?;
+                let read = open(max_connections.max(2))
+                    .connect(&url)
+                    .await
+                    .map_err(unreachable)?;
                 (write, read)
             }
             Backend::Postgres => {
-                let pool = open(max_connections).connect(&url).await.map_err(unreachable)?;
+                let pool = open(max_connections)
+                    .connect(&url)
+                    .await
+                    .map_err(unreachable)?;
                 (pool.clone(), pool)
             }
         };
-        Ok(Store { write, read, backend })
+        Ok(Store {
+            write,
+            read,
+            backend,
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -93,8 +109,16 @@ impl Store {
     /// Applies the forward-only migrations of this backend's tree.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match self.backend {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&self.write).await?,
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&self.write).await?,
+            Backend::Sqlite => {
+                sqlx::migrate!("./migrations/sqlite")
+                    .run(&self.write)
+                    .await?
+            }
+            Backend::Postgres => {
+                sqlx::migrate!("./migrations/postgres")
+                    .run(&self.write)
+                    .await?
+            }
         }
         Ok(())
     }
@@ -125,7 +149,10 @@ impl Store {
         let rows = sqlx::query(sql).fetch_all(&self.read).await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
-            out.push((get::<String>(&r, "table_name")?, get::<String>(&r, "column_name")?));
+            out.push((
+                get::<String>(&r, "table_name")?,
+                get::<String>(&r, "column_name")?,
+            ));
         }
         out.sort();
         Ok(out)
@@ -157,6 +184,3 @@ pub fn redact_url(url: &str) -> String {
 pub fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,0 +1,293 @@
+//! In-process HTTP tests through a `TestApp` (`Router::oneshot`), each run against
+//! SQLite and against PostgreSQL (`HMS_TEST_POSTGRES_URL`, a database of its own per
+//! test, dropped afterwards).
+
+mod audit_log;
+mod guard;
+mod orgs;
+mod schema;
+mod token;
+mod users;
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, Method, Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+use tower::ServiceExt;
+
+use crate::clock::{Clock, ManualClock};
+use crate::config::{Config, Overrides};
+use crate::store::Store;
+use crate::{AppState, SystemClock};
+
+/// Removes the test's database when the test ends, passed or failed.
+enum DbGuard {
+    Sqlite(std::path::PathBuf),
+    Postgres { admin_url: String, name: String },
+}
+
+impl Drop for DbGuard {
+    fn drop(&mut self) {
+        match self {
+            DbGuard::Sqlite(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+            DbGuard::Postgres { admin_url, name } => {
+                let (url, name) = (admin_url.clone(), name.clone());
+                // Drop runs inside the test's runtime; use a thread with its own.
+                let _ = std::thread::spawn(move || {
+                    if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        rt.block_on(async {
+                            sqlx::any::install_default_drivers();
+                            if let Ok(mut c) =
+                                <sqlx::AnyConnection as sqlx::Connection>::connect(&url).await
+                            {
+                                let _ = sqlx::Executor::execute(
+                                    &mut c,
+                                    format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")
+                                        .as_str(),
+                                )
+                                .await;
+                            }
+                        });
+                    }
+                })
+                .join();
+            }
+        }
+    }
+}
+
+pub struct TestApp {
+    pub app: AppState,
+    pub router: Router,
+    pub clock: Arc<ManualClock>,
+    _db: DbGuard,
+}
+
+/// Replaces the database name in a PostgreSQL URL.
+fn with_database(url: &str, name: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            u.set_path(&format!("/{name}"));
+            u.to_string()
+        }
+        Err(_) => url.to_string(),
+    }
+}
+
+impl TestApp {
+    pub async fn sqlite() -> TestApp {
+        let path = std::env::temp_dir().join(format!("hms-test-{}.db", uuid::Uuid::new_v4()));
+        let guard = DbGuard::Sqlite(path.clone());
+        Self::start(&format!("sqlite://{}", path.display()), guard).await
+    }
+
+    /// `None` (with a notice) when no PostgreSQL is configured, unless
+    /// `HMS_TEST_REQUIRE_POSTGRES=1`, as in CI, where that is a failure.
+    pub async fn postgres() -> Option<TestApp> {
+        let Ok(admin_url) = std::env::var("HMS_TEST_POSTGRES_URL") else {
+            if std::env::var("HMS_TEST_REQUIRE_POSTGRES").as_deref() == Ok("1") {
+                panic!("HMS_TEST_REQUIRE_POSTGRES=1 but HMS_TEST_POSTGRES_URL is not set");
+            }
+            eprintln!("NOTICE: PostgreSQL test skipped: set HMS_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres to run it");
+            return None;
+        };
+        sqlx::any::install_default_drivers();
+        let name = format!("hms_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at HMS_TEST_POSTGRES_URL: {e}"));
+        sqlx::Executor::execute(&mut admin, format!("CREATE DATABASE \"{name}\"").as_str())
+            .await
+            .unwrap();
+        let guard = DbGuard::Postgres {
+            admin_url: admin_url.clone(),
+            name: name.clone(),
+        };
+        Some(Self::start(&with_database(&admin_url, &name), guard).await)
+    }
+
+    async fn start(url: &str, guard: DbGuard) -> TestApp {
+        let overrides = Overrides {
+            database_url: Some(url.to_string()),
+            issuer: Some("http://hub.test".into()),
+            bind: None,
+        };
+        let config = Config::load_from(None, &[], &overrides).unwrap();
+        let store = Store::connect(url, 4, Duration::from_secs(5))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let clock = Arc::new(ManualClock::new(SystemClock.now_ms()));
+        let app = AppState::build(config, store, clock.clone()).await.unwrap();
+        let router = crate::build_router(app.clone());
+        TestApp {
+            app,
+            router,
+            clock,
+            _db: guard,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        self.app.store()
+    }
+
+    /// Registers a client and returns (id, secret).
+    pub async fn client(
+        &self,
+        role: Option<&str>,
+        org: Option<&str>,
+        scopes: &[&str],
+    ) -> (String, String) {
+        let new = crate::oidc::NewClient {
+            name: "test".into(),
+            grants: vec!["client_credentials".into()],
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            role: role.map(str::to_string),
+            org: org.map(str::to_string),
+            access_token_ttl_seconds: None,
+        };
+        let (c, secret) = crate::oidc::create_client(
+            self.store(),
+            self.app.master_key(),
+            self.clock.now_ms(),
+            &crate::audit::Origin::system("test"),
+            new,
+        )
+        .await
+        .unwrap();
+        (c.id, secret)
+    }
+
+    /// An access token, obtained through the token endpoint.
+    pub async fn token(&self, role: Option<&str>, org: Option<&str>, scopes: &[&str]) -> String {
+        let (id, secret) = self.client(role, org, scopes).await;
+        let (status, _, body) = self
+            .form(
+                "/oauth2/token",
+                &format!("grant_type=client_credentials&client_id={id}&client_secret={secret}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["access_token"].as_str().unwrap().to_string()
+    }
+
+    pub async fn admin_token(&self) -> String {
+        let scopes = crate::authz::known_scopes();
+        let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
+        self.token(Some("hub-admin"), None, &scopes).await
+    }
+
+    async fn send(&self, req: Request<Body>) -> (StatusCode, HeaderMap, Value) {
+        let resp = self.router.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+        (status, headers, body)
+    }
+
+    pub async fn form(
+        &self,
+        path: &str,
+        body: &str,
+        authorization: Option<&str>,
+    ) -> (StatusCode, HeaderMap, Value) {
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(a) = authorization {
+            req = req.header(header::AUTHORIZATION, a);
+        }
+        self.send(req.body(Body::from(body.to_string())).unwrap())
+            .await
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, HeaderMap, Value) {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let body = match body {
+            Some(v) => {
+                req = req.header(header::CONTENT_TYPE, "application/json");
+                Body::from(v.to_string())
+            }
+            None => Body::empty(),
+        };
+        self.send(req.body(body).unwrap()).await
+    }
+
+    pub async fn audit_rows(&self, action: &str) -> Vec<crate::audit::AuditEvent> {
+        let filter = crate::audit::AuditFilter {
+            action: Some(action.into()),
+            limit: 200,
+            ..Default::default()
+        };
+        crate::audit::list_events(self.store(), &filter)
+            .await
+            .unwrap()
+    }
+}
+
+/// Defines `mod $name { sqlite(), postgres() }`: one test body, both databases.
+macro_rules! store_test {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let t = $crate::tests::TestApp::sqlite().await;
+                ($body)(t).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(t) = $crate::tests::TestApp::postgres().await else {
+                    return;
+                };
+                ($body)(t).await;
+            }
+        }
+    };
+}
+pub(crate) use store_test;
+
+/// A small tree: district → school → department, and a second school.
+pub async fn seed_orgs(t: &TestApp, token: &str) {
+    for (sid, kind, parent) in [
+        ("d1", "district", None),
+        ("s1", "school", Some("d1")),
+        ("s2", "school", Some("d1")),
+        ("dep1", "department", Some("s1")),
+    ] {
+        let mut body =
+            serde_json::json!({ "sourcedId": sid, "kind": kind, "name": format!("Org {sid}") });
+        if let Some(p) = parent {
+            body["parent"] = p.into();
+        }
+        let (s, _, b) = t
+            .call(Method::POST, "/api/v1/orgs", Some(token), Some(body))
+            .await;
+        assert!(s == StatusCode::CREATED || s == StatusCode::OK, "{b}");
+    }
+}
