@@ -20,7 +20,9 @@ pub struct DemoSummary {
 }
 
 /// (sourcedId, kind, name, parent sourcedId, identifier)
-const ORGS: &[(&str, &str, &str, Option<&str>, Option<&str>)] = &[
+type DemoOrg = (&'static str, &'static str, &'static str, Option<&'static str>, Option<&'static str>);
+
+const ORGS: &[DemoOrg] = &[
     (
         "rusd",
         "district",

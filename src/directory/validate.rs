@@ -80,7 +80,7 @@ fn npi_is_valid(v: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Checks and normalizes a person (trims names, lowercases username and email
