@@ -353,7 +353,10 @@ fi
 
 cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "no commit")
-if [[ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null | head -n1)" ]]; then commit="$commit (dirty tree)"; fi
+# Dirty: changes other than this report itself.
+if [[ -n "$(git -C "$ROOT" status --porcelain -- . ':!bench/token/last-run.md' 2>/dev/null | head -n1)" ]]; then
+  commit="$commit (dirty tree)"
+fi
 
 {
   echo "# Token endpoint benchmark: client_credentials"

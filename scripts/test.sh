@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The test command (README "Run the tests"): builds the binary, then runs every test
+# on SQLite and, when a PostgreSQL server is reachable, on PostgreSQL too.
+#   HMS_TEST_POSTGRES_URL=postgres://USER@HOST:PORT/DB  use that server (each test
+#                                                      creates and drops its own database)
+#   HMS_TEST_REQUIRE_POSTGRES=1                        fail instead of skipping without it
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -z "${HMS_TEST_POSTGRES_URL:-}" ]; then
+  candidate="postgres://postgres@127.0.0.1:5432/postgres"
+  if command -v psql >/dev/null 2>&1 && psql "$candidate" -Atqc 'select 1' >/dev/null 2>&1; then
+    export HMS_TEST_POSTGRES_URL="$candidate"
+  fi
+fi
+if [ -n "${HMS_TEST_POSTGRES_URL:-}" ]; then
+  echo "==> PostgreSQL tests use ${HMS_TEST_POSTGRES_URL%%\?*}"
+else
+  echo "==> NOTICE: no PostgreSQL found; PostgreSQL tests will be skipped."
+  echo "    Set HMS_TEST_POSTGRES_URL=postgres://USER@HOST:5432/DB to run them."
+fi
+
+echo "==> building hms-ach (the integration tests run the real binary)"
+cargo build -p hms-ach
+
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+else
+  cargo test --workspace
+fi
