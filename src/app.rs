@@ -2,6 +2,7 @@
 //! of middleware.
 
 use axum::Router;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::authz::Authorizer;
@@ -19,6 +20,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     master: MasterKey,
     keys: RwLock<Arc<KeyRing>>,
+    keys_loaded_ms: AtomicI64,
     authorizer: Authorizer,
     clients: ClientCache,
 }
@@ -60,9 +62,10 @@ impl AppState {
         Ok(AppState(Arc::new(Inner {
             config,
             store,
-            clock,
+            clock: clock.clone(),
             master,
             keys: RwLock::new(Arc::new(keys)),
+            keys_loaded_ms: AtomicI64::new(clock.now_ms()),
             authorizer: Authorizer::default(),
             clients,
         })))
@@ -86,6 +89,35 @@ impl AppState {
             Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
+    /// Re-reads the signing keys from the store, at most every 10 seconds: a token
+    /// signed by a key this replica has not seen (another replica created it) makes
+    /// the caller ask for this before refusing the token.
+    pub async fn refresh_keys(&self) -> bool {
+        let now = self.clock().now_ms();
+        let last = self.0.keys_loaded_ms.load(Ordering::Relaxed);
+        if now - last < 10_000
+            || self
+                .0
+                .keys_loaded_ms
+                .compare_exchange(last, now, Ordering::SeqCst, Ordering::Relaxed)
+                .is_err()
+        {
+            return false;
+        }
+        match crate::oidc::load_keyring(self.store(), self.master_key()).await {
+            Ok(ring) => {
+                if let Ok(mut k) = self.0.keys.write() {
+                    *k = Arc::new(ring);
+                }
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "reloading signing keys failed");
+                false
+            }
+        }
+    }
+
     pub fn authorizer(&self) -> &Authorizer {
         &self.0.authorizer
     }

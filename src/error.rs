@@ -49,6 +49,8 @@ pub enum AppError {
     Internal(String),
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    #[error("request too large: {0}")]
+    TooLarge(String),
 }
 
 #[derive(Serialize)]
@@ -92,6 +94,11 @@ impl AppError {
                 "unavailable",
                 "Service unavailable",
             ),
+            AppError::TooLarge(_) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                "Request too large",
+            ),
         }
     }
 }
@@ -111,7 +118,8 @@ impl IntoResponse for AppError {
             | AppError::Unauthenticated(m)
             | AppError::Forbidden(m)
             | AppError::NotFound(m)
-            | AppError::Conflict(m) => Some(m.clone()),
+            | AppError::Conflict(m)
+            | AppError::TooLarge(m) => Some(m.clone()),
         };
         let errors = match &self {
             AppError::Validation(list) => Some(list.as_slice()),

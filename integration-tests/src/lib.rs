@@ -9,11 +9,17 @@ pub fn binary() -> PathBuf {
         return PathBuf::from(p);
     }
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/hms-ach");
-    assert!(p.exists(), "build the binary first: cargo build -p hms-ach (or set HMS_ACH_BIN)");
+    assert!(
+        p.exists(),
+        "build the binary first: cargo build -p hms-ach (or set HMS_ACH_BIN)"
+    );
     p
 }
 
 /// A port that was free a moment ago on 127.0.0.1.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(18_181)
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(18_181)
 }

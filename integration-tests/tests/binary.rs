@@ -9,9 +9,10 @@ use std::time::Duration;
 
 fn hub(dir: &std::path::Path) -> Command {
     let mut c = Command::new(binary());
-    c.current_dir(dir)
-        .env_remove("HMS_ACH_CONFIG")
-        .env("HMS_ACH__KEYS__MASTER_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=");
+    c.current_dir(dir).env_remove("HMS_ACH_CONFIG").env(
+        "HMS_ACH__KEYS__MASTER_KEY",
+        "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+    );
     c
 }
 
@@ -24,18 +25,47 @@ async fn serve_issue_token_verify_with_jwks_call_api_and_shut_down() {
     let dir = tempfile::tempdir().unwrap();
     let url = db_url(dir.path());
     let out = hub(dir.path())
-        .args(["client", "create", "--database-url", &url, "--name", "sis-feed", "--grant", "client_credentials", "--scope", "orgs.read", "--scope", "orgs.write", "--role", "registrar", "--json"])
+        .args([
+            "client",
+            "create",
+            "--database-url",
+            &url,
+            "--name",
+            "sis-feed",
+            "--grant",
+            "client_credentials",
+            "--scope",
+            "orgs.read",
+            "--scope",
+            "orgs.write",
+            "--role",
+            "registrar",
+            "--json",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let (id, secret) = (created["client_id"].as_str().unwrap().to_string(), created["client_secret"].as_str().unwrap().to_string());
+    let (id, secret) = (
+        created["client_id"].as_str().unwrap().to_string(),
+        created["client_secret"].as_str().unwrap().to_string(),
+    );
     assert_eq!(secret.len(), 43, "256-bit secret, base64url");
 
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let mut server = hub(dir.path())
-        .args(["serve", "--database-url", &url, "--bind", &format!("127.0.0.1:{port}")])
+        .args([
+            "serve",
+            "--database-url",
+            &url,
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -65,13 +95,24 @@ async fn serve_issue_token_verify_with_jwks_call_api_and_shut_down() {
     let token: serde_json::Value = resp.json().await.unwrap();
     let access = token["access_token"].as_str().unwrap();
 
-    let jwks: jsonwebtoken::jwk::JwkSet = http.get(format!("{base}/oauth2/jwks")).send().await.unwrap().json().await.unwrap();
+    let jwks: jsonwebtoken::jwk::JwkSet = http
+        .get(format!("{base}/oauth2/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let header = jsonwebtoken::decode_header(access).unwrap();
-    let key = jsonwebtoken::DecodingKey::from_jwk(jwks.find(header.kid.as_deref().unwrap()).unwrap()).unwrap();
+    let key =
+        jsonwebtoken::DecodingKey::from_jwk(jwks.find(header.kid.as_deref().unwrap()).unwrap())
+            .unwrap();
     let mut v = jsonwebtoken::Validation::new(header.alg);
     v.set_issuer(&[base.as_str()]);
     v.set_audience(&[format!("{base}/api/v1")]);
-    let claims = jsonwebtoken::decode::<serde_json::Value>(access, &key, &v).unwrap().claims;
+    let claims = jsonwebtoken::decode::<serde_json::Value>(access, &key, &v)
+        .unwrap()
+        .claims;
     assert_eq!(claims["scope"], "orgs.write");
 
     let resp = http
@@ -84,16 +125,34 @@ async fn serve_issue_token_verify_with_jwks_call_api_and_shut_down() {
     assert_eq!(resp.status(), 201);
     assert!(resp.headers().contains_key("x-request-id"));
     // orgs.write does not include orgs.read: the scope limits the token.
-    let resp = http.get(format!("{base}/api/v1/orgs")).bearer_auth(access).send().await.unwrap();
+    let resp = http
+        .get(format!("{base}/api/v1/orgs"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 403);
 
-    let metrics = http.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(metrics.contains("hms_ach_tokens_issued_total"));
 
     // Graceful shutdown on SIGTERM, exit status 0.
-    let status = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
-    let exit = tokio::task::spawn_blocking(move || server.wait()).await.unwrap().unwrap();
+    let exit = tokio::task::spawn_blocking(move || server.wait())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(exit.success(), "exit: {exit:?}");
 
     // No secret or token in the logs.
@@ -106,46 +165,116 @@ async fn audit_verify_reports_an_edited_row() {
     let url = db_url(dir.path());
     for name in ["a", "b", "c"] {
         let out = hub(dir.path())
-            .args(["client", "create", "--database-url", &url, "--name", name, "--grant", "client_credentials", "--scope", "users.read", "--role", "auditor"])
+            .args([
+                "client",
+                "create",
+                "--database-url",
+                &url,
+                "--name",
+                name,
+                "--grant",
+                "client_credentials",
+                "--scope",
+                "users.read",
+                "--role",
+                "auditor",
+            ])
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
-    let out = hub(dir.path()).args(["audit", "verify", "--database-url", &url]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = hub(dir.path())
+        .args(["audit", "verify", "--database-url", &url])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("intact"));
 
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    sqlx::query("UPDATE audit_events SET details = '{\"name\":\"innocent\"}' WHERE seq = 3").execute(&pool).await.unwrap();
+    sqlx::query("UPDATE audit_events SET details = '{\"name\":\"innocent\"}' WHERE seq = 3")
+        .execute(&pool)
+        .await
+        .unwrap();
     pool.close().await;
 
-    let out = hub(dir.path()).args(["audit", "verify", "--database-url", &url]).output().unwrap();
+    let out = hub(dir.path())
+        .args(["audit", "verify", "--database-url", &url])
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("event 3") && stdout.contains("edited"), "{stdout}");
+    assert!(
+        stdout.contains("event 3") && stdout.contains("edited"),
+        "{stdout}"
+    );
 }
 
 #[test]
 fn configuration_errors_say_what_to_fix() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("hms-ach.toml"), "[server]\nbind = \"127.0.0.1:8080\"\nbnid = \"typo\"\n").unwrap();
-    let out = hub(dir.path()).args(["check-config", "--config", "hms-ach.toml"]).output().unwrap();
+    std::fs::write(
+        dir.path().join("hms-ach.toml"),
+        "[server]\nbind = \"127.0.0.1:8080\"\nbnid = \"typo\"\n",
+    )
+    .unwrap();
+    let out = hub(dir.path())
+        .args(["check-config", "--config", "hms-ach.toml"])
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2));
-    assert!(err.contains("hms-ach.toml") && err.contains("line 3") && err.contains("bnid"), "{err}");
+    assert!(
+        err.contains("hms-ach.toml") && err.contains("line 3") && err.contains("bnid"),
+        "{err}"
+    );
 
-    let out = hub(dir.path()).args(["migrate", "--database-url", "mysql://localhost/x"]).output().unwrap();
+    let out = hub(dir.path())
+        .args(["migrate", "--database-url", "mysql://localhost/x"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("sqlite://"));
 
-    let out = hub(dir.path()).args(["migrate", "--database-url", "postgres://nobody:hunter2@127.0.0.1:1/none"]).output().unwrap();
+    let out = hub(dir.path())
+        .args([
+            "migrate",
+            "--database-url",
+            "postgres://nobody:hunter2@127.0.0.1:1/none",
+        ])
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("PostgreSQL is running"), "{err}");
     assert!(!err.contains("hunter2"), "passwords are redacted: {err}");
 
-    let out = hub(dir.path()).args(["client", "create", "--database-url", &db_url(dir.path()), "--name", "x", "--grant", "implicit", "--scope", "users.read"]).output().unwrap();
+    let out = hub(dir.path())
+        .args([
+            "client",
+            "create",
+            "--database-url",
+            &db_url(dir.path()),
+            "--name",
+            "x",
+            "--grant",
+            "implicit",
+            "--scope",
+            "users.read",
+        ])
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("--grant") && err.contains("client_credentials"), "{err}");
+    assert!(
+        err.contains("--grant") && err.contains("client_credentials"),
+        "{err}"
+    );
 }

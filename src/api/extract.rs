@@ -26,6 +26,12 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
             Err(JsonRejection::MissingJsonContentType(_)) => Err(AppError::BadRequest(
                 "send the body as JSON with Content-Type: application/json".into(),
             )),
+            Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(AppError::TooLarge(format!(
+                    "the body is larger than server.request_body_limit_bytes ({} bytes)",
+                    state.config().server.request_body_limit_bytes
+                )))
+            }
             Err(e) => Err(AppError::BadRequest(e.body_text())),
         }
     }

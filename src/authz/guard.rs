@@ -141,16 +141,37 @@ impl Actor {
         act: Action,
         org: Option<&str>,
     ) -> Result<(), AuthzError> {
+        let orgs: Vec<String> = org.map(str::to_string).into_iter().collect();
+        self.require_in_any(app, obj, act, &orgs).await
+    }
+
+    /// Allows the request when a role permits it in any of `orgs` (or hub-wide): a
+    /// person affiliated with two schools may be read by either school's registrar.
+    pub async fn require_in_any(
+        &self,
+        app: &AppState,
+        obj: Object,
+        act: Action,
+        orgs: &[String],
+    ) -> Result<(), AuthzError> {
         let scope = format!("{}.{}", obj.as_str(), act.as_str());
+        let org_label = if orgs.is_empty() {
+            "*".to_string()
+        } else {
+            orgs.join(",")
+        };
         let reason = if !self.scopes.contains(&scope) {
             Some(format!("the access token lacks the scope {scope}"))
         } else {
-            let mut domains = match org {
-                Some(id) => crate::directory::org_ancestry(app.store(), id)
+            let mut domains = Vec::new();
+            for id in orgs {
+                let chain = crate::directory::org_ancestry(app.store(), id)
                     .await
-                    .map_err(|e| AuthzError::Policy(e.to_string()))?,
-                None => Vec::new(),
-            };
+                    .map_err(|e| AuthzError::Policy(e.to_string()))?;
+                domains.extend(chain);
+            }
+            domains.sort();
+            domains.dedup();
             domains.push("*".to_string());
             let now = app.clock().now_ms();
             let allowed = app
@@ -164,12 +185,15 @@ impl Actor {
                     act.as_str(),
                 )
                 .await?;
-            (!allowed).then(|| match org {
-                Some(o) => format!(
-                    "no role of {} allows {scope} in org {o}",
-                    self.subject.key()
-                ),
-                None => format!("no role of {} allows {scope} hub-wide", self.subject.key()),
+            (!allowed).then(|| {
+                if orgs.is_empty() {
+                    format!("no role of {} allows {scope} hub-wide", self.subject.key())
+                } else {
+                    format!(
+                        "no role of {} allows {scope} in org {org_label}",
+                        self.subject.key()
+                    )
+                }
             })
         };
         let Some(reason) = reason else {
@@ -185,8 +209,8 @@ impl Actor {
                 action: "authz.denied",
                 outcome: Outcome::Denied,
                 target_kind: obj.as_str(),
-                target_id: org.unwrap_or("*"),
-                details: serde_json::json!({ "object": obj.as_str(), "action": act.as_str(), "org": org, "reason": reason }),
+                target_id: &org_label,
+                details: serde_json::json!({ "object": obj.as_str(), "action": act.as_str(), "orgs": orgs, "reason": reason }),
             },
         )
         .await?;

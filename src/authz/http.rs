@@ -30,7 +30,7 @@ async fn list_handler(
 ) -> Result<Json<serde_json::Value>, AppError> {
     let person = crate::directory::get_person(app.store(), &id).await?;
     actor
-        .require(&app, Object::Roles, Action::Read, person.primary_org_id())
+        .require_in_any(&app, Object::Roles, Action::Read, &person.org_ids())
         .await?;
     let items = super::list_assignments(app.store(), &Subject::Person(person.id.clone())).await?;
     Ok(Json(

@@ -20,7 +20,13 @@ pub struct DemoSummary {
 }
 
 /// (sourcedId, kind, name, parent sourcedId, identifier)
-type DemoOrg = (&'static str, &'static str, &'static str, Option<&'static str>, Option<&'static str>);
+type DemoOrg = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    Option<&'static str>,
+);
 
 const ORGS: &[DemoOrg] = &[
     (

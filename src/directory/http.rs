@@ -101,7 +101,7 @@ async fn get_user(
 ) -> Result<Json<super::Person>, AppError> {
     let person = super::get_person(app.store(), &id).await?;
     actor
-        .require(&app, Object::Users, Action::Read, person.primary_org_id())
+        .require_in_any(&app, Object::Users, Action::Read, &person.org_ids())
         .await?;
     Ok(Json(person))
 }

@@ -36,6 +36,8 @@ pub struct AccessClaims {
     pub jti: String,
 }
 
+const UNKNOWN_KEY: &str = "signed by an unknown key";
+
 #[derive(Deserialize)]
 struct Header {
     alg: String,
@@ -74,7 +76,7 @@ pub fn verify(
         return Err("not an access token (typ must be at+jwt)");
     }
     let kid = header.kid.ok_or("no key id")?;
-    let verifier = ring.verifier(&kid).ok_or("signed by an unknown key")?;
+    let verifier = ring.verifier(&kid).ok_or(UNKNOWN_KEY)?;
     // The algorithm comes from our key, never from the token: `none` and HS256
     // (with the public key as the HMAC secret) cannot be substituted.
     if header.alg != verifier.alg().as_str() {

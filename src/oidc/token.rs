@@ -130,6 +130,7 @@ pub async fn issue_token(
                 let _ = master.secret_matches(&secret, "");
             }
             crate::ops::metrics::token_failed("invalid_client");
+            tracing::warn!(client_id = ?client_id.chars().take(100).collect::<String>(), "client authentication failed");
             return Err(OAuthError::invalid_client(
                 "client authentication failed",
                 used_basic,

@@ -269,3 +269,13 @@ store_test!(
             .contains("hms_ach_http_requests_total"));
     }
 );
+
+store_test!(oversized_bodies_are_refused, |t: TestApp| async move {
+    let admin = t.admin_token().await;
+    let huge = "x".repeat(2 * 1024 * 1024);
+    let body = serde_json::json!({"sourcedId": "x", "kinds": ["student"], "givenName": huge, "familyName": "B"});
+    let (s, _, _) = t
+        .call(Method::POST, "/api/v1/users", Some(&admin), Some(body))
+        .await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+});

@@ -116,13 +116,28 @@ impl TestApp {
         Some(Self::start(&with_database(&admin_url, &name), guard).await)
     }
 
+    /// SQLite with extra configuration, given as `HMS_ACH__…` variables.
+    pub async fn sqlite_with(env: &[(&str, &str)]) -> TestApp {
+        let path = std::env::temp_dir().join(format!("hms-test-{}.db", uuid::Uuid::new_v4()));
+        let guard = DbGuard::Sqlite(path.clone());
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Self::start_with(&format!("sqlite://{}", path.display()), guard, &env).await
+    }
+
     async fn start(url: &str, guard: DbGuard) -> TestApp {
+        Self::start_with(url, guard, &[]).await
+    }
+
+    async fn start_with(url: &str, guard: DbGuard, env: &[(String, String)]) -> TestApp {
         let overrides = Overrides {
             database_url: Some(url.to_string()),
             issuer: Some("http://hub.test".into()),
             bind: None,
         };
-        let config = Config::load_from(None, &[], &overrides).unwrap();
+        let config = Config::load_from(None, env, &overrides).unwrap();
         let store = Store::connect(url, 4, Duration::from_secs(5))
             .await
             .unwrap();
