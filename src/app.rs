@@ -55,8 +55,12 @@ impl AppState {
     ) -> Result<AppState, StartError> {
         crate::ops::metrics::init();
         let master = master_key(&config);
-        crate::authz::seed_builtin(&store).await?;
-        crate::oidc::ensure_keys(&store, &master, clock.now_ms()).await?;
+        let store = store.with_audit_key(master.audit_chain_key());
+        crate::authz::seed_builtin(&store, clock.now_ms()).await?;
+        let created = crate::oidc::ensure_keys(&store, &master, clock.now_ms()).await?;
+        if !created.is_empty() {
+            tracing::info!(kids = ?created, "generated signing keys (ES256, RS256), stored encrypted under the master key");
+        }
         let keys = crate::oidc::load_keyring(&store, &master).await?;
         let clients = ClientCache::new(config.oauth.client_cache_seconds);
         Ok(AppState(Arc::new(Inner {

@@ -38,7 +38,8 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
         config.database.max_connections,
         Duration::from_secs(config.database.connect_timeout_seconds),
     )
-    .await?;
+    .await?
+    .with_audit_key(crate::app::master_key(config).audit_chain_key());
     store.migrate().await?;
     Ok(store)
 }
@@ -56,7 +57,12 @@ pub async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         );
     }
     let bind: SocketAddr = config.server.bind.parse().context("server.bind")?;
-    tracing::info!(database = %redact_url(&config.database.url), "opening the database (created and migrated if new)");
+    let shown = match config.database.url.strip_prefix("sqlite://") {
+        Some(file) => std::path::absolute(file.split('?').next().unwrap_or(file))
+            .map_or_else(|_| file.to_string(), |p| p.display().to_string()),
+        None => redact_url(&config.database.url),
+    };
+    tracing::info!(database = %shown, "opening the database (created and migrated if new)");
     let app = open_app(config.clone()).await?;
     if demo {
         let s = crate::demo::seed(&app).await?;
@@ -104,7 +110,7 @@ async fn shutdown_signal() {
 
 pub async fn migrate(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
-    crate::authz::seed_builtin(&store).await?;
+    crate::authz::seed_builtin(&store, crate::clock::Clock::now_ms(&SystemClock)).await?;
     println!(
         "database {} ({}) is migrated",
         redact_url(&config.database.url),

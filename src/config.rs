@@ -168,11 +168,11 @@ impl Config {
             // line and column of an unknown key or a wrong type.
             toml::from_str::<Config>(&text).map_err(|e| ConfigError::File {
                 path: shown.clone(),
-                message: e.to_string().trim_end().replace('\n', " "),
+                message: describe_toml_error(&e, &text),
             })?;
             tree = toml::from_str(&text).map_err(|e| ConfigError::File {
                 path: shown,
-                message: e.to_string(),
+                message: describe_toml_error(&e, &text),
             })?;
         }
         for (var, raw) in env {
@@ -274,6 +274,21 @@ impl Config {
     }
 }
 
+/// "line L, column C: message", without quoting the line itself: a mistyped key
+/// next to a secret (`master-key = "…"`) must not print the secret.
+fn describe_toml_error(e: &toml::de::Error, text: &str) -> String {
+    let message = e.message().trim().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message,
+    }
+}
+
 /// `HMS_ACH__SERVER__BIND=…` → `tree.server.bind = "…"`. Values that read as TOML
 /// literals (numbers, booleans) keep their type so that numeric settings work.
 fn overlay_env(tree: &mut toml::Table, var: &str, raw: &str) -> Result<(), ConfigError> {
@@ -362,6 +377,22 @@ mod tests {
         assert!(err.contains(&f.0.display().to_string()), "{err}");
         assert!(err.contains("line 3"), "{err}");
         assert!(err.contains("bnid"), "{err}");
+    }
+
+    #[test]
+    fn file_errors_do_not_quote_the_line() {
+        let f = write("[keys]\nmaster-key = \"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3I=\"\n");
+        let err = Config::load_from(Some(&f.0), &[], &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 2") && err.contains("master-key"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("c2VjcmV0"),
+            "the value must not be echoed: {err}"
+        );
     }
 
     #[test]

@@ -51,6 +51,8 @@ pub enum AppError {
     Unavailable(String),
     #[error("request too large: {0}")]
     TooLarge(String),
+    #[error("unsupported media type: {0}")]
+    UnsupportedMediaType(String),
 }
 
 #[derive(Serialize)]
@@ -94,6 +96,11 @@ impl AppError {
                 "unavailable",
                 "Service unavailable",
             ),
+            AppError::UnsupportedMediaType(_) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+            ),
             AppError::TooLarge(_) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too-large",
@@ -119,7 +126,8 @@ impl IntoResponse for AppError {
             | AppError::Forbidden(m)
             | AppError::NotFound(m)
             | AppError::Conflict(m)
-            | AppError::TooLarge(m) => Some(m.clone()),
+            | AppError::TooLarge(m)
+            | AppError::UnsupportedMediaType(m) => Some(m.clone()),
         };
         let errors = match &self {
             AppError::Validation(list) => Some(list.as_slice()),

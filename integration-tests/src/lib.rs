@@ -2,18 +2,24 @@
 //! which independent peer it uses. The binary comes from `HMS_ACH_BIN` or the
 //! workspace's `target/debug/hms-ach` (`scripts/test.sh` builds it first).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 pub fn binary() -> PathBuf {
     if let Ok(p) = std::env::var("HMS_ACH_BIN") {
         return PathBuf::from(p);
     }
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/hms-ach");
+    let p = workspace().join("target/debug/hms-ach");
     assert!(
         p.exists(),
         "build the binary first: cargo build -p hms-ach (or set HMS_ACH_BIN)"
     );
     p
+}
+
+pub fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 /// A port that was free a moment ago on 127.0.0.1.
@@ -22,4 +28,125 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .unwrap_or(18_181)
+}
+
+/// `hms-ach` run in `dir` with a fixed test master key.
+pub fn hub_command(dir: &Path) -> Command {
+    let mut c = Command::new(binary());
+    c.current_dir(dir).env_remove("HMS_ACH_CONFIG").env(
+        "HMS_ACH__KEYS__MASTER_KEY",
+        "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+    );
+    c
+}
+
+pub fn sqlite_url(dir: &Path) -> String {
+    format!("sqlite://{}/hub.db", dir.display())
+}
+
+/// Registers a client with the CLI; returns (client_id, client_secret).
+pub fn create_client(dir: &Path, name: &str, role: &str, scopes: &[&str]) -> (String, String) {
+    let url = sqlite_url(dir);
+    let mut args = vec![
+        "client",
+        "create",
+        "--database-url",
+        &url,
+        "--name",
+        name,
+        "--grant",
+        "client_credentials",
+        "--role",
+        role,
+        "--json",
+    ];
+    for s in scopes {
+        args.push("--scope");
+        args.push(s);
+    }
+    let out = hub_command(dir)
+        .args(&args)
+        .output()
+        .expect("run hms-ach client create");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("client create --json prints JSON");
+    (
+        v["client_id"].as_str().unwrap_or_default().to_string(),
+        v["client_secret"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+/// A running hub, stopped (SIGKILL) when dropped unless [`Hub::stop`] ran.
+pub struct Hub {
+    pub base: String,
+    child: Option<Child>,
+}
+
+impl Hub {
+    /// Starts `hms-ach serve` on a free port with the SQLite database in `dir` and
+    /// waits until `/readyz` answers 200. The log goes to `dir/hub.log`.
+    pub async fn start(dir: &Path) -> Hub {
+        Self::start_with_log(dir, "info").await
+    }
+
+    pub async fn start_with_log(dir: &Path, rust_log: &str) -> Hub {
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let log = std::fs::File::create(dir.join("hub.log")).expect("create hub.log");
+        let child = hub_command(dir)
+            .env("RUST_LOG", rust_log)
+            .args([
+                "serve",
+                "--database-url",
+                &sqlite_url(dir),
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start hms-ach serve");
+        let hub = Hub {
+            base,
+            child: Some(child),
+        };
+        let http = reqwest::Client::new();
+        for _ in 0..150 {
+            if let Ok(r) = http.get(format!("{}/readyz", hub.base)).send().await {
+                if r.status() == 200 {
+                    return hub;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the hub did not become ready at {}", hub.base);
+    }
+
+    /// SIGTERM, then waits: returns whether the process exited with status 0.
+    pub async fn stop(mut self) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return false;
+        };
+        let sent = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        let exit = tokio::task::spawn_blocking(move || child.wait()).await;
+        sent && matches!(exit, Ok(Ok(s)) if s.success())
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }

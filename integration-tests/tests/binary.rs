@@ -3,85 +3,22 @@
 //! (an independent JOSE library) to verify tokens against the published JWKS,
 //! `sqlx`'s SQLite driver to tamper with the audit table as an attacker would.
 
-use integration_tests::{binary, free_port};
-use std::process::{Command, Stdio};
-use std::time::Duration;
-
-fn hub(dir: &std::path::Path) -> Command {
-    let mut c = Command::new(binary());
-    c.current_dir(dir).env_remove("HMS_ACH_CONFIG").env(
-        "HMS_ACH__KEYS__MASTER_KEY",
-        "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
-    );
-    c
-}
-
-fn db_url(dir: &std::path::Path) -> String {
-    format!("sqlite://{}/hub.db", dir.display())
-}
+use integration_tests::{create_client, hub_command as hub, sqlite_url as db_url, Hub};
 
 #[tokio::test]
 async fn serve_issue_token_verify_with_jwks_call_api_and_shut_down() {
     let dir = tempfile::tempdir().unwrap();
-    let url = db_url(dir.path());
-    let out = hub(dir.path())
-        .args([
-            "client",
-            "create",
-            "--database-url",
-            &url,
-            "--name",
-            "sis-feed",
-            "--grant",
-            "client_credentials",
-            "--scope",
-            "orgs.read",
-            "--scope",
-            "orgs.write",
-            "--role",
-            "registrar",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let (id, secret) = (
-        created["client_id"].as_str().unwrap().to_string(),
-        created["client_secret"].as_str().unwrap().to_string(),
+    let (id, secret) = create_client(
+        dir.path(),
+        "sis-feed",
+        "registrar",
+        &["orgs.read", "orgs.write"],
     );
     assert_eq!(secret.len(), 43, "256-bit secret, base64url");
-
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut server = hub(dir.path())
-        .args([
-            "serve",
-            "--database-url",
-            &url,
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    // Debug logging, so the check below covers everything the hub can log.
+    let server = Hub::start_with_log(dir.path(), "debug").await;
+    let base = server.base.clone();
     let http = reqwest::Client::new();
-    let mut ready = false;
-    for _ in 0..100 {
-        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
-            if r.status() == 200 {
-                ready = true;
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "the hub did not become ready");
 
     let resp = http
         .post(format!("{base}/oauth2/token"))
@@ -144,19 +81,19 @@ async fn serve_issue_token_verify_with_jwks_call_api_and_shut_down() {
     assert!(metrics.contains("hms_ach_tokens_issued_total"));
 
     // Graceful shutdown on SIGTERM, exit status 0.
-    let status = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = tokio::task::spawn_blocking(move || server.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(exit.success(), "exit: {exit:?}");
+    assert!(server.stop().await, "the hub exits 0 on SIGTERM");
 
-    // No secret or token in the logs.
-    let _ = access;
+    // Neither the secret nor the token appears in the logs, even at debug level.
+    let log = std::fs::read_to_string(dir.path().join("hub.log")).unwrap();
+    assert!(log.contains("request"), "the log was captured: {log}");
+    assert!(
+        !log.contains(&secret),
+        "the client secret leaked into the log"
+    );
+    assert!(
+        !log.contains(access),
+        "the access token leaked into the log"
+    );
 }
 
 #[tokio::test]

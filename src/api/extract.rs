@@ -23,7 +23,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
                     e.body_text(),
                 )]))
             }
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(AppError::BadRequest(
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(AppError::UnsupportedMediaType(
                 "send the body as JSON with Content-Type: application/json".into(),
             )),
             Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
@@ -47,6 +47,41 @@ fn data_error_path(text: &str) -> String {
     match rest.split_once(": ") {
         Some((path, _)) if !path.contains(' ') => path.to_string(),
         _ => "body".to_string(),
+    }
+}
+
+/// An RFC 7396 merge patch body (`application/merge-patch+json`, or plain JSON).
+pub struct MergePatch(pub serde_json::Value);
+
+impl FromRequest<AppState> for MergePatch {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let ct = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if !(ct.starts_with("application/merge-patch+json") || ct.starts_with("application/json")) {
+            return Err(AppError::UnsupportedMediaType(
+                "send the patch with Content-Type: application/merge-patch+json (RFC 7396)".into(),
+            ));
+        }
+        let body = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| {
+                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    AppError::TooLarge(
+                        "the body is larger than server.request_body_limit_bytes".into(),
+                    )
+                } else {
+                    AppError::BadRequest(e.body_text())
+                }
+            })?;
+        let value = serde_json::from_slice(&body)
+            .map_err(|e| AppError::BadRequest(format!("the body is not JSON: {e}")))?;
+        Ok(MergePatch(value))
     }
 }
 
@@ -74,12 +109,14 @@ pub(crate) fn request_meta(parts: &Parts, state: &AppState) -> RequestMeta {
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    // Behind one trusted proxy the last X-Forwarded-For entry is the address that
+    // proxy saw; entries before it are whatever the client sent.
     let forwarded = if state.config().server.trust_forwarded_for {
         parts
             .headers
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.rsplit(',').next())
             .map(|s| s.trim().to_string())
     } else {
         None

@@ -4,5 +4,5 @@
 pub(crate) mod extract;
 mod paging;
 
-pub use extract::{ApiJson, RequestMeta};
+pub use extract::{ApiJson, MergePatch, RequestMeta};
 pub use paging::{decode_cursor, encode_cursor, page_limit, Page};

@@ -1,9 +1,8 @@
-use ring::digest::{digest, SHA256};
 use serde::Serialize;
 
 use super::AuditError;
 use crate::api::RequestMeta;
-use crate::store::{self, Tx};
+use crate::store::{self, AuditKey, Tx};
 
 /// Who acted and from where: a person, an API client, or the system (CLI, jobs).
 #[derive(Clone, Debug)]
@@ -78,8 +77,9 @@ pub(super) struct Hashed<'a> {
 }
 
 impl Hashed<'_> {
-    /// SHA-256 over length-prefixed fields, so no two different events serialize alike.
-    pub fn hash(&self) -> String {
+    /// HMAC-SHA256 (keyed by the master key) over length-prefixed fields, so no two
+    /// different events serialize alike and nobody without the key can forge one.
+    pub fn hash(&self, key: &AuditKey) -> String {
         let mut buf = Vec::with_capacity(256 + self.details.len());
         let seq = self.seq.to_string();
         let at = self.at.to_string();
@@ -101,7 +101,7 @@ impl Hashed<'_> {
             buf.extend_from_slice(&(part.len() as u64).to_be_bytes());
             buf.extend_from_slice(part.as_bytes());
         }
-        hex::encode(digest(&SHA256, &buf))
+        key.seal(&buf)
     }
 }
 
@@ -110,6 +110,7 @@ impl Hashed<'_> {
 /// transactions and replicas append strictly one after another.
 pub async fn record(
     tx: &mut Tx,
+    key: &AuditKey,
     now_ms: i64,
     origin: &Origin,
     entry: Entry<'_>,
@@ -138,7 +139,7 @@ pub async fn record(
         details: &details,
         prev_hash: &prev_hash,
     }
-    .hash();
+    .hash(key);
     sqlx::query(
         "INSERT INTO audit_events (seq, id, at, actor_kind, actor_id, action, outcome, target_kind, \
          target_id, request_id, source_ip, details, prev_hash, hash) \

@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::{AuthzError, Subject};
 use crate::audit::{self, Entry, Origin, Outcome};
 use crate::clock::format_rfc3339;
-use crate::store::{self, Store, Tx};
+use crate::store::{self, AuditKey, Store, Tx};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -44,6 +44,7 @@ fn from_row(r: &store::Row) -> Result<Assignment, AuthzError> {
 /// the existing assignment, with its expiry updated.
 pub async fn assign_role(
     tx: &mut Tx,
+    key: &AuditKey,
     now_ms: i64,
     origin: &Origin,
     new: NewAssignment,
@@ -97,6 +98,7 @@ pub async fn assign_role(
     };
     audit::record(
         tx,
+        key,
         now_ms,
         origin,
         Entry {
@@ -138,6 +140,7 @@ pub async fn list_assignments(
 /// Removes one assignment; `Ok(false)` when the subject has no such assignment.
 pub async fn revoke_assignment(
     tx: &mut Tx,
+    key: &AuditKey,
     now_ms: i64,
     origin: &Origin,
     subject: &Subject,
@@ -156,6 +159,7 @@ pub async fn revoke_assignment(
     let scope: String = store::get(&row, "scope")?;
     audit::record(
         tx,
+        key,
         now_ms,
         origin,
         Entry {

@@ -55,7 +55,7 @@ pub fn builtin_policies() -> Vec<[String; 4]> {
 
 /// Makes the stored built-in roles and policies match this release's files.
 /// Idempotent; bumps the policy version only when something changed.
-pub async fn seed_builtin(store: &Store) -> Result<(), AuthzError> {
+pub async fn seed_builtin(store: &Store, now_ms: i64) -> Result<(), AuthzError> {
     let mut tx = store.begin().await?;
     let mut changed = false;
     for (code, name, description, privileged) in BUILTIN_ROLES {
@@ -110,9 +110,38 @@ pub async fn seed_builtin(store: &Store) -> Result<(), AuthzError> {
     }
     if changed {
         super::enforcer::bump_version(&mut tx).await?;
+        let entry = crate::audit::Entry {
+            action: "authz.seed",
+            outcome: crate::audit::Outcome::Success,
+            target_kind: "policy",
+            target_id: "builtin",
+            details: serde_json::json!({ "roles": BUILTIN_ROLES.len(), "policies": wanted.len() }),
+        };
+        crate::audit::record(
+            &mut tx,
+            store.audit_key(),
+            now_ms,
+            &crate::audit::Origin::system("seed"),
+            entry,
+        )
+        .await?;
     }
     tx.commit().await.map_err(store::StoreError::from)?;
     Ok(())
+}
+
+/// Whether a role is privileged (`None` for an unknown role). Granting a privileged
+/// role takes a hub-wide `roles.write`: an approver of one department must not be
+/// able to make someone a hub administrator there.
+pub async fn role_is_privileged(store: &Store, code: &str) -> Result<Option<bool>, AuthzError> {
+    let row = sqlx::query("SELECT privileged FROM roles WHERE code = $1")
+        .bind(code)
+        .fetch_optional(store.reader())
+        .await?;
+    Ok(row
+        .map(|r| store::get::<i64>(&r, "privileged"))
+        .transpose()?
+        .map(|p| p != 0))
 }
 
 #[cfg(test)]

@@ -28,7 +28,8 @@ async fn list_handler(
     actor: Actor,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, AppError> {
-    let person = crate::directory::get_person(app.store(), &id).await?;
+    let person =
+        crate::directory::find_person_for(&app, &actor, &id, Object::Roles, Action::Read).await?;
     actor
         .require_in_any(&app, Object::Roles, Action::Read, &person.org_ids())
         .await?;
@@ -53,7 +54,8 @@ async fn assign_handler(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<AssignRequest>,
 ) -> Result<(StatusCode, Json<super::Assignment>), AppError> {
-    let person = crate::directory::get_person(app.store(), &id).await?;
+    let person =
+        crate::directory::find_person_for(&app, &actor, &id, Object::Roles, Action::Write).await?;
     let org_id = match &req.org {
         Some(o) => Some(
             crate::directory::resolve_org(app.store(), o)
@@ -62,8 +64,12 @@ async fn assign_handler(
         ),
         None => None,
     };
+    let privileged = super::role_is_privileged(app.store(), &req.role)
+        .await?
+        .ok_or_else(|| super::AuthzError::UnknownRole(req.role.clone()))?;
+    let scope = if privileged { None } else { org_id.as_deref() };
     actor
-        .require(&app, Object::Roles, Action::Write, org_id.as_deref())
+        .require(&app, Object::Roles, Action::Write, scope)
         .await?;
     let now = app.clock().now_ms();
     let expires_at_ms = match &req.expires_at {
@@ -87,6 +93,7 @@ async fn assign_handler(
     let mut tx = app.store().begin().await?;
     let assignment = super::assign_role(
         &mut tx,
+        app.store().audit_key(),
         now,
         &actor.origin,
         NewAssignment {
@@ -106,7 +113,8 @@ async fn revoke_handler(
     actor: Actor,
     Path((id, assignment)): Path<(String, String)>,
 ) -> Result<StatusCode, AppError> {
-    let person = crate::directory::get_person(app.store(), &id).await?;
+    let person =
+        crate::directory::find_person_for(&app, &actor, &id, Object::Roles, Action::Write).await?;
     let subject = Subject::Person(person.id.clone());
     let held = super::list_assignments(app.store(), &subject).await?;
     let target = held
@@ -119,6 +127,7 @@ async fn revoke_handler(
     let mut tx = app.store().begin().await?;
     let removed = super::revoke_assignment(
         &mut tx,
+        app.store().audit_key(),
         app.clock().now_ms(),
         &actor.origin,
         &subject,

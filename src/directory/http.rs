@@ -6,7 +6,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::{OrgFilter, OrgInput, PersonFilter, PersonInput, Upserted};
-use crate::api::{decode_cursor, encode_cursor, page_limit, ApiJson, Page};
+use crate::api::{decode_cursor, encode_cursor, page_limit, ApiJson, MergePatch, Page};
 use crate::authz::{Action, Actor, Object};
 use crate::clock::parse_rfc3339;
 use crate::error::{AppError, FieldError};
@@ -53,6 +53,26 @@ fn query<T>(q: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> Re
         .map_err(|e| AppError::BadRequest(e.body_text()))
 }
 
+/// The person, or — when there is none — a 404 only for callers allowed to see the
+/// whole directory; others get the same 403 as for someone else's record, so ids
+/// and sourcedIds cannot be probed.
+pub(crate) async fn find_person_for(
+    app: &AppState,
+    actor: &Actor,
+    id: &str,
+    obj: Object,
+    act: Action,
+) -> Result<super::Person, AppError> {
+    match super::get_person(app.store(), id).await {
+        Ok(p) => Ok(p),
+        Err(super::DirectoryError::NotFound { kind, id }) => {
+            actor.require(app, obj, act, None).await?;
+            Err(AppError::NotFound(format!("{kind} {id}")))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Writes need the right in every org the person is or will be affiliated with
 /// (hub-wide when none).
 async fn require_each(
@@ -76,7 +96,9 @@ async fn upsert_user(
     ApiJson(input): ApiJson<PersonInput>,
 ) -> Result<Response, AppError> {
     let mut orgs = super::people::orgs_of_input(app.store(), &input).await?;
-    if let Ok(existing) = super::get_person(app.store(), &input.sourced_id).await {
+    if let Some(existing) =
+        super::people::find_person_by_sourced_id(app.store(), &input.sourced_id).await?
+    {
         orgs.extend(existing.org_ids());
     }
     orgs.sort();
@@ -99,7 +121,7 @@ async fn get_user(
     actor: Actor,
     Path(id): Path<String>,
 ) -> Result<Json<super::Person>, AppError> {
-    let person = super::get_person(app.store(), &id).await?;
+    let person = find_person_for(&app, &actor, &id, Object::Users, Action::Read).await?;
     actor
         .require_in_any(&app, Object::Users, Action::Read, &person.org_ids())
         .await?;
@@ -110,11 +132,9 @@ async fn patch_user(
     State(app): State<AppState>,
     actor: Actor,
     Path(id): Path<String>,
-    body: axum::body::Bytes,
+    MergePatch(patch): MergePatch,
 ) -> Result<Response, AppError> {
-    let patch: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|e| AppError::BadRequest(format!("the body is not JSON: {e}")))?;
-    let person = super::get_person(app.store(), &id).await?;
+    let person = find_person_for(&app, &actor, &id, Object::Users, Action::Write).await?;
     let mut orgs = person.org_ids();
     if let Some(list) = patch.get("affiliations").and_then(|v| v.as_array()) {
         for org in list
@@ -153,7 +173,7 @@ async fn lifecycle_user(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<LifecycleRequest>,
 ) -> Result<Json<super::Person>, AppError> {
-    let person = super::get_person(app.store(), &id).await?;
+    let person = find_person_for(&app, &actor, &id, Object::Users, Action::Write).await?;
     require_each(&app, &actor, Object::Users, &person.org_ids()).await?;
     let person = super::transition_person(
         app.store(),
@@ -209,18 +229,39 @@ async fn list_users(
     Ok(Json(Page { items, next_cursor }))
 }
 
+/// Writing an org needs the right in the org itself (when it exists) and, when it
+/// moves or is new, in its new parent; a new root (district) needs hub-wide rights.
+async fn authorize_org_write(
+    app: &AppState,
+    actor: &Actor,
+    existing: Option<&super::Org>,
+    parent: Option<&str>,
+) -> Result<(), AppError> {
+    if let Some(org) = existing {
+        actor
+            .require(app, Object::Orgs, Action::Write, Some(&org.id))
+            .await?;
+    }
+    let parent_id = match parent {
+        Some(p) => super::resolve_org(app.store(), p).await?,
+        None => None,
+    };
+    let moves = existing.is_none_or(|o| o.parent_id != parent_id);
+    if moves && (parent_id.is_some() || parent.is_none()) {
+        actor
+            .require(app, Object::Orgs, Action::Write, parent_id.as_deref())
+            .await?;
+    }
+    Ok(())
+}
+
 async fn upsert_org(
     State(app): State<AppState>,
     actor: Actor,
     ApiJson(input): ApiJson<OrgInput>,
 ) -> Result<Response, AppError> {
-    let parent = match &input.parent {
-        Some(p) => super::resolve_org(app.store(), p).await?,
-        None => None,
-    };
-    actor
-        .require(&app, Object::Orgs, Action::Write, parent.as_deref())
-        .await?;
+    let existing = super::find_org_by_sourced_id(app.store(), &input.sourced_id).await?;
+    authorize_org_write(&app, &actor, existing.as_ref(), input.parent.as_deref()).await?;
     let done = super::upsert_org(
         app.store(),
         app.clock().now_ms(),
@@ -249,21 +290,9 @@ async fn patch_org(
     State(app): State<AppState>,
     actor: Actor,
     Path(id): Path<String>,
-    body: axum::body::Bytes,
+    MergePatch(patch): MergePatch,
 ) -> Result<Response, AppError> {
-    let patch: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|e| AppError::BadRequest(format!("the body is not JSON: {e}")))?;
     let org = super::get_org(app.store(), &id).await?;
-    actor
-        .require(&app, Object::Orgs, Action::Write, Some(&org.id))
-        .await?;
-    if let Some(p) = patch.get("parent").and_then(|v| v.as_str()) {
-        if let Some(pid) = super::resolve_org(app.store(), p).await? {
-            actor
-                .require(&app, Object::Orgs, Action::Write, Some(&pid))
-                .await?;
-        }
-    }
     if patch.get("id").is_some() {
         return Err(AppError::Validation(vec![FieldError::new(
             "id",
@@ -271,6 +300,7 @@ async fn patch_org(
         )]));
     }
     let input: OrgInput = super::patch::merge_patch(&org.to_input(), patch)?;
+    authorize_org_write(&app, &actor, Some(&org), input.parent.as_deref()).await?;
     let done = super::upsert_org(
         app.store(),
         app.clock().now_ms(),

@@ -12,11 +12,15 @@ mod validate;
 
 pub use error::DirectoryError;
 pub use model::{AffiliationInput, Org, OrgInput, Person, PersonInput, PersonStatus};
-pub use orgs::{get_org, list_orgs, org_ancestry, resolve_org, upsert_org, OrgFilter};
+pub use orgs::{
+    find_org_by_sourced_id, get_org, list_orgs, org_ancestry, resolve_org, upsert_org, OrgFilter,
+};
 pub use people::{
     get_person, list_people, patch_person, transition_person, upsert_person, PersonFilter, Upserted,
 };
 pub use validate::check_person as validate_person;
+
+pub(crate) use http::find_person_for;
 
 pub fn router() -> axum::Router<crate::AppState> {
     http::router()

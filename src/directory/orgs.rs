@@ -69,6 +69,12 @@ pub async fn get_org(store: &Store, id: &str) -> Result<Org, DirectoryError> {
 
 /// The org and its ancestors, nearest first: the domains a role may be held in.
 pub async fn org_ancestry(store: &Store, id: &str) -> Result<Vec<String>, DirectoryError> {
+    let mut conn = store.reader().acquire().await?;
+    ancestry(&mut conn, id).await
+}
+
+async fn ancestry(conn: &mut sqlx::AnyConnection, id: &str) -> Result<Vec<String>, DirectoryError> {
+    // The depth bound stops the walk even if a cycle were ever stored.
     let rows = sqlx::query(
         "WITH RECURSIVE chain(id, parent_id, depth) AS ( \
            SELECT id, parent_id, 0 FROM orgs WHERE id = $1 \
@@ -76,9 +82,21 @@ pub async fn org_ancestry(store: &Store, id: &str) -> Result<Vec<String>, Direct
          SELECT id FROM chain ORDER BY depth",
     )
     .bind(id)
-    .fetch_all(store.reader())
+    .fetch_all(conn)
     .await?;
     rows.iter().map(|r| Ok(store::get(r, "id")?)).collect()
+}
+
+/// The id of the org with this sourcedId (not its id): what `POST /orgs` updates.
+pub async fn find_org_by_sourced_id(
+    store: &Store,
+    sourced_id: &str,
+) -> Result<Option<Org>, DirectoryError> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM orgs WHERE sourced_id = $1"))
+        .bind(sourced_id)
+        .fetch_optional(store.reader())
+        .await?;
+    row.as_ref().map(from_row).transpose()
 }
 
 #[derive(Debug, Default)]
@@ -176,11 +194,30 @@ pub async fn upsert_org(
             .map_or("active".into(), |o| o.status.clone())
     });
     if let (Some(old), Some(p)) = (&existing, &parent_id) {
-        if p == &old.id {
+        if ancestry(&mut tx, p).await?.contains(&old.id) {
             return Err(DirectoryError::field(
                 "parent",
-                "an org cannot be its own parent",
+                "an org cannot sit under itself or one of the orgs below it",
             ));
+        }
+    }
+    if let Some(old) = existing.as_ref().filter(|o| o.kind != input.kind) {
+        let children = sqlx::query("SELECT sourced_id, kind FROM orgs WHERE parent_id = $1")
+            .bind(&old.id)
+            .fetch_all(&mut *tx)
+            .await?;
+        for c in &children {
+            let kind: String = store::get(c, "kind")?;
+            if !allowed_parents(&kind).contains(&input.kind.as_str()) {
+                let child: String = store::get(c, "sourced_id")?;
+                return Err(DirectoryError::field(
+                    "kind",
+                    format!(
+                        "its child {child} (a {kind}) cannot sit under a {}",
+                        input.kind
+                    ),
+                ));
+            }
         }
     }
     let (id, created, changes) = match &existing {
@@ -216,17 +253,24 @@ pub async fn upsert_org(
                     changed: false,
                 });
             }
-            sqlx::query("UPDATE orgs SET sourced_id = $1, kind = $2, name = $3, identifier = $4, parent_id = $5, status = $6, updated_at = $7 WHERE id = $8")
+            // Optimistic concurrency, as for people.
+            let done = sqlx::query("UPDATE orgs SET sourced_id = $1, kind = $2, name = $3, identifier = $4, parent_id = $5, status = $6, updated_at = $7 WHERE id = $8 AND updated_at = $9")
                 .bind(&input.sourced_id)
                 .bind(&input.kind)
                 .bind(&input.name)
                 .bind(&input.identifier)
                 .bind(&parent_id)
                 .bind(&status)
-                .bind(now_ms)
+                .bind(now_ms.max(old.updated_at_ms + 1))
                 .bind(&old.id)
+                .bind(old.updated_at_ms)
                 .execute(&mut *tx)
                 .await?;
+            if done.rows_affected() != 1 {
+                return Err(DirectoryError::Conflict(
+                    "the org changed while this request ran; read it again and retry".into(),
+                ));
+            }
             (old.id.clone(), false, serde_json::Value::Object(changes))
         }
         None => {
@@ -247,6 +291,7 @@ pub async fn upsert_org(
     };
     audit::record(
         &mut tx,
+        store.audit_key(),
         now_ms,
         origin,
         Entry {

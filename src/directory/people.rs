@@ -31,6 +31,19 @@ pub async fn get_person(store: &Store, id_or_sourced: &str) -> Result<Person, Di
     })
 }
 
+/// The person with this sourcedId (not id): what `POST /users` updates.
+pub async fn find_person_by_sourced_id(
+    store: &Store,
+    sourced_id: &str,
+) -> Result<Option<Person>, DirectoryError> {
+    let mut conn = store.reader().acquire().await?;
+    Ok(
+        repo::load(&mut conn, "p.sourced_id = $1", &[sourced_id.to_string()])
+            .await?
+            .pop(),
+    )
+}
+
 #[derive(Debug, Default)]
 pub struct PersonFilter {
     pub kind: Option<String>,
@@ -166,12 +179,17 @@ async fn upsert_once(
             before
                 .affiliations
                 .sort_by(|a, b| (&a.org, &a.role).cmp(&(&b.org, &b.role)));
-            let next_status = match input.status.as_deref().and_then(PersonStatus::parse) {
-                Some(s) if s.as_str() != old.status => Some(s),
-                _ => None,
-            };
+            if input.status.as_deref().is_some_and(|s| s != old.status) {
+                return Err(DirectoryError::field(
+                    "status",
+                    format!(
+                        "{} is {}; change status with POST /api/v1/users/{}/lifecycle",
+                        old.sourced_id, old.status, old.id
+                    ),
+                ));
+            }
             let changes = diff(&before, &input);
-            if changes.is_empty() && next_status.is_none() {
+            if changes.is_empty() {
                 drop(tx);
                 return Ok(Upserted {
                     record: old,
@@ -182,25 +200,18 @@ async fn upsert_once(
             if let Some(clash) = repo::find_clash(&mut tx, &old.id, &input).await? {
                 return Err(DirectoryError::Conflict(clash));
             }
-            let mut details = serde_json::Map::from_iter(changes);
-            if !details.is_empty() {
-                repo::write(&mut tx, &old.id, &input, &org_ids, now_ms, None).await?;
-            }
-            if let Some(next) = next_status {
-                let from = PersonStatus::parse(&old.status).unwrap_or(PersonStatus::Active);
-                if !from.may_become(next) {
-                    return Err(DirectoryError::Conflict(format!(
-                        "a {} person cannot become {}",
-                        old.status,
-                        next.as_str()
-                    )));
-                }
-                repo::set_status(&mut tx, &old.id, next.as_str(), None, now_ms).await?;
-                details.insert(
-                    "status".into(),
-                    serde_json::json!({ "from": old.status, "to": next.as_str() }),
-                );
-            }
+            repo::write(
+                &mut tx,
+                &old.id,
+                &input,
+                &org_ids,
+                now_ms,
+                repo::Write::Update {
+                    expected_updated_at: old.updated_at_ms,
+                },
+            )
+            .await?;
+            let details = serde_json::Map::from_iter(changes);
             (old.id, false, serde_json::Value::Object(details))
         }
         None => {
@@ -209,7 +220,15 @@ async fn upsert_once(
                 return Err(DirectoryError::Conflict(clash));
             }
             let status = input.status.clone().unwrap_or_else(|| "active".into());
-            repo::write(&mut tx, &id, &input, &org_ids, now_ms, Some(&status)).await?;
+            repo::write(
+                &mut tx,
+                &id,
+                &input,
+                &org_ids,
+                now_ms,
+                repo::Write::Insert { status: &status },
+            )
+            .await?;
             (id, true, serde_json::to_value(&input).unwrap_or_default())
         }
     };
@@ -220,6 +239,7 @@ async fn upsert_once(
     };
     audit::record(
         &mut tx,
+        store.audit_key(),
         now_ms,
         origin,
         Entry {
@@ -337,6 +357,7 @@ pub async fn transition_person(
     repo::set_status(
         &mut tx,
         &current.id,
+        from.as_str(),
         next.as_str(),
         reason.as_deref(),
         now_ms,
@@ -344,6 +365,7 @@ pub async fn transition_person(
     .await?;
     audit::record(
         &mut tx,
+        store.audit_key(),
         now_ms,
         origin,
         Entry {

@@ -126,6 +126,11 @@ async fn rows_for(
     q.fetch_all(conn).await
 }
 
+pub(super) enum Write<'a> {
+    Insert { status: &'a str },
+    Update { expected_updated_at: i64 },
+}
+
 /// Writes the person row and replaces kinds, identifiers and affiliations.
 /// `affiliation_orgs` holds the resolved org id for each affiliation, in order.
 pub(super) async fn write(
@@ -134,10 +139,10 @@ pub(super) async fn write(
     input: &PersonInput,
     affiliation_orgs: &[String],
     now_ms: i64,
-    insert: Option<&str>,
+    mode: Write<'_>,
 ) -> Result<(), DirectoryError> {
-    match insert {
-        Some(status) => {
+    match mode {
+        Write::Insert { status } => {
             sqlx::query(
                 "INSERT INTO people (id, sourced_id, status, given_name, family_name, middle_name, preferred_name, email, username, \
                  status_changed_at, status_reason, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $10, $10)",
@@ -155,10 +160,14 @@ pub(super) async fn write(
             .execute(&mut **tx)
             .await?;
         }
-        None => {
-            sqlx::query(
+        Write::Update {
+            expected_updated_at,
+        } => {
+            // Optimistic concurrency: the row must be as it was read, or another
+            // request changed it in between and this one must not overwrite it.
+            let done = sqlx::query(
                 "UPDATE people SET sourced_id = $1, given_name = $2, family_name = $3, middle_name = $4, preferred_name = $5, \
-                 email = $6, username = $7, updated_at = $8 WHERE id = $9",
+                 email = $6, username = $7, updated_at = $8 WHERE id = $9 AND updated_at = $10",
             )
             .bind(&input.sourced_id)
             .bind(&input.given_name)
@@ -167,10 +176,16 @@ pub(super) async fn write(
             .bind(&input.preferred_name)
             .bind(&input.email)
             .bind(&input.username)
-            .bind(now_ms)
+            .bind(now_ms.max(expected_updated_at + 1))
             .bind(id)
+            .bind(expected_updated_at)
             .execute(&mut **tx)
             .await?;
+            if done.rows_affected() != 1 {
+                return Err(DirectoryError::Conflict(
+                    "the record changed while this request ran; read it again and retry".into(),
+                ));
+            }
             for table in ["person_kinds", "person_identifiers", "affiliations"] {
                 sqlx::query(&format!("DELETE FROM {table} WHERE person_id = $1"))
                     .bind(id)
@@ -216,21 +231,30 @@ pub(super) async fn write(
 pub(super) async fn set_status(
     tx: &mut Tx,
     id: &str,
+    from: &str,
     status: &str,
     reason: Option<&str>,
     now_ms: i64,
 ) -> Result<(), DirectoryError> {
-    sqlx::query("UPDATE people SET status = $1, status_reason = $2, status_changed_at = $3, updated_at = $3 WHERE id = $4")
+    // Conditional on the status read before: two replicas moving one person at once
+    // cannot both win.
+    let done = sqlx::query("UPDATE people SET status = $1, status_reason = $2, status_changed_at = $3, updated_at = $3 WHERE id = $4 AND status = $5")
         .bind(status)
         .bind(reason)
         .bind(now_ms)
         .bind(id)
+        .bind(from)
         .execute(&mut **tx)
         .await?;
+    if done.rows_affected() != 1 {
+        return Err(DirectoryError::Conflict(
+            "the status changed while this request ran; read the record again".into(),
+        ));
+    }
     Ok(())
 }
 
-/// Who else holds one of these identifiers or this username (for a 409 that names it).
+/// Whether someone else holds one of these identifiers or this username (a 409).
 pub(super) async fn find_clash(
     tx: &mut Tx,
     id: &str,
@@ -242,10 +266,10 @@ pub(super) async fn find_clash(
             .bind(id)
             .fetch_optional(&mut **tx)
             .await?;
-        if let Some(r) = row {
+        // Not naming the holder: the caller may not be allowed to see them.
+        if row.is_some() {
             return Ok(Some(format!(
-                "username {u:?} already belongs to {}",
-                store::get::<String>(&r, "sourced_id")?
+                "username {u:?} already belongs to another person"
             )));
         }
     }
@@ -258,10 +282,9 @@ pub(super) async fn find_clash(
         .bind(id)
         .fetch_optional(&mut **tx)
         .await?;
-        if let Some(r) = row {
+        if row.is_some() {
             return Ok(Some(format!(
-                "identifier {t} {v:?} already belongs to {}",
-                store::get::<String>(&r, "sourced_id")?
+                "identifier {t} {v:?} already belongs to another person"
             )));
         }
     }

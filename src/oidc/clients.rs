@@ -196,6 +196,7 @@ pub async fn create_client(
     .await?;
     audit::record(
         &mut tx,
+        store.audit_key(),
         now_ms,
         origin,
         Entry {
@@ -214,7 +215,7 @@ pub async fn create_client(
             org_id,
             expires_at_ms: None,
         };
-        authz::assign_role(&mut tx, now_ms, origin, assignment)
+        authz::assign_role(&mut tx, store.audit_key(), now_ms, origin, assignment)
             .await
             .map_err(|e| match e {
                 AuthzError::UnknownRole(r) => ClientError::Invalid(vec![FieldError::new(
@@ -299,6 +300,7 @@ pub async fn rotate_secret(
     }
     audit::record(
         &mut tx,
+        store.audit_key(),
         now_ms,
         origin,
         Entry {
@@ -337,6 +339,7 @@ pub async fn delete_client(
     let roles = authz::revoke_all(&mut tx, &Subject::Client(id.to_string())).await?;
     audit::record(
         &mut tx,
+        store.audit_key(),
         now_ms,
         origin,
         Entry {

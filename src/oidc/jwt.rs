@@ -113,16 +113,20 @@ pub async fn verify_access_token(
     app: &AppState,
     token: &str,
 ) -> Result<AccessClaims, &'static str> {
-    let claims = {
-        let ring = app.keys();
-        let config = app.config();
+    let config = app.config();
+    let check = || {
         verify(
-            &ring,
+            &app.keys(),
             token,
             &config.issuer(),
             &config.api_audience(),
             app.clock().now_secs(),
-        )?
+        )
+    };
+    // A key this replica has not loaded may be another replica's: reload once.
+    let claims = match check() {
+        Err(UNKNOWN_KEY) if app.refresh_keys().await => check()?,
+        other => other?,
     };
     match app
         .clients()

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{KeyError, MasterKey};
-use crate::store::{self, Store};
+use crate::store::{self, Store, StoreError};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Alg {
@@ -241,7 +241,7 @@ pub async fn ensure_keys(
         let (kid, jwk) = public_jwk(alg, &verifier);
         let sealed = encrypt(master, &kid, &private)?;
         let mut tx = store.begin().await?;
-        sqlx::query(
+        let inserted = sqlx::query(
             "INSERT INTO signing_keys (kid, alg, status, private_key_enc, public_jwk, created_at) VALUES ($1, $2, 'active', $3, $4, $5)",
         )
         .bind(&kid)
@@ -250,7 +250,28 @@ pub async fn ensure_keys(
         .bind(jwk.to_string())
         .bind(now_ms)
         .execute(&mut *tx)
-        .await?;
+        .await;
+        match inserted.map_err(StoreError::from) {
+            Ok(_) => {}
+            // Another replica created this algorithm's key first: use theirs.
+            Err(StoreError::Duplicate(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+        crate::audit::record(
+            &mut tx,
+            store.audit_key(),
+            now_ms,
+            &crate::audit::Origin::system("keys"),
+            crate::audit::Entry {
+                action: "keys.generate",
+                outcome: crate::audit::Outcome::Success,
+                target_kind: "signing_key",
+                target_id: &kid,
+                details: serde_json::json!({ "alg": alg.as_str() }),
+            },
+        )
+        .await
+        .map_err(|e| KeyError::Crypto(e.to_string()))?;
         tx.commit().await?;
         created.push(kid);
     }

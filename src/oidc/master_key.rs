@@ -11,6 +11,7 @@ const DEVELOPMENT_KEY: [u8; 32] = *b"hms-ach-development-only-key!!!!";
 #[derive(Clone)]
 pub struct MasterKey {
     key_encryption: [u8; 32],
+    audit_chain: [u8; 32],
     secret_digest: hmac::Key,
     pub is_development: bool,
 }
@@ -43,12 +44,18 @@ impl MasterKey {
         };
         MasterKey {
             key_encryption: derive(b"hms-ach/v1/signing-key-encryption"),
+            audit_chain: derive(b"hms-ach/v1/audit-chain"),
             secret_digest: hmac::Key::new(
                 hmac::HMAC_SHA256,
                 &derive(b"hms-ach/v1/client-secret-digest"),
             ),
             is_development,
         }
+    }
+
+    /// The key that seals the audit chain (see `store::AuditKey`).
+    pub fn audit_chain_key(&self) -> &[u8; 32] {
+        &self.audit_chain
     }
 
     pub(super) fn key_encryption_key(&self) -> &[u8; 32] {

@@ -27,16 +27,18 @@ pub struct TokenResponse {
 /// parameter sent without a value is treated as omitted.
 fn parse_form(body: &[u8]) -> Result<Vec<(String, String)>, OAuthError> {
     let mut out: Vec<(String, String)> = Vec::new();
+    let mut names: Vec<String> = Vec::new();
     for (k, v) in url::form_urlencoded::parse(body) {
-        if v.is_empty() {
-            continue;
-        }
-        if out.iter().any(|(seen, _)| *seen == k) {
+        // Repeats count even when one of them is empty (`grant_type=&grant_type=x`).
+        if names.iter().any(|seen| *seen == k) {
             return Err(OAuthError::invalid_request(format!(
                 "the parameter {k} is repeated; send it once"
             )));
         }
-        out.push((k.into_owned(), v.into_owned()));
+        names.push(k.to_string());
+        if !v.is_empty() {
+            out.push((k.into_owned(), v.into_owned()));
+        }
     }
     Ok(out)
 }
@@ -54,7 +56,7 @@ fn parse_basic(header: &str) -> Result<(String, String), OAuthError> {
     if !scheme.eq_ignore_ascii_case("basic") {
         return Err(OAuthError::invalid_client(
             "use HTTP Basic (client_secret_basic) or client_secret_post",
-            false,
+            true,
         ));
     }
     let raw = base64::engine::general_purpose::STANDARD
@@ -208,6 +210,7 @@ mod tests {
         let err = parse_form(b"grant_type=client_credentials&grant_type=password").unwrap_err();
         assert_eq!(err.error, "invalid_request");
         assert_eq!(parse_form(b"scope=&grant_type=x").unwrap().len(), 1);
+        assert!(parse_form(b"grant_type=&grant_type=client_credentials").is_err());
     }
 
     #[test]

@@ -30,6 +30,25 @@ async fn record_metrics(req: Request, next: Next) -> Response {
     resp
 }
 
+/// A request id from the client is kept only when it looks like one (it ends up in
+/// logs and the audit log); otherwise the hub assigns its own.
+async fn sanitize_request_id(mut req: Request, next: Next) -> Response {
+    let ok = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        });
+    if !ok {
+        req.headers_mut().remove(REQUEST_ID);
+    }
+    next.run(req).await
+}
+
 /// Layers, outermost first: request id → trace span (id, method, path; never
 /// headers, query strings or bodies, which may hold secrets) → id echoed on the
 /// response → panic guard → timeout → body limit → security headers → metrics.
@@ -78,4 +97,5 @@ pub fn apply(router: Router, config: &Config) -> Router {
                 .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(axum::middleware::from_fn(sanitize_request_id))
 }

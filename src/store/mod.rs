@@ -54,7 +54,31 @@ pub struct Store {
     write: AnyPool,
     read: AnyPool,
     backend: Backend,
+    audit_key: std::sync::Arc<AuditKey>,
 }
+
+/// The key that seals the audit chain (HMAC-SHA256). Someone who can write to the
+/// database but does not hold the master key cannot recompute the chain after
+/// editing it. Derived from the master key by the caller (`with_audit_key`).
+pub struct AuditKey(ring::hmac::Key);
+
+impl AuditKey {
+    pub fn new(bytes: &[u8; 32]) -> AuditKey {
+        AuditKey(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, bytes))
+    }
+    pub fn seal(&self, data: &[u8]) -> String {
+        hex::encode(ring::hmac::sign(&self.0, data))
+    }
+}
+
+impl std::fmt::Debug for AuditKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuditKey(…)")
+    }
+}
+
+/// Used only until `with_audit_key` is called (e.g. by `check-config`, which writes nothing).
+const UNCONFIGURED_AUDIT_KEY: [u8; 32] = *b"hms-ach-unconfigured-audit-key!!";
 
 impl Store {
     pub async fn connect(
@@ -99,7 +123,18 @@ impl Store {
             write,
             read,
             backend,
+            audit_key: std::sync::Arc::new(AuditKey::new(&UNCONFIGURED_AUDIT_KEY)),
         })
+    }
+
+    /// This store with the audit chain sealed under `key` (from the master key).
+    pub fn with_audit_key(mut self, key: &[u8; 32]) -> Store {
+        self.audit_key = std::sync::Arc::new(AuditKey::new(key));
+        self
+    }
+
+    pub fn audit_key(&self) -> &AuditKey {
+        &self.audit_key
     }
 
     pub fn backend(&self) -> Backend {

@@ -2,6 +2,7 @@
 //! SQLite and against PostgreSQL (`HMS_TEST_POSTGRES_URL`, a database of its own per
 //! test, dropped afterwards).
 
+mod attacks;
 mod audit_log;
 mod guard;
 mod orgs;

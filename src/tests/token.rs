@@ -156,6 +156,19 @@ store_test!(token_errors_follow_rfc6749, |t: TestApp| async move {
         .to_str()
         .unwrap()
         .starts_with("Basic"));
+    // Another scheme at the token endpoint: 401 with a Basic challenge.
+    let (s, headers, json) = t
+        .form(
+            "/oauth2/token",
+            "grant_type=client_credentials",
+            Some("Bearer abc"),
+        )
+        .await;
+    assert_eq!(
+        (s, json["error"].as_str().unwrap()),
+        (StatusCode::UNAUTHORIZED, "invalid_client")
+    );
+    assert!(headers.contains_key(header::WWW_AUTHENTICATE));
     // Wrong content type.
     let req = Request::builder()
         .method(Method::POST)

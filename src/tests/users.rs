@@ -184,7 +184,14 @@ store_test!(
             )
             .await;
         assert_eq!(s, StatusCode::CONFLICT, "{p}");
-        assert!(p["detail"].as_str().unwrap().contains("stu-1"));
+        assert!(
+            p["detail"].as_str().unwrap().contains("another person"),
+            "{p}"
+        );
+        assert!(
+            !p["detail"].as_str().unwrap().contains("stu-1"),
+            "the holder is not named"
+        );
         other["identifiers"] = serde_json::json!({"sis": "S200"});
         other["username"] = "ana.ruiz".into();
         assert_eq!(
