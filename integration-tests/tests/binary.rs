@@ -101,28 +101,7 @@ async fn audit_verify_reports_an_edited_row() {
     let dir = tempfile::tempdir().unwrap();
     let url = db_url(dir.path());
     for name in ["a", "b", "c"] {
-        let out = hub(dir.path())
-            .args([
-                "client",
-                "create",
-                "--database-url",
-                &url,
-                "--name",
-                name,
-                "--grant",
-                "client_credentials",
-                "--scope",
-                "users.read",
-                "--role",
-                "auditor",
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        create_client(dir.path(), name, "auditor", &["users.read"]);
     }
     let out = hub(dir.path())
         .args(["audit", "verify", "--database-url", &url])

@@ -26,31 +26,11 @@ fn aff(org: &str, role: &str, primary: bool) -> AffiliationInput {
     }
 }
 
-/// A valid NPI: nine digits plus the Luhn check digit over "80840" + digits.
+/// A valid NPI: nine digits and their check digit.
 fn npi(base: u32) -> String {
     let nine = format!("{:09}", 123_450_000 + base);
-    let digits: Vec<u32> = format!("80840{nine}")
-        .bytes()
-        .map(|b| u32::from(b - b'0'))
-        .collect();
-    let sum: u32 = digits
-        .iter()
-        .rev()
-        .enumerate()
-        .map(|(i, &d)| {
-            if i % 2 == 0 {
-                let x = d * 2;
-                if x > 9 {
-                    x - 9
-                } else {
-                    x
-                }
-            } else {
-                d
-            }
-        })
-        .sum();
-    format!("{nine}{}", (10 - sum % 10) % 10)
+    let check = crate::directory::npi_check_digit(&nine).unwrap_or(0);
+    format!("{nine}{check}")
 }
 
 fn person(

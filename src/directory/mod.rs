@@ -18,7 +18,7 @@ pub use orgs::{
 pub use people::{
     get_person, list_people, patch_person, transition_person, upsert_person, PersonFilter, Upserted,
 };
-pub use validate::check_person as validate_person;
+pub use validate::{check_person as validate_person, npi_check_digit};
 
 pub(crate) use http::find_person_for;
 

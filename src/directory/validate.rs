@@ -54,33 +54,34 @@ pub fn normalize_email(v: &str) -> Option<String> {
     ok.then(|| format!("{local}@{}", domain.to_lowercase()))
 }
 
-/// NPI check digit: Luhn over the number prefixed with 80840 (CMS NPI standard).
-fn npi_is_valid(v: &str) -> bool {
-    if v.len() != 10 || !v.bytes().all(|b| b.is_ascii_digit()) {
-        return false;
+/// The NPI check digit for nine digits: Luhn over "80840" + the digits (the CMS
+/// NPI standard's prefix for the health-industry card issuer).
+pub fn npi_check_digit(nine: &str) -> Option<u32> {
+    if nine.len() != 9 || !nine.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
     }
-    let digits: Vec<u32> = format!("80840{v}")
+    let sum: u32 = format!("80840{nine}")
         .bytes()
-        .map(|b| u32::from(b - b'0'))
-        .collect();
-    let sum: u32 = digits
-        .iter()
         .rev()
         .enumerate()
-        .map(|(i, &d)| {
-            if i % 2 == 1 {
-                let x = d * 2;
-                if x > 9 {
-                    x - 9
-                } else {
-                    x
-                }
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            // Doubling starts at the rightmost digit, which the check digit will follow.
+            let x = if i % 2 == 0 { d * 2 } else { d };
+            if x > 9 {
+                x - 9
             } else {
-                d
+                x
             }
         })
         .sum();
-    sum.is_multiple_of(10)
+    Some((10 - sum % 10) % 10)
+}
+
+fn npi_is_valid(v: &str) -> bool {
+    v.len() == 10
+        && v.is_char_boundary(9)
+        && npi_check_digit(&v[..9]).is_some_and(|c| v[9..] == c.to_string())
 }
 
 /// Checks and normalizes a person (trims names, lowercases username and email
