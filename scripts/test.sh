@@ -20,6 +20,16 @@ else
   echo "    Set HMS_TEST_POSTGRES_URL=postgres://USER@HOST:5432/DB to run them."
 fi
 
+# The integration tests' third-party peers (Authlib) run in a Python virtualenv.
+if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  echo "==> installing python3 and python3-venv (for the Authlib peer tests)"
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq python3 python3-venv
+  else
+    sudo apt-get update -qq && sudo apt-get install -y -qq python3 python3-venv
+  fi
+fi
+
 echo "==> building hms-ach (the integration tests run the real binary)"
 cargo build -p hms-ach
 

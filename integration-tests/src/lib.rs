@@ -132,8 +132,9 @@ impl Hub {
         let Some(mut child) = self.child.take() else {
             return false;
         };
-        let sent = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+        // The shell's `kill` builtin: present even where procps is not installed.
+        let sent = Command::new("sh")
+            .args(["-c", &format!("kill -TERM {}", child.id())])
             .status()
             .map(|s| s.success())
             .unwrap_or(false);
