@@ -94,6 +94,40 @@ const ORGS: &[DemoOrg] = &[
     ),
 ];
 
+/// (person sourcedId, role, org sourcedId or hub-wide): the personas of the demo.
+const ROLES: &[(&str, &str, Option<&str>)] = &[
+    ("adm-001", "hub-admin", None),
+    ("stf-001", "registrar", Some("rusd")),
+    ("stf-002", "compliance-officer", Some("rusd")),
+    ("adm-003", "compliance-officer", Some("rnah")),
+    ("tch-001", "approver", Some("rhs-science")),
+];
+
+/// Gives the demo's personas their roles (granting a held role changes nothing).
+async fn seed_roles(
+    app: &AppState,
+    now: i64,
+    origin: &Origin,
+) -> Result<(), crate::error::AppError> {
+    let mut tx = app.store().begin().await?;
+    for (person, role, org) in ROLES {
+        let person = crate::directory::get_person(app.store(), person).await?;
+        let org_id = match org {
+            Some(o) => crate::directory::resolve_org(app.store(), o).await?,
+            None => None,
+        };
+        let new = crate::authz::NewAssignment {
+            subject: crate::authz::Subject::Person(person.id),
+            role: (*role).into(),
+            org_id,
+            expires_at_ms: None,
+        };
+        crate::authz::assign_role(&mut tx, app.store().audit_key(), now, origin, new).await?;
+    }
+    tx.commit().await.map_err(crate::store::StoreError::from)?;
+    Ok(())
+}
+
 pub async fn seed(app: &AppState) -> Result<DemoSummary, crate::error::AppError> {
     let origin = Origin::system("demo");
     let now = app.clock().now_ms();
@@ -121,6 +155,7 @@ pub async fn seed(app: &AppState) -> Result<DemoSummary, crate::error::AppError>
                 .created,
         );
     }
+    seed_roles(app, now, &origin).await?;
     let existing = list_clients(app.store())
         .await?
         .into_iter()

@@ -11,7 +11,7 @@ mod people_repo;
 mod validate;
 
 pub use error::DirectoryError;
-pub use model::{AffiliationInput, Org, OrgInput, Person, PersonInput, PersonStatus};
+pub use model::{AffiliationInput, Org, OrgInput, Person, PersonInput, PersonStatus, PERSON_KINDS};
 pub use orgs::{
     find_org_by_sourced_id, get_org, list_orgs, org_ancestry, resolve_org, upsert_org, OrgFilter,
 };

@@ -4,6 +4,7 @@
 
 mod attacks;
 mod audit_log;
+mod demo;
 mod guard;
 mod orgs;
 mod schema;
