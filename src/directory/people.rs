@@ -136,10 +136,12 @@ pub async fn upsert_person(
     target: Option<&str>,
     input: PersonInput,
 ) -> Result<Upserted<Person>, DirectoryError> {
-    match upsert_once(store, now_ms, origin, target, input.clone()).await {
-        // Two first-time requests for one sourcedId raced; the loser now updates.
+    match upsert_once(store, now_ms, origin, target, input.clone(), true).await {
+        // Two first-time requests for one sourcedId raced. If the winner stored the
+        // same record this one is a no-op (200); if not, this caller was authorized
+        // against orgs that are no longer the record's, so it must read and retry.
         Err(DirectoryError::Store(StoreError::Duplicate(_))) if target.is_none() => {
-            upsert_once(store, now_ms, origin, None, input).await
+            upsert_once(store, now_ms, origin, None, input, false).await
         }
         other => other,
     }
@@ -151,6 +153,7 @@ async fn upsert_once(
     origin: &Origin,
     target: Option<&str>,
     mut input: PersonInput,
+    may_update: bool,
 ) -> Result<Upserted<Person>, DirectoryError> {
     let mut errors = check_person(&mut input);
     let mut tx = store.begin().await?;
@@ -196,6 +199,12 @@ async fn upsert_once(
                     created: false,
                     changed: false,
                 });
+            }
+            if !may_update {
+                return Err(DirectoryError::Conflict(format!(
+                    "{} was created by another request just now; read it and retry",
+                    old.sourced_id
+                )));
             }
             if let Some(clash) = repo::find_clash(&mut tx, &old.id, &input).await? {
                 return Err(DirectoryError::Conflict(clash));

@@ -397,3 +397,35 @@ store_test!(list_filters_and_cursor_paging, |t: TestApp| async move {
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
 });
+
+store_test!(
+    concurrent_identical_posts_create_one_person,
+    |t: TestApp| async move {
+        let admin = t.admin_token().await;
+        seed_orgs(&t, &admin).await;
+        let calls =
+            (0..6).map(|_| t.call(Method::POST, "/api/v1/users", Some(&admin), Some(ana())));
+        let results = futures_util::future::join_all(calls).await;
+        let statuses: Vec<StatusCode> = results.iter().map(|r| r.0).collect();
+        assert_eq!(
+            statuses
+                .iter()
+                .filter(|s| **s == StatusCode::CREATED)
+                .count(),
+            1,
+            "{statuses:?}"
+        );
+        assert!(
+            statuses
+                .iter()
+                .all(|s| *s == StatusCode::CREATED || *s == StatusCode::OK),
+            "{statuses:?}"
+        );
+        let ids: std::collections::HashSet<String> = results
+            .iter()
+            .map(|r| r.2["id"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(ids.len(), 1, "one person");
+        assert_eq!(t.audit_rows("user.create").await.len(), 1);
+    }
+);
