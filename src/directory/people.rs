@@ -226,7 +226,17 @@ async fn upsert_once(
         None => {
             let id = store::new_id();
             if let Some(clash) = repo::find_clash(&mut tx, &id, &input).await? {
-                return Err(DirectoryError::Conflict(clash));
+                // The clash may be with this very record, committed by a racing
+                // request since it was looked up: then take the retry path.
+                if repo::load(&mut tx, "p.sourced_id = $1", &[input.sourced_id.clone()])
+                    .await?
+                    .is_empty()
+                {
+                    return Err(DirectoryError::Conflict(clash));
+                }
+                return Err(DirectoryError::Store(StoreError::Duplicate(
+                    "sourced_id".into(),
+                )));
             }
             let status = input.status.clone().unwrap_or_else(|| "active".into());
             repo::write(
