@@ -70,11 +70,6 @@ pub fn parse_date(text: &str) -> Option<time::Date> {
     .ok()
 }
 
-pub fn format_date(date: time::Date) -> String {
-    date.format(&time::macros::format_description!("[year]-[month]-[day]"))
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

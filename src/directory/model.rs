@@ -149,16 +149,6 @@ pub struct Person {
 }
 
 impl Person {
-    /// The org of the primary affiliation (or the first), where requests about this
-    /// person are authorized.
-    pub fn primary_org_id(&self) -> Option<&str> {
-        self.affiliations
-            .iter()
-            .find(|a| a.primary)
-            .or_else(|| self.affiliations.first())
-            .map(|a| a.org_id.as_str())
-    }
-
     pub fn org_ids(&self) -> Vec<String> {
         let mut v: Vec<String> = self.affiliations.iter().map(|a| a.org_id.clone()).collect();
         v.sort();
