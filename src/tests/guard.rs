@@ -279,3 +279,27 @@ store_test!(oversized_bodies_are_refused, |t: TestApp| async move {
         .await;
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
 });
+
+store_test!(
+    client_request_ids_are_kept_only_when_sane,
+    |t: TestApp| async move {
+        let with_id = |id: &str| {
+            Request::builder()
+                .uri("/healthz")
+                .header("x-request-id", id)
+                .body(Body::empty())
+                .unwrap()
+        };
+        let (_, h, _) = t.send(with_id("lms-7f3a.42")).await;
+        assert_eq!(
+            h["x-request-id"], "lms-7f3a.42",
+            "a caller's id is kept for tracing across systems"
+        );
+        let (_, h, _) = t.send(with_id("<script>alert(1)</script>")).await;
+        let replaced = h["x-request-id"].to_str().unwrap();
+        assert!(
+            !replaced.contains('<') && replaced.len() == 36,
+            "replaced by a UUID: {replaced}"
+        );
+    }
+);

@@ -7,6 +7,7 @@ mod audit_log;
 mod demo;
 mod guard;
 mod orgs;
+mod replicas;
 mod schema;
 mod token;
 mod users;
