@@ -217,6 +217,13 @@ impl Actor {
         .await?;
         tx.commit().await.map_err(crate::store::StoreError::from)?;
         crate::ops::metrics::authz_denied(obj.as_str());
-        Err(AuthzError::Forbidden(reason))
+        // The caller learns which scope or right is missing, not which orgs the target
+        // is in (that would reveal, for instance, where a person is enrolled).
+        let shown = if reason.starts_with("the access token") {
+            reason
+        } else {
+            format!("your roles do not allow {scope} here")
+        };
+        Err(AuthzError::Forbidden(shown))
     }
 }

@@ -156,10 +156,10 @@ store_test!(
                 &["users.read", "users.write"],
             )
             .await;
-        let (exists, _, _) = t
+        let (exists, _, a) = t
             .call(Method::GET, "/api/v1/users/x2", Some(&reg), None)
             .await;
-        let (missing, _, _) = t
+        let (missing, _, b) = t
             .call(Method::GET, "/api/v1/users/nobody-here", Some(&reg), None)
             .await;
         assert_eq!(
@@ -167,6 +167,7 @@ store_test!(
             (StatusCode::FORBIDDEN, StatusCode::FORBIDDEN),
             "the same answer whether or not the person exists"
         );
+        assert_eq!(a, b, "and the same body");
         assert_eq!(
             t.call(Method::GET, "/api/v1/users/nobody-here", Some(&admin), None)
                 .await
