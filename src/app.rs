@@ -16,6 +16,10 @@ pub struct AppState(Arc<Inner>);
 
 struct Inner {
     config: Config,
+    /// `config.issuer()` and `config.api_audience()`, computed once: the token
+    /// endpoint and the guard need them on every request.
+    issuer: String,
+    api_audience: String,
     store: Store,
     clock: Arc<dyn Clock>,
     master: MasterKey,
@@ -64,6 +68,8 @@ impl AppState {
         let keys = crate::oidc::load_keyring(&store, &master).await?;
         let clients = ClientCache::new(config.oauth.client_cache_seconds);
         Ok(AppState(Arc::new(Inner {
+            issuer: config.issuer(),
+            api_audience: config.api_audience(),
             config,
             store,
             clock: clock.clone(),
@@ -77,6 +83,12 @@ impl AppState {
 
     pub fn config(&self) -> &Config {
         &self.0.config
+    }
+    pub fn issuer(&self) -> &str {
+        &self.0.issuer
+    }
+    pub fn api_audience(&self) -> &str {
+        &self.0.api_audience
     }
     pub fn store(&self) -> &Store {
         &self.0.store

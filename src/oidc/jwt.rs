@@ -113,13 +113,12 @@ pub async fn verify_access_token(
     app: &AppState,
     token: &str,
 ) -> Result<AccessClaims, &'static str> {
-    let config = app.config();
     let check = || {
         verify(
             &app.keys(),
             token,
-            &config.issuer(),
-            &config.api_audience(),
+            app.issuer(),
+            app.api_audience(),
             app.clock().now_secs(),
         )
     };

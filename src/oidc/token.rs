@@ -180,9 +180,9 @@ pub async fn issue_token(
     let now = now_ms.div_euclid(1000);
     let scope = granted.join(" ");
     let claims = AccessClaims {
-        iss: config.issuer(),
+        iss: app.issuer().to_string(),
         sub: client.id.clone(),
-        aud: config.api_audience(),
+        aud: app.api_audience().to_string(),
         client_id: client.id.clone(),
         scope: scope.clone(),
         iat: now,
