@@ -5,7 +5,9 @@ use axum::Router;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use crate::authn::{IpThrottle, PasswordHasher};
 use crate::authz::Authorizer;
+use crate::web::Web;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::oidc::{ClientCache, KeyRing, MasterKey};
@@ -27,6 +29,9 @@ struct Inner {
     keys_loaded_ms: AtomicI64,
     authorizer: Authorizer,
     clients: ClientCache,
+    passwords: PasswordHasher,
+    ip_throttle: IpThrottle,
+    web: Web,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +42,10 @@ pub enum StartError {
     Keys(#[from] crate::oidc::KeyError),
     #[error(transparent)]
     Authz(#[from] crate::authz::AuthzError),
+    #[error(transparent)]
+    Authn(#[from] crate::authn::AuthnError),
+    #[error(transparent)]
+    Web(#[from] crate::web::WebError),
 }
 
 /// The master key from config, or the development key (the caller warns).
@@ -67,6 +76,8 @@ impl AppState {
         }
         let keys = crate::oidc::load_keyring(&store, &master).await?;
         let clients = ClientCache::new(config.oauth.client_cache_seconds);
+        let passwords = PasswordHasher::new(&config.auth)?;
+        let web = Web::new()?;
         Ok(AppState(Arc::new(Inner {
             issuer: config.issuer(),
             api_audience: config.api_audience(),
@@ -78,6 +89,9 @@ impl AppState {
             keys_loaded_ms: AtomicI64::new(clock.now_ms()),
             authorizer: Authorizer::default(),
             clients,
+            passwords,
+            ip_throttle: IpThrottle::default(),
+            web,
         })))
     }
 
@@ -140,6 +154,25 @@ impl AppState {
     pub fn clients(&self) -> &ClientCache {
         &self.0.clients
     }
+    pub fn passwords(&self) -> &PasswordHasher {
+        &self.0.passwords
+    }
+    pub fn ip_throttle(&self) -> &IpThrottle {
+        &self.0.ip_throttle
+    }
+    pub fn web(&self) -> &Web {
+        &self.0.web
+    }
+
+    /// Reloads the signing keys now (after a rotation step on this or another replica).
+    pub async fn reload_keys(&self) -> Result<(), crate::oidc::KeyError> {
+        let ring = crate::oidc::load_keyring(self.store(), self.master_key()).await?;
+        if let Ok(mut k) = self.0.keys.write() {
+            *k = Arc::new(ring);
+        }
+        self.0.keys_loaded_ms.store(self.clock().now_ms(), Ordering::Relaxed);
+        Ok(())
+    }
 }
 
 pub fn build_router(state: AppState) -> Router {
@@ -150,6 +183,7 @@ pub fn build_router(state: AppState) -> Router {
         .merge(crate::directory::router())
         .merge(crate::authz::router())
         .merge(crate::audit::router())
+        .merge(crate::web::router())
         .fallback(|| async { crate::error::AppError::NotFound("no such route".into()) })
         .with_state(state);
     crate::ops::apply_middleware(router, &config)

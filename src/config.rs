@@ -17,6 +17,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub keys: KeysConfig,
     pub oauth: OAuthConfig,
+    pub auth: AuthConfig,
     pub log: LogConfig,
 }
 
@@ -72,6 +73,12 @@ pub struct KeysConfig {
     pub master_key: Option<String>,
     /// Algorithm of access tokens: `ES256` (default) or `RS256`.
     pub access_token_alg: String,
+    /// Rotate the signing keys when the active one is this old (0: only by
+    /// `hms-ach keys rotate`).
+    pub rotate_after_days: i64,
+    /// A new key is published in the JWKS this long before it signs anything, so
+    /// relying parties that cache the JWKS (ours says `max-age=300`) have it in time.
+    pub publish_ahead_seconds: i64,
 }
 
 impl Default for KeysConfig {
@@ -79,6 +86,8 @@ impl Default for KeysConfig {
         Self {
             master_key: None,
             access_token_alg: "ES256".into(),
+            rotate_after_days: 90,
+            publish_ahead_seconds: 600,
         }
     }
 }
@@ -90,6 +99,18 @@ pub struct OAuthConfig {
     /// How long a replica may use a client registration it read, before reading it again.
     /// Changes made on this replica take effect at once; on other replicas within this bound.
     pub client_cache_seconds: i64,
+    /// Authorization codes are single use and short-lived (RFC 6749 §4.1.2 advises
+    /// at most 10 minutes).
+    pub code_ttl_seconds: i64,
+    pub id_token_ttl_seconds: i64,
+    /// Refresh tokens bound to the browser session (no `offline_access`) end with it;
+    /// these bound each token's own life.
+    pub refresh_token_ttl_seconds: i64,
+    pub offline_refresh_token_ttl_seconds: i64,
+    /// How long a person has to sign in and consent after the client sent them.
+    pub auth_request_ttl_seconds: i64,
+    /// Lifetime of a pushed authorization request's `request_uri` (RFC 9126 §2.2).
+    pub par_ttl_seconds: i64,
 }
 
 impl Default for OAuthConfig {
@@ -97,6 +118,50 @@ impl Default for OAuthConfig {
         Self {
             access_token_ttl_seconds: 900,
             client_cache_seconds: 5,
+            code_ttl_seconds: 60,
+            id_token_ttl_seconds: 3600,
+            refresh_token_ttl_seconds: 86_400,
+            offline_refresh_token_ttl_seconds: 30 * 86_400,
+            auth_request_ttl_seconds: 900,
+            par_ttl_seconds: 90,
+        }
+    }
+}
+
+/// Sign-in: password hashing, lockout and browser sessions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// argon2id parameters (RFC 9106 §4; the defaults are OWASP's 19 MiB, t=2, p=1).
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    pub min_password_length: usize,
+    /// After this many failed sign-ins for one username within `failure_window_seconds`,
+    /// the username is locked for `lockout_seconds`.
+    pub max_failures: i64,
+    pub failure_window_seconds: i64,
+    pub lockout_seconds: i64,
+    /// Sign-in attempts per source address per minute, per replica.
+    pub attempts_per_ip_per_minute: u32,
+    /// A browser session ends this long after sign-in, or after this long unused.
+    pub session_ttl_seconds: i64,
+    pub session_idle_seconds: i64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            min_password_length: 12,
+            max_failures: 5,
+            failure_window_seconds: 900,
+            lockout_seconds: 900,
+            attempts_per_ip_per_minute: 30,
+            session_ttl_seconds: 12 * 3600,
+            session_idle_seconds: 2 * 3600,
         }
     }
 }
@@ -257,6 +322,33 @@ impl Config {
         }
         if !(60..=86_400).contains(&self.oauth.access_token_ttl_seconds) {
             return bad("oauth.access_token_ttl_seconds must be between 60 and 86400".into());
+        }
+        let ranges: [(&str, i64, i64, i64); 11] = [
+            ("oauth.code_ttl_seconds", self.oauth.code_ttl_seconds, 5, 600),
+            ("oauth.id_token_ttl_seconds", self.oauth.id_token_ttl_seconds, 60, 86_400),
+            ("oauth.refresh_token_ttl_seconds", self.oauth.refresh_token_ttl_seconds, 60, 365 * 86_400),
+            ("oauth.offline_refresh_token_ttl_seconds", self.oauth.offline_refresh_token_ttl_seconds, 60, 365 * 86_400),
+            ("oauth.auth_request_ttl_seconds", self.oauth.auth_request_ttl_seconds, 60, 86_400),
+            ("oauth.par_ttl_seconds", self.oauth.par_ttl_seconds, 5, 600),
+            ("keys.rotate_after_days", self.keys.rotate_after_days, 0, 3650),
+            ("keys.publish_ahead_seconds", self.keys.publish_ahead_seconds, 0, 7 * 86_400),
+            ("auth.max_failures", self.auth.max_failures, 1, 100),
+            ("auth.session_ttl_seconds", self.auth.session_ttl_seconds, 60, 30 * 86_400),
+            ("auth.session_idle_seconds", self.auth.session_idle_seconds, 60, 30 * 86_400),
+        ];
+        for (name, value, lo, hi) in ranges {
+            if !(lo..=hi).contains(&value) {
+                return bad(format!("{name} = {value} must be between {lo} and {hi}"));
+            }
+        }
+        let a = &self.auth;
+        if argon2::Params::new(a.argon2_memory_kib, a.argon2_iterations, a.argon2_parallelism, None).is_err()
+            || a.argon2_memory_kib < 8 * 1024
+        {
+            return bad("auth.argon2_memory_kib (at least 8192), argon2_iterations (at least 1) and argon2_parallelism (at least 1) must be valid argon2id parameters (RFC 9106 §4)".into());
+        }
+        if !(8..=128).contains(&a.min_password_length) {
+            return bad("auth.min_password_length must be between 8 and 128".into());
         }
         if !(0..=300).contains(&self.oauth.client_cache_seconds) {
             return bad("oauth.client_cache_seconds must be between 0 and 300".into());

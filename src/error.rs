@@ -220,3 +220,16 @@ impl From<ClientError> for AppError {
         }
     }
 }
+
+impl From<crate::authn::AuthnError> for AppError {
+    fn from(e: crate::authn::AuthnError) -> Self {
+        use crate::authn::AuthnError as E;
+        match e {
+            E::PasswordPolicy(m) => AppError::Validation(vec![FieldError::new("password", m)]),
+            E::UnknownPerson(id) => AppError::NotFound(format!("user {id}")),
+            E::Store(s) => s.into(),
+            E::Audit(a) => a.into(),
+            other => AppError::Internal(other.to_string()),
+        }
+    }
+}

@@ -10,6 +10,7 @@
 pub mod api;
 pub mod app;
 pub mod audit;
+pub mod authn;
 pub mod authz;
 pub mod cli;
 pub mod clock;
@@ -20,6 +21,7 @@ pub mod error;
 pub mod oidc;
 pub mod ops;
 pub mod store;
+pub mod web;
 
 #[cfg(test)]
 mod tests;

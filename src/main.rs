@@ -49,6 +49,12 @@ enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Local accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Validate the configuration and check that the database is reachable.
     CheckConfig,
 }
@@ -56,26 +62,7 @@ enum Command {
 #[derive(Subcommand)]
 enum ClientCommand {
     /// Register a client; prints its id and its secret (once).
-    Create {
-        #[arg(long)]
-        name: String,
-        /// Grant type, repeatable (client_credentials).
-        #[arg(long = "grant", required = true)]
-        grants: Vec<String>,
-        /// Scope, repeatable (users.read, users.write, orgs.read, …).
-        #[arg(long = "scope", required = true)]
-        scopes: Vec<String>,
-        /// Role to give the client (hub-admin, registrar, compliance-officer, approver, auditor).
-        #[arg(long)]
-        role: Option<String>,
-        /// Org (id or sourcedId) the role applies in; hub-wide when absent.
-        #[arg(long)]
-        org: Option<String>,
-        #[arg(long)]
-        access_token_ttl_seconds: Option<i64>,
-        #[arg(long)]
-        json: bool,
-    },
+    Create(cli::ClientCreateArgs),
     List {
         #[arg(long)]
         json: bool,
@@ -88,6 +75,32 @@ enum ClientCommand {
     },
     Delete {
         client_id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Set a person's password, read from standard input (one line).
+    SetPassword {
+        /// Username or email address.
+        username: String,
+        /// Make the person choose a new password at the next sign-in.
+        #[arg(long)]
+        must_change: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Start a rotation: new keys are published now and sign after keys.publish_ahead_seconds.
+    Rotate {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The signing keys and their state (next, active, retired).
+    List {
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -136,29 +149,13 @@ fn main() -> ExitCode {
             Command::Migrate => cli::migrate(config).await.map(|_| true),
             Command::CheckConfig => cli::check_config(config).await.map(|_| true),
             Command::Audit(AuditCommand::Verify { json }) => cli::audit_verify(config, json).await,
+            Command::User(UserCommand::SetPassword { username, must_change }) => {
+                cli::user_set_password(config, &username, must_change).await.map(|_| true)
+            }
+            Command::Keys(KeysCommand::Rotate { json }) => cli::keys_rotate(config, json).await.map(|_| true),
+            Command::Keys(KeysCommand::List { json }) => cli::keys_list(config, json).await.map(|_| true),
             Command::Client(c) => match c {
-                ClientCommand::Create {
-                    name,
-                    grants,
-                    scopes,
-                    role,
-                    org,
-                    access_token_ttl_seconds,
-                    json,
-                } => cli::client_create(
-                    config,
-                    cli::ClientCreateArgs {
-                        name,
-                        grants,
-                        scopes,
-                        role,
-                        org,
-                        access_token_ttl_seconds,
-                        json,
-                    },
-                )
-                .await
-                .map(|_| true),
+                ClientCommand::Create(args) => cli::client_create(config, args).await.map(|_| true),
                 ClientCommand::List { json } => cli::client_list(config, json).await.map(|_| true),
                 ClientCommand::RotateSecret { client_id, json } => {
                     cli::client_rotate(config, &client_id, json)

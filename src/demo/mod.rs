@@ -6,10 +6,24 @@ mod people;
 
 use crate::audit::Origin;
 use crate::directory::{upsert_org, upsert_person, OrgInput};
-use crate::oidc::{create_client, list_clients, rotate_secret, NewClient};
+use crate::oidc::{create_client, list_clients, rotate_secret, Client, ClientSettings, NewClient};
 use crate::AppState;
 
 pub const DEMO_CLIENT_NAME: &str = "demo-admin";
+pub const DEMO_WEB_CLIENT: &str = "Demo LMS (web app)";
+pub const DEMO_SPA_CLIENT: &str = "Demo student app (SPA/mobile)";
+/// The password of every demo sign-in account (set only where none is set yet).
+pub const DEMO_PASSWORD: &str = "riverside-demo-2026";
+
+/// One sign-in account per persona: (persona, sourcedId).
+pub const PERSONAS: &[(&str, &str)] = &[
+    ("student", "stu-0001"),
+    ("teacher", "tch-002"),
+    ("clinical instructor", "ci-001"),
+    ("compliance officer", "stf-002"),
+    ("department chair (approver, Science)", "tch-001"),
+    ("hub administrator", "adm-001"),
+];
 
 pub struct DemoSummary {
     pub orgs: usize,
@@ -17,6 +31,40 @@ pub struct DemoSummary {
     pub created: usize,
     pub client_id: String,
     pub client_secret: String,
+    /// (persona, username)
+    pub accounts: Vec<(String, String)>,
+    pub web_client_id: String,
+    pub web_client_secret: String,
+    pub spa_client_id: String,
+}
+
+/// The named client, created if missing; a confidential one gets a new secret.
+async fn ensure_client(
+    app: &AppState,
+    now: i64,
+    origin: &Origin,
+    new: NewClient,
+) -> Result<(Client, Option<String>), crate::error::AppError> {
+    let existing = list_clients(app.store())
+        .await?
+        .into_iter()
+        .find(|c| c.name == new.name);
+    let out = match existing {
+        Some(c) if c.settings.is_public() => (c, None),
+        Some(c) => {
+            let (c, s) = rotate_secret(app.store(), app.master_key(), now, origin, &c.id).await?;
+            (c, Some(s))
+        }
+        None => create_client(app.store(), app.master_key(), now, origin, new).await?,
+    };
+    app.clients().invalidate(&out.0.id);
+    Ok(out)
+}
+
+fn rp_scopes() -> Vec<String> {
+    ["openid", "profile", "email", "offline_access", "roles"]
+        .map(String::from)
+        .to_vec()
 }
 
 /// (sourcedId, kind, name, parent sourcedId, identifier)
@@ -156,30 +204,77 @@ pub async fn seed(app: &AppState) -> Result<DemoSummary, crate::error::AppError>
         );
     }
     seed_roles(app, now, &origin).await?;
-    let existing = list_clients(app.store())
-        .await?
-        .into_iter()
-        .find(|c| c.name == DEMO_CLIENT_NAME);
-    let (client, secret) = match existing {
-        Some(c) => rotate_secret(app.store(), app.master_key(), now, &origin, &c.id).await?,
-        None => {
-            let new = NewClient {
-                name: DEMO_CLIENT_NAME.into(),
-                grants: vec!["client_credentials".into()],
-                scopes: crate::authz::known_scopes(),
-                role: Some("hub-admin".into()),
-                org: None,
-                access_token_ttl_seconds: None,
-            };
-            create_client(app.store(), app.master_key(), now, &origin, new).await?
-        }
+    let admin = NewClient {
+        name: DEMO_CLIENT_NAME.into(),
+        grants: vec!["client_credentials".into()],
+        scopes: crate::authz::known_scopes(),
+        role: Some("hub-admin".into()),
+        org: None,
+        access_token_ttl_seconds: None,
+        settings: ClientSettings::default(),
     };
-    app.clients().invalidate(&client.id);
+    let (client, secret) = ensure_client(app, now, &origin, admin).await?;
+    let web = NewClient {
+        name: DEMO_WEB_CLIENT.into(),
+        grants: vec!["authorization_code".into(), "refresh_token".into()],
+        scopes: rp_scopes(),
+        role: None,
+        org: None,
+        access_token_ttl_seconds: None,
+        settings: ClientSettings {
+            redirect_uris: vec![
+                "http://127.0.0.1:8081/callback".into(),
+                "http://localhost:8081/callback".into(),
+            ],
+            post_logout_redirect_uris: vec![
+                "http://127.0.0.1:8081/".into(),
+                "http://localhost:8081/".into(),
+            ],
+            ..ClientSettings::default()
+        },
+    };
+    let (web, web_secret) = ensure_client(app, now, &origin, web).await?;
+    let spa = NewClient {
+        name: DEMO_SPA_CLIENT.into(),
+        grants: vec!["authorization_code".into(), "refresh_token".into()],
+        scopes: rp_scopes(),
+        role: None,
+        org: None,
+        access_token_ttl_seconds: None,
+        settings: ClientSettings {
+            client_type: "public".into(),
+            token_endpoint_auth_method: "none".into(),
+            first_party: true,
+            redirect_uris: vec![
+                "http://127.0.0.1:5173/callback".into(),
+                "http://localhost:5173/callback".into(),
+                "org.riverside.studentapp:/oauth2redirect".into(),
+            ],
+            post_logout_redirect_uris: vec![
+                "http://127.0.0.1:5173/".into(),
+                "http://localhost:5173/".into(),
+            ],
+            ..ClientSettings::default()
+        },
+    };
+    let (spa, _) = ensure_client(app, now, &origin, spa).await?;
+    let mut accounts = Vec::new();
+    for (persona, sourced) in PERSONAS {
+        let person = crate::directory::get_person(app.store(), sourced).await?;
+        if !crate::authn::has_password(app, &person.id).await? {
+            crate::authn::set_password(app, &person, DEMO_PASSWORD, false, &origin).await?;
+        }
+        accounts.push((persona.to_string(), person.username.clone().unwrap_or_default()));
+    }
     Ok(DemoSummary {
         orgs: ORGS.len(),
         people: people.len(),
         created,
         client_id: client.id,
-        client_secret: secret,
+        client_secret: secret.unwrap_or_default(),
+        accounts,
+        web_client_id: web.id,
+        web_client_secret: web_secret.unwrap_or_default(),
+        spa_client_id: spa.id,
     })
 }

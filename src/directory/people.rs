@@ -44,6 +44,24 @@ pub async fn find_person_by_sourced_id(
     )
 }
 
+/// The person a sign-in name refers to: a username, or an email address that
+/// belongs to exactly one person (usernames and emails are stored lower-cased).
+pub async fn find_person_by_login(
+    store: &Store,
+    login: &str,
+) -> Result<Option<Person>, DirectoryError> {
+    let name = login.trim().to_lowercase();
+    let mut conn = store.reader().acquire().await?;
+    let mut found = repo::load(&mut conn, "p.username = $1", &[name.clone()]).await?;
+    if found.is_empty() && name.contains('@') {
+        found = repo::load(&mut conn, "p.email = $1", &[name]).await?;
+        if found.len() != 1 {
+            return Ok(None);
+        }
+    }
+    Ok(found.pop())
+}
+
 #[derive(Debug, Default)]
 pub struct PersonFilter {
     pub kind: Option<String>,

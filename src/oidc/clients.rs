@@ -1,18 +1,17 @@
-//! The client registry: API clients and (later) relying parties.
+//! The client registry: API clients (client_credentials) and relying parties
+//! (authorization_code, refresh_token), with their registration settings.
 
 use base64::Engine;
 use rand::RngCore;
 use serde::Serialize;
 
+use super::registration::{validate_settings, ClientSettings, OIDC_SCOPES, SUPPORTED_GRANTS};
 use super::{ClientError, MasterKey};
 use crate::audit::{self, Entry, Origin, Outcome};
 use crate::authz::{self, AuthzError, NewAssignment, Subject};
 use crate::clock::format_rfc3339;
 use crate::error::FieldError;
 use crate::store::{self, Store, StoreError};
-
-/// Grants this release implements; a client may be registered only for these.
-pub const SUPPORTED_GRANTS: &[&str] = &["client_credentials"];
 
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -26,6 +25,13 @@ pub struct Client {
     pub created_at: i64,
     pub updated_at: i64,
     pub secret_rotated_at: i64,
+    pub settings: ClientSettings,
+}
+
+impl Client {
+    pub fn has_grant(&self, grant: &str) -> bool {
+        self.grant_types.iter().any(|g| g == grant)
+    }
 }
 
 /// What an admin sees of a client: never the secret or its digest.
@@ -39,6 +45,8 @@ pub struct ClientView {
     pub enabled: bool,
     pub created_at: String,
     pub secret_rotated_at: String,
+    #[serde(flatten)]
+    pub settings: ClientSettings,
 }
 
 impl From<&Client> for ClientView {
@@ -52,6 +60,7 @@ impl From<&Client> for ClientView {
             enabled: c.enabled,
             created_at: format_rfc3339(c.created_at),
             secret_rotated_at: format_rfc3339(c.secret_rotated_at),
+            settings: c.settings.clone(),
         }
     }
 }
@@ -64,9 +73,11 @@ pub struct NewClient {
     pub role: Option<String>,
     pub org: Option<String>,
     pub access_token_ttl_seconds: Option<i64>,
+    pub settings: ClientSettings,
 }
 
-fn random_token(bytes: usize) -> String {
+/// `bytes` random bytes from the OS, base64url without padding.
+pub fn random_token(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rand::rngs::OsRng.fill_bytes(&mut buf);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
@@ -98,7 +109,8 @@ fn validate(new: &NewClient) -> Vec<FieldError> {
             ));
         }
     }
-    let known = authz::known_scopes();
+    let mut known = authz::known_scopes();
+    known.extend(OIDC_SCOPES.iter().map(|s| s.to_string()));
     if new.scopes.is_empty() {
         errors.push(FieldError::new(
             "scope",
@@ -124,6 +136,10 @@ fn validate(new: &NewClient) -> Vec<FieldError> {
             ));
         }
     }
+    errors.extend(validate_settings(&new.settings, &new.grants, &new.scopes));
+    if new.settings.is_public() && new.role.is_some() {
+        errors.push(FieldError::new("role", "a public client cannot hold a role: anyone can act as it"));
+    }
     if new.org.is_some() && new.role.is_none() {
         errors.push(FieldError::new(
             "org",
@@ -133,14 +149,15 @@ fn validate(new: &NewClient) -> Vec<FieldError> {
     errors
 }
 
-/// Registers a client and returns it with its secret, which is shown this once.
+/// Registers a client and returns it with its secret (none for public clients),
+/// which is shown this once.
 pub async fn create_client(
     store: &Store,
     master: &MasterKey,
     now_ms: i64,
     origin: &Origin,
     new: NewClient,
-) -> Result<(Client, String), ClientError> {
+) -> Result<(Client, Option<String>), ClientError> {
     let mut errors = validate(&new);
     let org_id = match &new.org {
         Some(o) => match crate::directory::resolve_org(store, o)
@@ -167,11 +184,11 @@ pub async fn create_client(
     scopes.sort();
     scopes.dedup();
     let id = format!("hms_{}", random_token(12));
-    let secret = random_token(32);
+    let secret = (!new.settings.is_public()).then(|| random_token(32));
     let client = Client {
         id: id.clone(),
         name: new.name.trim().to_string(),
-        secret_digest: master.digest_secret(&secret),
+        secret_digest: secret.as_deref().map(|s| master.digest_secret(s)).unwrap_or_default(),
         grant_types: grants,
         scopes,
         access_token_ttl_seconds: new.access_token_ttl_seconds,
@@ -179,11 +196,12 @@ pub async fn create_client(
         created_at: now_ms,
         updated_at: now_ms,
         secret_rotated_at: now_ms,
+        settings: new.settings,
     };
     let mut tx = store.begin().await?;
     sqlx::query(
-        "INSERT INTO clients (id, name, secret_digest, grant_types, scopes, access_token_ttl_seconds, enabled, created_at, updated_at, secret_rotated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7, $7)",
+        "INSERT INTO clients (id, name, secret_digest, grant_types, scopes, access_token_ttl_seconds, enabled, created_at, updated_at, secret_rotated_at, settings) \
+         VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7, $7, $8)",
     )
     .bind(&client.id)
     .bind(&client.name)
@@ -192,6 +210,7 @@ pub async fn create_client(
     .bind(serde_json::to_string(&client.scopes).unwrap_or_default())
     .bind(client.access_token_ttl_seconds)
     .bind(now_ms)
+    .bind(serde_json::to_string(&client.settings).unwrap_or_default())
     .execute(&mut *tx)
     .await?;
     audit::record(
@@ -204,7 +223,7 @@ pub async fn create_client(
             outcome: Outcome::Success,
             target_kind: "client",
             target_id: &client.id,
-            details: serde_json::json!({ "name": client.name, "grants": client.grant_types, "scopes": client.scopes, "role": new.role, "org": org_id }),
+            details: serde_json::json!({ "name": client.name, "grants": client.grant_types, "scopes": client.scopes, "role": new.role, "org": org_id, "settings": client.settings }),
         },
     )
     .await?;
@@ -253,10 +272,16 @@ fn from_row(r: &store::Row) -> Result<Client, ClientError> {
         created_at: store::get(r, "created_at")?,
         updated_at: store::get(r, "updated_at")?,
         secret_rotated_at: store::get(r, "secret_rotated_at")?,
+        settings: {
+            let text: String = store::get(r, "settings")?;
+            serde_json::from_str(&text).map_err(|e| {
+                ClientError::Store(StoreError::Corrupt(format!("clients.settings: {e}")))
+            })?
+        },
     })
 }
 
-const COLUMNS: &str = "id, name, secret_digest, grant_types, scopes, access_token_ttl_seconds, enabled, created_at, updated_at, secret_rotated_at";
+const COLUMNS: &str = "id, name, secret_digest, grant_types, scopes, access_token_ttl_seconds, enabled, created_at, updated_at, secret_rotated_at, settings";
 
 pub(super) async fn find_client(
     pool: &sqlx::AnyPool,
@@ -289,6 +314,19 @@ pub async fn rotate_secret(
 ) -> Result<(Client, String), ClientError> {
     let secret = random_token(32);
     let mut tx = store.begin().await?;
+    let settings: Option<String> = sqlx::query_scalar("SELECT settings FROM clients WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if settings
+        .and_then(|s| serde_json::from_str::<ClientSettings>(&s).ok())
+        .is_some_and(|s| s.is_public())
+    {
+        return Err(ClientError::Invalid(vec![FieldError::new(
+            "client_id",
+            "a public client has no secret to rotate",
+        )]));
+    }
     let done = sqlx::query("UPDATE clients SET secret_digest = $1, secret_rotated_at = $2, updated_at = $2 WHERE id = $3")
         .bind(master.digest_secret(&secret))
         .bind(now_ms)

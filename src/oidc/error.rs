@@ -41,6 +41,17 @@ impl OAuthError {
     pub fn unsupported_grant_type(d: impl Into<String>) -> Self {
         Self::new("unsupported_grant_type", StatusCode::BAD_REQUEST, d)
     }
+    /// Another RFC-defined code answered with 400.
+    pub fn new_public(error: &'static str, d: impl Into<String>) -> Self {
+        Self::new(error, StatusCode::BAD_REQUEST, d)
+    }
+    pub fn invalid_grant(d: impl Into<String>) -> Self {
+        Self::new("invalid_grant", StatusCode::BAD_REQUEST, d)
+    }
+    /// RFC 9449 §5.
+    pub fn invalid_dpop_proof(d: impl Into<String>) -> Self {
+        Self::new("invalid_dpop_proof", StatusCode::BAD_REQUEST, d)
+    }
     pub fn invalid_scope(d: impl Into<String>) -> Self {
         Self::new("invalid_scope", StatusCode::BAD_REQUEST, d)
     }

@@ -34,6 +34,16 @@ pub struct AccessClaims {
     pub iat: i64,
     pub exp: i64,
     pub jti: String,
+    /// Person tokens: the session and grant they came from (revocation follows them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+    /// RFC 9449 §6.1: the DPoP key the token is bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<serde_json::Value>,
 }
 
 const UNKNOWN_KEY: &str = "signed by an unknown key";
@@ -137,4 +147,50 @@ pub async fn verify_access_token(
         Ok(None) => Err("the client no longer exists"),
         Err(_) => Err("the client could not be checked"),
     }
+}
+
+/// Verifies a compact JWS signed by one of the keys `lookup` returns for the
+/// header's `kid` (and `alg`, which must be that key's), and returns the header and
+/// claims. Lifetimes are the caller's to check.
+pub fn decode_verified<'k>(
+    token: &str,
+    lookup: impl Fn(Option<&str>) -> Vec<&'k super::keys::Verifier>,
+) -> Result<(serde_json::Value, serde_json::Value), &'static str> {
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err("not a compact JWS");
+    };
+    let header: serde_json::Value = B64
+        .decode(h)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or("malformed header")?;
+    let alg = header.get("alg").and_then(|a| a.as_str()).ok_or("no alg")?;
+    let kid = header.get("kid").and_then(|k| k.as_str());
+    let sig = B64.decode(s).map_err(|_| "malformed signature")?;
+    let signed = &token.as_bytes()[..h.len() + 1 + p.len()];
+    let ok = lookup(kid)
+        .into_iter()
+        .any(|v| v.alg().as_str() == alg && v.verify(signed, &sig));
+    if !ok {
+        return Err("bad signature or unknown key");
+    }
+    let claims: serde_json::Value = B64
+        .decode(p)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or("malformed claims")?;
+    if !claims.is_object() {
+        return Err("malformed claims");
+    }
+    Ok((header, claims))
+}
+
+/// The `at_hash` of an access token (OIDC Core §3.1.3.6): the left half of its
+/// SHA-256, base64url (both RS256 and ES256 use SHA-256).
+pub fn at_hash(access_token: &str) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, access_token.as_bytes());
+    B64.encode(&d.as_ref()[..16])
 }

@@ -113,7 +113,7 @@ impl KeyRing {
     }
 }
 
-fn public_jwk(alg: Alg, verifier: &Verifier) -> (String, serde_json::Value) {
+pub(super) fn public_jwk(alg: Alg, verifier: &Verifier) -> (String, serde_json::Value) {
     // RFC 7638 §3.2: the thumbprint input holds the required members in lexicographic order.
     let (thumb_input, mut jwk) = match verifier {
         Verifier::Es256(p) => {
@@ -141,7 +141,7 @@ fn public_jwk(alg: Alg, verifier: &Verifier) -> (String, serde_json::Value) {
     (kid, jwk)
 }
 
-fn generate(alg: Alg) -> Result<(Vec<u8>, Verifier), KeyError> {
+pub(super) fn generate(alg: Alg) -> Result<(Vec<u8>, Verifier), KeyError> {
     let rng = SystemRandom::new();
     match alg {
         Alg::Es256 => {
@@ -176,7 +176,7 @@ fn generate(alg: Alg) -> Result<(Vec<u8>, Verifier), KeyError> {
     }
 }
 
-fn encrypt(master: &MasterKey, kid: &str, plain: &[u8]) -> Result<String, KeyError> {
+pub(super) fn encrypt(master: &MasterKey, kid: &str, plain: &[u8]) -> Result<String, KeyError> {
     let rng = SystemRandom::new();
     let key = aead::LessSafeKey::new(
         aead::UnboundKey::new(&aead::AES_256_GCM, master.key_encryption_key())
@@ -334,7 +334,7 @@ pub async fn load_keyring(store: &Store, master: &MasterKey) -> Result<KeyRing, 
     })
 }
 
-fn verifier_from_jwk(jwk: &serde_json::Value) -> Option<Verifier> {
+pub(super) fn verifier_from_jwk(jwk: &serde_json::Value) -> Option<Verifier> {
     let field = |k: &str| {
         jwk.get(k)
             .and_then(|v| v.as_str())

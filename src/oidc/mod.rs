@@ -1,28 +1,47 @@
 //! The OAuth 2.0 / OpenID Provider: the client registry, signing keys (encrypted at
-//! rest, published as a JWKS), and the token endpoint.
-//!
-//! Issue #2 covers the `client_credentials` grant for API clients; the browser flows
-//! (authorization code, refresh, ID tokens) build on the same keys and registry.
+//! rest, rotated, published as a JWKS), the authorization and token endpoints,
+//! UserInfo, introspection, revocation, PAR, DPoP and logout.
 
+mod authorize;
+mod claims;
+mod client_auth;
 mod client_cache;
 mod clients;
+mod consent;
+mod discovery;
+mod dpop;
 mod error;
+mod grants;
 mod http;
 mod jwt;
 mod keys;
+mod logout;
 mod master_key;
+mod par;
+mod pkce;
+mod registration;
+mod requests;
+mod resource;
+mod rotation;
 mod token;
 
+pub use authorize::{decide, validate_request, AuthRequest, AuthResponse, AuthorizeError, Next};
 pub use client_cache::ClientCache;
 pub use clients::{
-    create_client, delete_client, list_clients, rotate_secret, Client, ClientView, NewClient,
-    SUPPORTED_GRANTS,
+    create_client, delete_client, list_clients, random_token, rotate_secret, Client, ClientView,
+    NewClient,
 };
+pub use consent::{granted_scopes, list_consents, remember_consent, revoke_consent, ConsentView};
 pub use error::{ClientError, KeyError, OAuthError};
 pub use jwt::{sign as sign_jwt, verify_access_token, AccessClaims};
 pub use keys::Alg;
 pub use keys::{ensure_keys, load_keyring, KeyRing};
+pub use logout::{deliver_logouts, parse_id_token_hint, sign_out, Hint};
 pub use master_key::MasterKey;
+pub use registration::{ClientSettings, OIDC_SCOPES, SUPPORTED_GRANTS};
+pub use requests::{drop_request, load_request, save_request, update_request, PAR_PREFIX};
+pub use resource::userinfo_audience;
+pub use rotation::{list_keys, maintain_keys, rotate_keys};
 pub use token::{issue_token, TokenRequest, TokenResponse};
 
 pub fn router() -> axum::Router<crate::AppState> {

@@ -1,17 +1,23 @@
-//! The token endpoint (RFC 6749 §3.2), `client_credentials` grant (§4.4).
+//! The token endpoint (RFC 6749 §3.2): `authorization_code` (§4.1.3, with PKCE
+//! RFC 7636 §4.6), `refresh_token` (§6, rotated with reuse detection, RFC 9700
+//! §4.14.2) and `client_credentials` (§4.4).
 
-use base64::Engine;
 use serde::Serialize;
 
+use super::client_auth::{authenticate_client, Form};
+use super::grants::{self, Grant};
 use super::jwt::{self, AccessClaims};
 use super::keys::Alg;
-use super::{OAuthError, SUPPORTED_GRANTS};
+use super::registration::SUPPORTED_GRANTS;
+use super::{pkce, Client, OAuthError};
 use crate::AppState;
 
-/// A token request as received: the form parameters and the `Authorization` header.
+/// A token request as received: the form parameters and the headers that matter.
 pub struct TokenRequest<'a> {
     pub form: &'a [u8],
     pub authorization: Option<&'a str>,
+    /// The `DPoP` header (RFC 9449 §4).
+    pub dpop: Option<&'a str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -20,61 +26,14 @@ pub struct TokenResponse {
     pub token_type: &'static str,
     pub expires_in: i64,
     pub scope: String,
-}
-
-/// Parameters of an `application/x-www-form-urlencoded` body. RFC 6749 §3.2:
-/// "Request and response parameters MUST NOT be included more than once", and a
-/// parameter sent without a value is treated as omitted.
-fn parse_form(body: &[u8]) -> Result<Vec<(String, String)>, OAuthError> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    let mut names: Vec<String> = Vec::new();
-    for (k, v) in url::form_urlencoded::parse(body) {
-        // Repeats count even when one of them is empty (`grant_type=&grant_type=x`).
-        if names.iter().any(|seen| *seen == k) {
-            return Err(OAuthError::invalid_request(format!(
-                "the parameter {k} is repeated; send it once"
-            )));
-        }
-        names.push(k.to_string());
-        if !v.is_empty() {
-            out.push((k.into_owned(), v.into_owned()));
-        }
-    }
-    Ok(out)
-}
-
-fn param<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    form.iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
-/// RFC 6749 §2.3.1: Basic credentials are the form-urlencoded id and secret.
-fn parse_basic(header: &str) -> Result<(String, String), OAuthError> {
-    let bad = || OAuthError::invalid_client("malformed HTTP Basic credentials", true);
-    let (scheme, value) = header.split_once(' ').ok_or_else(bad)?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return Err(OAuthError::invalid_client(
-            "use HTTP Basic (client_secret_basic) or client_secret_post",
-            true,
-        ));
-    }
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(value.trim())
-        .map_err(|_| bad())?;
-    let text = String::from_utf8(raw).map_err(|_| bad())?;
-    let (id, secret) = text.split_once(':').ok_or_else(bad)?;
-    let decode = |s: &str| {
-        url::form_urlencoded::parse(format!("x={s}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default()
-    };
-    Ok((decode(id), decode(secret)))
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
 }
 
 /// Valid scope tokens (RFC 6749 §3.3: `NQCHAR`s separated by single spaces).
-fn parse_scope(raw: &str) -> Result<Vec<&str>, OAuthError> {
+pub(super) fn parse_scope(raw: &str) -> Result<Vec<&str>, OAuthError> {
     let scopes: Vec<&str> = raw.split(' ').collect();
     if scopes.iter().any(|s| {
         s.is_empty()
@@ -89,82 +48,59 @@ fn parse_scope(raw: &str) -> Result<Vec<&str>, OAuthError> {
     Ok(scopes)
 }
 
-pub async fn issue_token(
-    app: &AppState,
-    req: TokenRequest<'_>,
-) -> Result<TokenResponse, OAuthError> {
-    let form = parse_form(req.form)?;
-    let grant_type = param(&form, "grant_type")
+pub async fn issue_token(app: &AppState, req: TokenRequest<'_>) -> Result<TokenResponse, OAuthError> {
+    let form = Form::parse(req.form)?;
+    let grant_type = form
+        .get("grant_type")
         .ok_or_else(|| OAuthError::invalid_request("grant_type is missing"))?;
-
-    // Client authentication (§2.3): exactly one method.
-    let used_basic = req.authorization.is_some();
-    let (client_id, secret) = match req.authorization {
-        Some(h) => {
-            if param(&form, "client_secret").is_some() {
-                return Err(OAuthError::invalid_request("authenticate with one method only: HTTP Basic or client_secret in the body, not both"));
-            }
-            let (id, secret) = parse_basic(h)?;
-            if let Some(body_id) = param(&form, "client_id") {
-                if body_id != id {
-                    return Err(OAuthError::invalid_request("client_id in the body differs from the authenticated client"));
-                }
-            }
-            (id, secret)
-        }
-        None => match (param(&form, "client_id"), param(&form, "client_secret")) {
-            (Some(id), Some(secret)) => (id.to_string(), secret.to_string()),
-            _ => return Err(OAuthError::invalid_client("client authentication is required: HTTP Basic or client_id and client_secret in the body", false)),
-        },
-    };
-    let now_ms = app.clock().now_ms();
-    let client = app
-        .clients()
-        .get(app.store(), &client_id, now_ms)
-        .await
-        .map_err(OAuthError::server_error)?;
-    let master = app.master_key();
-    let client = match client {
-        Some(c) if master.secret_matches(&secret, &c.secret_digest) && c.enabled => c,
-        found => {
-            if found.is_none() {
-                // Same work as a real check, so timing does not reveal which ids exist.
-                let _ = master.secret_matches(&secret, "");
-            }
-            crate::ops::metrics::token_failed("invalid_client");
-            tracing::warn!(client_id = ?client_id.chars().take(100).collect::<String>(), "client authentication failed");
-            return Err(OAuthError::invalid_client(
-                "client authentication failed",
-                used_basic,
-            ));
-        }
-    };
-
+    let endpoint = format!("{}/oauth2/token", app.issuer());
+    let client = authenticate_client(app, &form, req.authorization, &endpoint).await?;
     if !SUPPORTED_GRANTS.contains(&grant_type) {
         return Err(OAuthError::unsupported_grant_type(format!(
             "grant_type {grant_type:?} is not supported; this server supports {}",
             SUPPORTED_GRANTS.join(", ")
         )));
     }
-    if !client.grant_types.iter().any(|g| g == grant_type) {
+    if !client.has_grant(grant_type) {
         return Err(OAuthError::unauthorized_client(format!(
             "this client is not registered for the {grant_type} grant"
         )));
     }
+    let jkt = match req.dpop {
+        Some(proof) => Some(super::dpop::check_proof(app, proof, "POST", &endpoint, None).await?),
+        None if client.settings.dpop_bound_access_tokens => {
+            return Err(OAuthError::invalid_dpop_proof("this client must send a DPoP proof (RFC 9449 §5)"));
+        }
+        None => None,
+    };
+    let response = match grant_type {
+        "authorization_code" => code_grant(app, &client, &form, jkt).await,
+        "refresh_token" => refresh_grant(app, &client, &form, jkt).await,
+        _ => client_credentials(app, &client, &form, jkt).await,
+    };
+    match &response {
+        Ok(_) => crate::ops::metrics::token_issued(grant_type),
+        Err(e) => crate::ops::metrics::token_failed(e.error),
+    }
+    response
+}
 
-    // §3.3: absent scope means the client's registered scopes.
-    let granted: Vec<String> = match param(&form, "scope") {
-        None => client.scopes.clone(),
+fn access_alg(app: &AppState) -> Alg {
+    Alg::parse(&app.config().keys.access_token_alg).unwrap_or(Alg::Es256)
+}
+
+fn cnf(jkt: &Option<String>) -> Option<serde_json::Value> {
+    jkt.as_ref().map(|j| serde_json::json!({ "jkt": j }))
+}
+
+async fn client_credentials(app: &AppState, client: &Client, form: &Form, jkt: Option<String>) -> Result<TokenResponse, OAuthError> {
+    // §3.3: absent scope means the client's registered scopes (API scopes only).
+    let granted: Vec<String> = match form.get("scope") {
+        None => client.scopes.iter().filter(|s| !super::registration::OIDC_SCOPES.contains(&s.as_str())).cloned().collect(),
         Some(raw) => {
             let asked = parse_scope(raw)?;
-            if let Some(bad) = asked
-                .iter()
-                .find(|s| !client.scopes.iter().any(|c| c == *s))
-            {
-                crate::ops::metrics::token_failed("invalid_scope");
-                return Err(OAuthError::invalid_scope(format!(
-                    "the client may not request the scope {bad}"
-                )));
+            if let Some(bad) = asked.iter().find(|s| !client.scopes.iter().any(|c| c == *s) || super::registration::OIDC_SCOPES.contains(s)) {
+                return Err(OAuthError::invalid_scope(format!("the client may not request the scope {bad}")));
             }
             let mut v: Vec<String> = asked.into_iter().map(str::to_string).collect();
             v.sort();
@@ -172,12 +108,8 @@ pub async fn issue_token(
             v
         }
     };
-
-    let config = app.config();
-    let ttl = client
-        .access_token_ttl_seconds
-        .unwrap_or(config.oauth.access_token_ttl_seconds);
-    let now = now_ms.div_euclid(1000);
+    let ttl = client.access_token_ttl_seconds.unwrap_or(app.config().oauth.access_token_ttl_seconds);
+    let now = app.clock().now_secs();
     let scope = granted.join(" ");
     let claims = AccessClaims {
         iss: app.issuer().to_string(),
@@ -188,16 +120,188 @@ pub async fn issue_token(
         iat: now,
         exp: now + ttl,
         jti: crate::store::new_id(),
+        sid: None,
+        gid: None,
+        auth_time: None,
+        cnf: cnf(&jkt),
     };
-    let alg = Alg::parse(&config.keys.access_token_alg).unwrap_or(Alg::Es256);
-    let signer = app.keys().signer(alg).map_err(OAuthError::server_error)?;
+    let signer = app.keys().signer(access_alg(app)).map_err(OAuthError::server_error)?;
     let access_token = jwt::sign(&signer, "at+jwt", &claims).map_err(OAuthError::server_error)?;
-    crate::ops::metrics::token_issued(grant_type);
     Ok(TokenResponse {
         access_token,
-        token_type: "Bearer",
+        token_type: if jkt.is_some() { "DPoP" } else { "Bearer" },
         expires_in: ttl,
         scope,
+        id_token: None,
+        refresh_token: None,
+    })
+}
+
+async fn code_grant(app: &AppState, client: &Client, form: &Form, jkt: Option<String>) -> Result<TokenResponse, OAuthError> {
+    let code = form.get("code").ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
+    let redirect_uri = form.get("redirect_uri").ok_or_else(|| OAuthError::invalid_request("redirect_uri is missing (RFC 6749 §4.1.3)"))?;
+    let verifier = form.get("code_verifier");
+    if verifier.is_some_and(|v| !pkce::valid_verifier(v)) {
+        return Err(OAuthError::invalid_request("code_verifier must be 43 to 128 unreserved characters (RFC 7636 §4.1)"));
+    }
+    let now = app.clock().now_ms();
+    let mut tx = app.store().begin().await.map_err(OAuthError::server_error)?;
+    let digest = app.master_key().digest_secret(code);
+    let Some(row) = grants::take_code(&mut tx, &digest, now).await? else {
+        return Err(OAuthError::invalid_grant("the authorization code is not valid"));
+    };
+    if row.used {
+        // RFC 6749 §4.1.2: a code used twice revokes what was issued from it.
+        grants::revoke_grant(&mut tx, &row.grant_id, now, "authorization code replayed").await?;
+        tx.commit().await.map_err(OAuthError::server_error)?;
+        crate::ops::metrics::oidc_event("code_replay");
+        tracing::warn!(client_id = %client.id, "authorization code replayed; its grant is revoked");
+        return Err(OAuthError::invalid_grant("the authorization code was already used; every token issued from it is now revoked"));
+    }
+    if row.client_id != client.id {
+        return Err(OAuthError::invalid_grant("the authorization code was issued to another client"));
+    }
+    if row.expires_at_ms <= now {
+        return Err(OAuthError::invalid_grant("the authorization code has expired"));
+    }
+    if row.redirect_uri != redirect_uri {
+        return Err(OAuthError::invalid_grant("redirect_uri differs from the one in the authorization request"));
+    }
+    match (&row.code_challenge, verifier) {
+        (Some(ch), Some(v)) if pkce::verifier_matches(v, ch) => {}
+        (Some(_), Some(_)) => return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge (RFC 7636 §4.6)")),
+        (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is missing; the authorization request used PKCE")),
+        // RFC 9700 §4.8.2: a verifier without a challenge is a downgrade attempt.
+        (None, Some(_)) => return Err(OAuthError::invalid_grant("code_verifier sent, but the authorization request had no code_challenge")),
+        (None, None) => {}
+    }
+    let Some(grant) = grants::load_grant(&mut tx, &row.grant_id).await?.filter(|g| !g.revoked) else {
+        return Err(OAuthError::invalid_grant("the grant behind this code was revoked"));
+    };
+    if grant.dpop_jkt.is_some() && grant.dpop_jkt != jkt {
+        return Err(OAuthError::invalid_grant("the code is bound to another DPoP key (RFC 9449 §10)"));
+    }
+    let refresh = issue_refresh(app, &mut tx, client, &grant, now).await?;
+    tx.commit().await.map_err(OAuthError::server_error)?;
+    respond(app, client, &grant, row.nonce, refresh, jkt, true).await
+}
+
+async fn issue_refresh(app: &AppState, tx: &mut crate::store::Tx, client: &Client, grant: &Grant, now: i64) -> Result<Option<String>, OAuthError> {
+    if !client.has_grant("refresh_token") {
+        return Ok(None);
+    }
+    let cfg = &app.config().oauth;
+    let ttl = client.settings.refresh_token_ttl_seconds.unwrap_or(if grant.offline { cfg.offline_refresh_token_ttl_seconds } else { cfg.refresh_token_ttl_seconds });
+    let token = super::random_token(32);
+    let expires = (now + ttl * 1000).min(grant.expires_at_ms);
+    grants::insert_refresh(tx, &app.master_key().digest_secret(&token), &grant.id, now, expires).await?;
+    Ok(Some(token))
+}
+
+async fn refresh_grant(app: &AppState, client: &Client, form: &Form, jkt: Option<String>) -> Result<TokenResponse, OAuthError> {
+    let token = form.get("refresh_token").ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
+    let now = app.clock().now_ms();
+    let mut tx = app.store().begin().await.map_err(OAuthError::server_error)?;
+    let Some(row) = grants::take_refresh(&mut tx, &app.master_key().digest_secret(token), now, true).await? else {
+        return Err(OAuthError::invalid_grant("the refresh token is not valid"));
+    };
+    let Some(mut grant) = grants::load_grant(&mut tx, &row.grant_id).await? else {
+        return Err(OAuthError::invalid_grant("the refresh token is not valid"));
+    };
+    if grant.client_id != client.id {
+        return Err(OAuthError::invalid_grant("the refresh token was issued to another client"));
+    }
+    if row.used && !grant.revoked {
+        // Reuse of a rotated token: someone holds a copy. Revoke the whole family.
+        grants::revoke_grant(&mut tx, &grant.id, now, "refresh token reused").await?;
+        tx.commit().await.map_err(OAuthError::server_error)?;
+        crate::ops::metrics::oidc_event("refresh_reuse");
+        tracing::warn!(client_id = %client.id, "refresh token reused; its family is revoked");
+        return Err(OAuthError::invalid_grant("the refresh token was already used; the whole token family is now revoked"));
+    }
+    if grant.revoked || row.used {
+        return Err(OAuthError::invalid_grant("the refresh token has been revoked"));
+    }
+    if row.expires_at_ms <= now || grant.expires_at_ms <= now {
+        return Err(OAuthError::invalid_grant("the refresh token has expired"));
+    }
+    if !grant.offline && !grants::grant_is_live(app, &grant.id).await? {
+        return Err(OAuthError::invalid_grant("the person signed out; sign in again (ask for offline_access to keep access after sign-out)"));
+    }
+    if grant.dpop_jkt.is_some() && grant.dpop_jkt != jkt {
+        return Err(OAuthError::invalid_grant("the refresh token is bound to another DPoP key (RFC 9449 §5)"));
+    }
+    if let Some(raw) = form.get("scope") {
+        // §6: a narrower scope is allowed, a wider one is not.
+        let asked = parse_scope(raw)?;
+        if let Some(bad) = asked.iter().find(|s| !grant.scopes.iter().any(|g| g == *s)) {
+            return Err(OAuthError::invalid_scope(format!("the scope {bad} was not granted")));
+        }
+        grant.scopes = asked.into_iter().map(str::to_string).collect();
+    }
+    let refresh = issue_refresh(app, &mut tx, client, &grant, now).await?;
+    tx.commit().await.map_err(OAuthError::server_error)?;
+    respond(app, client, &grant, None, refresh, jkt, false).await
+}
+
+/// Signs the access token and, for `openid` requests, the ID token.
+async fn respond(app: &AppState, client: &Client, grant: &Grant, nonce: Option<String>, refresh: Option<String>, jkt: Option<String>, first: bool) -> Result<TokenResponse, OAuthError> {
+    // Access follows the directory: a suspended or departed person gets nothing more.
+    let person = crate::directory::get_person(app.store(), &grant.person_id).await.map_err(OAuthError::server_error)?;
+    if person.status != "active" {
+        return Err(OAuthError::invalid_grant("the account is no longer active"));
+    }
+    let cfg = &app.config().oauth;
+    let ttl = client.access_token_ttl_seconds.unwrap_or(cfg.access_token_ttl_seconds);
+    let now = app.clock().now_secs();
+    let scope = grant.scopes.join(" ");
+    let claims = AccessClaims {
+        iss: app.issuer().to_string(),
+        sub: grant.person_id.clone(),
+        aud: super::userinfo_audience(app),
+        client_id: client.id.clone(),
+        scope: scope.clone(),
+        iat: now,
+        exp: now + ttl,
+        jti: crate::store::new_id(),
+        sid: grant.session_id.clone(),
+        gid: Some(grant.id.clone()),
+        auth_time: Some(grant.auth_time_ms.div_euclid(1000)),
+        cnf: cnf(&jkt),
+    };
+    let keys = app.keys();
+    let access_token = jwt::sign(&*keys.signer(access_alg(app)).map_err(OAuthError::server_error)?, "at+jwt", &claims).map_err(OAuthError::server_error)?;
+    let id_token = if grant.scopes.iter().any(|s| s == "openid") {
+        let mut c = super::claims::person_claims(app, &person, &grant.scopes, client).await?;
+        let alg = Alg::parse(&client.settings.id_token_signed_response_alg).unwrap_or(Alg::Rs256);
+        c.insert("iss".into(), app.issuer().into());
+        c.insert("sub".into(), grant.person_id.clone().into());
+        c.insert("aud".into(), client.id.clone().into());
+        c.insert("azp".into(), client.id.clone().into());
+        c.insert("iat".into(), now.into());
+        c.insert("exp".into(), (now + cfg.id_token_ttl_seconds).into());
+        c.insert("auth_time".into(), grant.auth_time_ms.div_euclid(1000).into());
+        c.insert("acr".into(), grant.acr.clone().into());
+        c.insert("amr".into(), serde_json::json!(grant.amr));
+        if let Some(sid) = &grant.session_id {
+            c.insert("sid".into(), sid.clone().into());
+        }
+        if let Some(n) = nonce.filter(|_| first) {
+            c.insert("nonce".into(), n.into());
+        }
+        c.insert("at_hash".into(), jwt::at_hash(&access_token).into());
+        let signer = keys.signer(alg).map_err(OAuthError::server_error)?;
+        Some(jwt::sign(&signer, "JWT", &c).map_err(OAuthError::server_error)?)
+    } else {
+        None
+    };
+    Ok(TokenResponse {
+        access_token,
+        token_type: if jkt.is_some() { "DPoP" } else { "Bearer" },
+        expires_in: ttl,
+        scope,
+        id_token,
+        refresh_token: refresh,
     })
 }
 
@@ -206,30 +310,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn repeated_parameters_are_invalid_requests() {
-        let err = parse_form(b"grant_type=client_credentials&grant_type=password").unwrap_err();
-        assert_eq!(err.error, "invalid_request");
-        assert_eq!(parse_form(b"scope=&grant_type=x").unwrap().len(), 1);
-        assert!(parse_form(b"grant_type=&grant_type=client_credentials").is_err());
-    }
-
-    #[test]
-    fn basic_credentials_are_url_decoded() {
-        let h = format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode("a%3Ab:s%2Bc")
-        );
-        assert_eq!(
-            parse_basic(&h).unwrap(),
-            ("a:b".to_string(), "s+c".to_string())
-        );
-        assert!(parse_basic("Basic !!!").is_err());
-    }
-
-    #[test]
     fn scope_syntax_follows_rfc6749() {
         assert!(parse_scope("users.read orgs.read").is_ok());
         assert!(parse_scope("users.read  orgs.read").is_err());
         assert!(parse_scope("a\"b").is_err());
+    }
+
+    #[test]
+    fn repeated_parameters_are_invalid_requests() {
+        let err = Form::parse(b"grant_type=client_credentials&grant_type=password").err().unwrap();
+        assert_eq!(err.error, "invalid_request");
+        assert_eq!(Form::parse(b"scope=&grant_type=x").unwrap().pairs().len(), 1);
+        assert!(Form::parse(b"grant_type=&grant_type=client_credentials").is_err());
     }
 }

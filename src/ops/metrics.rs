@@ -51,3 +51,11 @@ pub fn token_failed(error: &'static str) {
 pub fn authz_denied(object: &'static str) {
     metrics::counter!("hms_ach_authz_denied_total", "object" => object).increment(1);
 }
+
+pub fn signin(outcome: &'static str) {
+    metrics::counter!("hms_ach_signins_total", "outcome" => outcome).increment(1);
+}
+
+pub fn oidc_event(event: &'static str) {
+    metrics::counter!("hms_ach_oidc_events_total", "event" => event).increment(1);
+}

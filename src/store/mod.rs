@@ -164,6 +164,11 @@ impl Store {
     }
 
     /// The pool for reads outside a transaction.
+    /// The write pool, for a single statement outside a transaction.
+    pub fn writer(&self) -> &AnyPool {
+        &self.write
+    }
+
     pub fn reader(&self) -> &AnyPool {
         &self.read
     }

@@ -44,7 +44,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-async fn open_app(config: Config) -> anyhow::Result<AppState> {
+pub(crate) async fn open_app(config: Config) -> anyhow::Result<AppState> {
     let store = open_store(&config).await?;
     Ok(AppState::build(config, store, Arc::new(SystemClock)).await?)
 }
@@ -77,9 +77,18 @@ pub async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
             "\nDemo district ready: {} orgs, {} people.\n\nAdmin API client (hub-admin, every scope). The secret is shown once per start:\n  client_id:     {}\n  client_secret: {}\n\nTry:\n  TOKEN=$(curl -s -u '{}:{}' -d grant_type=client_credentials {issuer}/oauth2/token | sed 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/')\n  curl -s -H \"Authorization: Bearer $TOKEN\" '{issuer}/api/v1/users?kind=clinical_instructor'\n",
             s.orgs, s.people, s.client_id, s.client_secret, s.client_id, s.client_secret
         );
+        println!("Sign in at {issuer}/login (password for every demo account: {}):", crate::demo::DEMO_PASSWORD);
+        for (persona, username) in &s.accounts {
+            println!("  {persona:<38} {username}");
+        }
+        println!(
+            "\nOpenID Connect clients (discovery: {issuer}/.well-known/openid-configuration):\n  confidential web app  client_id {}  client_secret {}  redirect http://127.0.0.1:8081/callback\n  public SPA/mobile     client_id {}  (PKCE, no secret)   redirect http://127.0.0.1:5173/callback\n",
+            s.web_client_id, s.web_client_secret, s.spa_client_id
+        );
     }
     let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("cannot listen on {bind}: is another process using the port? Pass --bind 127.0.0.1:PORT"))?;
     tracing::info!(%bind, issuer = %config.issuer(), jwks = %format!("{}/oauth2/jwks", config.issuer()), "HMS-ACH listening");
+    tokio::spawn(background(app.clone()));
     let router = crate::build_router(app.clone());
     axum::serve(
         listener,
@@ -90,6 +99,42 @@ pub async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     tracing::info!("shutting down: in-flight requests finished");
     app.store().close().await;
     Ok(())
+}
+
+/// Housekeeping on every replica (each step is safe to run on several at once):
+/// key promotion, scheduled rotation and clean-up; reloading keys other replicas
+/// changed; back-channel logout deliveries.
+async fn background(app: AppState) {
+    let http = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build the HTTP client; back-channel logout is off");
+            return;
+        }
+    };
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut n: u64 = 0;
+    loop {
+        tick.tick().await;
+        n += 1;
+        let now = app.clock().now_ms();
+        match crate::oidc::maintain_keys(app.store(), app.master_key(), now, app.config()).await {
+            Ok(changed) if changed || n % 15 == 0 => {
+                if let Err(e) = app.reload_keys().await {
+                    tracing::error!(error = %e, "reloading signing keys failed");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "key maintenance failed"),
+        }
+        if let Err(e) = crate::oidc::deliver_logouts(&app, &http).await {
+            tracing::error!(error = %e.description, "back-channel logout delivery failed");
+        }
+    }
 }
 
 async fn shutdown_signal() {
@@ -108,6 +153,9 @@ async fn shutdown_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
+mod accounts;
+pub use accounts::{keys_list, keys_rotate, user_set_password};
+
 pub async fn migrate(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
     crate::authz::seed_builtin(&store, crate::clock::Clock::now_ms(&SystemClock)).await?;
@@ -119,13 +167,63 @@ pub async fn migrate(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+#[derive(clap::Args, Debug)]
 pub struct ClientCreateArgs {
+    #[arg(long)]
     pub name: String,
+    /// Grant type, repeatable: authorization_code, refresh_token, client_credentials.
+    #[arg(long = "grant", required = true)]
     pub grants: Vec<String>,
+    /// Scope, repeatable: openid, profile, email, offline_access, roles, identifiers,
+    /// and API scopes (users.read, users.write, orgs.read, …).
+    #[arg(long = "scope", required = true)]
     pub scopes: Vec<String>,
+    /// Role to give the client (hub-admin, registrar, compliance-officer, approver, auditor).
+    #[arg(long)]
     pub role: Option<String>,
+    /// Org (id or sourcedId) the role applies in; hub-wide when absent.
+    #[arg(long)]
     pub org: Option<String>,
+    #[arg(long)]
     pub access_token_ttl_seconds: Option<i64>,
+    /// A public client (SPA, mobile app): no secret, PKCE required.
+    #[arg(long)]
+    pub public: bool,
+    /// Redirect URI, repeatable; matched exactly.
+    #[arg(long = "redirect-uri")]
+    pub redirect_uris: Vec<String>,
+    /// Where the client may send people after sign-out, repeatable.
+    #[arg(long = "post-logout-redirect-uri")]
+    pub post_logout_redirect_uris: Vec<String>,
+    #[arg(long)]
+    pub backchannel_logout_uri: Option<String>,
+    /// The district's own app: no consent screen.
+    #[arg(long)]
+    pub first_party: bool,
+    /// client_secret_basic (default), client_secret_post, private_key_jwt, none.
+    #[arg(long)]
+    pub auth_method: Option<String>,
+    /// File with the client's public keys (a JWK Set) for private_key_jwt.
+    #[arg(long)]
+    pub jwks_file: Option<std::path::PathBuf>,
+    /// ID token algorithm: RS256 (default) or ES256.
+    #[arg(long, default_value = "RS256")]
+    pub id_token_alg: String,
+    /// Do not require PKCE (confidential clients only; not recommended).
+    #[arg(long)]
+    pub no_pkce: bool,
+    /// Access tokens must be DPoP-bound (RFC 9449).
+    #[arg(long)]
+    pub dpop: bool,
+    /// May receive district identifiers with the identifiers scope.
+    #[arg(long)]
+    pub district_identifiers: bool,
+    /// May introspect tokens issued to other clients (a resource server).
+    #[arg(long)]
+    pub introspect_any: bool,
+    #[arg(long)]
+    pub refresh_token_ttl_seconds: Option<i64>,
+    #[arg(long)]
     pub json: bool,
 }
 
@@ -165,6 +263,30 @@ fn client_problem(e: crate::oidc::ClientError) -> anyhow::Error {
 
 pub async fn client_create(config: Config, args: ClientCreateArgs) -> anyhow::Result<()> {
     let app = open_app(config).await?;
+    let jwks = match &args.jwks_file {
+        Some(path) => Some(
+            serde_json::from_str(&std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?)
+                .with_context(|| format!("{} is not JSON (a JWK Set)", path.display()))?,
+        ),
+        None => None,
+    };
+    let settings = crate::oidc::ClientSettings {
+        client_type: if args.public { "public" } else { "confidential" }.into(),
+        token_endpoint_auth_method: args.auth_method.clone().unwrap_or_else(|| {
+            if args.public { "none" } else if jwks.is_some() { "private_key_jwt" } else { "client_secret_basic" }.into()
+        }),
+        redirect_uris: args.redirect_uris,
+        post_logout_redirect_uris: args.post_logout_redirect_uris,
+        backchannel_logout_uri: args.backchannel_logout_uri,
+        first_party: args.first_party,
+        require_pkce: !args.no_pkce,
+        id_token_signed_response_alg: args.id_token_alg,
+        refresh_token_ttl_seconds: args.refresh_token_ttl_seconds,
+        jwks,
+        dpop_bound_access_tokens: args.dpop,
+        district_identifiers: args.district_identifiers,
+        introspect_any: args.introspect_any,
+    };
     let new = NewClient {
         name: args.name,
         grants: args.grants,
@@ -172,6 +294,7 @@ pub async fn client_create(config: Config, args: ClientCreateArgs) -> anyhow::Re
         role: args.role,
         org: args.org,
         access_token_ttl_seconds: args.access_token_ttl_seconds,
+        settings,
     };
     let (client, secret) = crate::oidc::create_client(
         app.store(),
@@ -182,7 +305,7 @@ pub async fn client_create(config: Config, args: ClientCreateArgs) -> anyhow::Re
     )
     .await
     .map_err(client_problem)?;
-    print_client(&ClientView::from(&client), Some(&secret), args.json);
+    print_client(&ClientView::from(&client), secret.as_deref(), args.json);
     Ok(())
 }
 

@@ -1,0 +1,19 @@
+//! Authentication of people: local passwords (argon2id, lockout, no enumeration),
+//! browser sessions kept in the store, and CSRF tokens for every form.
+
+mod csrf;
+mod error;
+mod passwords;
+mod sessions;
+mod throttle;
+
+pub use csrf::{csrf_token, csrf_valid};
+pub use error::AuthnError;
+pub use passwords::{
+    change_password, has_password, hash_password, set_password, sign_in, PasswordHasher,
+};
+pub use sessions::{
+    create_session, end_all_sessions, end_session, find_session, list_sessions, NewSession,
+    Session, ACR_PASSWORD,
+};
+pub use throttle::IpThrottle;

@@ -1,0 +1,256 @@
+//! Local passwords: argon2id (RFC 9106) with parameters from config, checked off the
+//! async runtime; sign-in that answers the same for unknown names and wrong passwords.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+
+use super::throttle;
+use super::AuthnError;
+use crate::audit::{self, Entry, Origin, Outcome};
+use crate::config::AuthConfig;
+use crate::directory::Person;
+use crate::store::StoreError;
+use crate::AppState;
+
+/// argon2id with the configured cost, and a hash of a random password to verify
+/// against when the name is unknown, so that such a sign-in costs the same time.
+#[derive(Clone)]
+pub struct PasswordHasher {
+    params: Params,
+    dummy: String,
+    min_length: usize,
+}
+
+impl PasswordHasher {
+    pub fn new(config: &AuthConfig) -> Result<PasswordHasher, AuthnError> {
+        let params = Params::new(
+            config.argon2_memory_kib,
+            config.argon2_iterations,
+            config.argon2_parallelism,
+            None,
+        )
+        .map_err(|e| AuthnError::Hash(e.to_string()))?;
+        let mut h = PasswordHasher {
+            params,
+            dummy: String::new(),
+            min_length: config.min_password_length,
+        };
+        h.dummy = h.hash_blocking(&crate::oidc::random_token(16))?;
+        Ok(h)
+    }
+
+    fn argon2(&self) -> Argon2<'_> {
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
+    }
+
+    /// The PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`).
+    pub fn hash_blocking(&self, password: &str) -> Result<String, AuthnError> {
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        self.argon2()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| AuthnError::Hash(e.to_string()))
+    }
+
+    /// Verifies in constant time (the argon2 crate compares the outputs with
+    /// `subtle`). Also says whether the stored hash used other parameters.
+    pub fn verify_blocking(&self, password: &str, stored: Option<&str>) -> (bool, bool) {
+        let phc = stored.unwrap_or(&self.dummy);
+        let Ok(parsed) = PasswordHash::new(phc) else {
+            return (false, false);
+        };
+        let ok = self
+            .argon2()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+            && stored.is_some();
+        let outdated = Params::try_from(&parsed).map_or(true, |p| p != self.params);
+        (ok, outdated)
+    }
+
+    /// Length and simple-pattern checks (NIST SP 800-63B §5.1.1.2: length over
+    /// composition rules; no truncation).
+    pub fn check_policy(&self, password: &str, username: Option<&str>) -> Result<(), AuthnError> {
+        let n = password.chars().count();
+        if n < self.min_length {
+            return Err(AuthnError::PasswordPolicy(format!(
+                "the password must be at least {} characters long",
+                self.min_length
+            )));
+        }
+        if n > 256 {
+            return Err(AuthnError::PasswordPolicy(
+                "the password must be at most 256 characters long".into(),
+            ));
+        }
+        if username.is_some_and(|u| password.to_lowercase().contains(&u.to_lowercase())) {
+            return Err(AuthnError::PasswordPolicy(
+                "the password must not contain the username".into(),
+            ));
+        }
+        if password.chars().all(|c| Some(c) == password.chars().next()) {
+            return Err(AuthnError::PasswordPolicy(
+                "the password must not be one character repeated".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+pub async fn hash_password(app: &AppState, password: &str) -> Result<String, AuthnError> {
+    let hasher = app.passwords().clone();
+    let pw = password.to_string();
+    tokio::task::spawn_blocking(move || hasher.hash_blocking(&pw))
+        .await
+        .map_err(|e| AuthnError::Hash(e.to_string()))?
+}
+
+async fn verify(app: &AppState, password: &str, stored: Option<String>) -> (bool, bool) {
+    let hasher = app.passwords().clone();
+    let pw = password.to_string();
+    tokio::task::spawn_blocking(move || hasher.verify_blocking(&pw, stored.as_deref()))
+        .await
+        .unwrap_or((false, false))
+}
+
+async fn stored_hash(app: &AppState, person_id: &str) -> Result<Option<String>, AuthnError> {
+    Ok(
+        sqlx::query_scalar::<_, String>("SELECT hash FROM passwords WHERE person_id = $1")
+            .bind(person_id)
+            .fetch_optional(app.store().reader())
+            .await?,
+    )
+}
+
+/// Checks a sign-in. Unknown names, people without a password and wrong passwords
+/// all answer `InvalidCredentials` after the same argon2 work; failures count per
+/// name (existing or not) and lock it after `auth.max_failures`.
+pub async fn sign_in(
+    app: &AppState,
+    login: &str,
+    password: &str,
+    origin: &Origin,
+) -> Result<Person, AuthnError> {
+    let now = app.clock().now_ms();
+    let key = throttle::login_key(app, login);
+    if let Some(until) = throttle::locked_until(app.store(), &key, now).await? {
+        return Err(AuthnError::Locked {
+            minutes: ((until - now) + 59_999) / 60_000,
+        });
+    }
+    let person = crate::directory::find_person_by_login(app.store(), login)
+        .await
+        .map_err(|e| AuthnError::Store(StoreError::Corrupt(e.to_string())))?;
+    let stored = match &person {
+        Some(p) => stored_hash(app, &p.id).await?,
+        None => None,
+    };
+    let (ok, outdated) = verify(app, password, stored.clone()).await;
+    let Some(person) = person.filter(|_| ok) else {
+        let locked = throttle::record_failure(app, &key, now).await?;
+        crate::ops::metrics::signin("failed");
+        if let Some(p) = crate::directory::find_person_by_login(app.store(), login)
+            .await
+            .ok()
+            .flatten()
+        {
+            let mut tx = app.store().begin().await?;
+            audit::record(
+                &mut tx,
+                app.store().audit_key(),
+                now,
+                origin,
+                Entry {
+                    action: "auth.signin",
+                    outcome: Outcome::Denied,
+                    target_kind: "person",
+                    target_id: &p.id,
+                    details: serde_json::json!({ "reason": "invalid_credentials", "locked": locked }),
+                },
+            )
+            .await?;
+            tx.commit().await.map_err(StoreError::from)?;
+        }
+        return Err(AuthnError::InvalidCredentials);
+    };
+    throttle::clear(app.store(), &key).await?;
+    if person.status != "active" {
+        crate::ops::metrics::signin("inactive");
+        return Err(AuthnError::Inactive(person.status.clone()));
+    }
+    if outdated {
+        // The configured cost changed since this hash was made: re-hash now, while
+        // the plain password is at hand (RFC 9106 §4 "tuning").
+        if let Ok(h) = hash_password(app, password).await {
+            let _ = sqlx::query("UPDATE passwords SET hash = $1 WHERE person_id = $2")
+                .bind(h)
+                .bind(&person.id)
+                .execute(app.store().writer())
+                .await;
+        }
+    }
+    crate::ops::metrics::signin("success");
+    Ok(person)
+}
+
+pub async fn has_password(app: &AppState, person_id: &str) -> Result<bool, AuthnError> {
+    Ok(stored_hash(app, person_id).await?.is_some())
+}
+
+/// Sets (or resets) a person's password: admin reset, the CLI, the demo.
+pub async fn set_password(
+    app: &AppState,
+    person: &Person,
+    password: &str,
+    must_change: bool,
+    origin: &Origin,
+) -> Result<(), AuthnError> {
+    app.passwords()
+        .check_policy(password, person.username.as_deref())?;
+    let hash = hash_password(app, password).await?;
+    let now = app.clock().now_ms();
+    let mut tx = app.store().begin().await?;
+    sqlx::query("DELETE FROM passwords WHERE person_id = $1")
+        .bind(&person.id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("INSERT INTO passwords (person_id, hash, must_change, changed_at) VALUES ($1, $2, $3, $4)")
+        .bind(&person.id)
+        .bind(&hash)
+        .bind(i64::from(must_change))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut tx,
+        app.store().audit_key(),
+        now,
+        origin,
+        Entry {
+            action: "auth.password.set",
+            outcome: Outcome::Success,
+            target_kind: "person",
+            target_id: &person.id,
+            details: serde_json::json!({ "mustChange": must_change }),
+        },
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(())
+}
+
+/// A person changes their own password: the current one must be right.
+pub async fn change_password(
+    app: &AppState,
+    person: &Person,
+    current: &str,
+    new: &str,
+    origin: &Origin,
+) -> Result<(), AuthnError> {
+    let stored = stored_hash(app, &person.id).await?;
+    let (ok, _) = verify(app, current, stored).await;
+    if !ok {
+        return Err(AuthnError::InvalidCredentials);
+    }
+    set_password(app, person, new, false, origin).await
+}

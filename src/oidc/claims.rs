@@ -1,0 +1,77 @@
+//! Claims about a person, released by scope (OIDC Core §5.4): `profile`, `email`,
+//! and the hub's own `roles` (RBAC assignments) and `orgs` (directory affiliations);
+//! district identifiers only with `identifiers`, for clients allowed them.
+
+use serde_json::{json, Map, Value};
+
+use super::{Client, OAuthError};
+use crate::authz::Subject;
+use crate::directory::Person;
+use crate::AppState;
+
+pub async fn person_claims(
+    app: &AppState,
+    person: &Person,
+    scopes: &[String],
+    client: &Client,
+) -> Result<Map<String, Value>, OAuthError> {
+    let has = |s: &str| scopes.iter().any(|x| x == s);
+    let mut c = Map::new();
+    if has("profile") {
+        let display = person.preferred_name.as_deref().unwrap_or(&person.given_name);
+        c.insert("name".into(), json!(format!("{display} {}", person.family_name)));
+        c.insert("given_name".into(), json!(person.given_name));
+        c.insert("family_name".into(), json!(person.family_name));
+        if let Some(m) = &person.middle_name {
+            c.insert("middle_name".into(), json!(m));
+        }
+        if let Some(n) = &person.preferred_name {
+            c.insert("nickname".into(), json!(n));
+        }
+        if let Some(u) = &person.username {
+            c.insert("preferred_username".into(), json!(u));
+        }
+        c.insert("updated_at".into(), json!(person.updated_at_ms.div_euclid(1000)));
+    }
+    if has("email") {
+        if let Some(e) = &person.email {
+            c.insert("email".into(), json!(e));
+            // Addresses come from the district's systems of record, not from the person.
+            c.insert("email_verified".into(), json!(true));
+        }
+    }
+    if has("roles") {
+        let now = app.clock().now_ms();
+        let assignments = crate::authz::list_assignments(app.store(), &Subject::Person(person.id.clone()))
+            .await
+            .map_err(OAuthError::server_error)?;
+        let mut roles = Vec::new();
+        for a in assignments {
+            let live = a
+                .expires_at
+                .as_deref()
+                .and_then(crate::clock::parse_rfc3339)
+                .is_none_or(|exp| exp > now);
+            if !live {
+                continue;
+            }
+            let org = match &a.org_id {
+                Some(id) => crate::directory::get_org(app.store(), id).await.ok().map(|o| o.sourced_id),
+                None => None,
+            };
+            roles.push(json!({ "role": a.role, "org": org }));
+        }
+        c.insert("roles".into(), Value::Array(roles));
+        c.insert("kinds".into(), json!(person.kinds));
+        let orgs: Vec<Value> = person
+            .affiliations
+            .iter()
+            .map(|a| json!({ "id": a.org_id, "sourcedId": a.org_sourced_id, "role": a.role, "primary": a.primary }))
+            .collect();
+        c.insert("orgs".into(), Value::Array(orgs));
+    }
+    if has("identifiers") && client.settings.district_identifiers {
+        c.insert("district_identifiers".into(), json!(person.identifiers));
+    }
+    Ok(c)
+}

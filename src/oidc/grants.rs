@@ -1,0 +1,287 @@
+//! Grants and what hangs off them: authorization codes, refresh-token families and
+//! (by their `gid` claim) access tokens. Revoking a grant revokes all of them; that
+//! is what a replayed code (RFC 6749 §4.1.2) or a reused refresh token (RFC 9700
+//! §4.14.2) triggers.
+
+use serde::{Deserialize, Serialize};
+
+use super::OAuthError;
+use crate::store::{self, Tx};
+use crate::AppState;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Grant {
+    pub id: String,
+    pub client_id: String,
+    pub person_id: String,
+    pub session_id: Option<String>,
+    pub scopes: Vec<String>,
+    pub auth_time_ms: i64,
+    pub acr: String,
+    pub amr: Vec<String>,
+    pub dpop_jkt: Option<String>,
+    /// `offline_access` was granted: the refresh tokens outlive the browser session.
+    pub offline: bool,
+    pub expires_at_ms: i64,
+    pub revoked: bool,
+}
+
+const GRANT_COLUMNS: &str = "id, client_id, person_id, session_id, scopes, auth_time, acr, amr, dpop_jkt, offline, expires_at, revoked_at";
+
+fn grant_from_row(r: &store::Row) -> Result<Grant, OAuthError> {
+    let list = |c: &str| -> Result<Vec<String>, OAuthError> {
+        let t: String = store::get(r, c).map_err(OAuthError::server_error)?;
+        serde_json::from_str(&t).map_err(OAuthError::server_error)
+    };
+    let g = |c: &str| -> Result<i64, OAuthError> { store::get(r, c).map_err(OAuthError::server_error) };
+    Ok(Grant {
+        id: store::get(r, "id").map_err(OAuthError::server_error)?,
+        client_id: store::get(r, "client_id").map_err(OAuthError::server_error)?,
+        person_id: store::get(r, "person_id").map_err(OAuthError::server_error)?,
+        session_id: store::get(r, "session_id").map_err(OAuthError::server_error)?,
+        scopes: list("scopes")?,
+        auth_time_ms: g("auth_time")?,
+        acr: store::get(r, "acr").map_err(OAuthError::server_error)?,
+        amr: list("amr")?,
+        dpop_jkt: store::get(r, "dpop_jkt").map_err(OAuthError::server_error)?,
+        offline: g("offline")? != 0,
+        expires_at_ms: g("expires_at")?,
+        revoked: store::get::<Option<i64>>(r, "revoked_at")
+            .map_err(OAuthError::server_error)?
+            .is_some(),
+    })
+}
+
+pub async fn insert_grant(tx: &mut Tx, g: &Grant, now: i64) -> Result<(), OAuthError> {
+    sqlx::query(&format!(
+        "INSERT INTO grants ({GRANT_COLUMNS}, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, $12)"
+    ))
+    .bind(&g.id)
+    .bind(&g.client_id)
+    .bind(&g.person_id)
+    .bind(&g.session_id)
+    .bind(serde_json::to_string(&g.scopes).unwrap_or_default())
+    .bind(g.auth_time_ms)
+    .bind(&g.acr)
+    .bind(serde_json::to_string(&g.amr).unwrap_or_default())
+    .bind(&g.dpop_jkt)
+    .bind(i64::from(g.offline))
+    .bind(g.expires_at_ms)
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map_err(OAuthError::server_error)?;
+    Ok(())
+}
+
+pub async fn load_grant(tx: &mut Tx, id: &str) -> Result<Option<Grant>, OAuthError> {
+    let row = sqlx::query(&format!("SELECT {GRANT_COLUMNS} FROM grants WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(OAuthError::server_error)?;
+    row.as_ref().map(grant_from_row).transpose()
+}
+
+/// Whether a grant still stands (for access tokens presented to userinfo and
+/// introspection): not revoked, not expired, and its session alive unless offline.
+pub async fn grant_is_live(app: &AppState, id: &str) -> Result<bool, OAuthError> {
+    let now = app.clock().now_ms();
+    let live: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM grants g WHERE g.id = $1 AND g.revoked_at IS NULL AND g.expires_at > $2 \
+         AND (g.offline = 1 OR g.session_id IS NULL OR EXISTS (SELECT 1 FROM sessions s WHERE s.id = g.session_id AND s.ended_at IS NULL AND s.expires_at > $2))",
+    )
+    .bind(id)
+    .bind(now)
+    .fetch_optional(app.store().reader())
+    .await
+    .map_err(OAuthError::server_error)?;
+    Ok(live.is_some())
+}
+
+pub async fn revoke_grant(tx: &mut Tx, id: &str, now: i64, reason: &str) -> Result<bool, OAuthError> {
+    let done = sqlx::query(
+        "UPDATE grants SET revoked_at = $1, revoked_reason = $2 WHERE id = $3 AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(reason)
+    .bind(id)
+    .execute(&mut **tx)
+    .await
+    .map_err(OAuthError::server_error)?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Grants tied to sessions that end (sign-out): all but offline ones are revoked.
+/// Returns the clients that had grants in those sessions (for back-channel logout).
+pub async fn revoke_session_grants(
+    tx: &mut Tx,
+    session_id: &str,
+    now: i64,
+) -> Result<Vec<String>, OAuthError> {
+    let clients: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT client_id FROM grants WHERE session_id = $1")
+            .bind(session_id)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(OAuthError::server_error)?;
+    sqlx::query("UPDATE grants SET revoked_at = $1, revoked_reason = 'logout' WHERE session_id = $2 AND offline = 0 AND revoked_at IS NULL")
+        .bind(now)
+        .bind(session_id)
+        .execute(&mut **tx)
+        .await
+        .map_err(OAuthError::server_error)?;
+    Ok(clients)
+}
+
+pub struct CodeRow {
+    pub grant_id: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub expires_at_ms: i64,
+    pub used: bool,
+}
+
+pub async fn insert_code(
+    tx: &mut Tx,
+    digest: &str,
+    c: &CodeRow,
+    now: i64,
+) -> Result<(), OAuthError> {
+    sqlx::query("INSERT INTO auth_codes (code_digest, grant_id, client_id, redirect_uri, nonce, code_challenge, created_at, expires_at, used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)")
+        .bind(digest)
+        .bind(&c.grant_id)
+        .bind(&c.client_id)
+        .bind(&c.redirect_uri)
+        .bind(&c.nonce)
+        .bind(&c.code_challenge)
+        .bind(now)
+        .bind(c.expires_at_ms)
+        .execute(&mut **tx)
+        .await
+        .map_err(OAuthError::server_error)?;
+    Ok(())
+}
+
+/// Reads a code and marks it used in one step; `used` says it had been used before.
+pub async fn take_code(tx: &mut Tx, digest: &str, now: i64) -> Result<Option<CodeRow>, OAuthError> {
+    let row = sqlx::query("SELECT grant_id, client_id, redirect_uri, nonce, code_challenge, expires_at, used_at FROM auth_codes WHERE code_digest = $1")
+        .bind(digest)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(OAuthError::server_error)?;
+    let Some(r) = row else { return Ok(None) };
+    let mut code = CodeRow {
+        grant_id: store::get(&r, "grant_id").map_err(OAuthError::server_error)?,
+        client_id: store::get(&r, "client_id").map_err(OAuthError::server_error)?,
+        redirect_uri: store::get(&r, "redirect_uri").map_err(OAuthError::server_error)?,
+        nonce: store::get(&r, "nonce").map_err(OAuthError::server_error)?,
+        code_challenge: store::get(&r, "code_challenge").map_err(OAuthError::server_error)?,
+        expires_at_ms: store::get(&r, "expires_at").map_err(OAuthError::server_error)?,
+        used: store::get::<Option<i64>>(&r, "used_at").map_err(OAuthError::server_error)?.is_some(),
+    };
+    if !code.used {
+        // Conditional update: of two concurrent exchanges only one sees a row change.
+        let done = sqlx::query("UPDATE auth_codes SET used_at = $1 WHERE code_digest = $2 AND used_at IS NULL")
+            .bind(now)
+            .bind(digest)
+            .execute(&mut **tx)
+            .await
+            .map_err(OAuthError::server_error)?;
+        code.used = done.rows_affected() == 0;
+    }
+    Ok(Some(code))
+}
+
+pub async fn insert_refresh(
+    tx: &mut Tx,
+    digest: &str,
+    grant_id: &str,
+    now: i64,
+    expires_at: i64,
+) -> Result<(), OAuthError> {
+    sqlx::query("INSERT INTO refresh_tokens (token_digest, grant_id, created_at, expires_at, used_at) VALUES ($1, $2, $3, $4, NULL)")
+        .bind(digest)
+        .bind(grant_id)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&mut **tx)
+        .await
+        .map_err(OAuthError::server_error)?;
+    Ok(())
+}
+
+pub struct RefreshRow {
+    pub grant_id: String,
+    pub expires_at_ms: i64,
+    pub used: bool,
+}
+
+/// Reads a refresh token and, when `consume`, marks it used (rotation).
+pub async fn take_refresh(
+    tx: &mut Tx,
+    digest: &str,
+    now: i64,
+    consume: bool,
+) -> Result<Option<RefreshRow>, OAuthError> {
+    let row = sqlx::query("SELECT grant_id, expires_at, used_at FROM refresh_tokens WHERE token_digest = $1")
+        .bind(digest)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(OAuthError::server_error)?;
+    let Some(r) = row else { return Ok(None) };
+    let mut out = RefreshRow {
+        grant_id: store::get(&r, "grant_id").map_err(OAuthError::server_error)?,
+        expires_at_ms: store::get(&r, "expires_at").map_err(OAuthError::server_error)?,
+        used: store::get::<Option<i64>>(&r, "used_at").map_err(OAuthError::server_error)?.is_some(),
+    };
+    if consume && !out.used {
+        let done = sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE token_digest = $2 AND used_at IS NULL")
+            .bind(now)
+            .bind(digest)
+            .execute(&mut **tx)
+            .await
+            .map_err(OAuthError::server_error)?;
+        out.used = done.rows_affected() == 0;
+    }
+    Ok(Some(out))
+}
+
+/// Records a JWT id as used until it expires; false if it was already recorded
+/// (a replayed client assertion or DPoP proof, or an access token revoked before).
+pub async fn use_jti(app: &AppState, jti: &str, expires_at_ms: i64) -> Result<bool, OAuthError> {
+    let now = app.clock().now_ms();
+    let mut tx = app.store().begin().await.map_err(OAuthError::server_error)?;
+    sqlx::query("DELETE FROM used_jtis WHERE expires_at < $1")
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(OAuthError::server_error)?;
+    let seen: Option<i64> = sqlx::query_scalar("SELECT 1 FROM used_jtis WHERE jti = $1")
+        .bind(jti)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(OAuthError::server_error)?;
+    if seen.is_some() {
+        return Ok(false);
+    }
+    sqlx::query("INSERT INTO used_jtis (jti, expires_at) VALUES ($1, $2)")
+        .bind(jti)
+        .bind(expires_at_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(OAuthError::server_error)?;
+    tx.commit().await.map_err(OAuthError::server_error)?;
+    Ok(true)
+}
+
+pub async fn jti_used(app: &AppState, jti: &str) -> Result<bool, OAuthError> {
+    let seen: Option<i64> = sqlx::query_scalar("SELECT 1 FROM used_jtis WHERE jti = $1")
+        .bind(jti)
+        .fetch_optional(app.store().reader())
+        .await
+        .map_err(OAuthError::server_error)?;
+    Ok(seen.is_some())
+}

@@ -1,0 +1,123 @@
+//! Signing-key rotation. A new key is created as `next`: published in the JWKS at
+//! once, signing nothing until `keys.publish_ahead_seconds` have passed (relying
+//! parties cache the JWKS). Then it becomes `active` and the old key `retired`:
+//! still published until every token it signed has expired, then deleted.
+
+use super::keys::{encrypt, generate, public_jwk, Alg};
+use super::{KeyError, MasterKey};
+use crate::audit::{self, Entry, Origin, Outcome};
+use crate::store::{Store, StoreError};
+
+/// Creates a `next` key for each algorithm that has none; returns (kid, alg, activate_at).
+pub async fn rotate_keys(
+    store: &Store,
+    master: &MasterKey,
+    now_ms: i64,
+    publish_ahead_seconds: i64,
+    origin: &Origin,
+) -> Result<Vec<(String, &'static str, i64)>, KeyError> {
+    let mut made = Vec::new();
+    for alg in [Alg::Es256, Alg::Rs256] {
+        let (private, verifier) = tokio::task::spawn_blocking(move || generate(alg))
+            .await
+            .map_err(|e| KeyError::Crypto(e.to_string()))??;
+        let (kid, jwk) = public_jwk(alg, &verifier);
+        let sealed = encrypt(master, &kid, &private)?;
+        let activate_at = now_ms + publish_ahead_seconds * 1000;
+        let mut tx = store.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, status, private_key_enc, public_jwk, created_at, activate_at) VALUES ($1, $2, 'next', $3, $4, $5, $6)",
+        )
+        .bind(&kid)
+        .bind(alg.as_str())
+        .bind(&sealed)
+        .bind(jwk.to_string())
+        .bind(now_ms)
+        .bind(activate_at)
+        .execute(&mut *tx)
+        .await;
+        match inserted.map_err(StoreError::from) {
+            Ok(_) => {}
+            // A rotation is already pending for this algorithm (unique index).
+            Err(StoreError::Duplicate(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+        audit::record(&mut tx, store.audit_key(), now_ms, origin, Entry {
+            action: "keys.rotate",
+            outcome: Outcome::Success,
+            target_kind: "signing_key",
+            target_id: &kid,
+            details: serde_json::json!({ "alg": alg.as_str(), "activateAt": crate::clock::format_rfc3339(activate_at) }),
+        })
+        .await
+        .map_err(|e| KeyError::Crypto(e.to_string()))?;
+        tx.commit().await?;
+        made.push((kid, alg.as_str(), activate_at));
+    }
+    Ok(made)
+}
+
+/// Promotes due `next` keys, deletes retired keys nobody can hold a token of, and
+/// starts a scheduled rotation when the active key is older than `rotate_after_days`.
+/// Safe on every replica at once. Returns whether the key set changed.
+pub async fn maintain_keys(
+    store: &Store,
+    master: &MasterKey,
+    now_ms: i64,
+    config: &crate::config::Config,
+) -> Result<bool, KeyError> {
+    let mut changed = false;
+    // A retired key must verify every token it signed: the longest token lifetime,
+    // plus five minutes for clock skew.
+    let keep_ms = (config.oauth.access_token_ttl_seconds.max(config.oauth.id_token_ttl_seconds) + 300) * 1000;
+    let due: Vec<(String, String)> = sqlx::query_as(
+        "SELECT kid, alg FROM signing_keys WHERE status = 'next' AND activate_at <= $1",
+    )
+    .bind(now_ms)
+    .fetch_all(store.reader())
+    .await?;
+    for (kid, alg) in due {
+        let mut tx = store.begin().await?;
+        sqlx::query("UPDATE signing_keys SET status = 'retired', retired_at = $1, drop_after = $2 WHERE alg = $3 AND status = 'active'")
+            .bind(now_ms)
+            .bind(now_ms + keep_ms)
+            .bind(&alg)
+            .execute(&mut *tx)
+            .await?;
+        let done = sqlx::query("UPDATE signing_keys SET status = 'active' WHERE kid = $1 AND status = 'next'")
+            .bind(&kid)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 1 {
+            tx.commit().await?;
+            tracing::info!(kid = %kid, alg = %alg, "signing key activated; the previous one is retired");
+            changed = true;
+        }
+    }
+    let dropped = sqlx::query("DELETE FROM signing_keys WHERE status = 'retired' AND drop_after < $1")
+        .bind(now_ms)
+        .execute(store.writer())
+        .await?;
+    changed |= dropped.rows_affected() > 0;
+    if config.keys.rotate_after_days > 0 {
+        let cutoff = now_ms - config.keys.rotate_after_days * 86_400_000;
+        let stale: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM signing_keys a WHERE a.status = 'active' AND a.created_at < $1 AND NOT EXISTS (SELECT 1 FROM signing_keys n WHERE n.status = 'next' AND n.alg = a.alg) LIMIT 1",
+        )
+        .bind(cutoff)
+        .fetch_optional(store.reader())
+        .await?;
+        if stale.is_some() {
+            rotate_keys(store, master, now_ms, config.keys.publish_ahead_seconds, &Origin::system("key-rotation-schedule")).await?;
+            changed = true;
+        }
+    }
+    Ok(changed)
+}
+
+/// (kid, alg, status, created_at, activate_at, drop_after) for `hms-ach keys list`.
+pub async fn list_keys(store: &Store) -> Result<Vec<(String, String, String, i64, Option<i64>, Option<i64>)>, KeyError> {
+    Ok(sqlx::query_as("SELECT kid, alg, status, created_at, activate_at, drop_after FROM signing_keys ORDER BY created_at, alg")
+        .fetch_all(store.reader())
+        .await?)
+}

@@ -1,0 +1,135 @@
+//! The browser side of the authorization endpoint: takes the request (or a pushed
+//! one), keeps it in the store, and moves the browser through sign-in and consent
+//! back to the client.
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::Deserialize;
+
+use super::{error_page, Browser};
+use crate::oidc::{self, AuthResponse, AuthorizeError, Next, PAR_PREFIX};
+use crate::AppState;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/oauth2/authorize", get(authorize).post(authorize))
+        .route("/oauth2/authorize/resume", get(resume))
+}
+
+fn unavailable(app: &AppState, e: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "authorization failed");
+    error_page(app, StatusCode::SERVICE_UNAVAILABLE, "The sign-in service could not finish this request; try again shortly.")
+}
+
+/// RFC 6749 §3.1: GET with a query, or POST with a form (OIDC Core §3.1.2.1).
+async fn authorize(State(app): State<AppState>, browser: Browser, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let raw: Vec<u8> = if method == Method::POST {
+        let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if !ct.starts_with("application/x-www-form-urlencoded") {
+            return error_page(&app, StatusCode::BAD_REQUEST, "The app sent the sign-in request in a form this service cannot read.");
+        }
+        body.to_vec()
+    } else {
+        uri.query().unwrap_or("").as_bytes().to_vec()
+    };
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(&raw).into_owned().collect();
+    // RFC 9126 §4: a pushed request replaces the parameters (client_id must match).
+    let pushed = params.iter().find(|(k, _)| k == "request_uri").map(|(_, v)| v.clone());
+    let (req, client) = if let Some(request_uri) = pushed {
+        let Some(handle) = request_uri.strip_prefix(PAR_PREFIX) else {
+            return error_page(&app, StatusCode::BAD_REQUEST, "The app's request_uri is not one this service issued.");
+        };
+        let req = match oidc::load_request(&app, handle, true).await {
+            Ok(Some(r)) => r,
+            Ok(None) => return error_page(&app, StatusCode::BAD_REQUEST, "The app's pushed request has expired or was already used; go back to the app and try again."),
+            Err(e) => return unavailable(&app, e.description),
+        };
+        if params.iter().find(|(k, _)| k == "client_id").map(|(_, v)| v.as_str()) != Some(req.client_id.as_str()) {
+            return error_page(&app, StatusCode::BAD_REQUEST, "The request's client_id differs from the pushed request's.");
+        }
+        let client = match app.clients().get(app.store(), &req.client_id, app.clock().now_ms()).await {
+            Ok(Some(c)) if c.enabled => c,
+            _ => return error_page(&app, StatusCode::BAD_REQUEST, "The app is no longer registered."),
+        };
+        (req, client)
+    } else {
+        match oidc::validate_request(&app, &params).await {
+            Ok(ok) => ok,
+            Err(AuthorizeError::Page(m)) => return error_page(&app, StatusCode::BAD_REQUEST, &m),
+            Err(AuthorizeError::Redirect(r)) => return respond(&app, r),
+        }
+    };
+    let handle = match oidc::save_request(&app, &req, false).await {
+        Ok(h) => h,
+        Err(e) => return unavailable(&app, e.description),
+    };
+    match oidc::decide(&app, &handle, &req, &client, browser.session.as_ref()).await {
+        Ok(next) => go(&app, next),
+        Err(e) => unavailable(&app, e.description),
+    }
+}
+
+#[derive(Deserialize)]
+struct ResumeQuery {
+    request: String,
+}
+
+/// After sign-in, account choice or consent: decide again with the new state.
+async fn resume(State(app): State<AppState>, browser: Browser, Query(q): Query<ResumeQuery>) -> Response {
+    continue_request(&app, &browser, &q.request).await
+}
+
+pub(super) async fn continue_request(app: &AppState, browser: &Browser, handle: &str) -> Response {
+    let req = match oidc::load_request(app, handle, false).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return error_page(app, StatusCode::BAD_REQUEST, "This sign-in request has expired; go back to the app and start again."),
+        Err(e) => return unavailable(app, e.description),
+    };
+    let client = match app.clients().get(app.store(), &req.client_id, app.clock().now_ms()).await {
+        Ok(Some(c)) if c.enabled => c,
+        _ => return error_page(app, StatusCode::BAD_REQUEST, "The app is no longer registered."),
+    };
+    match oidc::decide(app, handle, &req, &client, browser.session.as_ref()).await {
+        Ok(next) => go(app, next),
+        Err(e) => unavailable(app, e.description),
+    }
+}
+
+pub(super) fn go(app: &AppState, next: Next) -> Response {
+    match next {
+        Next::Login(h) => Redirect::to(&format!("/login?request={h}")).into_response(),
+        Next::SelectAccount(h) => Redirect::to(&format!("/select-account?request={h}")).into_response(),
+        Next::Consent(h) => Redirect::to(&format!("/consent?request={h}")).into_response(),
+        Next::Respond(r) => respond(app, r),
+    }
+}
+
+/// Back to the client: a 303 redirect with the query, or a self-submitting form
+/// (OAuth 2.0 Form Post Response Mode §2), whose one script runs under a nonce.
+pub(super) fn respond(app: &AppState, r: AuthResponse) -> Response {
+    if !r.form_post {
+        return Redirect::to(&r.location()).into_response();
+    }
+    let nonce = oidc::random_token(16);
+    let params: Vec<(String, String)> = r.params.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    let ctx = minijinja::context! { lang => "en", action => r.redirect_uri, params => params, nonce => nonce };
+    match app.web().render("form_post.html", ctx) {
+        Ok(html) => {
+            let mut resp = axum::response::Html(html).into_response();
+            let csp = format!("default-src 'none'; script-src 'nonce-{nonce}'; form-action {}; base-uri 'none'; frame-ancestors 'none'", origin_of(&r.redirect_uri));
+            if let Ok(v) = HeaderValue::from_str(&csp) {
+                resp.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+            }
+            resp
+        }
+        Err(e) => unavailable(app, e),
+    }
+}
+
+fn origin_of(uri: &str) -> String {
+    url::Url::parse(uri).map(|u| u.origin().ascii_serialization()).unwrap_or_else(|_| "'none'".into())
+}

@@ -1,0 +1,121 @@
+//! The browser's side of a request: its session (from the session cookie), its CSRF
+//! cookie, and the cookies we set. Cookies are HttpOnly and SameSite=Lax; under an
+//! https issuer they are Secure with the `__Host-` prefix (RFC 6265bis §4.1.3.2).
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::Response;
+
+use crate::api::RequestMeta;
+use crate::audit::Origin;
+use crate::authn::Session;
+use crate::AppState;
+
+pub struct Browser {
+    pub session: Option<Session>,
+    pub csrf_cookie: Option<String>,
+    /// A fresh CSRF cookie value to set, when the browser had none.
+    pub new_csrf: Option<String>,
+    pub meta: RequestMeta,
+    pub user_agent: Option<String>,
+    pub origin_header: Option<String>,
+}
+
+fn names(app: &AppState) -> (&'static str, &'static str, bool) {
+    if app.issuer().starts_with("https://") {
+        ("__Host-hms_session", "__Host-hms_csrf", true)
+    } else {
+        ("hms_session", "hms_csrf", false)
+    }
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+impl FromRequestParts<AppState> for Browser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+        let (session_name, csrf_name, _) = names(app);
+        let session = match cookie(&parts.headers, session_name) {
+            Some(token) => crate::authn::find_session(app, token).await.map_err(|e| {
+                tracing::error!(error = %e, "reading the session failed");
+                super::error_page(app, axum::http::StatusCode::SERVICE_UNAVAILABLE, "The sign-in service is unavailable; try again shortly.")
+            })?,
+            None => None,
+        };
+        let csrf_cookie = cookie(&parts.headers, csrf_name).filter(|c| c.len() >= 20 && c.len() <= 100).map(str::to_string);
+        let new_csrf = csrf_cookie.is_none().then(|| crate::oidc::random_token(24));
+        Ok(Browser {
+            session,
+            csrf_cookie,
+            new_csrf,
+            meta: crate::api::extract::request_meta(parts, app),
+            user_agent: parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string),
+            origin_header: parts.headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_string),
+        })
+    }
+}
+
+impl Browser {
+    /// The token to put in forms (for the cookie the browser has or is about to get).
+    pub fn csrf(&self, app: &AppState) -> String {
+        let c = self.csrf_cookie.as_deref().or(self.new_csrf.as_deref()).unwrap_or("");
+        crate::authn::csrf_token(app.master_key(), c)
+    }
+
+    /// A form's CSRF check: the token matches the cookie, and a browser-sent Origin
+    /// (when present) is ours.
+    pub fn csrf_ok(&self, app: &AppState, submitted: Option<&str>) -> bool {
+        let iss = app.issuer();
+        let origin_ok = self
+            .origin_header
+            .as_deref()
+            .is_none_or(|o| iss == o || iss.strip_prefix(o).is_some_and(|rest| rest.starts_with('/')));
+        origin_ok && crate::authn::csrf_valid(app.master_key(), self.csrf_cookie.as_deref(), submitted)
+    }
+
+    pub fn origin(&self) -> Origin {
+        Origin {
+            actor_kind: if self.session.is_some() { "person" } else { "anonymous" },
+            actor_id: self.session.as_ref().map(|s| s.person_id.clone()).unwrap_or_else(|| "-".into()),
+            meta: self.meta.clone(),
+        }
+    }
+
+    /// Sets the CSRF cookie on a response if the browser did not have one.
+    pub fn finish(&self, app: &AppState, mut resp: Response) -> Response {
+        if let Some(v) = &self.new_csrf {
+            let (_, name, secure) = names(app);
+            set(&mut resp, &format!("{name}={v}; Path=/; HttpOnly; SameSite=Lax{}", if secure { "; Secure" } else { "" }));
+        }
+        resp
+    }
+}
+
+fn set(resp: &mut Response, cookie: &str) {
+    if let Ok(v) = HeaderValue::from_str(cookie) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+/// Sets the session cookie (a session cookie in the browser's sense: no Max-Age; the
+/// server ends the session on its own schedule).
+pub fn set_session(app: &AppState, resp: &mut Response, token: &str) {
+    let (name, _, secure) = names(app);
+    set(resp, &format!("{name}={token}; Path=/; HttpOnly; SameSite=Lax{}", if secure { "; Secure" } else { "" }));
+}
+
+pub fn clear_session(app: &AppState, resp: &mut Response) {
+    let (name, _, secure) = names(app);
+    set(resp, &format!("{name}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{}", if secure { "; Secure" } else { "" }));
+}

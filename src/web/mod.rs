@@ -1,0 +1,118 @@
+//! The server-rendered web UI: one layout, one stylesheet, templates embedded in the
+//! binary (minijinja, HTML auto-escaped), every string from a message catalog.
+//! Pages: authorize (browser side), sign-in, account choice, consent, sign-out, errors,
+//! and the self-service portal (profile, sessions, connected apps, password).
+
+mod authorize;
+mod cookies;
+mod logout;
+mod portal;
+mod signin;
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use std::collections::HashMap;
+
+use crate::AppState;
+
+pub use cookies::Browser;
+
+const TEMPLATES: &[(&str, &str)] = &[
+    ("layout.html", include_str!("templates/layout.html")),
+    ("login.html", include_str!("templates/login.html")),
+    ("select_account.html", include_str!("templates/select_account.html")),
+    ("consent.html", include_str!("templates/consent.html")),
+    ("error.html", include_str!("templates/error.html")),
+    ("logout.html", include_str!("templates/logout.html")),
+    ("form_post.html", include_str!("templates/form_post.html")),
+    ("profile.html", include_str!("templates/profile.html")),
+    ("sessions.html", include_str!("templates/sessions.html")),
+    ("apps.html", include_str!("templates/apps.html")),
+    ("password.html", include_str!("templates/password.html")),
+];
+const CSS: &str = include_str!("static/hms.css");
+const MESSAGES_EN: &str = include_str!("messages.en.toml");
+
+/// The compiled templates and the message catalog.
+pub struct Web {
+    env: minijinja::Environment<'static>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("template error: {0}")]
+    Template(#[from] minijinja::Error),
+    #[error("message catalog: {0}")]
+    Messages(String),
+}
+
+impl Web {
+    pub fn new() -> Result<Web, WebError> {
+        let messages: HashMap<String, String> =
+            toml::from_str(MESSAGES_EN).map_err(|e| WebError::Messages(e.to_string()))?;
+        let mut env = minijinja::Environment::new();
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source)?;
+        }
+        env.add_function("t", move |key: &str| -> String {
+            messages.get(key).cloned().unwrap_or_else(|| key.to_string())
+        });
+        Ok(Web { env })
+    }
+
+    pub fn message(&self, key: &str) -> String {
+        self.env
+            .render_str(&format!("{{{{ t({key:?}) }}}}"), ())
+            .unwrap_or_else(|_| key.to_string())
+    }
+
+    pub fn render(&self, name: &str, ctx: minijinja::Value) -> Result<String, WebError> {
+        Ok(self.env.get_template(name)?.render(ctx)?)
+    }
+}
+
+/// The Content-Security-Policy of every page: own stylesheet, no scripts, no framing.
+const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/// Renders a page; a template failure becomes a plain 500 (logged).
+pub fn page(app: &AppState, status: StatusCode, name: &str, ctx: minijinja::Value) -> Response {
+    match app.web().render(name, ctx) {
+        Ok(html) => {
+            let mut resp = (status, axum::response::Html(html)).into_response();
+            resp.headers_mut().insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(PAGE_CSP));
+            resp
+        }
+        Err(e) => {
+            tracing::error!(error = %e, template = name, "rendering a page failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "the page could not be shown").into_response()
+        }
+    }
+}
+
+/// An error page that says what went wrong (never internals).
+pub fn error_page(app: &AppState, status: StatusCode, message: &str) -> Response {
+    page(app, status, "error.html", minijinja::context! { lang => "en", message => message })
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/static/hms.css", get(css))
+        .route("/", get(|| async { axum::response::Redirect::to("/portal") }))
+        .merge(authorize::router())
+        .merge(signin::router())
+        .merge(portal::router())
+        .merge(logout::router())
+}
+
+async fn css() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
+        ],
+        CSS,
+    )
+        .into_response()
+}
