@@ -117,19 +117,22 @@ async fn background(app: AppState) {
         }
     };
     let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut n: u64 = 0;
+    let mut seen = String::new();
     loop {
         tick.tick().await;
-        n += 1;
         let now = app.clock().now_ms();
-        match crate::oidc::maintain_keys(app.store(), app.master_key(), now, app.config()).await {
-            Ok(changed) if changed || n % 15 == 0 => {
-                if let Err(e) = app.reload_keys().await {
-                    tracing::error!(error = %e, "reloading signing keys failed");
-                }
-            }
+        if let Err(e) = crate::oidc::maintain_keys(app.store(), app.master_key(), now, app.config()).await {
+            tracing::error!(error = %e, "key maintenance failed");
+        }
+        // Serve a key in the JWKS as soon as any process (the CLI, another replica)
+        // created it, and sign with a promoted key at once.
+        match crate::oidc::keys_fingerprint(app.store()).await {
+            Ok(fp) if fp != seen => match app.reload_keys().await {
+                Ok(()) => seen = fp,
+                Err(e) => tracing::error!(error = %e, "reloading signing keys failed"),
+            },
             Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "key maintenance failed"),
+            Err(e) => tracing::error!(error = %e, "reading the key set failed"),
         }
         if let Err(e) = crate::oidc::deliver_logouts(&app, &http).await {
             tracing::error!(error = %e.description, "back-channel logout delivery failed");

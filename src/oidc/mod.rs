@@ -41,7 +41,7 @@ pub use master_key::MasterKey;
 pub use registration::{ClientSettings, OIDC_SCOPES, SUPPORTED_GRANTS};
 pub use requests::{drop_request, load_request, save_request, update_request, PAR_PREFIX};
 pub use resource::userinfo_audience;
-pub use rotation::{list_keys, maintain_keys, rotate_keys};
+pub use rotation::{keys_fingerprint, list_keys, maintain_keys, rotate_keys};
 pub use token::{issue_token, TokenRequest, TokenResponse};
 
 pub fn router() -> axum::Router<crate::AppState> {

@@ -121,3 +121,12 @@ pub async fn list_keys(store: &Store) -> Result<Vec<(String, String, String, i64
         .fetch_all(store.reader())
         .await?)
 }
+
+/// A summary of the key set (ids and states): when it differs from the last one a
+/// replica saw, another process rotated or promoted keys and the replica reloads.
+pub async fn keys_fingerprint(store: &Store) -> Result<String, KeyError> {
+    let rows: Vec<(String, String)> = sqlx::query_as("SELECT kid, status FROM signing_keys ORDER BY kid")
+        .fetch_all(store.reader())
+        .await?;
+    Ok(rows.iter().map(|(k, s)| format!("{k}:{s}")).collect::<Vec<_>>().join(","))
+}

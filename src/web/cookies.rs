@@ -81,7 +81,17 @@ impl Browser {
             .origin_header
             .as_deref()
             .is_none_or(|o| iss == o || iss.strip_prefix(o).is_some_and(|rest| rest.starts_with('/')));
-        origin_ok && crate::authn::csrf_valid(app.master_key(), self.csrf_cookie.as_deref(), submitted)
+        let token_ok = crate::authn::csrf_valid(app.master_key(), self.csrf_cookie.as_deref(), submitted);
+        if !(origin_ok && token_ok) {
+            crate::ops::metrics::oidc_event("csrf_rejected");
+            tracing::warn!(
+                origin = ?self.origin_header.as_deref().map(|o| o.chars().take(100).collect::<String>()),
+                has_cookie = self.csrf_cookie.is_some(),
+                has_token = submitted.is_some(),
+                "form rejected: CSRF check failed"
+            );
+        }
+        origin_ok && token_ok
     }
 
     pub fn origin(&self) -> Origin {

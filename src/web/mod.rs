@@ -81,7 +81,11 @@ pub fn page(app: &AppState, status: StatusCode, name: &str, ctx: minijinja::Valu
     match app.web().render(name, ctx) {
         Ok(html) => {
             let mut resp = (status, axum::response::Html(html)).into_response();
-            resp.headers_mut().insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(PAGE_CSP));
+            let h = resp.headers_mut();
+            h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(PAGE_CSP));
+            // Not no-referrer: under it browsers send `Origin: null` with our own forms,
+            // and the CSRF check compares the Origin. same-origin leaks nothing to others.
+            h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
             resp
         }
         Err(e) => {
