@@ -7,11 +7,11 @@ use std::sync::{Arc, RwLock};
 
 use crate::authn::{IpThrottle, PasswordHasher};
 use crate::authz::Authorizer;
-use crate::web::Web;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::oidc::{ClientCache, KeyRing, MasterKey};
 use crate::store::Store;
+use crate::web::Web;
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -170,7 +170,9 @@ impl AppState {
         if let Ok(mut k) = self.0.keys.write() {
             *k = Arc::new(ring);
         }
-        self.0.keys_loaded_ms.store(self.clock().now_ms(), Ordering::Relaxed);
+        self.0
+            .keys_loaded_ms
+            .store(self.clock().now_ms(), Ordering::Relaxed);
         Ok(())
     }
 }

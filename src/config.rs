@@ -324,17 +324,62 @@ impl Config {
             return bad("oauth.access_token_ttl_seconds must be between 60 and 86400".into());
         }
         let ranges: [(&str, i64, i64, i64); 11] = [
-            ("oauth.code_ttl_seconds", self.oauth.code_ttl_seconds, 5, 600),
-            ("oauth.id_token_ttl_seconds", self.oauth.id_token_ttl_seconds, 60, 86_400),
-            ("oauth.refresh_token_ttl_seconds", self.oauth.refresh_token_ttl_seconds, 60, 365 * 86_400),
-            ("oauth.offline_refresh_token_ttl_seconds", self.oauth.offline_refresh_token_ttl_seconds, 60, 365 * 86_400),
-            ("oauth.auth_request_ttl_seconds", self.oauth.auth_request_ttl_seconds, 60, 86_400),
+            (
+                "oauth.code_ttl_seconds",
+                self.oauth.code_ttl_seconds,
+                5,
+                600,
+            ),
+            (
+                "oauth.id_token_ttl_seconds",
+                self.oauth.id_token_ttl_seconds,
+                60,
+                86_400,
+            ),
+            (
+                "oauth.refresh_token_ttl_seconds",
+                self.oauth.refresh_token_ttl_seconds,
+                60,
+                365 * 86_400,
+            ),
+            (
+                "oauth.offline_refresh_token_ttl_seconds",
+                self.oauth.offline_refresh_token_ttl_seconds,
+                60,
+                365 * 86_400,
+            ),
+            (
+                "oauth.auth_request_ttl_seconds",
+                self.oauth.auth_request_ttl_seconds,
+                60,
+                86_400,
+            ),
             ("oauth.par_ttl_seconds", self.oauth.par_ttl_seconds, 5, 600),
-            ("keys.rotate_after_days", self.keys.rotate_after_days, 0, 3650),
-            ("keys.publish_ahead_seconds", self.keys.publish_ahead_seconds, 0, 7 * 86_400),
+            (
+                "keys.rotate_after_days",
+                self.keys.rotate_after_days,
+                0,
+                3650,
+            ),
+            (
+                "keys.publish_ahead_seconds",
+                self.keys.publish_ahead_seconds,
+                0,
+                7 * 86_400,
+            ),
             ("auth.max_failures", self.auth.max_failures, 1, 100),
-            ("auth.session_ttl_seconds", self.auth.session_ttl_seconds, 60, 30 * 86_400),
-            ("auth.session_idle_seconds", self.auth.session_idle_seconds, 60, 30 * 86_400),
+            (
+                "auth.session_ttl_seconds",
+                self.auth.session_ttl_seconds,
+                60,
+                30 * 86_400,
+            ),
+            (
+                "auth.session_idle_seconds",
+                self.auth.session_idle_seconds,
+                60,
+                30 * 86_400,
+            ),
         ];
         for (name, value, lo, hi) in ranges {
             if !(lo..=hi).contains(&value) {
@@ -342,7 +387,13 @@ impl Config {
             }
         }
         let a = &self.auth;
-        if argon2::Params::new(a.argon2_memory_kib, a.argon2_iterations, a.argon2_parallelism, None).is_err()
+        if argon2::Params::new(
+            a.argon2_memory_kib,
+            a.argon2_iterations,
+            a.argon2_parallelism,
+            None,
+        )
+        .is_err()
             || a.argon2_memory_kib < 8 * 1024
         {
             return bad("auth.argon2_memory_kib (at least 8192), argon2_iterations (at least 1) and argon2_parallelism (at least 1) must be valid argon2id parameters (RFC 9106 §4)".into());

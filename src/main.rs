@@ -62,7 +62,7 @@ enum Command {
 #[derive(Subcommand)]
 enum ClientCommand {
     /// Register a client; prints its id and its secret (once).
-    Create(cli::ClientCreateArgs),
+    Create(Box<cli::ClientCreateArgs>),
     List {
         #[arg(long)]
         json: bool,
@@ -149,13 +149,22 @@ fn main() -> ExitCode {
             Command::Migrate => cli::migrate(config).await.map(|_| true),
             Command::CheckConfig => cli::check_config(config).await.map(|_| true),
             Command::Audit(AuditCommand::Verify { json }) => cli::audit_verify(config, json).await,
-            Command::User(UserCommand::SetPassword { username, must_change }) => {
-                cli::user_set_password(config, &username, must_change).await.map(|_| true)
+            Command::User(UserCommand::SetPassword {
+                username,
+                must_change,
+            }) => cli::user_set_password(config, &username, must_change)
+                .await
+                .map(|_| true),
+            Command::Keys(KeysCommand::Rotate { json }) => {
+                cli::keys_rotate(config, json).await.map(|_| true)
             }
-            Command::Keys(KeysCommand::Rotate { json }) => cli::keys_rotate(config, json).await.map(|_| true),
-            Command::Keys(KeysCommand::List { json }) => cli::keys_list(config, json).await.map(|_| true),
+            Command::Keys(KeysCommand::List { json }) => {
+                cli::keys_list(config, json).await.map(|_| true)
+            }
             Command::Client(c) => match c {
-                ClientCommand::Create(args) => cli::client_create(config, args).await.map(|_| true),
+                ClientCommand::Create(args) => {
+                    cli::client_create(config, *args).await.map(|_| true)
+                }
                 ClientCommand::List { json } => cli::client_list(config, json).await.map(|_| true),
                 ClientCommand::RotateSecret { client_id, json } => {
                     cli::client_rotate(config, &client_id, json)

@@ -13,9 +13,7 @@ pub fn csrf_token(master: &MasterKey, cookie: &str) -> String {
 /// Constant-time check of a submitted form value against the cookie.
 pub fn csrf_valid(master: &MasterKey, cookie: Option<&str>, submitted: Option<&str>) -> bool {
     match (cookie, submitted) {
-        (Some(c), Some(s)) if c.len() >= 20 => {
-            master.secret_matches(&format!("csrf:{c}"), s)
-        }
+        (Some(c), Some(s)) if c.len() >= 20 => master.secret_matches(&format!("csrf:{c}"), s),
         _ => false,
     }
 }

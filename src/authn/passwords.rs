@@ -88,7 +88,7 @@ impl PasswordHasher {
                 "the password must not contain the username".into(),
             ));
         }
-        if password.chars().all(|c| Some(c) == password.chars().next()) {
+        if password.chars().all(|c| password.starts_with(c)) {
             return Err(AuthnError::PasswordPolicy(
                 "the password must not be one character repeated".into(),
             ));
@@ -214,13 +214,15 @@ pub async fn set_password(
         .bind(&person.id)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("INSERT INTO passwords (person_id, hash, must_change, changed_at) VALUES ($1, $2, $3, $4)")
-        .bind(&person.id)
-        .bind(&hash)
-        .bind(i64::from(must_change))
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO passwords (person_id, hash, must_change, changed_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&person.id)
+    .bind(&hash)
+    .bind(i64::from(must_change))
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
     audit::record(
         &mut tx,
         app.store().audit_key(),

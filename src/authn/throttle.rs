@@ -28,7 +28,11 @@ pub(super) async fn locked_until(
 }
 
 /// Counts a failure; returns whether the name is now locked.
-pub(super) async fn record_failure(app: &AppState, key: &str, now: i64) -> Result<bool, AuthnError> {
+pub(super) async fn record_failure(
+    app: &AppState,
+    key: &str,
+    now: i64,
+) -> Result<bool, AuthnError> {
     let cfg = &app.config().auth;
     let window_start = now - cfg.failure_window_seconds * 1000;
     let mut tx = app.store().begin().await?;

@@ -77,7 +77,10 @@ pub async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
             "\nDemo district ready: {} orgs, {} people.\n\nAdmin API client (hub-admin, every scope). The secret is shown once per start:\n  client_id:     {}\n  client_secret: {}\n\nTry:\n  TOKEN=$(curl -s -u '{}:{}' -d grant_type=client_credentials {issuer}/oauth2/token | sed 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/')\n  curl -s -H \"Authorization: Bearer $TOKEN\" '{issuer}/api/v1/users?kind=clinical_instructor'\n",
             s.orgs, s.people, s.client_id, s.client_secret, s.client_id, s.client_secret
         );
-        println!("Sign in at {issuer}/login (password for every demo account: {}):", crate::demo::DEMO_PASSWORD);
+        println!(
+            "Sign in at {issuer}/login (password for every demo account: {}):",
+            crate::demo::DEMO_PASSWORD
+        );
         for (persona, username) in &s.accounts {
             println!("  {persona:<38} {username}");
         }
@@ -121,7 +124,9 @@ async fn background(app: AppState) {
     loop {
         tick.tick().await;
         let now = app.clock().now_ms();
-        if let Err(e) = crate::oidc::maintain_keys(app.store(), app.master_key(), now, app.config()).await {
+        if let Err(e) =
+            crate::oidc::maintain_keys(app.store(), app.master_key(), now, app.config()).await
+        {
             tracing::error!(error = %e, "key maintenance failed");
         }
         // Serve a key in the JWKS as soon as any process (the CLI, another replica)
@@ -268,15 +273,30 @@ pub async fn client_create(config: Config, args: ClientCreateArgs) -> anyhow::Re
     let app = open_app(config).await?;
     let jwks = match &args.jwks_file {
         Some(path) => Some(
-            serde_json::from_str(&std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?)
-                .with_context(|| format!("{} is not JSON (a JWK Set)", path.display()))?,
+            serde_json::from_str(
+                &std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?,
+            )
+            .with_context(|| format!("{} is not JSON (a JWK Set)", path.display()))?,
         ),
         None => None,
     };
     let settings = crate::oidc::ClientSettings {
-        client_type: if args.public { "public" } else { "confidential" }.into(),
+        client_type: if args.public {
+            "public"
+        } else {
+            "confidential"
+        }
+        .into(),
         token_endpoint_auth_method: args.auth_method.clone().unwrap_or_else(|| {
-            if args.public { "none" } else if jwks.is_some() { "private_key_jwt" } else { "client_secret_basic" }.into()
+            if args.public {
+                "none"
+            } else if jwks.is_some() {
+                "private_key_jwt"
+            } else {
+                "client_secret_basic"
+            }
+            .into()
         }),
         redirect_uris: args.redirect_uris,
         post_logout_redirect_uris: args.post_logout_redirect_uris,

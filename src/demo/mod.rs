@@ -264,7 +264,10 @@ pub async fn seed(app: &AppState) -> Result<DemoSummary, crate::error::AppError>
         if !crate::authn::has_password(app, &person.id).await? {
             crate::authn::set_password(app, &person, DEMO_PASSWORD, false, &origin).await?;
         }
-        accounts.push((persona.to_string(), person.username.clone().unwrap_or_default()));
+        accounts.push((
+            persona.to_string(),
+            person.username.clone().unwrap_or_default(),
+        ));
     }
     Ok(DemoSummary {
         orgs: ORGS.len(),

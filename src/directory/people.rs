@@ -52,7 +52,7 @@ pub async fn find_person_by_login(
 ) -> Result<Option<Person>, DirectoryError> {
     let name = login.trim().to_lowercase();
     let mut conn = store.reader().acquire().await?;
-    let mut found = repo::load(&mut conn, "p.username = $1", &[name.clone()]).await?;
+    let mut found = repo::load(&mut conn, "p.username = $1", std::slice::from_ref(&name)).await?;
     if found.is_empty() && name.contains('@') {
         found = repo::load(&mut conn, "p.email = $1", &[name]).await?;
         if found.len() != 1 {

@@ -59,13 +59,27 @@ pub enum AuthorizeError {
 }
 
 impl AuthResponse {
-    pub fn error(req_uri: &str, form_post: bool, state: Option<&str>, issuer: &str, error: &str, description: &str) -> Self {
-        let mut params = vec![("error", error.to_string()), ("error_description", description.to_string())];
+    pub fn error(
+        req_uri: &str,
+        form_post: bool,
+        state: Option<&str>,
+        issuer: &str,
+        error: &str,
+        description: &str,
+    ) -> Self {
+        let mut params = vec![
+            ("error", error.to_string()),
+            ("error_description", description.to_string()),
+        ];
         if let Some(s) = state {
             params.push(("state", s.to_string()));
         }
         params.push(("iss", issuer.to_string()));
-        AuthResponse { redirect_uri: req_uri.to_string(), form_post, params }
+        AuthResponse {
+            redirect_uri: req_uri.to_string(),
+            form_post,
+            params,
+        }
     }
 
     /// The redirect URI with the parameters appended to its query (§4.1.2: keep
@@ -100,9 +114,11 @@ pub async fn validate_request(
     params: &[(String, String)],
 ) -> Result<(AuthRequest, std::sync::Arc<Client>), AuthorizeError> {
     let page = AuthorizeError::Page;
-    let client_id = single(params, "client_id")
-        .map_err(page)?
-        .ok_or_else(|| AuthorizeError::Page("the request has no client_id; the app that sent you here is misconfigured".into()))?;
+    let client_id = single(params, "client_id").map_err(page)?.ok_or_else(|| {
+        AuthorizeError::Page(
+            "the request has no client_id; the app that sent you here is misconfigured".into(),
+        )
+    })?;
     let now = app.clock().now_ms();
     let client = app
         .clients()
@@ -110,7 +126,12 @@ pub async fn validate_request(
         .await
         .map_err(|e| AuthorizeError::Page(format!("the sign-in service failed: {e}")))?
         .filter(|c| c.enabled && c.has_grant("authorization_code"))
-        .ok_or_else(|| AuthorizeError::Page("the app that sent you here is not registered for sign-in (unknown client_id)".into()))?;
+        .ok_or_else(|| {
+            AuthorizeError::Page(
+                "the app that sent you here is not registered for sign-in (unknown client_id)"
+                    .into(),
+            )
+        })?;
     let redirect_uri = single(params, "redirect_uri").map_err(AuthorizeError::Page)?;
     let redirect_uri = match redirect_uri {
         // Exact string comparison (RFC 9700 §4.1.3; OIDC Core §3.1.2.1).
@@ -123,35 +144,73 @@ pub async fn validate_request(
         Some("form_post") => "form_post",
         Some(_) => "invalid",
     };
+    // A repeated state is dropped from the error (we cannot tell which is meant).
+    let state_repeated = single(params, "state").is_err();
     let state = single(params, "state").ok().flatten().map(str::to_string);
     let issuer = app.issuer().to_string();
     let fail = |error: &str, description: String| {
-        AuthorizeError::Redirect(AuthResponse::error(&redirect_uri, mode == "form_post", state.as_deref(), &issuer, error, &description))
+        AuthorizeError::Redirect(AuthResponse::error(
+            &redirect_uri,
+            mode == "form_post",
+            state.as_deref(),
+            &issuer,
+            error,
+            &description,
+        ))
     };
     if mode == "invalid" {
-        return Err(fail("invalid_request", "response_mode must be query or form_post".into()));
+        return Err(fail(
+            "invalid_request",
+            "response_mode must be query or form_post".into(),
+        ));
     }
     let get = |name: &str| single(params, name).map_err(|m| fail("invalid_request", m));
+    if state_repeated {
+        return Err(fail(
+            "invalid_request",
+            "the parameter state is repeated; send it once".into(),
+        ));
+    }
     if get("request")?.is_some() {
-        return Err(fail("request_not_supported", "request objects are not supported; use pushed authorization requests (RFC 9126)".into()));
+        return Err(fail(
+            "request_not_supported",
+            "request objects are not supported; use pushed authorization requests (RFC 9126)"
+                .into(),
+        ));
     }
     match get("response_type")? {
         Some("code") => {}
-        None => return Err(fail("invalid_request", "response_type is missing; use code".into())),
-        Some(other) => return Err(fail("unsupported_response_type", format!("response_type {other:?} is not supported; use code"))),
+        None => {
+            return Err(fail(
+                "invalid_request",
+                "response_type is missing; use code".into(),
+            ))
+        }
+        Some(other) => {
+            return Err(fail(
+                "unsupported_response_type",
+                format!("response_type {other:?} is not supported; use code"),
+            ))
+        }
     }
     let raw_scope = get("scope")?.unwrap_or("");
     let mut scopes: Vec<String> = Vec::new();
     for s in raw_scope.split(' ').filter(|s| !s.is_empty()) {
         if !client.scopes.iter().any(|c| c == s) {
-            return Err(fail("invalid_scope", format!("the app may not request the scope {s}")));
+            return Err(fail(
+                "invalid_scope",
+                format!("the app may not request the scope {s}"),
+            ));
         }
         if !scopes.iter().any(|x| x == s) {
             scopes.push(s.to_string());
         }
     }
     if scopes.is_empty() {
-        return Err(fail("invalid_scope", "scope is missing; OpenID Connect requests include openid".into()));
+        return Err(fail(
+            "invalid_scope",
+            "scope is missing; OpenID Connect requests include openid".into(),
+        ));
     }
     let code_challenge = get("code_challenge")?;
     match (code_challenge, get("code_challenge_method")?) {
@@ -165,19 +224,40 @@ pub async fn validate_request(
         }
         (None, None) => {}
     }
-    let prompt: Vec<String> = get("prompt")?.unwrap_or("").split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect();
-    if let Some(bad) = prompt.iter().find(|p| !matches!(p.as_str(), "none" | "login" | "consent" | "select_account")) {
-        return Err(fail("invalid_request", format!("unknown prompt value {bad:?}")));
+    let prompt: Vec<String> = get("prompt")?
+        .unwrap_or("")
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    if let Some(bad) = prompt
+        .iter()
+        .find(|p| !matches!(p.as_str(), "none" | "login" | "consent" | "select_account"))
+    {
+        return Err(fail(
+            "invalid_request",
+            format!("unknown prompt value {bad:?}"),
+        ));
     }
     if prompt.iter().any(|p| p == "none") && prompt.len() > 1 {
-        return Err(fail("invalid_request", "prompt=none cannot be combined with other values (OIDC Core §3.1.2.1)".into()));
+        return Err(fail(
+            "invalid_request",
+            "prompt=none cannot be combined with other values (OIDC Core §3.1.2.1)".into(),
+        ));
     }
     let max_age = match get("max_age")? {
         None => None,
-        Some(v) => Some(v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| fail("invalid_request", "max_age must be a non-negative number of seconds".into()))?),
+        Some(v) => Some(v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+            fail(
+                "invalid_request",
+                "max_age must be a non-negative number of seconds".into(),
+            )
+        })?),
     };
     let nonce = get("nonce")?.map(str::to_string);
-    if nonce.as_ref().is_some_and(|n| n.len() > 512) || state.as_ref().is_some_and(|s| s.len() > 2048) {
+    if nonce.as_ref().is_some_and(|n| n.len() > 512)
+        || state.as_ref().is_some_and(|s| s.len() > 2048)
+    {
         return Err(fail("invalid_request", "state or nonce is too long".into()));
     }
     let req = AuthRequest {
@@ -200,7 +280,14 @@ pub async fn validate_request(
 
 impl AuthRequest {
     pub fn error(&self, issuer: &str, error: &str, description: &str) -> AuthResponse {
-        AuthResponse::error(&self.redirect_uri, self.response_mode == "form_post", self.state.as_deref(), issuer, error, description)
+        AuthResponse::error(
+            &self.redirect_uri,
+            self.response_mode == "form_post",
+            self.state.as_deref(),
+            issuer,
+            error,
+            description,
+        )
     }
     fn has_prompt(&self, p: &str) -> bool {
         self.prompt.iter().any(|x| x == p)
@@ -224,7 +311,13 @@ pub async fn decide(
     };
     let session = match session {
         Some(s) if !req.has_prompt("login") && fresh_enough(s) => s,
-        _ if none => return Ok(Next::Respond(req.error(issuer, "login_required", "the person is not signed in (or not recently enough)"))),
+        _ if none => {
+            return Ok(Next::Respond(req.error(
+                issuer,
+                "login_required",
+                "the person is not signed in (or not recently enough)",
+            )))
+        }
         _ => return Ok(Next::Login(handle.to_string())),
     };
     if req.has_prompt("select_account") {
@@ -232,7 +325,11 @@ pub async fn decide(
     }
     if needs_consent(app, req, client, &session.person_id).await? {
         if none {
-            return Ok(Next::Respond(req.error(issuer, "consent_required", "the person has not yet agreed to share this with the app")));
+            return Ok(Next::Respond(req.error(
+                issuer,
+                "consent_required",
+                "the person has not yet agreed to share this with the app",
+            )));
         }
         return Ok(Next::Consent(handle.to_string()));
     }
@@ -240,7 +337,11 @@ pub async fn decide(
         .await
         .map_err(OAuthError::server_error)?;
     if person.status != "active" {
-        return Ok(Next::Respond(req.error(issuer, "access_denied", "the account is not active")));
+        return Ok(Next::Respond(req.error(
+            issuer,
+            "access_denied",
+            "the account is not active",
+        )));
     }
     let code = issue_code(app, req, session).await?;
     let mut params = vec![("code", code)];
@@ -249,12 +350,21 @@ pub async fn decide(
     }
     params.push(("iss", issuer.to_string()));
     super::requests::drop_request(app, handle).await?;
-    Ok(Next::Respond(AuthResponse { redirect_uri: req.redirect_uri.clone(), form_post: req.response_mode == "form_post", params }))
+    Ok(Next::Respond(AuthResponse {
+        redirect_uri: req.redirect_uri.clone(),
+        form_post: req.response_mode == "form_post",
+        params,
+    }))
 }
 
 /// First-party clients skip consent; others need a remembered decision covering
 /// every requested scope, or show the page when the client asks (`prompt=consent`).
-async fn needs_consent(app: &AppState, req: &AuthRequest, client: &Client, person_id: &str) -> Result<bool, OAuthError> {
+async fn needs_consent(
+    app: &AppState,
+    req: &AuthRequest,
+    client: &Client,
+    person_id: &str,
+) -> Result<bool, OAuthError> {
     if req.has_prompt("consent") {
         return Ok(true);
     }
@@ -265,11 +375,19 @@ async fn needs_consent(app: &AppState, req: &AuthRequest, client: &Client, perso
     Ok(!req.scopes.iter().all(|s| granted.contains(s)))
 }
 
-async fn issue_code(app: &AppState, req: &AuthRequest, session: &Session) -> Result<String, OAuthError> {
+async fn issue_code(
+    app: &AppState,
+    req: &AuthRequest,
+    session: &Session,
+) -> Result<String, OAuthError> {
     let now = app.clock().now_ms();
     let cfg = &app.config().oauth;
     let offline = req.scopes.iter().any(|s| s == "offline_access");
-    let lifetime = if offline { cfg.offline_refresh_token_ttl_seconds } else { cfg.refresh_token_ttl_seconds };
+    let lifetime = if offline {
+        cfg.offline_refresh_token_ttl_seconds
+    } else {
+        cfg.refresh_token_ttl_seconds
+    };
     let grant = Grant {
         id: crate::store::new_id(),
         client_id: req.client_id.clone(),
@@ -285,7 +403,11 @@ async fn issue_code(app: &AppState, req: &AuthRequest, session: &Session) -> Res
         revoked: false,
     };
     let code = super::random_token(32);
-    let mut tx = app.store().begin().await.map_err(OAuthError::server_error)?;
+    let mut tx = app
+        .store()
+        .begin()
+        .await
+        .map_err(OAuthError::server_error)?;
     grants::insert_grant(&mut tx, &grant, now).await?;
     grants::insert_code(
         &mut tx,

@@ -18,8 +18,14 @@ pub async fn person_claims(
     let has = |s: &str| scopes.iter().any(|x| x == s);
     let mut c = Map::new();
     if has("profile") {
-        let display = person.preferred_name.as_deref().unwrap_or(&person.given_name);
-        c.insert("name".into(), json!(format!("{display} {}", person.family_name)));
+        let display = person
+            .preferred_name
+            .as_deref()
+            .unwrap_or(&person.given_name);
+        c.insert(
+            "name".into(),
+            json!(format!("{display} {}", person.family_name)),
+        );
         c.insert("given_name".into(), json!(person.given_name));
         c.insert("family_name".into(), json!(person.family_name));
         if let Some(m) = &person.middle_name {
@@ -31,7 +37,10 @@ pub async fn person_claims(
         if let Some(u) = &person.username {
             c.insert("preferred_username".into(), json!(u));
         }
-        c.insert("updated_at".into(), json!(person.updated_at_ms.div_euclid(1000)));
+        c.insert(
+            "updated_at".into(),
+            json!(person.updated_at_ms.div_euclid(1000)),
+        );
     }
     if has("email") {
         if let Some(e) = &person.email {
@@ -42,9 +51,10 @@ pub async fn person_claims(
     }
     if has("roles") {
         let now = app.clock().now_ms();
-        let assignments = crate::authz::list_assignments(app.store(), &Subject::Person(person.id.clone()))
-            .await
-            .map_err(OAuthError::server_error)?;
+        let assignments =
+            crate::authz::list_assignments(app.store(), &Subject::Person(person.id.clone()))
+                .await
+                .map_err(OAuthError::server_error)?;
         let mut roles = Vec::new();
         for a in assignments {
             let live = a
@@ -56,7 +66,10 @@ pub async fn person_claims(
                 continue;
             }
             let org = match &a.org_id {
-                Some(id) => crate::directory::get_org(app.store(), id).await.ok().map(|o| o.sourced_id),
+                Some(id) => crate::directory::get_org(app.store(), id)
+                    .await
+                    .ok()
+                    .map(|o| o.sourced_id),
                 None => None,
             };
             roles.push(json!({ "role": a.role, "org": org }));

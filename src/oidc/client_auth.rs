@@ -36,7 +36,10 @@ impl Form {
         Ok(Form(out))
     }
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
     pub fn pairs(&self) -> &[(String, String)] {
         &self.0
@@ -94,16 +97,28 @@ pub async fn authenticate_client(
         + usize::from(form.get("client_secret").is_some())
         + usize::from(form.get("client_assertion").is_some());
     if methods > 1 {
-        return Err(OAuthError::invalid_request("authenticate with one method only (RFC 6749 §2.3)"));
+        return Err(OAuthError::invalid_request(
+            "authenticate with one method only (RFC 6749 §2.3)",
+        ));
     }
     let master = app.master_key();
     if let Some(h) = authorization {
         let (id, secret) = parse_basic(h)?;
         if form.get("client_id").is_some_and(|b| b != id) {
-            return Err(OAuthError::invalid_request("client_id in the body differs from the authenticated client"));
+            return Err(OAuthError::invalid_request(
+                "client_id in the body differs from the authenticated client",
+            ));
         }
         return match load(app, &id).await? {
-            Some(c) if !c.settings.is_public() && c.settings.token_endpoint_auth_method.starts_with("client_secret") && master.secret_matches(&secret, &c.secret_digest) => Ok(c),
+            Some(c)
+                if !c.settings.is_public()
+                    && c.settings
+                        .token_endpoint_auth_method
+                        .starts_with("client_secret")
+                    && master.secret_matches(&secret, &c.secret_digest) =>
+            {
+                Ok(c)
+            }
             found => {
                 if found.is_none() {
                     // Same work as a real check, so timing does not reveal which ids exist.
@@ -115,7 +130,9 @@ pub async fn authenticate_client(
     }
     if let Some(assertion) = form.get("client_assertion") {
         if form.get("client_assertion_type") != Some(JWT_BEARER) {
-            return Err(OAuthError::invalid_request(format!("client_assertion_type must be {JWT_BEARER}")));
+            return Err(OAuthError::invalid_request(format!(
+                "client_assertion_type must be {JWT_BEARER}"
+            )));
         }
         return private_key_jwt(app, form, assertion, endpoint).await;
     }
@@ -123,7 +140,15 @@ pub async fn authenticate_client(
         return Err(OAuthError::invalid_client("client authentication is required: HTTP Basic, client_secret_post, private_key_jwt, or client_id for public clients", false));
     };
     match (load(app, id).await?, form.get("client_secret")) {
-        (Some(c), Some(secret)) if !c.settings.is_public() && c.settings.token_endpoint_auth_method.starts_with("client_secret") && master.secret_matches(secret, &c.secret_digest) => Ok(c),
+        (Some(c), Some(secret))
+            if !c.settings.is_public()
+                && c.settings
+                    .token_endpoint_auth_method
+                    .starts_with("client_secret")
+                && master.secret_matches(secret, &c.secret_digest) =>
+        {
+            Ok(c)
+        }
         (Some(c), None) if c.settings.is_public() => Ok(c),
         (found, secret) => {
             if found.is_none() {
@@ -136,16 +161,27 @@ pub async fn authenticate_client(
 
 /// RFC 7523 §3: iss and sub are the client id, aud is this server, exp in the
 /// near future, jti never seen before; signed by a key the client registered.
-async fn private_key_jwt(app: &AppState, form: &Form, assertion: &str, endpoint: &str) -> Result<Arc<Client>, OAuthError> {
+async fn private_key_jwt(
+    app: &AppState,
+    form: &Form,
+    assertion: &str,
+    endpoint: &str,
+) -> Result<Arc<Client>, OAuthError> {
     let unverified: serde_json::Value = assertion
         .split('.')
         .nth(1)
         .and_then(|p| B64.decode(p).ok())
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or_else(|| OAuthError::invalid_client("client_assertion is not a JWT", false))?;
-    let id = unverified.get("sub").and_then(|v| v.as_str()).unwrap_or("").to_string();
+    let id = unverified
+        .get("sub")
+        .and_then(|v| v.as_str())
+        .unwrap_or("")
+        .to_string();
     if form.get("client_id").is_some_and(|b| b != id) {
-        return Err(OAuthError::invalid_request("client_id differs from the client assertion's sub"));
+        return Err(OAuthError::invalid_request(
+            "client_id differs from the client assertion's sub",
+        ));
     }
     let client = match load(app, &id).await? {
         Some(c) if c.settings.token_endpoint_auth_method == "private_key_jwt" => c,
@@ -157,7 +193,12 @@ async fn private_key_jwt(app: &AppState, form: &Form, assertion: &str, endpoint:
         .as_ref()
         .and_then(|j| j.get("keys"))
         .and_then(|k| k.as_array())
-        .map(|ks| ks.iter().filter(|k| k.get("crv").is_none_or(|c| c == "P-256")).filter_map(super::keys::verifier_from_jwk).collect())
+        .map(|ks| {
+            ks.iter()
+                .filter(|k| k.get("crv").is_none_or(|c| c == "P-256"))
+                .filter_map(super::keys::verifier_from_jwk)
+                .collect()
+        })
         .unwrap_or_default();
     let (_, claims) = super::jwt::decode_verified(assertion, |_| keys.iter().collect())
         .map_err(|_| failed(&id, false))?;
@@ -165,16 +206,23 @@ async fn private_key_jwt(app: &AppState, form: &Form, assertion: &str, endpoint:
     let s = |k: &str| claims.get(k).and_then(|v| v.as_str());
     let aud_ok = match claims.get("aud") {
         Some(serde_json::Value::String(a)) => a == app.issuer() || a == endpoint,
-        Some(serde_json::Value::Array(list)) => list.iter().any(|a| a.as_str().is_some_and(|a| a == app.issuer() || a == endpoint)),
+        Some(serde_json::Value::Array(list)) => list.iter().any(|a| {
+            a.as_str()
+                .is_some_and(|a| a == app.issuer() || a == endpoint)
+        }),
         _ => false,
     };
     let exp = claims.get("exp").and_then(|v| v.as_i64()).unwrap_or(0);
     if s("iss") != Some(id.as_str()) || !aud_ok || exp <= now || exp > now + 600 {
         return Err(OAuthError::invalid_client("the client assertion must have iss = sub = client_id, aud = the issuer, and exp within 10 minutes (RFC 7523 §3)", false));
     }
-    let jti = s("jti").ok_or_else(|| OAuthError::invalid_client("the client assertion needs a jti", false))?;
+    let jti = s("jti")
+        .ok_or_else(|| OAuthError::invalid_client("the client assertion needs a jti", false))?;
     if !super::grants::use_jti(app, &format!("assertion:{id}:{jti}"), (exp + 60) * 1000).await? {
-        return Err(OAuthError::invalid_client("this client assertion was used before (jti replay)", false));
+        return Err(OAuthError::invalid_client(
+            "this client assertion was used before (jti replay)",
+            false,
+        ));
     }
     Ok(client)
 }

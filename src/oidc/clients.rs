@@ -138,7 +138,10 @@ fn validate(new: &NewClient) -> Vec<FieldError> {
     }
     errors.extend(validate_settings(&new.settings, &new.grants, &new.scopes));
     if new.settings.is_public() && new.role.is_some() {
-        errors.push(FieldError::new("role", "a public client cannot hold a role: anyone can act as it"));
+        errors.push(FieldError::new(
+            "role",
+            "a public client cannot hold a role: anyone can act as it",
+        ));
     }
     if new.org.is_some() && new.role.is_none() {
         errors.push(FieldError::new(
@@ -188,7 +191,10 @@ pub async fn create_client(
     let client = Client {
         id: id.clone(),
         name: new.name.trim().to_string(),
-        secret_digest: secret.as_deref().map(|s| master.digest_secret(s)).unwrap_or_default(),
+        secret_digest: secret
+            .as_deref()
+            .map(|s| master.digest_secret(s))
+            .unwrap_or_default(),
         grant_types: grants,
         scopes,
         access_token_ttl_seconds: new.access_token_ttl_seconds,

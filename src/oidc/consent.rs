@@ -8,18 +8,31 @@ use crate::audit::{self, Entry, Origin, Outcome};
 use crate::clock::format_rfc3339;
 use crate::AppState;
 
-pub async fn granted_scopes(app: &AppState, person_id: &str, client_id: &str) -> Result<Vec<String>, OAuthError> {
-    let row: Option<String> = sqlx::query_scalar("SELECT scopes FROM consents WHERE person_id = $1 AND client_id = $2")
-        .bind(person_id)
-        .bind(client_id)
-        .fetch_optional(app.store().reader())
-        .await
-        .map_err(OAuthError::server_error)?;
-    Ok(row.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default())
+pub async fn granted_scopes(
+    app: &AppState,
+    person_id: &str,
+    client_id: &str,
+) -> Result<Vec<String>, OAuthError> {
+    let row: Option<String> =
+        sqlx::query_scalar("SELECT scopes FROM consents WHERE person_id = $1 AND client_id = $2")
+            .bind(person_id)
+            .bind(client_id)
+            .fetch_optional(app.store().reader())
+            .await
+            .map_err(OAuthError::server_error)?;
+    Ok(row
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default())
 }
 
 /// Remembers consent to `scopes` (added to what was granted before).
-pub async fn remember_consent(app: &AppState, person_id: &str, client_id: &str, scopes: &[String], origin: &Origin) -> Result<(), OAuthError> {
+pub async fn remember_consent(
+    app: &AppState,
+    person_id: &str,
+    client_id: &str,
+    scopes: &[String],
+    origin: &Origin,
+) -> Result<(), OAuthError> {
     let now = app.clock().now_ms();
     let mut all = granted_scopes(app, person_id, client_id).await?;
     for s in scopes {
@@ -28,28 +41,40 @@ pub async fn remember_consent(app: &AppState, person_id: &str, client_id: &str, 
         }
     }
     all.sort();
-    let mut tx = app.store().begin().await.map_err(OAuthError::server_error)?;
+    let mut tx = app
+        .store()
+        .begin()
+        .await
+        .map_err(OAuthError::server_error)?;
     sqlx::query("DELETE FROM consents WHERE person_id = $1 AND client_id = $2")
         .bind(person_id)
         .bind(client_id)
         .execute(&mut *tx)
         .await
         .map_err(OAuthError::server_error)?;
-    sqlx::query("INSERT INTO consents (person_id, client_id, scopes, granted_at) VALUES ($1, $2, $3, $4)")
-        .bind(person_id)
-        .bind(client_id)
-        .bind(serde_json::to_string(&all).unwrap_or_default())
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(OAuthError::server_error)?;
-    audit::record(&mut tx, app.store().audit_key(), now, origin, Entry {
-        action: "consent.grant",
-        outcome: Outcome::Success,
-        target_kind: "client",
-        target_id: client_id,
-        details: serde_json::json!({ "person": person_id, "scopes": all }),
-    })
+    sqlx::query(
+        "INSERT INTO consents (person_id, client_id, scopes, granted_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(person_id)
+    .bind(client_id)
+    .bind(serde_json::to_string(&all).unwrap_or_default())
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(OAuthError::server_error)?;
+    audit::record(
+        &mut tx,
+        app.store().audit_key(),
+        now,
+        origin,
+        Entry {
+            action: "consent.grant",
+            outcome: Outcome::Success,
+            target_kind: "client",
+            target_id: client_id,
+            details: serde_json::json!({ "person": person_id, "scopes": all }),
+        },
+    )
     .await
     .map_err(OAuthError::server_error)?;
     tx.commit().await.map_err(OAuthError::server_error)?;
@@ -64,7 +89,10 @@ pub struct ConsentView {
     pub granted_at: String,
 }
 
-pub async fn list_consents(app: &AppState, person_id: &str) -> Result<Vec<ConsentView>, OAuthError> {
+pub async fn list_consents(
+    app: &AppState,
+    person_id: &str,
+) -> Result<Vec<ConsentView>, OAuthError> {
     let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
         "SELECT c.client_id, k.name, c.scopes, c.granted_at FROM consents c JOIN clients k ON k.id = c.client_id WHERE c.person_id = $1 ORDER BY k.name, c.client_id",
     )
@@ -84,9 +112,18 @@ pub async fn list_consents(app: &AppState, person_id: &str) -> Result<Vec<Consen
 }
 
 /// Withdraws consent and revokes every grant the person gave the client.
-pub async fn revoke_consent(app: &AppState, person_id: &str, client_id: &str, origin: &Origin) -> Result<bool, OAuthError> {
+pub async fn revoke_consent(
+    app: &AppState,
+    person_id: &str,
+    client_id: &str,
+    origin: &Origin,
+) -> Result<bool, OAuthError> {
     let now = app.clock().now_ms();
-    let mut tx = app.store().begin().await.map_err(OAuthError::server_error)?;
+    let mut tx = app
+        .store()
+        .begin()
+        .await
+        .map_err(OAuthError::server_error)?;
     let done = sqlx::query("DELETE FROM consents WHERE person_id = $1 AND client_id = $2")
         .bind(person_id)
         .bind(client_id)
@@ -103,13 +140,19 @@ pub async fn revoke_consent(app: &AppState, person_id: &str, client_id: &str, or
         .execute(&mut *tx)
         .await
         .map_err(OAuthError::server_error)?;
-    audit::record(&mut tx, app.store().audit_key(), now, origin, Entry {
-        action: "consent.revoke",
-        outcome: Outcome::Success,
-        target_kind: "client",
-        target_id: client_id,
-        details: serde_json::json!({ "person": person_id }),
-    })
+    audit::record(
+        &mut tx,
+        app.store().audit_key(),
+        now,
+        origin,
+        Entry {
+            action: "consent.revoke",
+            outcome: Outcome::Success,
+            target_kind: "client",
+            target_id: client_id,
+            details: serde_json::json!({ "person": person_id }),
+        },
+    )
     .await
     .map_err(OAuthError::server_error)?;
     tx.commit().await.map_err(OAuthError::server_error)?;

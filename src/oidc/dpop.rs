@@ -12,7 +12,12 @@ use crate::AppState;
 pub fn thumbprint(jwk: &serde_json::Value) -> Option<String> {
     let s = |k: &str| jwk.get(k).and_then(|v| v.as_str());
     let input = match s("kty")? {
-        "EC" => format!(r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#, s("crv")?, s("x")?, s("y")?),
+        "EC" => format!(
+            r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
+            s("crv")?,
+            s("x")?,
+            s("y")?
+        ),
         "RSA" => format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, s("e")?, s("n")?),
         _ => return None,
     };
@@ -28,7 +33,8 @@ pub async fn check_proof(
     url: &str,
     access_token: Option<&str>,
 ) -> Result<String, OAuthError> {
-    let bad = |why: &str| OAuthError::invalid_dpop_proof(format!("the DPoP proof is not valid: {why}"));
+    let bad =
+        |why: &str| OAuthError::invalid_dpop_proof(format!("the DPoP proof is not valid: {why}"));
     let header: serde_json::Value = proof
         .split('.')
         .next()
@@ -38,11 +44,15 @@ pub async fn check_proof(
     if header.get("typ").and_then(|t| t.as_str()) != Some("dpop+jwt") {
         return Err(bad("typ must be dpop+jwt"));
     }
-    let jwk = header.get("jwk").ok_or_else(|| bad("the header must carry the public key as jwk"))?;
+    let jwk = header
+        .get("jwk")
+        .ok_or_else(|| bad("the header must carry the public key as jwk"))?;
     if jwk.get("d").is_some() {
         return Err(bad("the jwk must not contain a private key"));
     }
-    if jwk.get("kty").and_then(|k| k.as_str()) == Some("EC") && jwk.get("crv").and_then(|c| c.as_str()) != Some("P-256") {
+    if jwk.get("kty").and_then(|k| k.as_str()) == Some("EC")
+        && jwk.get("crv").and_then(|c| c.as_str()) != Some("P-256")
+    {
         return Err(bad("only P-256 EC keys are supported"));
     }
     let verifier = super::keys::verifier_from_jwk(jwk).ok_or_else(|| bad("unsupported jwk"))?;
@@ -56,17 +66,23 @@ pub async fn check_proof(
         return Err(bad("htu must be the request URL"));
     }
     let now = app.clock().now_secs();
-    let iat = claims.get("iat").and_then(|v| v.as_i64()).ok_or_else(|| bad("iat is missing"))?;
+    let iat = claims
+        .get("iat")
+        .and_then(|v| v.as_i64())
+        .ok_or_else(|| bad("iat is missing"))?;
     if (iat - now).abs() > 60 {
         return Err(bad("iat is not within a minute of the server's time"));
     }
     if let Some(token) = access_token {
-        let ath = B64.encode(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref());
+        let ath =
+            B64.encode(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref());
         if s("ath") != Some(ath.as_str()) {
             return Err(bad("ath must be the hash of the access token"));
         }
     }
-    let jti = s("jti").filter(|j| !j.is_empty() && j.len() <= 200).ok_or_else(|| bad("jti is missing"))?;
+    let jti = s("jti")
+        .filter(|j| !j.is_empty() && j.len() <= 200)
+        .ok_or_else(|| bad("jti is missing"))?;
     let jkt = thumbprint(jwk).ok_or_else(|| bad("unsupported jwk"))?;
     if !super::grants::use_jti(app, &format!("dpop:{jkt}:{jti}"), (now + 120) * 1000).await? {
         return Err(bad("this proof was used before (jti replay)"));

@@ -33,7 +33,8 @@ fn grant_from_row(r: &store::Row) -> Result<Grant, OAuthError> {
         let t: String = store::get(r, c).map_err(OAuthError::server_error)?;
         serde_json::from_str(&t).map_err(OAuthError::server_error)
     };
-    let g = |c: &str| -> Result<i64, OAuthError> { store::get(r, c).map_err(OAuthError::server_error) };
+    let g =
+        |c: &str| -> Result<i64, OAuthError> { store::get(r, c).map_err(OAuthError::server_error) };
     Ok(Grant {
         id: store::get(r, "id").map_err(OAuthError::server_error)?,
         client_id: store::get(r, "client_id").map_err(OAuthError::server_error)?,
@@ -99,7 +100,12 @@ pub async fn grant_is_live(app: &AppState, id: &str) -> Result<bool, OAuthError>
     Ok(live.is_some())
 }
 
-pub async fn revoke_grant(tx: &mut Tx, id: &str, now: i64, reason: &str) -> Result<bool, OAuthError> {
+pub async fn revoke_grant(
+    tx: &mut Tx,
+    id: &str,
+    now: i64,
+    reason: &str,
+) -> Result<bool, OAuthError> {
     let done = sqlx::query(
         "UPDATE grants SET revoked_at = $1, revoked_reason = $2 WHERE id = $3 AND revoked_at IS NULL",
     )
@@ -180,16 +186,20 @@ pub async fn take_code(tx: &mut Tx, digest: &str, now: i64) -> Result<Option<Cod
         nonce: store::get(&r, "nonce").map_err(OAuthError::server_error)?,
         code_challenge: store::get(&r, "code_challenge").map_err(OAuthError::server_error)?,
         expires_at_ms: store::get(&r, "expires_at").map_err(OAuthError::server_error)?,
-        used: store::get::<Option<i64>>(&r, "used_at").map_err(OAuthError::server_error)?.is_some(),
+        used: store::get::<Option<i64>>(&r, "used_at")
+            .map_err(OAuthError::server_error)?
+            .is_some(),
     };
     if !code.used {
         // Conditional update: of two concurrent exchanges only one sees a row change.
-        let done = sqlx::query("UPDATE auth_codes SET used_at = $1 WHERE code_digest = $2 AND used_at IS NULL")
-            .bind(now)
-            .bind(digest)
-            .execute(&mut **tx)
-            .await
-            .map_err(OAuthError::server_error)?;
+        let done = sqlx::query(
+            "UPDATE auth_codes SET used_at = $1 WHERE code_digest = $2 AND used_at IS NULL",
+        )
+        .bind(now)
+        .bind(digest)
+        .execute(&mut **tx)
+        .await
+        .map_err(OAuthError::server_error)?;
         code.used = done.rows_affected() == 0;
     }
     Ok(Some(code))
@@ -226,24 +236,30 @@ pub async fn take_refresh(
     now: i64,
     consume: bool,
 ) -> Result<Option<RefreshRow>, OAuthError> {
-    let row = sqlx::query("SELECT grant_id, expires_at, used_at FROM refresh_tokens WHERE token_digest = $1")
-        .bind(digest)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(OAuthError::server_error)?;
+    let row = sqlx::query(
+        "SELECT grant_id, expires_at, used_at FROM refresh_tokens WHERE token_digest = $1",
+    )
+    .bind(digest)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(OAuthError::server_error)?;
     let Some(r) = row else { return Ok(None) };
     let mut out = RefreshRow {
         grant_id: store::get(&r, "grant_id").map_err(OAuthError::server_error)?,
         expires_at_ms: store::get(&r, "expires_at").map_err(OAuthError::server_error)?,
-        used: store::get::<Option<i64>>(&r, "used_at").map_err(OAuthError::server_error)?.is_some(),
+        used: store::get::<Option<i64>>(&r, "used_at")
+            .map_err(OAuthError::server_error)?
+            .is_some(),
     };
     if consume && !out.used {
-        let done = sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE token_digest = $2 AND used_at IS NULL")
-            .bind(now)
-            .bind(digest)
-            .execute(&mut **tx)
-            .await
-            .map_err(OAuthError::server_error)?;
+        let done = sqlx::query(
+            "UPDATE refresh_tokens SET used_at = $1 WHERE token_digest = $2 AND used_at IS NULL",
+        )
+        .bind(now)
+        .bind(digest)
+        .execute(&mut **tx)
+        .await
+        .map_err(OAuthError::server_error)?;
         out.used = done.rows_affected() == 0;
     }
     Ok(Some(out))
@@ -253,7 +269,11 @@ pub async fn take_refresh(
 /// (a replayed client assertion or DPoP proof, or an access token revoked before).
 pub async fn use_jti(app: &AppState, jti: &str, expires_at_ms: i64) -> Result<bool, OAuthError> {
     let now = app.clock().now_ms();
-    let mut tx = app.store().begin().await.map_err(OAuthError::server_error)?;
+    let mut tx = app
+        .store()
+        .begin()
+        .await
+        .map_err(OAuthError::server_error)?;
     sqlx::query("DELETE FROM used_jtis WHERE expires_at < $1")
         .bind(now)
         .execute(&mut *tx)

@@ -17,23 +17,30 @@ pub(super) fn router() -> Router<AppState> {
         .route("/.well-known/openid-configuration", get(discovery_handler))
         .route("/oauth2/token", post(token_handler))
         .route("/oauth2/jwks", get(jwks_handler))
-        .route("/oauth2/userinfo", get(userinfo_handler).post(userinfo_handler))
+        .route(
+            "/oauth2/userinfo",
+            get(userinfo_handler).post(userinfo_handler),
+        )
         .route("/oauth2/introspect", post(introspect_handler))
         .route("/oauth2/revoke", post(revoke_handler))
         .route("/oauth2/par", post(par_handler))
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// RFC 6749 §3.2 and RFC 7662 §2.1: back-channel requests are form-encoded.
 fn require_form(headers: &HeaderMap) -> Result<(), OAuthError> {
-    let ct = header_str(headers, header::CONTENT_TYPE).unwrap_or("").to_ascii_lowercase();
+    let ct = header_str(headers, header::CONTENT_TYPE)
+        .unwrap_or("")
+        .to_ascii_lowercase();
     if ct.starts_with("application/x-www-form-urlencoded") {
         Ok(())
     } else {
-        Err(OAuthError::invalid_request("send the parameters as application/x-www-form-urlencoded (RFC 6749 §3.2)"))
+        Err(OAuthError::invalid_request(
+            "send the parameters as application/x-www-form-urlencoded (RFC 6749 §3.2)",
+        ))
     }
 }
 
@@ -64,8 +71,14 @@ async fn jwks_handler(State(app): State<AppState>) -> Response {
     let body = app.keys().jwks_json();
     (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("application/jwk-set+json")),
-            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/jwk-set+json"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=300"),
+            ),
         ],
         body.to_string(),
     )
@@ -74,7 +87,10 @@ async fn jwks_handler(State(app): State<AppState>) -> Response {
 
 async fn discovery_handler(State(app): State<AppState>) -> Response {
     let mut resp = axum::Json(super::discovery::document(&app)).into_response();
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
     resp
 }
 
@@ -82,9 +98,24 @@ impl IntoResponse for BearerError {
     fn into_response(self) -> Response {
         // RFC 6750 §3: the challenge names the error; quotes are not allowed inside.
         let desc = self.description.replace('"', "'");
-        let challenge = format!("{} error=\"{}\", error_description=\"{}\"", self.scheme, self.error, desc);
-        let status = if self.error == "insufficient_scope" { StatusCode::FORBIDDEN } else if self.error == "invalid_request" { StatusCode::BAD_REQUEST } else { StatusCode::UNAUTHORIZED };
-        let mut resp = (status, axum::Json(serde_json::json!({ "error": self.error, "error_description": self.description }))).into_response();
+        let challenge = format!(
+            "{} error=\"{}\", error_description=\"{}\"",
+            self.scheme, self.error, desc
+        );
+        let status = if self.error == "insufficient_scope" {
+            StatusCode::FORBIDDEN
+        } else if self.error == "invalid_request" {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
+        let mut resp = (
+            status,
+            axum::Json(
+                serde_json::json!({ "error": self.error, "error_description": self.description }),
+            ),
+        )
+            .into_response();
         if let Ok(v) = HeaderValue::from_str(&challenge) {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
         }
@@ -92,7 +123,11 @@ impl IntoResponse for BearerError {
     }
 }
 
-async fn userinfo_handler(State(app): State<AppState>, method: Method, headers: HeaderMap) -> Response {
+async fn userinfo_handler(
+    State(app): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+) -> Response {
     let auth = header_str(&headers, header::AUTHORIZATION);
     let dpop = headers.get("dpop").and_then(|v| v.to_str().ok());
     match resource::userinfo(&app, auth, dpop, method.as_str()).await {
@@ -101,7 +136,11 @@ async fn userinfo_handler(State(app): State<AppState>, method: Method, headers: 
     }
 }
 
-async fn introspect_handler(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn introspect_handler(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if let Err(e) = require_form(&headers) {
         return e.into_response();
     }
@@ -128,7 +167,13 @@ async fn par_handler(State(app): State<AppState>, headers: HeaderMap, body: Byte
         return e.into_response();
     }
     match super::par::push(&app, &body, header_str(&headers, header::AUTHORIZATION)).await {
-        Ok((uri, ttl)) => no_store((StatusCode::CREATED, axum::Json(serde_json::json!({ "request_uri": uri, "expires_in": ttl }))).into_response()),
+        Ok((uri, ttl)) => no_store(
+            (
+                StatusCode::CREATED,
+                axum::Json(serde_json::json!({ "request_uri": uri, "expires_in": ttl })),
+            )
+                .into_response(),
+        ),
         Err(e) => e.into_response(),
     }
 }

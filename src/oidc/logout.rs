@@ -10,20 +10,47 @@ use crate::AppState;
 
 /// Ends sessions (one, or all of a person's), revokes their non-offline grants and
 /// queues back-channel logout tokens, in one transaction.
-pub async fn sign_out(app: &AppState, person_id: &str, session: Option<&str>, origin: &Origin) -> Result<usize, OAuthError> {
+pub async fn sign_out(
+    app: &AppState,
+    person_id: &str,
+    session: Option<&str>,
+    origin: &Origin,
+) -> Result<usize, OAuthError> {
     let now = app.clock().now_ms();
-    let mut tx = app.store().begin().await.map_err(OAuthError::server_error)?;
+    let mut tx = app
+        .store()
+        .begin()
+        .await
+        .map_err(OAuthError::server_error)?;
     let ended: Vec<String> = match session {
         Some(id) => {
-            if crate::authn::end_session(&mut tx, id, now).await.map_err(OAuthError::server_error)? { vec![id.to_string()] } else { vec![] }
+            if crate::authn::end_session(&mut tx, id, now)
+                .await
+                .map_err(OAuthError::server_error)?
+            {
+                vec![id.to_string()]
+            } else {
+                vec![]
+            }
         }
-        None => crate::authn::end_all_sessions(&mut tx, person_id, now).await.map_err(OAuthError::server_error)?,
+        None => crate::authn::end_all_sessions(&mut tx, person_id, now)
+            .await
+            .map_err(OAuthError::server_error)?,
     };
     for sid in &ended {
         let clients = super::grants::revoke_session_grants(&mut tx, sid, now).await?;
         for client_id in clients {
-            let Some(client) = app.clients().get(app.store(), &client_id, now).await.map_err(OAuthError::server_error)? else { continue };
-            let Some(uri) = client.settings.backchannel_logout_uri.clone() else { continue };
+            let Some(client) = app
+                .clients()
+                .get(app.store(), &client_id, now)
+                .await
+                .map_err(OAuthError::server_error)?
+            else {
+                continue;
+            };
+            let Some(uri) = client.settings.backchannel_logout_uri.clone() else {
+                continue;
+            };
             let token = logout_token(app, &client_id, person_id, sid)?;
             sqlx::query("INSERT INTO logout_deliveries (id, client_id, uri, logout_token, attempts, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, 0, $5, $5)")
                 .bind(crate::store::new_id())
@@ -37,13 +64,19 @@ pub async fn sign_out(app: &AppState, person_id: &str, session: Option<&str>, or
         }
     }
     if !ended.is_empty() {
-        audit::record(&mut tx, app.store().audit_key(), now, origin, Entry {
-            action: "auth.signout",
-            outcome: Outcome::Success,
-            target_kind: "person",
-            target_id: person_id,
-            details: serde_json::json!({ "sessions": ended }),
-        })
+        audit::record(
+            &mut tx,
+            app.store().audit_key(),
+            now,
+            origin,
+            Entry {
+                action: "auth.signout",
+                outcome: Outcome::Success,
+                target_kind: "person",
+                target_id: person_id,
+                details: serde_json::json!({ "sessions": ended }),
+            },
+        )
         .await
         .map_err(OAuthError::server_error)?;
     }
@@ -52,7 +85,12 @@ pub async fn sign_out(app: &AppState, person_id: &str, session: Option<&str>, or
 }
 
 /// §2.4: iss, aud, iat, exp, jti, events, sid and sub; never a nonce.
-fn logout_token(app: &AppState, client_id: &str, sub: &str, sid: &str) -> Result<String, OAuthError> {
+fn logout_token(
+    app: &AppState,
+    client_id: &str,
+    sub: &str,
+    sid: &str,
+) -> Result<String, OAuthError> {
     let now = app.clock().now_secs();
     let claims = serde_json::json!({
         "iss": app.issuer(), "aud": client_id, "iat": now, "exp": now + 600, "jti": crate::store::new_id(),
@@ -73,7 +111,10 @@ pub struct Hint {
 
 pub fn parse_id_token_hint(app: &AppState, token: &str) -> Option<Hint> {
     let ring = app.keys();
-    let (_, claims) = jwt::decode_verified(token, |kid| kid.and_then(|k| ring.verifier(k)).into_iter().collect()).ok()?;
+    let (_, claims) = jwt::decode_verified(token, |kid| {
+        kid.and_then(|k| ring.verifier(k)).into_iter().collect()
+    })
+    .ok()?;
     if claims.get("iss")?.as_str()? != app.issuer() {
         return None;
     }
@@ -85,7 +126,10 @@ pub fn parse_id_token_hint(app: &AppState, token: &str) -> Option<Hint> {
     Some(Hint {
         client_id: aud,
         sub: claims.get("sub")?.as_str()?.to_string(),
-        sid: claims.get("sid").and_then(|s| s.as_str()).map(str::to_string),
+        sid: claims
+            .get("sid")
+            .and_then(|s| s.as_str())
+            .map(str::to_string),
     })
 }
 
@@ -113,7 +157,11 @@ pub async fn deliver_logouts(app: &AppState, http: &reqwest::Client) -> Result<u
         if claimed.rows_affected() != 1 {
             continue;
         }
-        let result = http.post(&uri).form(&[("logout_token", token.as_str())]).send().await;
+        let result = http
+            .post(&uri)
+            .form(&[("logout_token", token.as_str())])
+            .send()
+            .await;
         let outcome = match result {
             Ok(r) if r.status().is_success() => Ok(()),
             Ok(r) => Err(format!("HTTP {}", r.status().as_u16())),
@@ -124,19 +172,25 @@ pub async fn deliver_logouts(app: &AppState, http: &reqwest::Client) -> Result<u
             Ok(()) => {
                 delivered += 1;
                 crate::ops::metrics::oidc_event("backchannel_logout_delivered");
-                sqlx::query("UPDATE logout_deliveries SET delivered_at = $1, attempts = $2 WHERE id = $3")
-                    .bind(now)
-                    .bind(attempts + 1)
-                    .bind(&id)
-                    .execute(app.store().writer())
-                    .await
-                    .map_err(OAuthError::server_error)?;
+                sqlx::query(
+                    "UPDATE logout_deliveries SET delivered_at = $1, attempts = $2 WHERE id = $3",
+                )
+                .bind(now)
+                .bind(attempts + 1)
+                .bind(&id)
+                .execute(app.store().writer())
+                .await
+                .map_err(OAuthError::server_error)?;
             }
             Err(why) => {
                 let attempts = attempts + 1;
                 let give_up = attempts >= 5;
                 tracing::warn!(delivery = %id, attempts, error = %why, "back-channel logout delivery failed");
-                crate::ops::metrics::oidc_event(if give_up { "backchannel_logout_failed" } else { "backchannel_logout_retry" });
+                crate::ops::metrics::oidc_event(if give_up {
+                    "backchannel_logout_failed"
+                } else {
+                    "backchannel_logout_retry"
+                });
                 sqlx::query("UPDATE logout_deliveries SET attempts = $1, last_error = $2, next_attempt_at = $3, failed_at = $4 WHERE id = $5")
                     .bind(attempts)
                     .bind(why.chars().take(300).collect::<String>())

@@ -6,14 +6,30 @@ use super::requests::{save_request, PAR_PREFIX};
 use super::OAuthError;
 use crate::AppState;
 
-pub async fn push(app: &AppState, body: &[u8], authorization: Option<&str>) -> Result<(String, i64), OAuthError> {
+pub async fn push(
+    app: &AppState,
+    body: &[u8],
+    authorization: Option<&str>,
+) -> Result<(String, i64), OAuthError> {
     let form = Form::parse(body)?;
     let endpoint = format!("{}/oauth2/par", app.issuer());
     let client = authenticate_client(app, &form, authorization, &endpoint).await?;
     if form.get("request_uri").is_some() {
-        return Err(OAuthError::invalid_request("request_uri must not be pushed (RFC 9126 §2.1)"));
+        return Err(OAuthError::invalid_request(
+            "request_uri must not be pushed (RFC 9126 §2.1)",
+        ));
     }
-    let mut params: Vec<(String, String)> = form.pairs().iter().filter(|(k, _)| !matches!(k.as_str(), "client_secret" | "client_assertion" | "client_assertion_type")).cloned().collect();
+    let mut params: Vec<(String, String)> = form
+        .pairs()
+        .iter()
+        .filter(|(k, _)| {
+            !matches!(
+                k.as_str(),
+                "client_secret" | "client_assertion" | "client_assertion_type"
+            )
+        })
+        .cloned()
+        .collect();
     if !params.iter().any(|(k, _)| k == "client_id") {
         params.push(("client_id".into(), client.id.clone()));
     }
@@ -22,7 +38,13 @@ pub async fn push(app: &AppState, body: &[u8], authorization: Option<&str>) -> R
         // §2.3: errors are answered to the client directly, as JSON.
         Err(AuthorizeError::Page(m)) => return Err(OAuthError::invalid_request(m)),
         Err(AuthorizeError::Redirect(r)) => {
-            let get = |k: &str| r.params.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+            let get = |k: &str| {
+                r.params
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            };
             let code = match get("error").as_str() {
                 "invalid_scope" => "invalid_scope",
                 "unsupported_response_type" => "unsupported_response_type",
@@ -32,8 +54,13 @@ pub async fn push(app: &AppState, body: &[u8], authorization: Option<&str>) -> R
         }
     };
     if req.client_id != client.id {
-        return Err(OAuthError::invalid_request("client_id differs from the authenticated client"));
+        return Err(OAuthError::invalid_request(
+            "client_id differs from the authenticated client",
+        ));
     }
     let handle = save_request(app, &req, true).await?;
-    Ok((format!("{PAR_PREFIX}{handle}"), app.config().oauth.par_ttl_seconds))
+    Ok((
+        format!("{PAR_PREFIX}{handle}"),
+        app.config().oauth.par_ttl_seconds,
+    ))
 }

@@ -5,13 +5,16 @@ use base64::Engine;
 
 /// A S256 challenge is the base64url SHA-256 of the verifier: 43 characters.
 pub fn valid_challenge(c: &str) -> bool {
-    c.len() == 43 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    c.len() == 43
+        && c.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// RFC 7636 §4.1: 43 to 128 unreserved characters.
 pub fn valid_verifier(v: &str) -> bool {
     (43..=128).contains(&v.len())
-        && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
 }
 
 /// §4.6: BASE64URL(SHA256(verifier)) == challenge, compared in constant time.
@@ -30,7 +33,13 @@ mod tests {
     fn rfc7636_appendix_b_example() {
         let v = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
         assert!(valid_verifier(v));
-        assert!(verifier_matches(v, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"));
-        assert!(!verifier_matches(v, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cN"));
+        assert!(verifier_matches(
+            v,
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        ));
+        assert!(!verifier_matches(
+            v,
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cN"
+        ));
     }
 }

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::FieldError;
 
 /// Grants this release implements; a client may be registered only for these.
-pub const SUPPORTED_GRANTS: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
+pub const SUPPORTED_GRANTS: &[&str] =
+    &["authorization_code", "refresh_token", "client_credentials"];
 
 /// Scopes of OpenID Connect and of the hub's own claims, beside the API's `users.read`….
 pub const OIDC_SCOPES: &[&str] = &[
@@ -88,7 +89,9 @@ fn redirect_uri_problem(uri: &str) -> Option<String> {
         return Some(format!("{uri:?} is not an absolute URI"));
     };
     if u.fragment().is_some() {
-        return Some(format!("{uri:?} must not contain a fragment (RFC 6749 §3.1.2)"));
+        return Some(format!(
+            "{uri:?} must not contain a fragment (RFC 6749 §3.1.2)"
+        ));
     }
     match u.scheme() {
         "https" => None,
@@ -106,7 +109,11 @@ fn redirect_uri_problem(uri: &str) -> Option<String> {
 }
 
 /// Checks a registration; `grants` and `scopes` are the client's.
-pub fn validate_settings(s: &ClientSettings, grants: &[String], scopes: &[String]) -> Vec<FieldError> {
+pub fn validate_settings(
+    s: &ClientSettings,
+    grants: &[String],
+    scopes: &[String],
+) -> Vec<FieldError> {
     let mut errors = Vec::new();
     let mut err = |f: &str, m: String| errors.push(FieldError::new(f, m));
     if !matches!(s.client_type.as_str(), "confidential" | "public") {
@@ -120,28 +127,56 @@ pub fn validate_settings(s: &ClientSettings, grants: &[String], scopes: &[String
     }
     if s.is_public() {
         if s.token_endpoint_auth_method != "none" {
-            err("token_endpoint_auth_method", "a public client authenticates with none (it cannot keep a secret)".into());
+            err(
+                "token_endpoint_auth_method",
+                "a public client authenticates with none (it cannot keep a secret)".into(),
+            );
         }
         if !s.require_pkce {
-            err("require_pkce", "public clients must use PKCE (RFC 9700 §2.1.1)".into());
+            err(
+                "require_pkce",
+                "public clients must use PKCE (RFC 9700 §2.1.1)".into(),
+            );
         }
         if grants.iter().any(|g| g == "client_credentials") {
-            err("grant_types", "a public client cannot use client_credentials".into());
+            err(
+                "grant_types",
+                "a public client cannot use client_credentials".into(),
+            );
         }
     } else if s.token_endpoint_auth_method == "none" {
-        err("token_endpoint_auth_method", "none is only for public clients".into());
+        err(
+            "token_endpoint_auth_method",
+            "none is only for public clients".into(),
+        );
     }
     if s.token_endpoint_auth_method == "private_key_jwt" {
-        let keys = s.jwks.as_ref().and_then(|j| j.get("keys")).and_then(|k| k.as_array());
+        let keys = s
+            .jwks
+            .as_ref()
+            .and_then(|j| j.get("keys"))
+            .and_then(|k| k.as_array());
         if keys.is_none_or(|k| k.is_empty()) {
-            err("jwks", "private_key_jwt needs the client's public keys as a JWK Set {\"keys\": [...]}".into());
+            err(
+                "jwks",
+                "private_key_jwt needs the client's public keys as a JWK Set {\"keys\": [...]}"
+                    .into(),
+            );
         }
     }
     if grants.iter().any(|g| g == "authorization_code") && s.redirect_uris.is_empty() {
-        err("redirect_uris", "a client using authorization_code needs at least one redirect URI".into());
+        err(
+            "redirect_uris",
+            "a client using authorization_code needs at least one redirect URI".into(),
+        );
     }
-    if grants.iter().any(|g| g == "refresh_token") && !grants.iter().any(|g| g == "authorization_code") {
-        err("grant_types", "refresh_token is only issued with authorization_code".into());
+    if grants.iter().any(|g| g == "refresh_token")
+        && !grants.iter().any(|g| g == "authorization_code")
+    {
+        err(
+            "grant_types",
+            "refresh_token is only issued with authorization_code".into(),
+        );
     }
     for (field, list) in [
         ("redirect_uris", &s.redirect_uris),
@@ -156,7 +191,11 @@ pub fn validate_settings(s: &ClientSettings, grants: &[String], scopes: &[String
     if let Some(uri) = &s.backchannel_logout_uri {
         match url::Url::parse(uri) {
             Ok(u) if matches!(u.scheme(), "https" | "http") && u.fragment().is_none() => {}
-            _ => err("backchannel_logout_uri", "must be an absolute http(s) URI without a fragment (Back-Channel Logout §2.2)".into()),
+            _ => err(
+                "backchannel_logout_uri",
+                "must be an absolute http(s) URI without a fragment (Back-Channel Logout §2.2)"
+                    .into(),
+            ),
         }
     }
     if !matches!(s.id_token_signed_response_alg.as_str(), "RS256" | "ES256") {
@@ -164,12 +203,18 @@ pub fn validate_settings(s: &ClientSettings, grants: &[String], scopes: &[String
     }
     if let Some(ttl) = s.refresh_token_ttl_seconds {
         if !(60..=365 * 86_400).contains(&ttl) {
-            err("refresh_token_ttl_seconds", "must be between 60 and 31536000".into());
+            err(
+                "refresh_token_ttl_seconds",
+                "must be between 60 and 31536000".into(),
+            );
         }
     }
     let uses_oidc = scopes.iter().any(|s| OIDC_SCOPES.contains(&s.as_str()));
     if uses_oidc && !grants.iter().any(|g| g == "authorization_code") {
-        err("scope", "OpenID scopes (openid, profile…) need the authorization_code grant".into());
+        err(
+            "scope",
+            "OpenID scopes (openid, profile…) need the authorization_code grant".into(),
+        );
     }
     if scopes.iter().any(|x| x == "identifiers") && !s.district_identifiers {
         err("scope", "the identifiers scope needs district_identifiers: true (district ids are released only to clients allowed them)".into());

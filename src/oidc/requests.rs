@@ -9,12 +9,24 @@ use crate::AppState;
 /// The `request_uri` prefix of pushed requests (RFC 9126 §2.2).
 pub const PAR_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
 
-pub async fn save_request(app: &AppState, req: &AuthRequest, pushed: bool) -> Result<String, OAuthError> {
+pub async fn save_request(
+    app: &AppState,
+    req: &AuthRequest,
+    pushed: bool,
+) -> Result<String, OAuthError> {
     let now = app.clock().now_ms();
     let cfg = &app.config().oauth;
-    let ttl = if pushed { cfg.par_ttl_seconds } else { cfg.auth_request_ttl_seconds };
+    let ttl = if pushed {
+        cfg.par_ttl_seconds
+    } else {
+        cfg.auth_request_ttl_seconds
+    };
     let handle = super::random_token(24);
-    let mut tx = app.store().begin().await.map_err(OAuthError::server_error)?;
+    let mut tx = app
+        .store()
+        .begin()
+        .await
+        .map_err(OAuthError::server_error)?;
     sqlx::query("DELETE FROM auth_requests WHERE expires_at < $1")
         .bind(now)
         .execute(&mut *tx)
@@ -36,7 +48,11 @@ pub async fn save_request(app: &AppState, req: &AuthRequest, pushed: bool) -> Re
 
 /// A live request by handle; `pushed` selects PAR requests (single use: taking one
 /// deletes it, RFC 9126 §4).
-pub async fn load_request(app: &AppState, handle: &str, pushed: bool) -> Result<Option<AuthRequest>, OAuthError> {
+pub async fn load_request(
+    app: &AppState,
+    handle: &str,
+    pushed: bool,
+) -> Result<Option<AuthRequest>, OAuthError> {
     if handle.is_empty() || handle.len() > 100 {
         return Ok(None);
     }
@@ -54,10 +70,16 @@ pub async fn load_request(app: &AppState, handle: &str, pushed: bool) -> Result<
     if pushed {
         drop_request(app, handle).await?;
     }
-    serde_json::from_str(&text).map(Some).map_err(OAuthError::server_error)
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(OAuthError::server_error)
 }
 
-pub async fn update_request(app: &AppState, handle: &str, req: &AuthRequest) -> Result<(), OAuthError> {
+pub async fn update_request(
+    app: &AppState,
+    handle: &str,
+    req: &AuthRequest,
+) -> Result<(), OAuthError> {
     sqlx::query("UPDATE auth_requests SET params = $1 WHERE id = $2")
         .bind(serde_json::to_string(req).map_err(OAuthError::server_error)?)
         .bind(app.master_key().digest_secret(handle))

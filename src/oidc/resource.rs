@@ -24,7 +24,11 @@ pub struct BearerError {
 }
 
 fn invalid_token(scheme: &'static str, d: impl Into<String>) -> BearerError {
-    BearerError { scheme, error: "invalid_token", description: d.into() }
+    BearerError {
+        scheme,
+        error: "invalid_token",
+        description: d.into(),
+    }
 }
 
 async fn verify_any(app: &AppState, token: &str, audiences: &[&str]) -> Option<AccessClaims> {
@@ -46,7 +50,11 @@ async fn verify_any(app: &AppState, token: &str, audiences: &[&str]) -> Option<A
 }
 
 /// An access token that still stands: signature, lifetime, not revoked, grant live.
-async fn live_access_token(app: &AppState, token: &str, audiences: &[&str]) -> Result<Option<AccessClaims>, OAuthError> {
+async fn live_access_token(
+    app: &AppState,
+    token: &str,
+    audiences: &[&str],
+) -> Result<Option<AccessClaims>, OAuthError> {
     let Some(claims) = verify_any(app, token, audiences).await else {
         return Ok(None);
     };
@@ -68,54 +76,113 @@ pub async fn userinfo(
     dpop: Option<&str>,
     method: &str,
 ) -> Result<Map<String, Value>, BearerError> {
-    let header = authorization.ok_or_else(|| BearerError { scheme: "Bearer", error: "invalid_request", description: "send the access token: Authorization: Bearer TOKEN".into() })?;
+    let header = authorization.ok_or_else(|| BearerError {
+        scheme: "Bearer",
+        error: "invalid_request",
+        description: "send the access token: Authorization: Bearer TOKEN".into(),
+    })?;
     let (scheme, token) = match header.split_once(' ') {
         Some((s, t)) if s.eq_ignore_ascii_case("bearer") => ("Bearer", t.trim()),
         Some((s, t)) if s.eq_ignore_ascii_case("dpop") => ("DPoP", t.trim()),
-        _ => return Err(BearerError { scheme: "Bearer", error: "invalid_request", description: "use the Bearer or DPoP scheme".into() }),
+        _ => {
+            return Err(BearerError {
+                scheme: "Bearer",
+                error: "invalid_request",
+                description: "use the Bearer or DPoP scheme".into(),
+            })
+        }
     };
     let server = |_| invalid_token(scheme, "the token could not be checked; try again");
     let aud = userinfo_audience(app);
-    let claims = live_access_token(app, token, &[&aud]).await.map_err(server)?.ok_or_else(|| invalid_token(scheme, "the access token is not valid, expired or revoked"))?;
-    match (claims.cnf.as_ref().and_then(|c| c.get("jkt")).and_then(|j| j.as_str()), scheme) {
+    let claims = live_access_token(app, token, &[&aud])
+        .await
+        .map_err(server)?
+        .ok_or_else(|| {
+            invalid_token(scheme, "the access token is not valid, expired or revoked")
+        })?;
+    match (
+        claims
+            .cnf
+            .as_ref()
+            .and_then(|c| c.get("jkt"))
+            .and_then(|j| j.as_str()),
+        scheme,
+    ) {
         (Some(jkt), "DPoP") => {
             let proof = dpop.ok_or_else(|| invalid_token(scheme, "a DPoP proof is required"))?;
-            let got = super::dpop::check_proof(app, proof, method, &aud, Some(token)).await.map_err(|e| invalid_token(scheme, e.description))?;
+            let got = super::dpop::check_proof(app, proof, method, &aud, Some(token))
+                .await
+                .map_err(|e| invalid_token(scheme, e.description))?;
             if got != jkt {
-                return Err(invalid_token(scheme, "the DPoP proof is signed with another key"));
+                return Err(invalid_token(
+                    scheme,
+                    "the DPoP proof is signed with another key",
+                ));
             }
         }
         // RFC 9449 §7.1: a bound token must not be accepted as a bearer token.
-        (Some(_), _) => return Err(invalid_token("DPoP", "this token is DPoP-bound; use the DPoP scheme with a proof")),
-        (None, "DPoP") => return Err(invalid_token("Bearer", "this token is not DPoP-bound; use the Bearer scheme")),
+        (Some(_), _) => {
+            return Err(invalid_token(
+                "DPoP",
+                "this token is DPoP-bound; use the DPoP scheme with a proof",
+            ))
+        }
+        (None, "DPoP") => {
+            return Err(invalid_token(
+                "Bearer",
+                "this token is not DPoP-bound; use the Bearer scheme",
+            ))
+        }
         (None, _) => {}
     }
     let scopes: Vec<String> = claims.scope.split(' ').map(str::to_string).collect();
     if !scopes.iter().any(|s| s == "openid") {
-        return Err(BearerError { scheme, error: "insufficient_scope", description: "the token lacks the openid scope".into() });
+        return Err(BearerError {
+            scheme,
+            error: "insufficient_scope",
+            description: "the token lacks the openid scope".into(),
+        });
     }
-    let person = crate::directory::get_person(app.store(), &claims.sub).await.map_err(|_| invalid_token(scheme, "the person no longer exists"))?;
+    let person = crate::directory::get_person(app.store(), &claims.sub)
+        .await
+        .map_err(|_| invalid_token(scheme, "the person no longer exists"))?;
     if person.status != "active" {
         return Err(invalid_token(scheme, "the account is no longer active"));
     }
-    let client = app.clients().get(app.store(), &claims.client_id, app.clock().now_ms()).await.ok().flatten().ok_or_else(|| invalid_token(scheme, "the client no longer exists"))?;
-    let mut out = super::claims::person_claims(app, &person, &scopes, &client).await.map_err(server)?;
+    let client = app
+        .clients()
+        .get(app.store(), &claims.client_id, app.clock().now_ms())
+        .await
+        .ok()
+        .flatten()
+        .ok_or_else(|| invalid_token(scheme, "the client no longer exists"))?;
+    let mut out = super::claims::person_claims(app, &person, &scopes, &client)
+        .await
+        .map_err(server)?;
     out.insert("sub".into(), claims.sub.into());
     Ok(out)
 }
 
 /// RFC 7662 §2: tokens this client may see, else `{"active": false}`.
-pub async fn introspect(app: &AppState, body: &[u8], authorization: Option<&str>) -> Result<Value, OAuthError> {
+pub async fn introspect(
+    app: &AppState,
+    body: &[u8],
+    authorization: Option<&str>,
+) -> Result<Value, OAuthError> {
     let form = Form::parse(body)?;
     let endpoint = format!("{}/oauth2/introspect", app.issuer());
     let client = authenticate_client(app, &form, authorization, &endpoint).await?;
-    let token = form.get("token").ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
+    let token = form
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
     let inactive = json!({ "active": false });
     let may_see = |owner: &str| owner == client.id || client.settings.introspect_any;
     let api = app.api_audience().to_string();
     let ui = userinfo_audience(app);
     if token.matches('.').count() == 2 {
-        let Some(c) = live_access_token(app, token, &[&api, &ui]).await? else { return Ok(inactive) };
+        let Some(c) = live_access_token(app, token, &[&api, &ui]).await? else {
+            return Ok(inactive);
+        };
         if !may_see(&c.client_id) {
             return Ok(inactive);
         }
@@ -132,11 +199,25 @@ pub async fn introspect(app: &AppState, body: &[u8], authorization: Option<&str>
         return Ok(v);
     }
     let now = app.clock().now_ms();
-    let mut tx = app.store().begin().await.map_err(OAuthError::server_error)?;
-    let Some(row) = grants::take_refresh(&mut tx, &app.master_key().digest_secret(token), now, false).await? else { return Ok(inactive) };
-    let Some(grant) = grants::load_grant(&mut tx, &row.grant_id).await? else { return Ok(inactive) };
+    let mut tx = app
+        .store()
+        .begin()
+        .await
+        .map_err(OAuthError::server_error)?;
+    let Some(row) =
+        grants::take_refresh(&mut tx, &app.master_key().digest_secret(token), now, false).await?
+    else {
+        return Ok(inactive);
+    };
+    let Some(grant) = grants::load_grant(&mut tx, &row.grant_id).await? else {
+        return Ok(inactive);
+    };
     drop(tx);
-    if row.used || row.expires_at_ms <= now || !may_see(&grant.client_id) || !grants::grant_is_live(app, &grant.id).await? {
+    if row.used
+        || row.expires_at_ms <= now
+        || !may_see(&grant.client_id)
+        || !grants::grant_is_live(app, &grant.id).await?
+    {
         return Ok(inactive);
     }
     Ok(json!({
@@ -148,29 +229,50 @@ pub async fn introspect(app: &AppState, body: &[u8], authorization: Option<&str>
 /// RFC 7009 §2: revoking a refresh token revokes its grant (and so its access
 /// tokens); an access token is revoked by its `jti`. Unknown tokens and tokens of
 /// other clients change nothing, and the answer is the same 200 (§2.2).
-pub async fn revoke(app: &AppState, body: &[u8], authorization: Option<&str>) -> Result<(), OAuthError> {
+pub async fn revoke(
+    app: &AppState,
+    body: &[u8],
+    authorization: Option<&str>,
+) -> Result<(), OAuthError> {
     let form = Form::parse(body)?;
     let endpoint = format!("{}/oauth2/revoke", app.issuer());
     let client = authenticate_client(app, &form, authorization, &endpoint).await?;
-    let token = form.get("token").ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
+    let token = form
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
     if let Some(hint) = form.get("token_type_hint") {
         if !matches!(hint, "access_token" | "refresh_token") {
-            return Err(OAuthError::new_public("unsupported_token_type", "token_type_hint must be access_token or refresh_token (RFC 7009 §2.2.1)"));
+            return Err(OAuthError::new_public(
+                "unsupported_token_type",
+                "token_type_hint must be access_token or refresh_token (RFC 7009 §2.2.1)",
+            ));
         }
     }
     let now = app.clock().now_ms();
     if token.matches('.').count() == 2 {
         let api = app.api_audience().to_string();
         let ui = userinfo_audience(app);
-        if let Some(c) = verify_any(app, token, &[&api, &ui]).await.filter(|c| c.client_id == client.id) {
+        if let Some(c) = verify_any(app, token, &[&api, &ui])
+            .await
+            .filter(|c| c.client_id == client.id)
+        {
             grants::use_jti(app, &format!("revoked:{}", c.jti), (c.exp + 60) * 1000).await?;
             crate::ops::metrics::oidc_event("access_token_revoked");
         }
         return Ok(());
     }
-    let mut tx = app.store().begin().await.map_err(OAuthError::server_error)?;
-    if let Some(row) = grants::take_refresh(&mut tx, &app.master_key().digest_secret(token), now, false).await? {
-        if grants::load_grant(&mut tx, &row.grant_id).await?.is_some_and(|g| g.client_id == client.id) {
+    let mut tx = app
+        .store()
+        .begin()
+        .await
+        .map_err(OAuthError::server_error)?;
+    if let Some(row) =
+        grants::take_refresh(&mut tx, &app.master_key().digest_secret(token), now, false).await?
+    {
+        if grants::load_grant(&mut tx, &row.grant_id)
+            .await?
+            .is_some_and(|g| g.client_id == client.id)
+        {
             grants::revoke_grant(&mut tx, &row.grant_id, now, "revoked by the client").await?;
             crate::ops::metrics::oidc_event("refresh_token_revoked");
         }

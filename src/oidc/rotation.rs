@@ -69,7 +69,12 @@ pub async fn maintain_keys(
     let mut changed = false;
     // A retired key must verify every token it signed: the longest token lifetime,
     // plus five minutes for clock skew.
-    let keep_ms = (config.oauth.access_token_ttl_seconds.max(config.oauth.id_token_ttl_seconds) + 300) * 1000;
+    let keep_ms = (config
+        .oauth
+        .access_token_ttl_seconds
+        .max(config.oauth.id_token_ttl_seconds)
+        + 300)
+        * 1000;
     let due: Vec<(String, String)> = sqlx::query_as(
         "SELECT kid, alg FROM signing_keys WHERE status = 'next' AND activate_at <= $1",
     )
@@ -84,20 +89,23 @@ pub async fn maintain_keys(
             .bind(&alg)
             .execute(&mut *tx)
             .await?;
-        let done = sqlx::query("UPDATE signing_keys SET status = 'active' WHERE kid = $1 AND status = 'next'")
-            .bind(&kid)
-            .execute(&mut *tx)
-            .await?;
+        let done = sqlx::query(
+            "UPDATE signing_keys SET status = 'active' WHERE kid = $1 AND status = 'next'",
+        )
+        .bind(&kid)
+        .execute(&mut *tx)
+        .await?;
         if done.rows_affected() == 1 {
             tx.commit().await?;
             tracing::info!(kid = %kid, alg = %alg, "signing key activated; the previous one is retired");
             changed = true;
         }
     }
-    let dropped = sqlx::query("DELETE FROM signing_keys WHERE status = 'retired' AND drop_after < $1")
-        .bind(now_ms)
-        .execute(store.writer())
-        .await?;
+    let dropped =
+        sqlx::query("DELETE FROM signing_keys WHERE status = 'retired' AND drop_after < $1")
+            .bind(now_ms)
+            .execute(store.writer())
+            .await?;
     changed |= dropped.rows_affected() > 0;
     if config.keys.rotate_after_days > 0 {
         let cutoff = now_ms - config.keys.rotate_after_days * 86_400_000;
@@ -108,7 +116,14 @@ pub async fn maintain_keys(
         .fetch_optional(store.reader())
         .await?;
         if stale.is_some() {
-            rotate_keys(store, master, now_ms, config.keys.publish_ahead_seconds, &Origin::system("key-rotation-schedule")).await?;
+            rotate_keys(
+                store,
+                master,
+                now_ms,
+                config.keys.publish_ahead_seconds,
+                &Origin::system("key-rotation-schedule"),
+            )
+            .await?;
             changed = true;
         }
     }
@@ -116,7 +131,9 @@ pub async fn maintain_keys(
 }
 
 /// (kid, alg, status, created_at, activate_at, drop_after) for `hms-ach keys list`.
-pub async fn list_keys(store: &Store) -> Result<Vec<(String, String, String, i64, Option<i64>, Option<i64>)>, KeyError> {
+pub async fn list_keys(
+    store: &Store,
+) -> Result<Vec<(String, String, String, i64, Option<i64>, Option<i64>)>, KeyError> {
     Ok(sqlx::query_as("SELECT kid, alg, status, created_at, activate_at, drop_after FROM signing_keys ORDER BY created_at, alg")
         .fetch_all(store.reader())
         .await?)
@@ -125,8 +142,13 @@ pub async fn list_keys(store: &Store) -> Result<Vec<(String, String, String, i64
 /// A summary of the key set (ids and states): when it differs from the last one a
 /// replica saw, another process rotated or promoted keys and the replica reloads.
 pub async fn keys_fingerprint(store: &Store) -> Result<String, KeyError> {
-    let rows: Vec<(String, String)> = sqlx::query_as("SELECT kid, status FROM signing_keys ORDER BY kid")
-        .fetch_all(store.reader())
-        .await?;
-    Ok(rows.iter().map(|(k, s)| format!("{k}:{s}")).collect::<Vec<_>>().join(","))
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT kid, status FROM signing_keys ORDER BY kid")
+            .fetch_all(store.reader())
+            .await?;
+    Ok(rows
+        .iter()
+        .map(|(k, s)| format!("{k}:{s}"))
+        .collect::<Vec<_>>()
+        .join(","))
 }

@@ -48,7 +48,10 @@ pub(super) fn parse_scope(raw: &str) -> Result<Vec<&str>, OAuthError> {
     Ok(scopes)
 }
 
-pub async fn issue_token(app: &AppState, req: TokenRequest<'_>) -> Result<TokenResponse, OAuthError> {
+pub async fn issue_token(
+    app: &AppState,
+    req: TokenRequest<'_>,
+) -> Result<TokenResponse, OAuthError> {
     let form = Form::parse(req.form)?;
     let grant_type = form
         .get("grant_type")
@@ -69,7 +72,9 @@ pub async fn issue_token(app: &AppState, req: TokenRequest<'_>) -> Result<TokenR
     let jkt = match req.dpop {
         Some(proof) => Some(super::dpop::check_proof(app, proof, "POST", &endpoint, None).await?),
         None if client.settings.dpop_bound_access_tokens => {
-            return Err(OAuthError::invalid_dpop_proof("this client must send a DPoP proof (RFC 9449 §5)"));
+            return Err(OAuthError::invalid_dpop_proof(
+                "this client must send a DPoP proof (RFC 9449 §5)",
+            ));
         }
         None => None,
     };
@@ -93,14 +98,29 @@ fn cnf(jkt: &Option<String>) -> Option<serde_json::Value> {
     jkt.as_ref().map(|j| serde_json::json!({ "jkt": j }))
 }
 
-async fn client_credentials(app: &AppState, client: &Client, form: &Form, jkt: Option<String>) -> Result<TokenResponse, OAuthError> {
+async fn client_credentials(
+    app: &AppState,
+    client: &Client,
+    form: &Form,
+    jkt: Option<String>,
+) -> Result<TokenResponse, OAuthError> {
     // §3.3: absent scope means the client's registered scopes (API scopes only).
     let granted: Vec<String> = match form.get("scope") {
-        None => client.scopes.iter().filter(|s| !super::registration::OIDC_SCOPES.contains(&s.as_str())).cloned().collect(),
+        None => client
+            .scopes
+            .iter()
+            .filter(|s| !super::registration::OIDC_SCOPES.contains(&s.as_str()))
+            .cloned()
+            .collect(),
         Some(raw) => {
             let asked = parse_scope(raw)?;
-            if let Some(bad) = asked.iter().find(|s| !client.scopes.iter().any(|c| c == *s) || super::registration::OIDC_SCOPES.contains(s)) {
-                return Err(OAuthError::invalid_scope(format!("the client may not request the scope {bad}")));
+            if let Some(bad) = asked.iter().find(|s| {
+                !client.scopes.iter().any(|c| c == *s)
+                    || super::registration::OIDC_SCOPES.contains(s)
+            }) {
+                return Err(OAuthError::invalid_scope(format!(
+                    "the client may not request the scope {bad}"
+                )));
             }
             let mut v: Vec<String> = asked.into_iter().map(str::to_string).collect();
             v.sort();
@@ -108,7 +128,9 @@ async fn client_credentials(app: &AppState, client: &Client, form: &Form, jkt: O
             v
         }
     };
-    let ttl = client.access_token_ttl_seconds.unwrap_or(app.config().oauth.access_token_ttl_seconds);
+    let ttl = client
+        .access_token_ttl_seconds
+        .unwrap_or(app.config().oauth.access_token_ttl_seconds);
     let now = app.clock().now_secs();
     let scope = granted.join(" ");
     let claims = AccessClaims {
@@ -125,7 +147,10 @@ async fn client_credentials(app: &AppState, client: &Client, form: &Form, jkt: O
         auth_time: None,
         cnf: cnf(&jkt),
     };
-    let signer = app.keys().signer(access_alg(app)).map_err(OAuthError::server_error)?;
+    let signer = app
+        .keys()
+        .signer(access_alg(app))
+        .map_err(OAuthError::server_error)?;
     let access_token = jwt::sign(&signer, "at+jwt", &claims).map_err(OAuthError::server_error)?;
     Ok(TokenResponse {
         access_token,
@@ -137,18 +162,35 @@ async fn client_credentials(app: &AppState, client: &Client, form: &Form, jkt: O
     })
 }
 
-async fn code_grant(app: &AppState, client: &Client, form: &Form, jkt: Option<String>) -> Result<TokenResponse, OAuthError> {
-    let code = form.get("code").ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
-    let redirect_uri = form.get("redirect_uri").ok_or_else(|| OAuthError::invalid_request("redirect_uri is missing (RFC 6749 §4.1.3)"))?;
+async fn code_grant(
+    app: &AppState,
+    client: &Client,
+    form: &Form,
+    jkt: Option<String>,
+) -> Result<TokenResponse, OAuthError> {
+    let code = form
+        .get("code")
+        .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
+    let redirect_uri = form
+        .get("redirect_uri")
+        .ok_or_else(|| OAuthError::invalid_request("redirect_uri is missing (RFC 6749 §4.1.3)"))?;
     let verifier = form.get("code_verifier");
     if verifier.is_some_and(|v| !pkce::valid_verifier(v)) {
-        return Err(OAuthError::invalid_request("code_verifier must be 43 to 128 unreserved characters (RFC 7636 §4.1)"));
+        return Err(OAuthError::invalid_request(
+            "code_verifier must be 43 to 128 unreserved characters (RFC 7636 §4.1)",
+        ));
     }
     let now = app.clock().now_ms();
-    let mut tx = app.store().begin().await.map_err(OAuthError::server_error)?;
+    let mut tx = app
+        .store()
+        .begin()
+        .await
+        .map_err(OAuthError::server_error)?;
     let digest = app.master_key().digest_secret(code);
     let Some(row) = grants::take_code(&mut tx, &digest, now).await? else {
-        return Err(OAuthError::invalid_grant("the authorization code is not valid"));
+        return Err(OAuthError::invalid_grant(
+            "the authorization code is not valid",
+        ));
     };
     if row.used {
         // RFC 6749 §4.1.2: a code used twice revokes what was issued from it.
@@ -156,60 +198,122 @@ async fn code_grant(app: &AppState, client: &Client, form: &Form, jkt: Option<St
         tx.commit().await.map_err(OAuthError::server_error)?;
         crate::ops::metrics::oidc_event("code_replay");
         tracing::warn!(client_id = %client.id, "authorization code replayed; its grant is revoked");
-        return Err(OAuthError::invalid_grant("the authorization code was already used; every token issued from it is now revoked"));
+        return Err(OAuthError::invalid_grant(
+            "the authorization code was already used; every token issued from it is now revoked",
+        ));
     }
     if row.client_id != client.id {
-        return Err(OAuthError::invalid_grant("the authorization code was issued to another client"));
+        return Err(OAuthError::invalid_grant(
+            "the authorization code was issued to another client",
+        ));
     }
     if row.expires_at_ms <= now {
-        return Err(OAuthError::invalid_grant("the authorization code has expired"));
+        return Err(OAuthError::invalid_grant(
+            "the authorization code has expired",
+        ));
     }
     if row.redirect_uri != redirect_uri {
-        return Err(OAuthError::invalid_grant("redirect_uri differs from the one in the authorization request"));
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri differs from the one in the authorization request",
+        ));
     }
     match (&row.code_challenge, verifier) {
         (Some(ch), Some(v)) if pkce::verifier_matches(v, ch) => {}
-        (Some(_), Some(_)) => return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge (RFC 7636 §4.6)")),
-        (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is missing; the authorization request used PKCE")),
+        (Some(_), Some(_)) => {
+            return Err(OAuthError::invalid_grant(
+                "code_verifier does not match the code_challenge (RFC 7636 §4.6)",
+            ))
+        }
+        (Some(_), None) => {
+            return Err(OAuthError::invalid_grant(
+                "code_verifier is missing; the authorization request used PKCE",
+            ))
+        }
         // RFC 9700 §4.8.2: a verifier without a challenge is a downgrade attempt.
-        (None, Some(_)) => return Err(OAuthError::invalid_grant("code_verifier sent, but the authorization request had no code_challenge")),
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_grant(
+                "code_verifier sent, but the authorization request had no code_challenge",
+            ))
+        }
         (None, None) => {}
     }
-    let Some(grant) = grants::load_grant(&mut tx, &row.grant_id).await?.filter(|g| !g.revoked) else {
-        return Err(OAuthError::invalid_grant("the grant behind this code was revoked"));
+    let Some(grant) = grants::load_grant(&mut tx, &row.grant_id)
+        .await?
+        .filter(|g| !g.revoked)
+    else {
+        return Err(OAuthError::invalid_grant(
+            "the grant behind this code was revoked",
+        ));
     };
     if grant.dpop_jkt.is_some() && grant.dpop_jkt != jkt {
-        return Err(OAuthError::invalid_grant("the code is bound to another DPoP key (RFC 9449 §10)"));
+        return Err(OAuthError::invalid_grant(
+            "the code is bound to another DPoP key (RFC 9449 §10)",
+        ));
     }
     let refresh = issue_refresh(app, &mut tx, client, &grant, now).await?;
     tx.commit().await.map_err(OAuthError::server_error)?;
     respond(app, client, &grant, row.nonce, refresh, jkt, true).await
 }
 
-async fn issue_refresh(app: &AppState, tx: &mut crate::store::Tx, client: &Client, grant: &Grant, now: i64) -> Result<Option<String>, OAuthError> {
+async fn issue_refresh(
+    app: &AppState,
+    tx: &mut crate::store::Tx,
+    client: &Client,
+    grant: &Grant,
+    now: i64,
+) -> Result<Option<String>, OAuthError> {
     if !client.has_grant("refresh_token") {
         return Ok(None);
     }
     let cfg = &app.config().oauth;
-    let ttl = client.settings.refresh_token_ttl_seconds.unwrap_or(if grant.offline { cfg.offline_refresh_token_ttl_seconds } else { cfg.refresh_token_ttl_seconds });
+    let ttl = client
+        .settings
+        .refresh_token_ttl_seconds
+        .unwrap_or(if grant.offline {
+            cfg.offline_refresh_token_ttl_seconds
+        } else {
+            cfg.refresh_token_ttl_seconds
+        });
     let token = super::random_token(32);
     let expires = (now + ttl * 1000).min(grant.expires_at_ms);
-    grants::insert_refresh(tx, &app.master_key().digest_secret(&token), &grant.id, now, expires).await?;
+    grants::insert_refresh(
+        tx,
+        &app.master_key().digest_secret(&token),
+        &grant.id,
+        now,
+        expires,
+    )
+    .await?;
     Ok(Some(token))
 }
 
-async fn refresh_grant(app: &AppState, client: &Client, form: &Form, jkt: Option<String>) -> Result<TokenResponse, OAuthError> {
-    let token = form.get("refresh_token").ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
+async fn refresh_grant(
+    app: &AppState,
+    client: &Client,
+    form: &Form,
+    jkt: Option<String>,
+) -> Result<TokenResponse, OAuthError> {
+    let token = form
+        .get("refresh_token")
+        .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
     let now = app.clock().now_ms();
-    let mut tx = app.store().begin().await.map_err(OAuthError::server_error)?;
-    let Some(row) = grants::take_refresh(&mut tx, &app.master_key().digest_secret(token), now, true).await? else {
+    let mut tx = app
+        .store()
+        .begin()
+        .await
+        .map_err(OAuthError::server_error)?;
+    let Some(row) =
+        grants::take_refresh(&mut tx, &app.master_key().digest_secret(token), now, true).await?
+    else {
         return Err(OAuthError::invalid_grant("the refresh token is not valid"));
     };
     let Some(mut grant) = grants::load_grant(&mut tx, &row.grant_id).await? else {
         return Err(OAuthError::invalid_grant("the refresh token is not valid"));
     };
     if grant.client_id != client.id {
-        return Err(OAuthError::invalid_grant("the refresh token was issued to another client"));
+        return Err(OAuthError::invalid_grant(
+            "the refresh token was issued to another client",
+        ));
     }
     if row.used && !grant.revoked {
         // Reuse of a rotated token: someone holds a copy. Revoke the whole family.
@@ -217,10 +321,14 @@ async fn refresh_grant(app: &AppState, client: &Client, form: &Form, jkt: Option
         tx.commit().await.map_err(OAuthError::server_error)?;
         crate::ops::metrics::oidc_event("refresh_reuse");
         tracing::warn!(client_id = %client.id, "refresh token reused; its family is revoked");
-        return Err(OAuthError::invalid_grant("the refresh token was already used; the whole token family is now revoked"));
+        return Err(OAuthError::invalid_grant(
+            "the refresh token was already used; the whole token family is now revoked",
+        ));
     }
     if grant.revoked || row.used {
-        return Err(OAuthError::invalid_grant("the refresh token has been revoked"));
+        return Err(OAuthError::invalid_grant(
+            "the refresh token has been revoked",
+        ));
     }
     if row.expires_at_ms <= now || grant.expires_at_ms <= now {
         return Err(OAuthError::invalid_grant("the refresh token has expired"));
@@ -229,13 +337,17 @@ async fn refresh_grant(app: &AppState, client: &Client, form: &Form, jkt: Option
         return Err(OAuthError::invalid_grant("the person signed out; sign in again (ask for offline_access to keep access after sign-out)"));
     }
     if grant.dpop_jkt.is_some() && grant.dpop_jkt != jkt {
-        return Err(OAuthError::invalid_grant("the refresh token is bound to another DPoP key (RFC 9449 §5)"));
+        return Err(OAuthError::invalid_grant(
+            "the refresh token is bound to another DPoP key (RFC 9449 §5)",
+        ));
     }
     if let Some(raw) = form.get("scope") {
         // §6: a narrower scope is allowed, a wider one is not.
         let asked = parse_scope(raw)?;
         if let Some(bad) = asked.iter().find(|s| !grant.scopes.iter().any(|g| g == *s)) {
-            return Err(OAuthError::invalid_scope(format!("the scope {bad} was not granted")));
+            return Err(OAuthError::invalid_scope(format!(
+                "the scope {bad} was not granted"
+            )));
         }
         grant.scopes = asked.into_iter().map(str::to_string).collect();
     }
@@ -245,14 +357,26 @@ async fn refresh_grant(app: &AppState, client: &Client, form: &Form, jkt: Option
 }
 
 /// Signs the access token and, for `openid` requests, the ID token.
-async fn respond(app: &AppState, client: &Client, grant: &Grant, nonce: Option<String>, refresh: Option<String>, jkt: Option<String>, first: bool) -> Result<TokenResponse, OAuthError> {
+async fn respond(
+    app: &AppState,
+    client: &Client,
+    grant: &Grant,
+    nonce: Option<String>,
+    refresh: Option<String>,
+    jkt: Option<String>,
+    first: bool,
+) -> Result<TokenResponse, OAuthError> {
     // Access follows the directory: a suspended or departed person gets nothing more.
-    let person = crate::directory::get_person(app.store(), &grant.person_id).await.map_err(OAuthError::server_error)?;
+    let person = crate::directory::get_person(app.store(), &grant.person_id)
+        .await
+        .map_err(OAuthError::server_error)?;
     if person.status != "active" {
         return Err(OAuthError::invalid_grant("the account is no longer active"));
     }
     let cfg = &app.config().oauth;
-    let ttl = client.access_token_ttl_seconds.unwrap_or(cfg.access_token_ttl_seconds);
+    let ttl = client
+        .access_token_ttl_seconds
+        .unwrap_or(cfg.access_token_ttl_seconds);
     let now = app.clock().now_secs();
     let scope = grant.scopes.join(" ");
     let claims = AccessClaims {
@@ -270,7 +394,14 @@ async fn respond(app: &AppState, client: &Client, grant: &Grant, nonce: Option<S
         cnf: cnf(&jkt),
     };
     let keys = app.keys();
-    let access_token = jwt::sign(&*keys.signer(access_alg(app)).map_err(OAuthError::server_error)?, "at+jwt", &claims).map_err(OAuthError::server_error)?;
+    let access_token = jwt::sign(
+        &*keys
+            .signer(access_alg(app))
+            .map_err(OAuthError::server_error)?,
+        "at+jwt",
+        &claims,
+    )
+    .map_err(OAuthError::server_error)?;
     let id_token = if grant.scopes.iter().any(|s| s == "openid") {
         let mut c = super::claims::person_claims(app, &person, &grant.scopes, client).await?;
         let alg = Alg::parse(&client.settings.id_token_signed_response_alg).unwrap_or(Alg::Rs256);
@@ -280,7 +411,10 @@ async fn respond(app: &AppState, client: &Client, grant: &Grant, nonce: Option<S
         c.insert("azp".into(), client.id.clone().into());
         c.insert("iat".into(), now.into());
         c.insert("exp".into(), (now + cfg.id_token_ttl_seconds).into());
-        c.insert("auth_time".into(), grant.auth_time_ms.div_euclid(1000).into());
+        c.insert(
+            "auth_time".into(),
+            grant.auth_time_ms.div_euclid(1000).into(),
+        );
         c.insert("acr".into(), grant.acr.clone().into());
         c.insert("amr".into(), serde_json::json!(grant.amr));
         if let Some(sid) = &grant.session_id {
@@ -318,9 +452,14 @@ mod tests {
 
     #[test]
     fn repeated_parameters_are_invalid_requests() {
-        let err = Form::parse(b"grant_type=client_credentials&grant_type=password").err().unwrap();
+        let err = Form::parse(b"grant_type=client_credentials&grant_type=password")
+            .err()
+            .unwrap();
         assert_eq!(err.error, "invalid_request");
-        assert_eq!(Form::parse(b"scope=&grant_type=x").unwrap().pairs().len(), 1);
+        assert_eq!(
+            Form::parse(b"scope=&grant_type=x").unwrap().pairs().len(),
+            1
+        );
         assert!(Form::parse(b"grant_type=&grant_type=client_credentials").is_err());
     }
 }

@@ -4,11 +4,14 @@
 
 mod attacks;
 mod audit_log;
+mod browser;
 mod demo;
 mod guard;
 mod orgs;
 mod replicas;
 mod schema;
+mod sso;
+mod sso_attacks;
 mod token;
 mod users;
 
@@ -174,6 +177,7 @@ impl TestApp {
             role: role.map(str::to_string),
             org: org.map(str::to_string),
             access_token_ttl_seconds: None,
+            settings: Default::default(),
         };
         let (c, secret) = crate::oidc::create_client(
             self.store(),
@@ -184,7 +188,7 @@ impl TestApp {
         )
         .await
         .unwrap();
-        (c.id, secret)
+        (c.id, secret.unwrap())
     }
 
     /// An access token, obtained through the token endpoint.
@@ -207,7 +211,7 @@ impl TestApp {
         self.token(Some("hub-admin"), None, &scopes).await
     }
 
-    async fn send(&self, req: Request<Body>) -> (StatusCode, HeaderMap, Value) {
+    pub async fn send(&self, req: Request<Body>) -> (StatusCode, HeaderMap, Value) {
         let resp = self.router.clone().oneshot(req).await.unwrap();
         let status = resp.status();
         let headers = resp.headers().clone();

@@ -22,15 +22,33 @@ pub(super) fn router() -> Router<AppState> {
 
 fn unavailable(app: &AppState, e: impl std::fmt::Display) -> Response {
     tracing::error!(error = %e, "authorization failed");
-    error_page(app, StatusCode::SERVICE_UNAVAILABLE, "The sign-in service could not finish this request; try again shortly.")
+    error_page(
+        app,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "The sign-in service could not finish this request; try again shortly.",
+    )
 }
 
 /// RFC 6749 §3.1: GET with a query, or POST with a form (OIDC Core §3.1.2.1).
-async fn authorize(State(app): State<AppState>, browser: Browser, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn authorize(
+    State(app): State<AppState>,
+    browser: Browser,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let raw: Vec<u8> = if method == Method::POST {
-        let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let ct = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         if !ct.starts_with("application/x-www-form-urlencoded") {
-            return error_page(&app, StatusCode::BAD_REQUEST, "The app sent the sign-in request in a form this service cannot read.");
+            return error_page(
+                &app,
+                StatusCode::BAD_REQUEST,
+                "The app sent the sign-in request in a form this service cannot read.",
+            );
         }
         body.to_vec()
     } else {
@@ -38,22 +56,48 @@ async fn authorize(State(app): State<AppState>, browser: Browser, method: Method
     };
     let params: Vec<(String, String)> = url::form_urlencoded::parse(&raw).into_owned().collect();
     // RFC 9126 §4: a pushed request replaces the parameters (client_id must match).
-    let pushed = params.iter().find(|(k, _)| k == "request_uri").map(|(_, v)| v.clone());
+    let pushed = params
+        .iter()
+        .find(|(k, _)| k == "request_uri")
+        .map(|(_, v)| v.clone());
     let (req, client) = if let Some(request_uri) = pushed {
         let Some(handle) = request_uri.strip_prefix(PAR_PREFIX) else {
-            return error_page(&app, StatusCode::BAD_REQUEST, "The app's request_uri is not one this service issued.");
+            return error_page(
+                &app,
+                StatusCode::BAD_REQUEST,
+                "The app's request_uri is not one this service issued.",
+            );
         };
         let req = match oidc::load_request(&app, handle, true).await {
             Ok(Some(r)) => r,
             Ok(None) => return error_page(&app, StatusCode::BAD_REQUEST, "The app's pushed request has expired or was already used; go back to the app and try again."),
             Err(e) => return unavailable(&app, e.description),
         };
-        if params.iter().find(|(k, _)| k == "client_id").map(|(_, v)| v.as_str()) != Some(req.client_id.as_str()) {
-            return error_page(&app, StatusCode::BAD_REQUEST, "The request's client_id differs from the pushed request's.");
+        if params
+            .iter()
+            .find(|(k, _)| k == "client_id")
+            .map(|(_, v)| v.as_str())
+            != Some(req.client_id.as_str())
+        {
+            return error_page(
+                &app,
+                StatusCode::BAD_REQUEST,
+                "The request's client_id differs from the pushed request's.",
+            );
         }
-        let client = match app.clients().get(app.store(), &req.client_id, app.clock().now_ms()).await {
+        let client = match app
+            .clients()
+            .get(app.store(), &req.client_id, app.clock().now_ms())
+            .await
+        {
             Ok(Some(c)) if c.enabled => c,
-            _ => return error_page(&app, StatusCode::BAD_REQUEST, "The app is no longer registered."),
+            _ => {
+                return error_page(
+                    &app,
+                    StatusCode::BAD_REQUEST,
+                    "The app is no longer registered.",
+                )
+            }
         };
         (req, client)
     } else {
@@ -79,19 +123,39 @@ struct ResumeQuery {
 }
 
 /// After sign-in, account choice or consent: decide again with the new state.
-async fn resume(State(app): State<AppState>, browser: Browser, Query(q): Query<ResumeQuery>) -> Response {
+async fn resume(
+    State(app): State<AppState>,
+    browser: Browser,
+    Query(q): Query<ResumeQuery>,
+) -> Response {
     continue_request(&app, &browser, &q.request).await
 }
 
 pub(super) async fn continue_request(app: &AppState, browser: &Browser, handle: &str) -> Response {
     let req = match oidc::load_request(app, handle, false).await {
         Ok(Some(r)) => r,
-        Ok(None) => return error_page(app, StatusCode::BAD_REQUEST, "This sign-in request has expired; go back to the app and start again."),
+        Ok(None) => {
+            return error_page(
+                app,
+                StatusCode::BAD_REQUEST,
+                "This sign-in request has expired; go back to the app and start again.",
+            )
+        }
         Err(e) => return unavailable(app, e.description),
     };
-    let client = match app.clients().get(app.store(), &req.client_id, app.clock().now_ms()).await {
+    let client = match app
+        .clients()
+        .get(app.store(), &req.client_id, app.clock().now_ms())
+        .await
+    {
         Ok(Some(c)) if c.enabled => c,
-        _ => return error_page(app, StatusCode::BAD_REQUEST, "The app is no longer registered."),
+        _ => {
+            return error_page(
+                app,
+                StatusCode::BAD_REQUEST,
+                "The app is no longer registered.",
+            )
+        }
     };
     match oidc::decide(app, handle, &req, &client, browser.session.as_ref()).await {
         Ok(next) => go(app, next),
@@ -102,7 +166,9 @@ pub(super) async fn continue_request(app: &AppState, browser: &Browser, handle: 
 pub(super) fn go(app: &AppState, next: Next) -> Response {
     match next {
         Next::Login(h) => Redirect::to(&format!("/login?request={h}")).into_response(),
-        Next::SelectAccount(h) => Redirect::to(&format!("/select-account?request={h}")).into_response(),
+        Next::SelectAccount(h) => {
+            Redirect::to(&format!("/select-account?request={h}")).into_response()
+        }
         Next::Consent(h) => Redirect::to(&format!("/consent?request={h}")).into_response(),
         Next::Respond(r) => respond(app, r),
     }
@@ -115,14 +181,19 @@ pub(super) fn respond(app: &AppState, r: AuthResponse) -> Response {
         return Redirect::to(&r.location()).into_response();
     }
     let nonce = oidc::random_token(16);
-    let params: Vec<(String, String)> = r.params.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    let params: Vec<(String, String)> = r
+        .params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
     let ctx = minijinja::context! { lang => "en", action => r.redirect_uri, params => params, nonce => nonce };
     match app.web().render("form_post.html", ctx) {
         Ok(html) => {
             let mut resp = axum::response::Html(html).into_response();
             let csp = format!("default-src 'none'; script-src 'nonce-{nonce}'; form-action {}; base-uri 'none'; frame-ancestors 'none'", origin_of(&r.redirect_uri));
             if let Ok(v) = HeaderValue::from_str(&csp) {
-                resp.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+                resp.headers_mut()
+                    .insert(header::CONTENT_SECURITY_POLICY, v);
             }
             resp
         }
@@ -131,5 +202,7 @@ pub(super) fn respond(app: &AppState, r: AuthResponse) -> Response {
 }
 
 fn origin_of(uri: &str) -> String {
-    url::Url::parse(uri).map(|u| u.origin().ascii_serialization()).unwrap_or_else(|_| "'none'".into())
+    url::Url::parse(uri)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_else(|_| "'none'".into())
 }

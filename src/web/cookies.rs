@@ -44,24 +44,41 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 impl FromRequestParts<AppState> for Browser {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let (session_name, csrf_name, _) = names(app);
         let session = match cookie(&parts.headers, session_name) {
             Some(token) => crate::authn::find_session(app, token).await.map_err(|e| {
                 tracing::error!(error = %e, "reading the session failed");
-                super::error_page(app, axum::http::StatusCode::SERVICE_UNAVAILABLE, "The sign-in service is unavailable; try again shortly.")
+                super::error_page(
+                    app,
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "The sign-in service is unavailable; try again shortly.",
+                )
             })?,
             None => None,
         };
-        let csrf_cookie = cookie(&parts.headers, csrf_name).filter(|c| c.len() >= 20 && c.len() <= 100).map(str::to_string);
+        let csrf_cookie = cookie(&parts.headers, csrf_name)
+            .filter(|c| c.len() >= 20 && c.len() <= 100)
+            .map(str::to_string);
         let new_csrf = csrf_cookie.is_none().then(|| crate::oidc::random_token(24));
         Ok(Browser {
             session,
             csrf_cookie,
             new_csrf,
             meta: crate::api::extract::request_meta(parts, app),
-            user_agent: parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string),
-            origin_header: parts.headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_string),
+            user_agent: parts
+                .headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+            origin_header: parts
+                .headers
+                .get(header::ORIGIN)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
         })
     }
 }
@@ -69,7 +86,11 @@ impl FromRequestParts<AppState> for Browser {
 impl Browser {
     /// The token to put in forms (for the cookie the browser has or is about to get).
     pub fn csrf(&self, app: &AppState) -> String {
-        let c = self.csrf_cookie.as_deref().or(self.new_csrf.as_deref()).unwrap_or("");
+        let c = self
+            .csrf_cookie
+            .as_deref()
+            .or(self.new_csrf.as_deref())
+            .unwrap_or("");
         crate::authn::csrf_token(app.master_key(), c)
     }
 
@@ -77,11 +98,14 @@ impl Browser {
     /// (when present) is ours.
     pub fn csrf_ok(&self, app: &AppState, submitted: Option<&str>) -> bool {
         let iss = app.issuer();
-        let origin_ok = self
-            .origin_header
-            .as_deref()
-            .is_none_or(|o| iss == o || iss.strip_prefix(o).is_some_and(|rest| rest.starts_with('/')));
-        let token_ok = crate::authn::csrf_valid(app.master_key(), self.csrf_cookie.as_deref(), submitted);
+        let origin_ok = self.origin_header.as_deref().is_none_or(|o| {
+            iss == o
+                || iss
+                    .strip_prefix(o)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        });
+        let token_ok =
+            crate::authn::csrf_valid(app.master_key(), self.csrf_cookie.as_deref(), submitted);
         if !(origin_ok && token_ok) {
             crate::ops::metrics::oidc_event("csrf_rejected");
             tracing::warn!(
@@ -96,8 +120,16 @@ impl Browser {
 
     pub fn origin(&self) -> Origin {
         Origin {
-            actor_kind: if self.session.is_some() { "person" } else { "anonymous" },
-            actor_id: self.session.as_ref().map(|s| s.person_id.clone()).unwrap_or_else(|| "-".into()),
+            actor_kind: if self.session.is_some() {
+                "person"
+            } else {
+                "anonymous"
+            },
+            actor_id: self
+                .session
+                .as_ref()
+                .map(|s| s.person_id.clone())
+                .unwrap_or_else(|| "-".into()),
             meta: self.meta.clone(),
         }
     }
@@ -106,7 +138,13 @@ impl Browser {
     pub fn finish(&self, app: &AppState, mut resp: Response) -> Response {
         if let Some(v) = &self.new_csrf {
             let (_, name, secure) = names(app);
-            set(&mut resp, &format!("{name}={v}; Path=/; HttpOnly; SameSite=Lax{}", if secure { "; Secure" } else { "" }));
+            set(
+                &mut resp,
+                &format!(
+                    "{name}={v}; Path=/; HttpOnly; SameSite=Lax{}",
+                    if secure { "; Secure" } else { "" }
+                ),
+            );
         }
         resp
     }
@@ -122,10 +160,22 @@ fn set(resp: &mut Response, cookie: &str) {
 /// server ends the session on its own schedule).
 pub fn set_session(app: &AppState, resp: &mut Response, token: &str) {
     let (name, _, secure) = names(app);
-    set(resp, &format!("{name}={token}; Path=/; HttpOnly; SameSite=Lax{}", if secure { "; Secure" } else { "" }));
+    set(
+        resp,
+        &format!(
+            "{name}={token}; Path=/; HttpOnly; SameSite=Lax{}",
+            if secure { "; Secure" } else { "" }
+        ),
+    );
 }
 
 pub fn clear_session(app: &AppState, resp: &mut Response) {
     let (name, _, secure) = names(app);
-    set(resp, &format!("{name}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{}", if secure { "; Secure" } else { "" }));
+    set(
+        resp,
+        &format!(
+            "{name}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{}",
+            if secure { "; Secure" } else { "" }
+        ),
+    );
 }

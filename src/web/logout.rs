@@ -17,36 +17,72 @@ pub(super) fn router() -> Router<AppState> {
     Router::new().route("/oauth2/logout", get(logout).post(logout))
 }
 
-async fn logout(State(app): State<AppState>, browser: Browser, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn logout(
+    State(app): State<AppState>,
+    browser: Browser,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let raw: Vec<u8> = if method == Method::POST {
-        let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let ct = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         if !ct.starts_with("application/x-www-form-urlencoded") {
-            return error_page(&app, StatusCode::BAD_REQUEST, "The sign-out request could not be read.");
+            return error_page(
+                &app,
+                StatusCode::BAD_REQUEST,
+                "The sign-out request could not be read.",
+            );
         }
         body.to_vec()
     } else {
         uri.query().unwrap_or("").as_bytes().to_vec()
     };
     let params: Vec<(String, String)> = url::form_urlencoded::parse(&raw).into_owned().collect();
-    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty());
+    let get = |k: &str| {
+        params
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    };
     let hint = match get("id_token_hint") {
         Some(t) => match crate::oidc::parse_id_token_hint(&app, t) {
             Some(h) => Some(h),
-            None => return error_page(&app, StatusCode::BAD_REQUEST, "The app sent an id_token_hint this service did not issue."),
+            None => {
+                return error_page(
+                    &app,
+                    StatusCode::BAD_REQUEST,
+                    "The app sent an id_token_hint this service did not issue.",
+                )
+            }
         },
         None => None,
     };
-    let client_id = get("client_id").map(str::to_string).or_else(|| hint.as_ref().map(|h| h.client_id.clone()));
+    let client_id = get("client_id")
+        .map(str::to_string)
+        .or_else(|| hint.as_ref().map(|h| h.client_id.clone()));
     if let (Some(h), Some(c)) = (&hint, get("client_id")) {
         if h.client_id != c {
-            return error_page(&app, StatusCode::BAD_REQUEST, "client_id differs from the id_token_hint's audience.");
+            return error_page(
+                &app,
+                StatusCode::BAD_REQUEST,
+                "client_id differs from the id_token_hint's audience.",
+            );
         }
     }
     // §3: post_logout_redirect_uri must be registered by the client it belongs to.
     let redirect = match get("post_logout_redirect_uri") {
         Some(uri) => {
             let Some(cid) = &client_id else {
-                return error_page(&app, StatusCode::BAD_REQUEST, "post_logout_redirect_uri needs id_token_hint or client_id.");
+                return error_page(
+                    &app,
+                    StatusCode::BAD_REQUEST,
+                    "post_logout_redirect_uri needs id_token_hint or client_id.",
+                );
             };
             match app.clients().get(app.store(), cid, app.clock().now_ms()).await {
                 Ok(Some(c)) if c.settings.post_logout_redirect_uris.iter().any(|u| u == uri) => {
@@ -63,25 +99,49 @@ async fn logout(State(app): State<AppState>, browser: Browser, method: Method, u
     };
     let session = browser.session.as_ref();
     let hint_matches = match (&hint, session) {
-        (Some(h), Some(s)) => h.sub == s.person_id && h.sid.as_deref().is_none_or(|sid| sid == s.id),
+        (Some(h), Some(s)) => {
+            h.sub == s.person_id && h.sid.as_deref().is_none_or(|sid| sid == s.id)
+        }
         (Some(_), None) => true,
         _ => false,
     };
-    let confirmed = method == Method::POST && get("confirm") == Some("yes") && browser.csrf_ok(&app, get("csrf"));
+    let confirmed = method == Method::POST
+        && get("confirm") == Some("yes")
+        && browser.csrf_ok(&app, get("csrf"));
     if let Some(s) = session {
         if !(hint_matches || confirmed) {
-            let carry: Vec<(String, String)> = params.iter().filter(|(k, _)| matches!(k.as_str(), "id_token_hint" | "post_logout_redirect_uri" | "state" | "client_id")).cloned().collect();
+            let carry: Vec<(String, String)> = params
+                .iter()
+                .filter(|(k, _)| {
+                    matches!(
+                        k.as_str(),
+                        "id_token_hint" | "post_logout_redirect_uri" | "state" | "client_id"
+                    )
+                })
+                .cloned()
+                .collect();
             let ctx = minijinja::context! { lang => "en", csrf => browser.csrf(&app), carry => carry, done => false };
             return browser.finish(&app, page(&app, StatusCode::OK, "logout.html", ctx));
         }
-        if let Err(e) = crate::oidc::sign_out(&app, &s.person_id, Some(&s.id), &browser.origin()).await {
+        if let Err(e) =
+            crate::oidc::sign_out(&app, &s.person_id, Some(&s.id), &browser.origin()).await
+        {
             tracing::error!(error = %e.description, "sign-out failed");
-            return error_page(&app, StatusCode::SERVICE_UNAVAILABLE, "Signing out failed; try again shortly.");
+            return error_page(
+                &app,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Signing out failed; try again shortly.",
+            );
         }
     }
     let mut resp = match redirect {
         Some(to) => Redirect::to(&to).into_response(),
-        None => page(&app, StatusCode::OK, "logout.html", minijinja::context! { lang => "en", done => true }),
+        None => page(
+            &app,
+            StatusCode::OK,
+            "logout.html",
+            minijinja::context! { lang => "en", done => true },
+        ),
     };
     super::cookies::clear_session(&app, &mut resp);
     resp

@@ -22,7 +22,10 @@ pub use cookies::Browser;
 const TEMPLATES: &[(&str, &str)] = &[
     ("layout.html", include_str!("templates/layout.html")),
     ("login.html", include_str!("templates/login.html")),
-    ("select_account.html", include_str!("templates/select_account.html")),
+    (
+        "select_account.html",
+        include_str!("templates/select_account.html"),
+    ),
     ("consent.html", include_str!("templates/consent.html")),
     ("error.html", include_str!("templates/error.html")),
     ("logout.html", include_str!("templates/logout.html")),
@@ -57,7 +60,10 @@ impl Web {
             env.add_template(name, source)?;
         }
         env.add_function("t", move |key: &str| -> String {
-            messages.get(key).cloned().unwrap_or_else(|| key.to_string())
+            messages
+                .get(key)
+                .cloned()
+                .unwrap_or_else(|| key.to_string())
         });
         Ok(Web { env })
     }
@@ -74,7 +80,8 @@ impl Web {
 }
 
 /// The Content-Security-Policy of every page: own stylesheet, no scripts, no framing.
-const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'";
+const PAGE_CSP: &str =
+    "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 /// Renders a page; a template failure becomes a plain 500 (logged).
 pub fn page(app: &AppState, status: StatusCode, name: &str, ctx: minijinja::Value) -> Response {
@@ -82,28 +89,46 @@ pub fn page(app: &AppState, status: StatusCode, name: &str, ctx: minijinja::Valu
         Ok(html) => {
             let mut resp = (status, axum::response::Html(html)).into_response();
             let h = resp.headers_mut();
-            h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(PAGE_CSP));
+            h.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(PAGE_CSP),
+            );
             // Not no-referrer: under it browsers send `Origin: null` with our own forms,
             // and the CSRF check compares the Origin. same-origin leaks nothing to others.
-            h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+            h.insert(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("same-origin"),
+            );
             resp
         }
         Err(e) => {
             tracing::error!(error = %e, template = name, "rendering a page failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "the page could not be shown").into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be shown",
+            )
+                .into_response()
         }
     }
 }
 
 /// An error page that says what went wrong (never internals).
 pub fn error_page(app: &AppState, status: StatusCode, message: &str) -> Response {
-    page(app, status, "error.html", minijinja::context! { lang => "en", message => message })
+    page(
+        app,
+        status,
+        "error.html",
+        minijinja::context! { lang => "en", message => message },
+    )
 }
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/static/hms.css", get(css))
-        .route("/", get(|| async { axum::response::Redirect::to("/portal") }))
+        .route(
+            "/",
+            get(|| async { axum::response::Redirect::to("/portal") }),
+        )
         .merge(authorize::router())
         .merge(signin::router())
         .merge(portal::router())
@@ -113,8 +138,14 @@ pub fn router() -> Router<AppState> {
 async fn css() -> Response {
     (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8")),
-            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/css; charset=utf-8"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=3600"),
+            ),
         ],
         CSS,
     )

@@ -25,36 +25,62 @@ pub(super) fn router() -> Router<AppState> {
 
 pub(super) async fn display_name(app: &AppState, person_id: &str) -> String {
     match crate::directory::get_person(app.store(), person_id).await {
-        Ok(p) => format!("{} {}", p.preferred_name.as_deref().unwrap_or(&p.given_name), p.family_name),
+        Ok(p) => format!(
+            "{} {}",
+            p.preferred_name.as_deref().unwrap_or(&p.given_name),
+            p.family_name
+        ),
         Err(_) => String::new(),
     }
 }
 
-fn signed_in(browser: &Browser) -> Result<&Session, Response> {
-    browser.session.as_ref().ok_or_else(|| Redirect::to("/login").into_response())
+/// The signed-in person's session, or (None) the redirect to sign in.
+fn signed_in(browser: &Browser) -> Option<&Session> {
+    browser.session.as_ref()
+}
+
+fn to_login() -> Response {
+    Redirect::to("/login").into_response()
 }
 
 fn failed(app: &AppState, e: impl std::fmt::Display) -> Response {
     tracing::error!(error = %e, "portal page failed");
-    error_page(app, StatusCode::SERVICE_UNAVAILABLE, "This page could not be shown; try again shortly.")
+    error_page(
+        app,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "This page could not be shown; try again shortly.",
+    )
 }
 
 async fn profile(State(app): State<AppState>, browser: Browser) -> Response {
-    let session = match signed_in(&browser) { Ok(s) => s, Err(r) => return r };
+    let Some(session) = signed_in(&browser) else {
+        return to_login();
+    };
     let person = match crate::directory::get_person(app.store(), &session.person_id).await {
         Ok(p) => p,
         Err(e) => return failed(&app, e),
     };
     let mut affiliations = Vec::new();
     for a in &person.affiliations {
-        let org = crate::directory::get_org(app.store(), &a.org_id).await.map(|o| o.name).unwrap_or_else(|_| a.org_sourced_id.clone());
+        let org = crate::directory::get_org(app.store(), &a.org_id)
+            .await
+            .map(|o| o.name)
+            .unwrap_or_else(|_| a.org_sourced_id.clone());
         affiliations.push(minijinja::context! { org => org, role => a.role, primary => a.primary });
     }
     let mut roles = Vec::new();
-    if let Ok(list) = crate::authz::list_assignments(app.store(), &crate::authz::Subject::Person(person.id.clone())).await {
+    if let Ok(list) = crate::authz::list_assignments(
+        app.store(),
+        &crate::authz::Subject::Person(person.id.clone()),
+    )
+    .await
+    {
         for a in list {
             let org = match &a.org_id {
-                Some(id) => crate::directory::get_org(app.store(), id).await.map(|o| format!(" ({})", o.name)).unwrap_or_default(),
+                Some(id) => crate::directory::get_org(app.store(), id)
+                    .await
+                    .map(|o| format!(" ({})", o.name))
+                    .unwrap_or_default(),
                 None => String::new(),
             };
             roles.push(format!("{}{org}", a.role));
@@ -69,7 +95,9 @@ async fn profile(State(app): State<AppState>, browser: Browser) -> Response {
 }
 
 async fn sessions(State(app): State<AppState>, browser: Browser) -> Response {
-    let session = match signed_in(&browser) { Ok(s) => s, Err(r) => return r };
+    let Some(session) = signed_in(&browser) else {
+        return to_login();
+    };
     let list = match crate::authn::list_sessions(&app, &session.person_id).await {
         Ok(l) => l,
         Err(e) => return failed(&app, e),
@@ -89,16 +117,31 @@ struct EndForm {
     session: Option<String>,
 }
 
-async fn end_one(State(app): State<AppState>, browser: Browser, Form(f): Form<EndForm>) -> Response {
-    let session = match signed_in(&browser) { Ok(s) => s, Err(r) => return r };
+async fn end_one(
+    State(app): State<AppState>,
+    browser: Browser,
+    Form(f): Form<EndForm>,
+) -> Response {
+    let Some(session) = signed_in(&browser) else {
+        return to_login();
+    };
     if !browser.csrf_ok(&app, f.csrf.as_deref()) {
-        return error_page(&app, StatusCode::FORBIDDEN, &app.web().message("csrf.failed"));
+        return error_page(
+            &app,
+            StatusCode::FORBIDDEN,
+            &app.web().message("csrf.failed"),
+        );
     }
     let target = f.session.unwrap_or_default();
     // Only the person's own sessions: the id must be in their list.
-    let own = crate::authn::list_sessions(&app, &session.person_id).await.map(|l| l.iter().any(|s| s.id == target)).unwrap_or(false);
+    let own = crate::authn::list_sessions(&app, &session.person_id)
+        .await
+        .map(|l| l.iter().any(|s| s.id == target))
+        .unwrap_or(false);
     if own {
-        if let Err(e) = crate::oidc::sign_out(&app, &session.person_id, Some(&target), &browser.origin()).await {
+        if let Err(e) =
+            crate::oidc::sign_out(&app, &session.person_id, Some(&target), &browser.origin()).await
+        {
             return failed(&app, e.description);
         }
     }
@@ -115,10 +158,20 @@ struct CsrfOnly {
     csrf: Option<String>,
 }
 
-async fn end_all(State(app): State<AppState>, browser: Browser, Form(f): Form<CsrfOnly>) -> Response {
-    let session = match signed_in(&browser) { Ok(s) => s, Err(r) => return r };
+async fn end_all(
+    State(app): State<AppState>,
+    browser: Browser,
+    Form(f): Form<CsrfOnly>,
+) -> Response {
+    let Some(session) = signed_in(&browser) else {
+        return to_login();
+    };
     if !browser.csrf_ok(&app, f.csrf.as_deref()) {
-        return error_page(&app, StatusCode::FORBIDDEN, &app.web().message("csrf.failed"));
+        return error_page(
+            &app,
+            StatusCode::FORBIDDEN,
+            &app.web().message("csrf.failed"),
+        );
     }
     if let Err(e) = crate::oidc::sign_out(&app, &session.person_id, None, &browser.origin()).await {
         return failed(&app, e.description);
@@ -129,7 +182,9 @@ async fn end_all(State(app): State<AppState>, browser: Browser, Form(f): Form<Cs
 }
 
 async fn apps(State(app): State<AppState>, browser: Browser) -> Response {
-    let session = match signed_in(&browser) { Ok(s) => s, Err(r) => return r };
+    let Some(session) = signed_in(&browser) else {
+        return to_login();
+    };
     let consents = match crate::oidc::list_consents(&app, &session.person_id).await {
         Ok(c) => c,
         Err(e) => return failed(&app, e.description),
@@ -145,18 +200,37 @@ struct RevokeForm {
     client_id: String,
 }
 
-async fn revoke_app(State(app): State<AppState>, browser: Browser, Form(f): Form<RevokeForm>) -> Response {
-    let session = match signed_in(&browser) { Ok(s) => s, Err(r) => return r };
+async fn revoke_app(
+    State(app): State<AppState>,
+    browser: Browser,
+    Form(f): Form<RevokeForm>,
+) -> Response {
+    let Some(session) = signed_in(&browser) else {
+        return to_login();
+    };
     if !browser.csrf_ok(&app, f.csrf.as_deref()) {
-        return error_page(&app, StatusCode::FORBIDDEN, &app.web().message("csrf.failed"));
+        return error_page(
+            &app,
+            StatusCode::FORBIDDEN,
+            &app.web().message("csrf.failed"),
+        );
     }
-    if let Err(e) = crate::oidc::revoke_consent(&app, &session.person_id, &f.client_id, &browser.origin()).await {
+    if let Err(e) =
+        crate::oidc::revoke_consent(&app, &session.person_id, &f.client_id, &browser.origin()).await
+    {
         return failed(&app, e.description);
     }
     Redirect::to("/portal/apps").into_response()
 }
 
-async fn render_password(app: &AppState, browser: &Browser, person_id: &str, alert: Option<String>, notice: Option<String>, status: StatusCode) -> Response {
+async fn render_password(
+    app: &AppState,
+    browser: &Browser,
+    person_id: &str,
+    alert: Option<String>,
+    notice: Option<String>,
+    status: StatusCode,
+) -> Response {
     let name = display_name(app, person_id).await;
     let ctx = minijinja::context! {
         lang => "en", nav => "password", person_name => name, csrf => browser.csrf(app),
@@ -166,8 +240,18 @@ async fn render_password(app: &AppState, browser: &Browser, person_id: &str, ale
 }
 
 async fn password_page(State(app): State<AppState>, browser: Browser) -> Response {
-    let session = match signed_in(&browser) { Ok(s) => s, Err(r) => return r };
-    render_password(&app, &browser, &session.person_id, None, None, StatusCode::OK).await
+    let Some(session) = signed_in(&browser) else {
+        return to_login();
+    };
+    render_password(
+        &app,
+        &browser,
+        &session.person_id,
+        None,
+        None,
+        StatusCode::OK,
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -181,24 +265,72 @@ struct PasswordForm {
     confirm: String,
 }
 
-async fn password_submit(State(app): State<AppState>, browser: Browser, Form(f): Form<PasswordForm>) -> Response {
-    let session = match signed_in(&browser) { Ok(s) => s, Err(r) => return r };
+async fn password_submit(
+    State(app): State<AppState>,
+    browser: Browser,
+    Form(f): Form<PasswordForm>,
+) -> Response {
+    let Some(session) = signed_in(&browser) else {
+        return to_login();
+    };
     let pid = session.person_id.clone();
     if !browser.csrf_ok(&app, f.csrf.as_deref()) {
-        return render_password(&app, &browser, &pid, Some(app.web().message("csrf.failed")), None, StatusCode::FORBIDDEN).await;
+        return render_password(
+            &app,
+            &browser,
+            &pid,
+            Some(app.web().message("csrf.failed")),
+            None,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
     }
     if f.new != f.confirm {
-        return render_password(&app, &browser, &pid, Some(app.web().message("password.mismatch")), None, StatusCode::BAD_REQUEST).await;
+        return render_password(
+            &app,
+            &browser,
+            &pid,
+            Some(app.web().message("password.mismatch")),
+            None,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
     }
     let person = match crate::directory::get_person(app.store(), &pid).await {
         Ok(p) => p,
         Err(e) => return failed(&app, e),
     };
-    match crate::authn::change_password(&app, &person, &f.current, &f.new, &browser.origin()).await {
-        Ok(()) => render_password(&app, &browser, &pid, None, Some(app.web().message("password.changed")), StatusCode::OK).await,
-        Err(e @ (crate::authn::AuthnError::InvalidCredentials | crate::authn::AuthnError::PasswordPolicy(_))) => {
-            let msg = if matches!(e, crate::authn::AuthnError::InvalidCredentials) { "The current password is not correct.".to_string() } else { format!("{e}.") };
-            render_password(&app, &browser, &pid, Some(msg), None, StatusCode::BAD_REQUEST).await
+    match crate::authn::change_password(&app, &person, &f.current, &f.new, &browser.origin()).await
+    {
+        Ok(()) => {
+            render_password(
+                &app,
+                &browser,
+                &pid,
+                None,
+                Some(app.web().message("password.changed")),
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(
+            e @ (crate::authn::AuthnError::InvalidCredentials
+            | crate::authn::AuthnError::PasswordPolicy(_)),
+        ) => {
+            let msg = if matches!(e, crate::authn::AuthnError::InvalidCredentials) {
+                "The current password is not correct.".to_string()
+            } else {
+                format!("{e}.")
+            };
+            render_password(
+                &app,
+                &browser,
+                &pid,
+                Some(msg),
+                None,
+                StatusCode::BAD_REQUEST,
+            )
+            .await
         }
         Err(e) => failed(&app, e),
     }

@@ -28,13 +28,30 @@ struct PageQuery {
 
 async fn client_name(app: &AppState, request: Option<&str>) -> Option<String> {
     let req = oidc::load_request(app, request?, false).await.ok()??;
-    let client = app.clients().get(app.store(), &req.client_id, app.clock().now_ms()).await.ok()??;
+    let client = app
+        .clients()
+        .get(app.store(), &req.client_id, app.clock().now_ms())
+        .await
+        .ok()??;
     Some(client.name.clone())
 }
 
-async fn render_login(app: &AppState, browser: &Browser, request: Option<&str>, username: &str, alert: Option<String>, notice: Option<String>, status: StatusCode) -> Response {
+async fn render_login(
+    app: &AppState,
+    browser: &Browser,
+    request: Option<&str>,
+    username: &str,
+    alert: Option<String>,
+    notice: Option<String>,
+    status: StatusCode,
+) -> Response {
     let hint = match (request, username.is_empty()) {
-        (Some(h), true) => oidc::load_request(app, h, false).await.ok().flatten().and_then(|r| r.login_hint).unwrap_or_default(),
+        (Some(h), true) => oidc::load_request(app, h, false)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|r| r.login_hint)
+            .unwrap_or_default(),
         _ => username.to_string(),
     };
     let ctx = minijinja::context! {
@@ -44,12 +61,25 @@ async fn render_login(app: &AppState, browser: &Browser, request: Option<&str>, 
     browser.finish(app, page(app, status, "login.html", ctx))
 }
 
-async fn login_page(State(app): State<AppState>, browser: Browser, Query(q): Query<PageQuery>) -> Response {
+async fn login_page(
+    State(app): State<AppState>,
+    browser: Browser,
+    Query(q): Query<PageQuery>,
+) -> Response {
     if browser.session.is_some() && q.request.is_none() {
         return Redirect::to("/portal").into_response();
     }
     let notice = q.signed_out.map(|_| app.web().message("signin.signed_out"));
-    render_login(&app, &browser, q.request.as_deref(), "", None, notice, StatusCode::OK).await
+    render_login(
+        &app,
+        &browser,
+        q.request.as_deref(),
+        "",
+        None,
+        notice,
+        StatusCode::OK,
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -62,37 +92,92 @@ struct LoginForm {
     password: String,
 }
 
-async fn login_submit(State(app): State<AppState>, browser: Browser, Form(f): Form<LoginForm>) -> Response {
+async fn login_submit(
+    State(app): State<AppState>,
+    browser: Browser,
+    Form(f): Form<LoginForm>,
+) -> Response {
     let request = f.request.as_deref().filter(|r| !r.is_empty());
     if !browser.csrf_ok(&app, f.csrf.as_deref()) {
         let alert = app.web().message("csrf.failed");
-        return render_login(&app, &browser, request, &f.username, Some(alert), None, StatusCode::FORBIDDEN).await;
+        return render_login(
+            &app,
+            &browser,
+            request,
+            &f.username,
+            Some(alert),
+            None,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
     }
     let cfg = &app.config().auth;
     let ip = browser.meta.source_ip.clone().unwrap_or_default();
-    if !app.ip_throttle().allow(&ip, app.clock().now_ms(), cfg.attempts_per_ip_per_minute) {
+    if !app
+        .ip_throttle()
+        .allow(&ip, app.clock().now_ms(), cfg.attempts_per_ip_per_minute)
+    {
         let alert = AuthnError::RateLimited.to_string();
-        return render_login(&app, &browser, request, &f.username, Some(capitalize(&alert)), None, StatusCode::TOO_MANY_REQUESTS).await;
+        return render_login(
+            &app,
+            &browser,
+            request,
+            &f.username,
+            Some(capitalize(&alert)),
+            None,
+            StatusCode::TOO_MANY_REQUESTS,
+        )
+        .await;
     }
     let origin = browser.origin();
     let person = match crate::authn::sign_in(&app, &f.username, &f.password, &origin).await {
         Ok(p) => p,
-        Err(e @ (AuthnError::InvalidCredentials | AuthnError::Locked { .. } | AuthnError::Inactive(_))) => {
-            let status = if matches!(e, AuthnError::Locked { .. }) { StatusCode::TOO_MANY_REQUESTS } else { StatusCode::UNAUTHORIZED };
-            return render_login(&app, &browser, request, &f.username, Some(capitalize(&e.to_string())), None, status).await;
+        Err(
+            e @ (AuthnError::InvalidCredentials
+            | AuthnError::Locked { .. }
+            | AuthnError::Inactive(_)),
+        ) => {
+            let status = if matches!(e, AuthnError::Locked { .. }) {
+                StatusCode::TOO_MANY_REQUESTS
+            } else {
+                StatusCode::UNAUTHORIZED
+            };
+            return render_login(
+                &app,
+                &browser,
+                request,
+                &f.username,
+                Some(capitalize(&e.to_string())),
+                None,
+                status,
+            )
+            .await;
         }
         Err(e) => {
             tracing::error!(error = %e, "sign-in failed");
-            return error_page(&app, StatusCode::SERVICE_UNAVAILABLE, "The sign-in service is unavailable; try again shortly.");
+            return error_page(
+                &app,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The sign-in service is unavailable; try again shortly.",
+            );
         }
     };
-    let new = NewSession { person_id: person.id.clone(), amr: vec!["pwd".into()], acr: ACR_PASSWORD.into(), user_agent: browser.user_agent.clone() };
+    let new = NewSession {
+        person_id: person.id.clone(),
+        amr: vec!["pwd".into()],
+        acr: ACR_PASSWORD.into(),
+        user_agent: browser.user_agent.clone(),
+    };
     // A new session (and cookie) on every sign-in: no session fixation.
     let (session, token) = match crate::authn::create_session(&app, new, &origin).await {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "creating a session failed");
-            return error_page(&app, StatusCode::SERVICE_UNAVAILABLE, "The sign-in service is unavailable; try again shortly.");
+            return error_page(
+                &app,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The sign-in service is unavailable; try again shortly.",
+            );
         }
     };
     let mut resp = match request {
@@ -114,7 +199,9 @@ async fn login_submit(State(app): State<AppState>, browser: Browser, Form(f): Fo
 
 fn capitalize(s: &str) -> String {
     let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
 }
 
 #[derive(Deserialize)]
@@ -122,7 +209,11 @@ struct RequestQuery {
     request: String,
 }
 
-async fn select_page(State(app): State<AppState>, browser: Browser, Query(q): Query<RequestQuery>) -> Response {
+async fn select_page(
+    State(app): State<AppState>,
+    browser: Browser,
+    Query(q): Query<RequestQuery>,
+) -> Response {
     let Some(session) = &browser.session else {
         return Redirect::to(&format!("/login?request={}", q.request)).into_response();
     };
@@ -138,12 +229,24 @@ struct DecisionForm {
     decision: String,
 }
 
-async fn select_submit(State(app): State<AppState>, browser: Browser, Form(f): Form<DecisionForm>) -> Response {
+async fn select_submit(
+    State(app): State<AppState>,
+    browser: Browser,
+    Form(f): Form<DecisionForm>,
+) -> Response {
     if !browser.csrf_ok(&app, f.csrf.as_deref()) {
-        return error_page(&app, StatusCode::FORBIDDEN, &app.web().message("csrf.failed"));
+        return error_page(
+            &app,
+            StatusCode::FORBIDDEN,
+            &app.web().message("csrf.failed"),
+        );
     }
     let Ok(Some(mut req)) = oidc::load_request(&app, &f.request, false).await else {
-        return error_page(&app, StatusCode::BAD_REQUEST, "This sign-in request has expired; go back to the app and start again.");
+        return error_page(
+            &app,
+            StatusCode::BAD_REQUEST,
+            "This sign-in request has expired; go back to the app and start again.",
+        );
     };
     req.prompt.retain(|p| p != "select_account");
     if f.decision == "switch" {
@@ -155,44 +258,85 @@ async fn select_submit(State(app): State<AppState>, browser: Browser, Form(f): F
     continue_request(&app, &browser, &f.request).await
 }
 
-async fn consent_page(State(app): State<AppState>, browser: Browser, Query(q): Query<RequestQuery>) -> Response {
+async fn consent_page(
+    State(app): State<AppState>,
+    browser: Browser,
+    Query(q): Query<RequestQuery>,
+) -> Response {
     if browser.session.is_none() {
         return Redirect::to(&format!("/login?request={}", q.request)).into_response();
     }
     let Ok(Some(req)) = oidc::load_request(&app, &q.request, false).await else {
-        return error_page(&app, StatusCode::BAD_REQUEST, "This sign-in request has expired; go back to the app and start again.");
+        return error_page(
+            &app,
+            StatusCode::BAD_REQUEST,
+            "This sign-in request has expired; go back to the app and start again.",
+        );
     };
-    let name = client_name(&app, Some(&q.request)).await.unwrap_or_default();
+    let name = client_name(&app, Some(&q.request))
+        .await
+        .unwrap_or_default();
     let scopes: Vec<String> = req
         .scopes
         .iter()
         .map(|s| {
             let key = format!("scope.{s}");
             let text = app.web().message(&key);
-            if text == key { format!("Use the district API: {s}") } else { text }
+            if text == key {
+                format!("Use the district API: {s}")
+            } else {
+                text
+            }
         })
         .collect();
     let ctx = minijinja::context! { lang => "en", csrf => browser.csrf(&app), request => q.request, client_name => name, scopes => scopes };
     browser.finish(&app, page(&app, StatusCode::OK, "consent.html", ctx))
 }
 
-async fn consent_submit(State(app): State<AppState>, browser: Browser, Form(f): Form<DecisionForm>) -> Response {
+async fn consent_submit(
+    State(app): State<AppState>,
+    browser: Browser,
+    Form(f): Form<DecisionForm>,
+) -> Response {
     if !browser.csrf_ok(&app, f.csrf.as_deref()) {
-        return error_page(&app, StatusCode::FORBIDDEN, &app.web().message("csrf.failed"));
+        return error_page(
+            &app,
+            StatusCode::FORBIDDEN,
+            &app.web().message("csrf.failed"),
+        );
     }
     let Some(session) = &browser.session else {
         return Redirect::to(&format!("/login?request={}", f.request)).into_response();
     };
     let Ok(Some(mut req)) = oidc::load_request(&app, &f.request, false).await else {
-        return error_page(&app, StatusCode::BAD_REQUEST, "This sign-in request has expired; go back to the app and start again.");
+        return error_page(
+            &app,
+            StatusCode::BAD_REQUEST,
+            "This sign-in request has expired; go back to the app and start again.",
+        );
     };
     if f.decision != "allow" {
         let _ = oidc::drop_request(&app, &f.request).await;
-        return respond(&app, req.error(app.issuer(), "access_denied", "the person declined"));
+        return respond(
+            &app,
+            req.error(app.issuer(), "access_denied", "the person declined"),
+        );
     }
-    if let Err(e) = oidc::remember_consent(&app, &session.person_id, &req.client_id, &req.scopes, &browser.origin()).await {
+    if let Err(e) = oidc::remember_consent(
+        &app,
+        &session.person_id,
+        &req.client_id,
+        &req.scopes,
+        &browser.origin(),
+    )
+    .await
+    {
         tracing::error!(error = %e.description, "remembering consent failed");
-        return error_page(&app, StatusCode::SERVICE_UNAVAILABLE, "The sign-in service is unavailable; try again shortly.");
+        return error_page(
+            &app,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The sign-in service is unavailable; try again shortly.",
+        );
     }
     req.prompt.retain(|p| p != "consent");
     let _ = oidc::update_request(&app, &f.request, &req).await;
