@@ -30,13 +30,14 @@ pub fn free_port() -> u16 {
         .unwrap_or(18_181)
 }
 
+pub const TEST_MASTER_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
 /// `hms-ach` run in `dir` with a fixed test master key.
 pub fn hub_command(dir: &Path) -> Command {
     let mut c = Command::new(binary());
-    c.current_dir(dir).env_remove("HMS_ACH_CONFIG").env(
-        "HMS_ACH__KEYS__MASTER_KEY",
-        "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
-    );
+    c.current_dir(dir)
+        .env_remove("HMS_ACH_CONFIG")
+        .env("HMS_ACH__KEYS__MASTER_KEY", TEST_MASTER_KEY);
     c
 }
 
@@ -95,10 +96,25 @@ impl Hub {
     }
 
     pub async fn start_with_log(dir: &Path, rust_log: &str) -> Hub {
+        Self::start_with_env(dir, rust_log, &[]).await
+    }
+
+    /// `serve --demo`: the demo district seeded before serving.
+    pub async fn start_demo(dir: &Path, env: &[(&str, &str)]) -> Hub {
+        Self::launch(dir, "info", env, true).await
+    }
+
+    /// With extra `HMS_ACH__…` configuration in the environment.
+    pub async fn start_with_env(dir: &Path, rust_log: &str, env: &[(&str, &str)]) -> Hub {
+        Self::launch(dir, rust_log, env, false).await
+    }
+
+    async fn launch(dir: &Path, rust_log: &str, env: &[(&str, &str)], demo: bool) -> Hub {
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
         let log = std::fs::File::create(dir.join("hub.log")).expect("create hub.log");
         let child = hub_command(dir)
+            .envs(env.iter().copied())
             .env("RUST_LOG", rust_log)
             .args([
                 "serve",
@@ -107,6 +123,7 @@ impl Hub {
                 "--bind",
                 &format!("127.0.0.1:{port}"),
             ])
+            .args(if demo { &["--demo"][..] } else { &[][..] })
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .spawn()
