@@ -4,6 +4,7 @@
 
 mod attacks;
 mod audit_log;
+mod backchannel;
 mod browser;
 mod demo;
 mod guard;
