@@ -19,7 +19,10 @@ fn setup_peers() {
         .arg(workspace().join("integration-tests/peers/setup.sh"))
         .status()
         .expect("run peers/setup.sh");
-    assert!(status.success(), "installing the peers failed (needs npm, apt for chromium, PyPI)");
+    assert!(
+        status.success(),
+        "installing the peers failed (needs npm, apt for chromium, PyPI)"
+    );
 }
 
 fn client(dir: &Path, args: &[&str]) -> serde_json::Value {
@@ -27,32 +30,57 @@ fn client(dir: &Path, args: &[&str]) -> serde_json::Value {
     let mut all = vec!["client", "create", "--database-url", &url, "--json"];
     all.extend_from_slice(args);
     let out = hub_command(dir).args(&all).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn set_password(dir: &Path, username: &str) {
     use std::io::Write;
     let mut child = hub_command(dir)
-        .args(["user", "set-password", username, "--database-url", &sqlite_url(dir)])
+        .args([
+            "user",
+            "set-password",
+            username,
+            "--database-url",
+            &sqlite_url(dir),
+        ])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(format!("{PASSWORD}\n").as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{PASSWORD}\n").as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 async fn node(script: &str, args: Vec<String>, env: Vec<(String, String)>) -> String {
     let path = workspace().join("target/peers/node").join(script);
-    let out = tokio::task::spawn_blocking(move || Command::new("node").arg(path).args(args).envs(env).output())
-        .await
-        .unwrap()
-        .expect("run node");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node").arg(path).args(args).envs(env).output()
+    })
+    .await
+    .unwrap()
+    .expect("run node");
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("all checks passed"), "{stdout}");
     stdout
 }
@@ -66,17 +94,50 @@ async fn openid_client_library_runs_every_flow_against_the_hub() {
     let port = integration_tests::free_port();
     let redirect = format!("http://127.0.0.1:{port}/cb");
     let bye = format!("http://127.0.0.1:{port}/bye");
-    let c = client(dir.path(), &[
-        "--name", "District LMS", "--grant", "authorization_code", "--grant", "refresh_token",
-        "--scope", "openid", "--scope", "profile", "--scope", "email", "--scope", "offline_access", "--scope", "roles",
-        "--redirect-uri", &redirect, "--post-logout-redirect-uri", &bye,
-    ]);
-    let rotate = serde_json::json!([integration_tests::binary(), "keys", "rotate", "--database-url", sqlite_url(dir.path())]).to_string();
+    let c = client(
+        dir.path(),
+        &[
+            "--name",
+            "District LMS",
+            "--grant",
+            "authorization_code",
+            "--grant",
+            "refresh_token",
+            "--scope",
+            "openid",
+            "--scope",
+            "profile",
+            "--scope",
+            "email",
+            "--scope",
+            "offline_access",
+            "--scope",
+            "roles",
+            "--redirect-uri",
+            &redirect,
+            "--post-logout-redirect-uri",
+            &bye,
+        ],
+    );
+    let rotate = serde_json::json!([
+        integration_tests::binary(),
+        "keys",
+        "rotate",
+        "--database-url",
+        sqlite_url(dir.path())
+    ])
+    .to_string();
     let env = vec![
         ("HUB_ROTATE".to_string(), rotate),
         ("HUB_ROTATE_WAIT_MS".to_string(), "3500".to_string()),
-        ("HMS_ACH__KEYS__PUBLISH_AHEAD_SECONDS".to_string(), "3".to_string()),
-        ("HMS_ACH__KEYS__MASTER_KEY".to_string(), integration_tests::TEST_MASTER_KEY.to_string()),
+        (
+            "HMS_ACH__KEYS__PUBLISH_AHEAD_SECONDS".to_string(),
+            "3".to_string(),
+        ),
+        (
+            "HMS_ACH__KEYS__MASTER_KEY".to_string(),
+            integration_tests::TEST_MASTER_KEY.to_string(),
+        ),
     ];
     let args = vec![
         hub.base.clone(),
@@ -88,7 +149,16 @@ async fn openid_client_library_runs_every_flow_against_the_hub() {
         PASSWORD.to_string(),
     ];
     let out = node("openid_client_flow.mjs", args, env).await;
-    for step in ["discovery", "authorization-code-flow", "userinfo", "introspection", "refresh", "key-rotation", "refresh-token-reuse", "rp-initiated-logout"] {
+    for step in [
+        "discovery",
+        "authorization-code-flow",
+        "userinfo",
+        "introspection",
+        "refresh",
+        "key-rotation",
+        "refresh-token-reuse",
+        "rp-initiated-logout",
+    ] {
         assert!(out.contains(&format!("ok {step}")), "{out}");
     }
     assert!(hub.stop().await);
@@ -102,10 +172,24 @@ async fn chromium_signs_in_through_the_real_pages() {
     set_password(dir.path(), "zoe.williams25");
     let port = integration_tests::free_port();
     let redirect = format!("http://127.0.0.1:{port}/callback");
-    let c = client(dir.path(), &[
-        "--name", "Nursing simulation app", "--public", "--grant", "authorization_code",
-        "--scope", "openid", "--scope", "profile", "--scope", "email", "--redirect-uri", &redirect,
-    ]);
+    let c = client(
+        dir.path(),
+        &[
+            "--name",
+            "Nursing simulation app",
+            "--public",
+            "--grant",
+            "authorization_code",
+            "--scope",
+            "openid",
+            "--scope",
+            "profile",
+            "--scope",
+            "email",
+            "--redirect-uri",
+            &redirect,
+        ],
+    );
     let shots = workspace().join("target/screenshots/sso");
     std::fs::create_dir_all(&shots).unwrap();
     let args = vec![
@@ -118,11 +202,24 @@ async fn chromium_signs_in_through_the_real_pages() {
     ];
     node("browser_signin.mjs", args, vec![]).await;
     // The screenshots exist and are real PNGs of a sensible size.
-    for name in ["signin.png", "signin-error.png", "consent.png", "portal.png", "sessions.png"] {
+    for name in [
+        "signin.png",
+        "signin-error.png",
+        "consent.png",
+        "portal.png",
+        "sessions.png",
+    ] {
         let bytes = std::fs::read(shots.join(name)).unwrap_or_else(|_| panic!("{name} missing"));
         assert_eq!(&bytes[1..4], b"PNG", "{name}");
-        let (w, h) = (u32::from_be_bytes(bytes[16..20].try_into().unwrap()), u32::from_be_bytes(bytes[20..24].try_into().unwrap()));
-        assert!(w >= 800 && h >= 400 && bytes.len() > 10_000, "{name}: {w}x{h}, {} bytes", bytes.len());
+        let (w, h) = (
+            u32::from_be_bytes(bytes[16..20].try_into().unwrap()),
+            u32::from_be_bytes(bytes[20..24].try_into().unwrap()),
+        );
+        assert!(
+            w >= 800 && h >= 400 && bytes.len() > 10_000,
+            "{name}: {w}x{h}, {} bytes",
+            bytes.len()
+        );
     }
     assert!(hub.stop().await);
 }

@@ -2,7 +2,9 @@
 //! problem+json, the request's origin (request id, client address) and cursor paging.
 
 pub(crate) mod extract;
+mod merge;
 mod paging;
 
 pub use extract::{ApiJson, MergePatch, RequestMeta};
+pub use merge::apply_merge_patch;
 pub use paging::{decode_cursor, encode_cursor, page_limit, Page};

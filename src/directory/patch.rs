@@ -5,25 +5,7 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use super::DirectoryError;
 
-fn apply(target: &mut serde_json::Value, patch: serde_json::Value) {
-    match patch {
-        serde_json::Value::Object(map) => {
-            if !target.is_object() {
-                *target = serde_json::Value::Object(Default::default());
-            }
-            if let serde_json::Value::Object(t) = target {
-                for (k, v) in map {
-                    if v.is_null() {
-                        t.remove(&k);
-                    } else {
-                        apply(t.entry(k).or_insert(serde_json::Value::Null), v);
-                    }
-                }
-            }
-        }
-        other => *target = other,
-    }
-}
+use crate::api::apply_merge_patch as apply;
 
 pub(super) fn merge_patch<T: Serialize + DeserializeOwned>(
     current: &T,

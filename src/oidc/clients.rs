@@ -83,7 +83,7 @@ pub fn random_token(bytes: usize) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
 }
 
-fn validate(new: &NewClient) -> Vec<FieldError> {
+pub(super) fn validate(new: &NewClient) -> Vec<FieldError> {
     let mut errors = Vec::new();
     let name = new.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
@@ -261,7 +261,7 @@ pub async fn create_client(
     Ok((client, secret))
 }
 
-fn from_row(r: &store::Row) -> Result<Client, ClientError> {
+pub(super) fn from_row(r: &store::Row) -> Result<Client, ClientError> {
     let list = |col: &str| -> Result<Vec<String>, ClientError> {
         let text: String = store::get(r, col)?;
         serde_json::from_str(&text)
@@ -287,7 +287,7 @@ fn from_row(r: &store::Row) -> Result<Client, ClientError> {
     })
 }
 
-const COLUMNS: &str = "id, name, secret_digest, grant_types, scopes, access_token_ttl_seconds, enabled, created_at, updated_at, secret_rotated_at, settings";
+pub(super) const COLUMNS: &str = "id, name, secret_digest, grant_types, scopes, access_token_ttl_seconds, enabled, created_at, updated_at, secret_rotated_at, settings";
 
 pub(super) async fn find_client(
     pool: &sqlx::AnyPool,

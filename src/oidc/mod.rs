@@ -2,8 +2,10 @@
 //! rest, rotated, published as a JWKS), the authorization and token endpoints,
 //! UserInfo, introspection, revocation, PAR, DPoP and logout.
 
+mod admin_http;
 mod authorize;
 mod claims;
+mod client_admin;
 mod client_auth;
 mod client_cache;
 mod clients;
@@ -45,5 +47,5 @@ pub use rotation::{keys_fingerprint, list_keys, maintain_keys, rotate_keys};
 pub use token::{issue_token, TokenRequest, TokenResponse};
 
 pub fn router() -> axum::Router<crate::AppState> {
-    http::router()
+    http::router().merge(admin_http::router())
 }

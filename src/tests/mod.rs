@@ -6,6 +6,7 @@ mod attacks;
 mod audit_log;
 mod backchannel;
 mod browser;
+mod clients_api;
 mod demo;
 mod guard;
 mod orgs;

@@ -1,0 +1,197 @@
+//! Client administration for the API: a client as one JSON document (its fields and
+//! registration settings side by side), created from one and changed by RFC 7396
+//! merge patches, validated by the same rules as the CLI's.
+
+use serde_json::{Map, Value};
+
+use super::clients::{find_client, from_row, validate, COLUMNS};
+use super::registration::ClientSettings;
+use super::{Client, ClientError, NewClient};
+use crate::audit::{self, Entry, Origin, Outcome};
+use crate::error::FieldError;
+use crate::store::{Store, StoreError};
+
+/// Top-level members that are not registration settings.
+const OWN: &[&str] = &[
+    "name",
+    "grant_types",
+    "scopes",
+    "access_token_ttl_seconds",
+    "enabled",
+    "role",
+    "org",
+];
+
+fn invalid(field: &str, reason: impl Into<String>) -> ClientError {
+    ClientError::Invalid(vec![FieldError::new(field, reason)])
+}
+
+/// Splits a client document into its own fields and its settings; unknown members
+/// are errors that name them.
+fn split(doc: Value) -> Result<(Map<String, Value>, ClientSettings), ClientError> {
+    let Value::Object(mut map) = doc else {
+        return Err(invalid("body", "send a JSON object"));
+    };
+    let mut own = Map::new();
+    for k in OWN {
+        if let Some(v) = map.remove(*k) {
+            own.insert((*k).to_string(), v);
+        }
+    }
+    for read_only in [
+        "client_id",
+        "created_at",
+        "secret_rotated_at",
+        "client_secret",
+    ] {
+        map.remove(read_only);
+    }
+    let settings: ClientSettings = serde_json::from_value(Value::Object(map)).map_err(|e| {
+        let msg = e.to_string();
+        let field = msg.split('`').nth(1).unwrap_or("body").to_string();
+        invalid(&field, msg)
+    })?;
+    Ok((own, settings))
+}
+
+fn strings(own: &Map<String, Value>, key: &str) -> Result<Vec<String>, ClientError> {
+    match own.get(key) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(v) => {
+            serde_json::from_value(v.clone()).map_err(|_| invalid(key, "must be a list of strings"))
+        }
+    }
+}
+
+fn opt_string(own: &Map<String, Value>, key: &str) -> Result<Option<String>, ClientError> {
+    match own.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(invalid(key, "must be a string")),
+    }
+}
+
+/// A `NewClient` from an API document.
+pub fn new_client_from_json(doc: Value) -> Result<NewClient, ClientError> {
+    let (own, settings) = split(doc)?;
+    let ttl =
+        match own.get("access_token_ttl_seconds") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v.as_i64().ok_or_else(|| {
+                invalid("access_token_ttl_seconds", "must be a number of seconds")
+            })?),
+        };
+    Ok(NewClient {
+        name: opt_string(&own, "name")?.unwrap_or_default(),
+        grants: strings(&own, "grant_types")?,
+        scopes: strings(&own, "scopes")?,
+        role: opt_string(&own, "role")?,
+        org: opt_string(&own, "org")?,
+        access_token_ttl_seconds: ttl,
+        settings,
+    })
+}
+
+/// Applies a merge patch to a client; roles are managed separately, and the secret
+/// by rotation.
+pub async fn update_client(
+    store: &Store,
+    now_ms: i64,
+    origin: &Origin,
+    id: &str,
+    patch: Value,
+) -> Result<Client, ClientError> {
+    if !patch.is_object() {
+        return Err(invalid(
+            "body",
+            "a merge patch (RFC 7396) is a JSON object of the fields to change",
+        ));
+    }
+    if patch.get("role").is_some() || patch.get("org").is_some() {
+        return Err(invalid(
+            "role",
+            "change a client's roles with the roles API, not by patching it",
+        ));
+    }
+    let current = find_client(store.reader(), id)
+        .await?
+        .ok_or_else(|| ClientError::NotFound(id.to_string()))?;
+    let mut doc = serde_json::to_value(super::ClientView::from(&current))
+        .map_err(|e| invalid("body", e.to_string()))?;
+    let before = doc.clone();
+    crate::api::apply_merge_patch(&mut doc, patch);
+    let enabled = doc
+        .get("enabled")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(current.enabled);
+    let new = new_client_from_json(doc)?;
+    let errors = validate(&new);
+    if !errors.is_empty() {
+        return Err(ClientError::Invalid(errors));
+    }
+    if new.settings.is_public() != current.settings.is_public() {
+        return Err(invalid(
+            "client_type",
+            "a client cannot change between public and confidential; register a new one",
+        ));
+    }
+    let mut tx = store.begin().await?;
+    sqlx::query("UPDATE clients SET name = $1, grant_types = $2, scopes = $3, access_token_ttl_seconds = $4, enabled = $5, settings = $6, updated_at = $7 WHERE id = $8")
+        .bind(new.name.trim())
+        .bind(serde_json::to_string(&new.grants).unwrap_or_default())
+        .bind(serde_json::to_string(&{
+            let mut s = new.scopes.clone();
+            s.sort();
+            s.dedup();
+            s
+        }).unwrap_or_default())
+        .bind(new.access_token_ttl_seconds)
+        .bind(i64::from(enabled))
+        .bind(serde_json::to_string(&new.settings).unwrap_or_default())
+        .bind(now_ms)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM clients WHERE id = $1"))
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let updated = from_row(&row)?;
+    let after = serde_json::to_value(super::ClientView::from(&updated)).unwrap_or_default();
+    let changed: Map<String, Value> = after
+        .as_object()
+        .map(|a| {
+            a.iter()
+                .filter(|(k, v)| before.get(k.as_str()) != Some(v))
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        serde_json::json!({ "from": before.get(k.as_str()), "to": v }),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    audit::record(
+        &mut tx,
+        store.audit_key(),
+        now_ms,
+        origin,
+        Entry {
+            action: "client.update",
+            outcome: Outcome::Success,
+            target_kind: "client",
+            target_id: id,
+            details: Value::Object(changed),
+        },
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(updated)
+}
+
+pub async fn get_client(store: &Store, id: &str) -> Result<Client, ClientError> {
+    find_client(store.reader(), id)
+        .await?
+        .ok_or_else(|| ClientError::NotFound(id.to_string()))
+}
