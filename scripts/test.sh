@@ -30,6 +30,17 @@ if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
   fi
 fi
 
+# openid-client and playwright-core (the SSO peer tests) need Node.js and npm; the
+# peers' setup script installs Chromium itself.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "==> installing nodejs and npm (for the openid-client and browser tests)"
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq nodejs npm
+  else
+    sudo apt-get update -qq && sudo apt-get install -y -qq nodejs npm
+  fi
+fi
+
 echo "==> building hms-ach (the integration tests run the real binary)"
 cargo build -p hms-ach
 
