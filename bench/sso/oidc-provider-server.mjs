@@ -4,9 +4,10 @@
 //   - confidential clients (client_secret_basic), authorization_code with PKCE
 //     S256 required, refresh_token with rotation on every use
 //     (`rotateRefreshToken: true`; reuse revokes the grant, as on the hub);
-//   - `offline_access` issues a refresh token; consent is granted
-//     automatically (`loadExistingGrant`), like the hub's `--first-party`
-//     clients, so there is no consent page;
+//   - code flows issue a refresh token not bound to the browser session (the
+//     hub's `offline_access`; see issueRefreshToken below); consent is
+//     granted automatically (`loadExistingGrant`), like the hub's
+//     `--first-party` clients, so there is no consent page;
 //   - ID tokens signed ES256, carrying the profile/email claims like the
 //     hub's (`conformIdTokenClaims: false`);
 //   - access tokens: ES256 JWTs (RFC 9068 `at+jwt`) through resource
@@ -21,9 +22,9 @@
 //     hash with the hub's parameters (m=19456 KiB, t=2, p=1; npm `argon2`)
 //     and finishes the interaction. One POST, like the hub's /login.
 //
-// Storage is oidc-provider's in-memory adapter (sessions, interactions,
-// grants, codes, refresh tokens and opaque access tokens live in this
-// process); the hub writes the same things to SQLite.
+// Storage is a Map in this process (see MapAdapter: sessions, interactions,
+// grants, codes, refresh tokens and opaque access tokens); the hub writes the
+// same things to SQLite.
 //
 // Environment (set by run.sh):
 //   PORT                    port on 127.0.0.1                          [3902]
@@ -81,6 +82,72 @@ const accounts = new Map([[username, {
 }]]);
 const accountsById = new Map([...accounts.values()].map((a) => [a.id, a]));
 
+// Storage: an unbounded in-memory Map. oidc-provider's built-in memory
+// adapter is a development LRU capped at 1000 records, which evicts live
+// refresh tokens and grants within seconds under this load (a refresh then
+// fails with invalid_grant, an introspection says active:false). A Map is the
+// cheapest store oidc-provider can have: the comparison favours it. Records
+// are kept until they expire, as a database would keep them (consumed
+// refresh tokens must stay, for reuse detection); so its memory grows with
+// the number of tokens issued.
+const records = new Map(); // `${model}:${id}` → { payload, expiresAt }
+const grantMembers = new Map(); // grantId → Set of record keys
+const sessionUids = new Map(); // session uid → session id
+class MapAdapter {
+  constructor(model) {
+    this.model = model;
+  }
+
+  key(id) {
+    return `${this.model}:${id}`;
+  }
+
+  async upsert(id, payload, expiresIn) {
+    const key = this.key(id);
+    records.set(key, { payload, expiresAt: expiresIn ? Date.now() + expiresIn * 1000 : Infinity });
+    if (this.model === 'Session') sessionUids.set(payload.uid, id);
+    if (payload.grantId) {
+      let members = grantMembers.get(payload.grantId);
+      if (!members) grantMembers.set(payload.grantId, (members = new Set()));
+      members.add(key);
+    }
+  }
+
+  async find(id) {
+    const key = this.key(id);
+    const record = records.get(key);
+    if (!record) return undefined;
+    if (record.expiresAt <= Date.now()) {
+      records.delete(key);
+      return undefined;
+    }
+    return record.payload;
+  }
+
+  async findByUid(uid) {
+    const id = sessionUids.get(uid);
+    return id === undefined ? undefined : this.find(id);
+  }
+
+  async findByUserCode() {
+    return undefined; // device flow: not configured
+  }
+
+  async consume(id) {
+    const record = records.get(this.key(id));
+    if (record) record.payload.consumed = Math.floor(Date.now() / 1000);
+  }
+
+  async destroy(id) {
+    records.delete(this.key(id));
+  }
+
+  async revokeByGrantId(grantId) {
+    for (const key of grantMembers.get(grantId) ?? []) records.delete(key);
+    grantMembers.delete(grantId);
+  }
+}
+
 // ES256 signing key, generated fresh on every start.
 const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const jwk = { ...privateKey.export({ format: 'jwk' }), alg: 'ES256', use: 'sig', kid: 'bench-es256' };
@@ -97,6 +164,7 @@ const client = (id) => ({
 });
 
 const configuration = {
+  adapter: MapAdapter,
   clients: [client(clientId), client(opaqueClientId)],
   jwks: { keys: [jwk] },
   clientDefaults: {
@@ -134,10 +202,18 @@ const configuration = {
     });
     grant.addOIDCScope(oidcScopes);
     grant.addOIDCClaims(['sub', 'name', 'given_name', 'family_name', 'preferred_username', 'email', 'email_verified']);
-    grant.addResourceScope(resource, 'api');
+    grant.addResourceScope(resource, oidcScopes);
     await grant.save();
     return grant;
   },
+  // oidc-provider drops `offline_access` from an authorization request
+  // without prompt=consent (OIDC Core §11), and by default issues refresh
+  // tokens only for it. The hub's first-party clients get one for
+  // offline_access without a consent page, so: always issue one to these
+  // clients, and do not tie it to the browser session (the hub's offline
+  // grants outlive the session too).
+  issueRefreshToken: (_ctx, c) => c.grantTypeAllowed('refresh_token'),
+  expiresWithSession: () => false,
   // A new refresh token on every refresh (the default rotates only after
   // 70% of the lifetime, or for public clients).
   rotateRefreshToken: true,
@@ -161,7 +237,7 @@ const configuration = {
           throw new Provider.errors.InvalidTarget();
         }
         return {
-          scope: 'api',
+          scope: oidcScopes,
           audience: resource,
           accessTokenTTL: 900,
           accessTokenFormat: 'jwt',

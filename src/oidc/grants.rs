@@ -100,6 +100,18 @@ pub async fn grant_is_live(app: &AppState, id: &str) -> Result<bool, OAuthError>
     Ok(live.is_some())
 }
 
+/// Binds a grant's refresh tokens to a DPoP key (RFC 9449 §5: for public clients,
+/// which have no other way to prove they hold a refresh token).
+pub async fn bind_dpop(tx: &mut Tx, id: &str, jkt: &str) -> Result<(), OAuthError> {
+    sqlx::query("UPDATE grants SET dpop_jkt = $1 WHERE id = $2 AND dpop_jkt IS NULL")
+        .bind(jkt)
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .map_err(OAuthError::server_error)?;
+    Ok(())
+}
+
 pub async fn revoke_grant(
     tx: &mut Tx,
     id: &str,

@@ -237,7 +237,7 @@ async fn code_grant(
         }
         (None, None) => {}
     }
-    let Some(grant) = grants::load_grant(&mut tx, &row.grant_id)
+    let Some(mut grant) = grants::load_grant(&mut tx, &row.grant_id)
         .await?
         .filter(|g| !g.revoked)
     else {
@@ -249,6 +249,10 @@ async fn code_grant(
         return Err(OAuthError::invalid_grant(
             "the code is bound to another DPoP key (RFC 9449 §10)",
         ));
+    }
+    if let (Some(j), None, true) = (&jkt, &grant.dpop_jkt, client.settings.is_public()) {
+        grants::bind_dpop(&mut tx, &grant.id, j).await?;
+        grant.dpop_jkt = Some(j.clone());
     }
     let refresh = issue_refresh(app, &mut tx, client, &grant, now).await?;
     tx.commit().await.map_err(OAuthError::server_error)?;

@@ -14,6 +14,7 @@ mod replicas;
 mod schema;
 mod sso;
 mod sso_attacks;
+mod sso_extras;
 mod token;
 mod users;
 
