@@ -185,6 +185,7 @@ pub fn build_router(state: AppState) -> Router {
         .merge(crate::directory::router())
         .merge(crate::authz::router())
         .merge(crate::audit::router())
+        .merge(crate::authn::router())
         .merge(crate::web::router())
         .fallback(|| async { crate::error::AppError::NotFound("no such route".into()) })
         .with_state(state);

@@ -3,6 +3,7 @@
 
 mod csrf;
 mod error;
+mod http;
 mod passwords;
 mod sessions;
 mod throttle;
@@ -10,10 +11,15 @@ mod throttle;
 pub use csrf::{csrf_token, csrf_valid};
 pub use error::AuthnError;
 pub use passwords::{
-    change_password, has_password, hash_password, set_password, sign_in, PasswordHasher,
+    change_password, has_password, hash_password, must_change_password, set_password, sign_in,
+    PasswordHasher,
 };
 pub use sessions::{
     create_session, end_all_sessions, end_session, find_session, list_sessions, NewSession,
     Session, ACR_PASSWORD,
 };
 pub use throttle::IpThrottle;
+
+pub fn router() -> axum::Router<crate::AppState> {
+    http::router()
+}

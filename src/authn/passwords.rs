@@ -193,6 +193,16 @@ pub async fn sign_in(
     Ok(person)
 }
 
+/// Whether the person must choose a new password (set by an admin reset).
+pub async fn must_change_password(app: &AppState, person_id: &str) -> Result<bool, AuthnError> {
+    let flag: Option<i64> =
+        sqlx::query_scalar("SELECT must_change FROM passwords WHERE person_id = $1")
+            .bind(person_id)
+            .fetch_optional(app.store().reader())
+            .await?;
+    Ok(flag == Some(1))
+}
+
 pub async fn has_password(app: &AppState, person_id: &str) -> Result<bool, AuthnError> {
     Ok(stored_hash(app, person_id).await?.is_some())
 }

@@ -299,12 +299,17 @@ pub async fn use_jti(app: &AppState, jti: &str, expires_at_ms: i64) -> Result<bo
     if seen.is_some() {
         return Ok(false);
     }
-    sqlx::query("INSERT INTO used_jtis (jti, expires_at) VALUES ($1, $2)")
+    let inserted = sqlx::query("INSERT INTO used_jtis (jti, expires_at) VALUES ($1, $2)")
         .bind(jti)
         .bind(expires_at_ms)
         .execute(&mut *tx)
-        .await
-        .map_err(OAuthError::server_error)?;
+        .await;
+    match inserted.map_err(crate::store::StoreError::from) {
+        Ok(_) => {}
+        // A concurrent request recorded the same jti first: this one is the replay.
+        Err(crate::store::StoreError::Duplicate(_)) => return Ok(false),
+        Err(e) => return Err(OAuthError::server_error(e)),
+    }
     tx.commit().await.map_err(OAuthError::server_error)?;
     Ok(true)
 }

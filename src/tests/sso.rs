@@ -263,3 +263,83 @@ store_test!(
         );
     }
 );
+
+store_test!(
+    admin_password_reset_forces_a_new_password,
+    |t: TestApp| async move {
+        let person = t.account("re.set").await;
+        let registrar = t
+            .token(Some("registrar"), None, &["users.write", "roles.write"])
+            .await;
+        let body = serde_json::json!({ "password": "temporary-pass-123" });
+        let (s, _, _) = t
+            .call(
+                Method::POST,
+                &format!("/api/v1/users/{person}/password"),
+                Some(&registrar),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(
+            s,
+            StatusCode::FORBIDDEN,
+            "a registrar could otherwise take over an admin's account"
+        );
+        let admin = t.admin_token().await;
+        let (s, _, e) = t
+            .call(
+                Method::POST,
+                &format!("/api/v1/users/{person}/password"),
+                Some(&admin),
+                Some(serde_json::json!({ "password": "short" })),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+        let (s, _, _) = t
+            .call(
+                Method::POST,
+                &format!("/api/v1/users/{person}/password"),
+                Some(&admin),
+                Some(body),
+            )
+            .await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        let mut b = t.agent();
+        let login = b.get("/login").await;
+        let csrf = login.hidden("csrf");
+        let p = b
+            .post(
+                "/login",
+                &[
+                    ("csrf", &csrf),
+                    ("username", "re.set"),
+                    ("password", "temporary-pass-123"),
+                ],
+            )
+            .await;
+        assert_eq!(p.location(), "/portal/password?required=1");
+        let page = b.get("/portal/password?required=1").await;
+        assert!(page.body.contains("Choose your own now"));
+        let csrf = page.hidden("csrf");
+        let p = b
+            .post(
+                "/portal/password",
+                &[
+                    ("csrf", &csrf),
+                    ("current", "temporary-pass-123"),
+                    ("new", "my own long passphrase"),
+                    ("confirm", "my own long passphrase"),
+                ],
+            )
+            .await;
+        assert!(p.body.contains("Your password was changed"), "{}", p.body);
+        assert!(!crate::authn::must_change_password(&t.app, &person)
+            .await
+            .unwrap());
+        assert_eq!(
+            t.audit_rows("auth.password.set").await.len(),
+            3,
+            "demo set, admin reset, own change"
+        );
+    }
+);

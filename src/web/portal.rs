@@ -239,16 +239,26 @@ async fn render_password(
     browser.finish(app, page(app, status, "password.html", ctx))
 }
 
-async fn password_page(State(app): State<AppState>, browser: Browser) -> Response {
+#[derive(Deserialize)]
+struct PasswordQuery {
+    required: Option<String>,
+}
+
+async fn password_page(
+    State(app): State<AppState>,
+    browser: Browser,
+    axum::extract::Query(q): axum::extract::Query<PasswordQuery>,
+) -> Response {
     let Some(session) = signed_in(&browser) else {
         return to_login();
     };
+    let notice = q.required.map(|_| app.web().message("password.required"));
     render_password(
         &app,
         &browser,
         &session.person_id,
         None,
-        None,
+        notice,
         StatusCode::OK,
     )
     .await

@@ -193,6 +193,13 @@ async fn login_submit(
         }
         None => Redirect::to("/portal").into_response(),
     };
+    // An administrator set this password: the person chooses their own first.
+    if crate::authn::must_change_password(&app, &person.id)
+        .await
+        .unwrap_or(false)
+    {
+        resp = Redirect::to("/portal/password?required=1").into_response();
+    }
     super::cookies::set_session(&app, &mut resp, &token);
     browser.finish(&app, resp)
 }
