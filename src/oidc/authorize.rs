@@ -424,6 +424,27 @@ async fn issue_code(
         now,
     )
     .await?;
+    // Who signed in to which app, with what: the access report FERPA/HIPAA audits ask for.
+    let origin = crate::audit::Origin {
+        actor_kind: "person",
+        actor_id: session.person_id.clone(),
+        meta: Default::default(),
+    };
+    crate::audit::record(
+        &mut tx,
+        app.store().audit_key(),
+        now,
+        &origin,
+        crate::audit::Entry {
+            action: "oidc.authorize",
+            outcome: crate::audit::Outcome::Success,
+            target_kind: "client",
+            target_id: &req.client_id,
+            details: serde_json::json!({ "scopes": req.scopes, "grant": grant.id, "session": session.id }),
+        },
+    )
+    .await
+    .map_err(OAuthError::server_error)?;
     tx.commit().await.map_err(OAuthError::server_error)?;
     crate::ops::metrics::oidc_event("code_issued");
     Ok(code)

@@ -168,6 +168,12 @@ async fn login_submit(
         acr: ACR_PASSWORD.into(),
         user_agent: browser.user_agent.clone(),
     };
+    // Signing in again in this browser (perhaps as someone else) ends its old session.
+    if let Some(old) = &browser.session {
+        if let Err(e) = oidc::sign_out(&app, &old.person_id, Some(&old.id), &origin).await {
+            tracing::error!(error = %e.description, "ending the previous session failed");
+        }
+    }
     // A new session (and cookie) on every sign-in: no session fixation.
     let (session, token) = match crate::authn::create_session(&app, new, &origin).await {
         Ok(s) => s,
