@@ -38,23 +38,13 @@ async fn authorize(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let raw: Vec<u8> = if method == Method::POST {
-        let ct = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if !ct.starts_with("application/x-www-form-urlencoded") {
-            return error_page(
-                &app,
-                StatusCode::BAD_REQUEST,
-                "The app sent the sign-in request in a form this service cannot read.",
-            );
-        }
-        body.to_vec()
-    } else {
-        uri.query().unwrap_or("").as_bytes().to_vec()
+    let Some(params) = super::query_or_form(&method, &uri, &headers, &body) else {
+        return error_page(
+            &app,
+            StatusCode::BAD_REQUEST,
+            "The app sent the sign-in request in a form this service cannot read.",
+        );
     };
-    let params: Vec<(String, String)> = url::form_urlencoded::parse(&raw).into_owned().collect();
     // RFC 9126 §4: a pushed request replaces the parameters (client_id must match).
     let pushed = params
         .iter()

@@ -5,7 +5,7 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
@@ -25,23 +25,13 @@ async fn logout(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let raw: Vec<u8> = if method == Method::POST {
-        let ct = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if !ct.starts_with("application/x-www-form-urlencoded") {
-            return error_page(
-                &app,
-                StatusCode::BAD_REQUEST,
-                "The sign-out request could not be read.",
-            );
-        }
-        body.to_vec()
-    } else {
-        uri.query().unwrap_or("").as_bytes().to_vec()
+    let Some(params) = super::query_or_form(&method, &uri, &headers, &body) else {
+        return error_page(
+            &app,
+            StatusCode::BAD_REQUEST,
+            "The sign-out request could not be read.",
+        );
     };
-    let params: Vec<(String, String)> = url::form_urlencoded::parse(&raw).into_owned().collect();
     let get = |k: &str| {
         params
             .iter()

@@ -122,6 +122,51 @@ pub fn error_page(app: &AppState, status: StatusCode, message: &str) -> Response
     )
 }
 
+/// The parameters of a request that may come as a GET query or a POST form (the
+/// authorization and end-session endpoints accept both: OIDC Core §3.1.2.1,
+/// RP-Initiated Logout §2). `None` for a POST that is not form-encoded.
+pub(crate) fn query_or_form(
+    method: &axum::http::Method,
+    uri: &axum::http::Uri,
+    headers: &axum::http::HeaderMap,
+    body: &[u8],
+) -> Option<Vec<(String, String)>> {
+    let raw: &[u8] = if method == axum::http::Method::POST {
+        let ct = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !ct.starts_with("application/x-www-form-urlencoded") {
+            return None;
+        }
+        body
+    } else {
+        uri.query().unwrap_or("").as_bytes()
+    };
+    Some(url::form_urlencoded::parse(raw).into_owned().collect())
+}
+
+/// The CSRF check of a portal form: the signed-in session, or the response to send.
+fn checked_session<'b>(
+    app: &AppState,
+    browser: &'b Browser,
+    csrf: Option<&str>,
+) -> Result<&'b crate::authn::Session, Box<Response>> {
+    let Some(session) = browser.session.as_ref() else {
+        return Err(Box::new(
+            axum::response::Redirect::to("/login").into_response(),
+        ));
+    };
+    if !browser.csrf_ok(app, csrf) {
+        return Err(Box::new(error_page(
+            app,
+            StatusCode::FORBIDDEN,
+            &app.web().message("csrf.failed"),
+        )));
+    }
+    Ok(session)
+}
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/static/hms.css", get(css))

@@ -122,16 +122,10 @@ async fn end_one(
     browser: Browser,
     Form(f): Form<EndForm>,
 ) -> Response {
-    let Some(session) = signed_in(&browser) else {
-        return to_login();
+    let session = match super::checked_session(&app, &browser, f.csrf.as_deref()) {
+        Ok(s) => s,
+        Err(r) => return *r,
     };
-    if !browser.csrf_ok(&app, f.csrf.as_deref()) {
-        return error_page(
-            &app,
-            StatusCode::FORBIDDEN,
-            &app.web().message("csrf.failed"),
-        );
-    }
     let target = f.session.unwrap_or_default();
     // Only the person's own sessions: the id must be in their list.
     let own = crate::authn::list_sessions(&app, &session.person_id)
@@ -163,16 +157,10 @@ async fn end_all(
     browser: Browser,
     Form(f): Form<CsrfOnly>,
 ) -> Response {
-    let Some(session) = signed_in(&browser) else {
-        return to_login();
+    let session = match super::checked_session(&app, &browser, f.csrf.as_deref()) {
+        Ok(s) => s,
+        Err(r) => return *r,
     };
-    if !browser.csrf_ok(&app, f.csrf.as_deref()) {
-        return error_page(
-            &app,
-            StatusCode::FORBIDDEN,
-            &app.web().message("csrf.failed"),
-        );
-    }
     if let Err(e) = crate::oidc::sign_out(&app, &session.person_id, None, &browser.origin()).await {
         return failed(&app, e.description);
     }
@@ -205,16 +193,10 @@ async fn revoke_app(
     browser: Browser,
     Form(f): Form<RevokeForm>,
 ) -> Response {
-    let Some(session) = signed_in(&browser) else {
-        return to_login();
+    let session = match super::checked_session(&app, &browser, f.csrf.as_deref()) {
+        Ok(s) => s,
+        Err(r) => return *r,
     };
-    if !browser.csrf_ok(&app, f.csrf.as_deref()) {
-        return error_page(
-            &app,
-            StatusCode::FORBIDDEN,
-            &app.web().message("csrf.failed"),
-        );
-    }
     if let Err(e) =
         crate::oidc::revoke_consent(&app, &session.person_id, &f.client_id, &browser.origin()).await
     {
