@@ -14,11 +14,14 @@ use crate::AppState;
 
 /// argon2id with the configured cost, and a hash of a random password to verify
 /// against when the name is unknown, so that such a sign-in costs the same time.
+/// At most one hash per core runs at a time: each takes `argon2_memory_kib` of
+/// memory, so a burst of sign-ins must queue, not exhaust the machine's memory.
 #[derive(Clone)]
 pub struct PasswordHasher {
     params: Params,
     dummy: String,
     min_length: usize,
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl PasswordHasher {
@@ -30,10 +33,12 @@ impl PasswordHasher {
             None,
         )
         .map_err(|e| AuthnError::Hash(e.to_string()))?;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut h = PasswordHasher {
             params,
             dummy: String::new(),
             min_length: config.min_password_length,
+            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(cores)),
         };
         h.dummy = h.hash_blocking(&crate::oidc::random_token(16))?;
         Ok(h)
@@ -99,18 +104,35 @@ impl PasswordHasher {
 
 pub async fn hash_password(app: &AppState, password: &str) -> Result<String, AuthnError> {
     let hasher = app.passwords().clone();
-    let pw = password.to_string();
-    tokio::task::spawn_blocking(move || hasher.hash_blocking(&pw))
+    let slot = hasher
+        .slots
+        .clone()
+        .acquire_owned()
         .await
-        .map_err(|e| AuthnError::Hash(e.to_string()))?
+        .map_err(|e| AuthnError::Hash(e.to_string()))?;
+    let pw = password.to_string();
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        hasher.hash_blocking(&pw)
+    })
+    .await
+    .map_err(|e| AuthnError::Hash(e.to_string()))?
 }
 
 async fn verify(app: &AppState, password: &str, stored: Option<String>) -> (bool, bool) {
     let hasher = app.passwords().clone();
+    let Ok(slot) = hasher.slots.clone().acquire_owned().await else {
+        return (false, false);
+    };
     let pw = password.to_string();
-    tokio::task::spawn_blocking(move || hasher.verify_blocking(&pw, stored.as_deref()))
-        .await
-        .unwrap_or((false, false))
+    // The slot moves into the blocking task: it is freed when the hash is done, even
+    // if the request was abandoned meanwhile.
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        hasher.verify_blocking(&pw, stored.as_deref())
+    })
+    .await
+    .unwrap_or((false, false))
 }
 
 async fn stored_hash(app: &AppState, person_id: &str) -> Result<Option<String>, AuthnError> {
