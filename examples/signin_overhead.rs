@@ -6,6 +6,7 @@
 //!      throttle reset) against a SQLite file;
 //!   3. a whole `POST /login` through the router (form parsing, CSRF check, sign-in,
 //!      session creation with its audit event, cookies, the redirect).
+//!
 //! and the overhead of 2 and 3 over 1. Run it on a quiet machine.
 
 use std::sync::Arc;
