@@ -1,8 +1,11 @@
 //! Local passwords: argon2id (RFC 9106) with parameters from config, checked off the
 //! async runtime; sign-in that answers the same for unknown names and wrong passwords.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::PasswordHash;
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use base64::Engine;
+use rand::RngCore;
+use std::sync::{Arc, Mutex};
 
 use super::throttle;
 use super::AuthnError;
@@ -15,14 +18,20 @@ use crate::AppState;
 /// argon2id with the configured cost, and a hash of a random password to verify
 /// against when the name is unknown, so that such a sign-in costs the same time.
 /// At most one hash per core runs at a time: each takes `argon2_memory_kib` of
-/// memory, so a burst of sign-ins must queue, not exhaust the machine's memory.
+/// memory, so a burst of sign-ins must queue, not exhaust the machine's memory. The
+/// working memory is reused from a pool: allocating 19 MiB per hash on whichever
+/// blocking thread runs it leaves the allocator holding that much per thread.
 #[derive(Clone)]
 pub struct PasswordHasher {
     params: Params,
     dummy: String,
     min_length: usize,
-    slots: std::sync::Arc<tokio::sync::Semaphore>,
+    slots: Arc<tokio::sync::Semaphore>,
+    memory: Arc<Mutex<Vec<Vec<Block>>>>,
 }
+
+/// PHC strings use standard base64 without padding.
+const PHC_B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD_NO_PAD;
 
 impl PasswordHasher {
     pub fn new(config: &AuthConfig) -> Result<PasswordHasher, AuthnError> {
@@ -38,39 +47,98 @@ impl PasswordHasher {
             params,
             dummy: String::new(),
             min_length: config.min_password_length,
-            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(cores)),
+            slots: Arc::new(tokio::sync::Semaphore::new(cores)),
+            memory: Arc::new(Mutex::new(Vec::new())),
         };
         h.dummy = h.hash_blocking(&crate::oidc::random_token(16))?;
         Ok(h)
     }
 
-    fn argon2(&self) -> Argon2<'_> {
-        Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
+    /// Runs argon2id with `params`, in pooled memory when they are the configured ones.
+    fn compute(
+        &self,
+        params: &Params,
+        version: Version,
+        pwd: &[u8],
+        salt: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), argon2::Error> {
+        let argon = Argon2::new(Algorithm::Argon2id, version, params.clone());
+        if !self.same_cost(params) {
+            return argon.hash_password_into(pwd, salt, out);
+        }
+        let taken = self.memory.lock().ok().and_then(|mut pool| pool.pop());
+        let mut blocks = taken.unwrap_or_else(|| vec![Block::default(); params.block_count()]);
+        let result = argon.hash_password_into_with_memory(pwd, salt, out, &mut blocks);
+        if let Ok(mut pool) = self.memory.lock() {
+            pool.push(blocks);
+        }
+        result
     }
 
     /// The PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`).
     pub fn hash_blocking(&self, password: &str) -> Result<String, AuthnError> {
-        let salt = SaltString::generate(&mut rand::rngs::OsRng);
-        self.argon2()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| AuthnError::Hash(e.to_string()))
+        let mut salt = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut salt);
+        let mut out = [0u8; 32];
+        self.compute(
+            &self.params,
+            Version::V0x13,
+            password.as_bytes(),
+            &salt,
+            &mut out,
+        )
+        .map_err(|e| AuthnError::Hash(e.to_string()))?;
+        let p = &self.params;
+        Ok(format!(
+            "$argon2id$v=19$m={},t={},p={}${}${}",
+            p.m_cost(),
+            p.t_cost(),
+            p.p_cost(),
+            PHC_B64.encode(salt),
+            PHC_B64.encode(out)
+        ))
     }
 
-    /// Verifies in constant time (the argon2 crate compares the outputs with
-    /// `subtle`). Also says whether the stored hash used other parameters.
+    /// Verifies in constant time. Also says whether the stored hash used other
+    /// parameters (so it can be re-hashed with the configured ones).
     pub fn verify_blocking(&self, password: &str, stored: Option<&str>) -> (bool, bool) {
+        use subtle::ConstantTimeEq;
         let phc = stored.unwrap_or(&self.dummy);
         let Ok(parsed) = PasswordHash::new(phc) else {
             return (false, false);
         };
-        let ok = self
-            .argon2()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
-            && stored.is_some();
-        let outdated = Params::try_from(&parsed).map_or(true, |p| p != self.params);
-        (ok, outdated)
+        let (Ok(params), Some(salt), Some(expected)) =
+            (Params::try_from(&parsed), parsed.salt, parsed.hash)
+        else {
+            return (false, false);
+        };
+        let version = parsed
+            .version
+            .and_then(|v| Version::try_from(v).ok())
+            .unwrap_or(Version::V0x13);
+        let mut salt_buf = [0u8; 64];
+        let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+            return (false, false);
+        };
+        let mut out = vec![0u8; expected.len()];
+        let computed = parsed.algorithm.as_str() == "argon2id"
+            && self
+                .compute(&params, version, password.as_bytes(), salt, &mut out)
+                .is_ok();
+        let ok =
+            computed && bool::from(out.as_slice().ct_eq(expected.as_bytes())) && stored.is_some();
+        (ok, !self.same_cost(&params))
+    }
+
+    /// Same memory, time and lanes (the output length is not a cost parameter).
+    fn same_cost(&self, p: &Params) -> bool {
+        (p.m_cost(), p.t_cost(), p.p_cost())
+            == (
+                self.params.m_cost(),
+                self.params.t_cost(),
+                self.params.p_cost(),
+            )
     }
 
     /// Length and simple-pattern checks (NIST SP 800-63B §5.1.1.2: length over
@@ -287,4 +355,57 @@ pub async fn change_password(
         return Err(AuthnError::InvalidCredentials);
     }
     set_password(app, person, new, false, origin).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use argon2::password_hash::PasswordVerifier;
+
+    fn hasher() -> PasswordHasher {
+        let cfg = AuthConfig {
+            argon2_memory_kib: 8192,
+            argon2_iterations: 1,
+            ..Default::default()
+        };
+        PasswordHasher::new(&cfg).unwrap()
+    }
+
+    #[test]
+    fn phc_strings_interoperate_with_the_argon2_crate() {
+        let h = hasher();
+        let phc = h.hash_blocking("correct horse").unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=8192,t=1,p=1$"), "{phc}");
+        // The crate's own verifier accepts ours, and ours accepts the crate's.
+        let parsed = PasswordHash::new(&phc).unwrap();
+        assert!(Argon2::default()
+            .verify_password(b"correct horse", &parsed)
+            .is_ok());
+        assert_eq!(
+            h.verify_blocking("correct horse", Some(&phc)),
+            (true, false)
+        );
+        assert_eq!(
+            h.verify_blocking("correct horsE", Some(&phc)),
+            (false, false)
+        );
+        use argon2::password_hash::{PasswordHasher as _, SaltString};
+        let theirs = Argon2::default()
+            .hash_password(
+                b"pw-from-elsewhere",
+                &SaltString::generate(&mut rand::rngs::OsRng),
+            )
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            h.verify_blocking("pw-from-elsewhere", Some(&theirs)),
+            (true, true),
+            "other parameters: valid, and due for a re-hash"
+        );
+        assert_eq!(
+            h.verify_blocking("x", None),
+            (false, false),
+            "no stored hash never verifies"
+        );
+    }
 }

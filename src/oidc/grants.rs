@@ -235,6 +235,21 @@ pub async fn insert_refresh(
     Ok(())
 }
 
+/// Marks an unused, unexpired refresh token used and returns its grant: rotation's
+/// happy path in one statement (the conditional update also settles races).
+pub async fn consume_refresh(
+    tx: &mut Tx,
+    digest: &str,
+    now: i64,
+) -> Result<Option<String>, OAuthError> {
+    sqlx::query_scalar("UPDATE refresh_tokens SET used_at = $1 WHERE token_digest = $2 AND used_at IS NULL AND expires_at > $1 RETURNING grant_id")
+        .bind(now)
+        .bind(digest)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(OAuthError::server_error)
+}
+
 pub struct RefreshRow {
     pub grant_id: String,
     pub expires_at_ms: i64,

@@ -306,35 +306,29 @@ async fn refresh_grant(
         .begin()
         .await
         .map_err(OAuthError::server_error)?;
-    let Some(row) =
-        grants::take_refresh(&mut tx, &app.master_key().digest_secret(token), now, true).await?
-    else {
+    let digest = app.master_key().digest_secret(token);
+    // The common case in one statement; anything else (unknown, spent, expired) takes
+    // the slow path below, which says why.
+    let grant_id = match grants::consume_refresh(&mut tx, &digest, now).await? {
+        Some(id) => id,
+        None => return Err(refresh_refused(tx, client, &digest, now).await),
+    };
+    let Some(mut grant) = grants::load_grant(&mut tx, &grant_id).await? else {
         return Err(OAuthError::invalid_grant("the refresh token is not valid"));
     };
-    let Some(mut grant) = grants::load_grant(&mut tx, &row.grant_id).await? else {
-        return Err(OAuthError::invalid_grant("the refresh token is not valid"));
-    };
+    // Returning before the commit rolls the consumption back: another client cannot
+    // burn this client's token.
     if grant.client_id != client.id {
         return Err(OAuthError::invalid_grant(
             "the refresh token was issued to another client",
         ));
     }
-    if row.used && !grant.revoked {
-        // Reuse of a rotated token: someone holds a copy. Revoke the whole family.
-        grants::revoke_grant(&mut tx, &grant.id, now, "refresh token reused").await?;
-        tx.commit().await.map_err(OAuthError::server_error)?;
-        crate::ops::metrics::oidc_event("refresh_reuse");
-        tracing::warn!(client_id = %client.id, "refresh token reused; its family is revoked");
-        return Err(OAuthError::invalid_grant(
-            "the refresh token was already used; the whole token family is now revoked",
-        ));
-    }
-    if grant.revoked || row.used {
+    if grant.revoked {
         return Err(OAuthError::invalid_grant(
             "the refresh token has been revoked",
         ));
     }
-    if row.expires_at_ms <= now || grant.expires_at_ms <= now {
+    if grant.expires_at_ms <= now {
         return Err(OAuthError::invalid_grant("the refresh token has expired"));
     }
     if !grant.offline && !grants::grant_is_live(app, &grant.id).await? {
@@ -358,6 +352,44 @@ async fn refresh_grant(
     let refresh = issue_refresh(app, &mut tx, client, &grant, now).await?;
     tx.commit().await.map_err(OAuthError::server_error)?;
     respond(app, client, &grant, None, refresh, jkt, false).await
+}
+
+/// Why a refresh token was refused. A spent token presented again by its own client
+/// is a reuse: someone holds a copy, so the whole family is revoked (RFC 9700 §4.14.2).
+async fn refresh_refused(
+    mut tx: crate::store::Tx,
+    client: &Client,
+    digest: &str,
+    now: i64,
+) -> OAuthError {
+    let invalid = || OAuthError::invalid_grant("the refresh token is not valid");
+    let Ok(Some(row)) = grants::take_refresh(&mut tx, digest, now, false).await else {
+        return invalid();
+    };
+    let Ok(Some(grant)) = grants::load_grant(&mut tx, &row.grant_id).await else {
+        return invalid();
+    };
+    if grant.client_id != client.id {
+        return OAuthError::invalid_grant("the refresh token was issued to another client");
+    }
+    if row.used && !grant.revoked {
+        if let Err(e) = grants::revoke_grant(&mut tx, &grant.id, now, "refresh token reused").await
+        {
+            return e;
+        }
+        if let Err(e) = tx.commit().await {
+            return OAuthError::server_error(e);
+        }
+        crate::ops::metrics::oidc_event("refresh_reuse");
+        tracing::warn!(client_id = %client.id, "refresh token reused; its family is revoked");
+        return OAuthError::invalid_grant(
+            "the refresh token was already used; the whole token family is now revoked",
+        );
+    }
+    if grant.revoked || row.used {
+        return OAuthError::invalid_grant("the refresh token has been revoked");
+    }
+    OAuthError::invalid_grant("the refresh token has expired")
 }
 
 /// Signs the access token and, for `openid` requests, the ID token.
