@@ -27,7 +27,7 @@
 //
 // Environment (set by run.sh): AUTHORIZE_URL, TOKEN_URL, ORIGIN (the server's
 // origin, sent as Origin on the form POST), CLIENT_ID, CLIENT_SECRET,
-// REDIRECT_URI, SCOPE, USERNAME, PASSWORD, plus the mode's knobs above.
+// REDIRECT_URI, SCOPE, BENCH_USERNAME, BENCH_PASSWORD, plus the mode's knobs above.
 // Plain node:http with a keep-alive agent: no dependencies.
 
 import { createHash, randomBytes } from 'node:crypto';
@@ -51,8 +51,8 @@ const clientId = env('CLIENT_ID');
 const basic = Buffer.from(`${clientId}:${env('CLIENT_SECRET')}`).toString('base64');
 const redirectUri = env('REDIRECT_URI');
 const scope = env('SCOPE', 'openid profile email offline_access');
-const username = env('USERNAME');
-const password = env('PASSWORD');
+const username = env('BENCH_USERNAME');
+const password = env('BENCH_PASSWORD');
 const concurrency = Number(env('CONCURRENCY', '8'));
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency + 2 });

@@ -10,6 +10,8 @@
 --               whose request fails, or is in flight when wrk stops, is lost;
 --               done() writes the tokens still queued to BENCH_TOKENS_OUT, so
 --               the measured run can start from the warm-up's leftovers.
+--               (wrk also calls request() once per thread to check the
+--               script, which drops one token per thread, unused.)
 --   introspect  POST token=ACCESS_TOKEN to the introspection endpoint; a
 --               response is an error unless it is 200 with "active":true.
 --
@@ -17,7 +19,8 @@
 --   BENCH_MODE        refresh | introspect
 --   BENCH_BASIC       base64("client_id:client_secret") (client_secret_basic)
 --   BENCH_TOKENS      refresh: file of refresh tokens, one a line
---   BENCH_TOKENS_OUT  refresh: where done() writes the tokens left
+--   BENCH_TOKENS_OUT  refresh: where done() writes the tokens left (run.sh gives
+--                     the same file as BENCH_TOKENS: each run continues the last)
 --   BENCH_THREADS     refresh: wrk's -t, to deal the tokens out to threads
 --   BENCH_TOKEN       introspect: the access token
 --
