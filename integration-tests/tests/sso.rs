@@ -1,6 +1,6 @@
 //! Single sign-on against the real binary, driven by peers nobody here wrote:
 //! - node `openid-client` (a certified OpenID relying-party library): discovery, code
-//!   + PKCE, ID token validation against the JWKS, UserInfo, refresh rotation,
+//!   with PKCE, ID token validation against the JWKS, UserInfo, refresh rotation,
 //!   introspection, a key rotation mid-grant (through `hms-ach keys rotate`),
 //!   refresh-token reuse, revocation, RP-initiated logout;
 //! - Debian `chromium` driven by `playwright-core`: the real sign-in, consent and
