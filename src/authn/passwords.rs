@@ -223,10 +223,8 @@ pub async fn sign_in(
 ) -> Result<Person, AuthnError> {
     let now = app.clock().now_ms();
     let key = throttle::login_key(app, login);
-    if let Some(until) = throttle::locked_until(app.store(), &key, now).await? {
-        return Err(AuthnError::Locked {
-            minutes: ((until - now) + 59_999) / 60_000,
-        });
+    if let Some(minutes) = throttle::reserve_attempt(app, &key, now).await? {
+        return Err(AuthnError::Locked { minutes });
     }
     let person = crate::directory::find_person_by_login(app.store(), login)
         .await
@@ -236,16 +234,14 @@ pub async fn sign_in(
         None => None,
     };
     let (ok, outdated) = verify(app, password, stored.clone()).await;
-    let Some(person) = person.filter(|_| ok) else {
-        let locked = throttle::record_failure(app, &key, now).await?;
-        crate::ops::metrics::signin("failed");
-        if let Some(p) = crate::directory::find_person_by_login(app.store(), login)
-            .await
-            .ok()
-            .flatten()
-        {
-            let mut tx = app.store().begin().await?;
-            audit::record(
+    let person = match person {
+        Some(p) if ok => p,
+        other => {
+            let locked = throttle::record_failure(app, &key, now).await?;
+            crate::ops::metrics::signin("failed");
+            if let Some(p) = other {
+                let mut tx = app.store().begin().await?;
+                audit::record(
                 &mut tx,
                 app.store().audit_key(),
                 now,
@@ -259,9 +255,10 @@ pub async fn sign_in(
                 },
             )
             .await?;
-            tx.commit().await.map_err(StoreError::from)?;
+                tx.commit().await.map_err(StoreError::from)?;
+            }
+            return Err(AuthnError::InvalidCredentials);
         }
-        return Err(AuthnError::InvalidCredentials);
     };
     throttle::clear(app.store(), &key).await?;
     if person.status != "active" {
@@ -349,11 +346,19 @@ pub async fn change_password(
     new: &str,
     origin: &Origin,
 ) -> Result<(), AuthnError> {
+    // Guessing the current password from a borrowed session is throttled like sign-in.
+    let now = app.clock().now_ms();
+    let key = throttle::login_key(app, &format!("change-password:{}", person.id));
+    if let Some(minutes) = throttle::reserve_attempt(app, &key, now).await? {
+        return Err(AuthnError::Locked { minutes });
+    }
     let stored = stored_hash(app, &person.id).await?;
     let (ok, _) = verify(app, current, stored).await;
     if !ok {
+        throttle::record_failure(app, &key, now).await?;
         return Err(AuthnError::InvalidCredentials);
     }
+    throttle::clear(app.store(), &key).await?;
     set_password(app, person, new, false, origin).await
 }
 

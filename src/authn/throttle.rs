@@ -14,52 +14,68 @@ pub(super) fn login_key(app: &AppState, login: &str) -> String {
         .digest_secret(&format!("login:{}", login.trim().to_lowercase()))
 }
 
-pub(super) async fn locked_until(
-    store: &Store,
+/// Counts an attempt before the password is checked, in one statement, so a burst of
+/// concurrent guesses (or several replicas) cannot all slip under the limit. Returns
+/// the minutes left when the name is locked.
+pub(super) async fn reserve_attempt(
+    app: &AppState,
     key: &str,
     now: i64,
 ) -> Result<Option<i64>, AuthnError> {
-    let until: Option<Option<i64>> =
-        sqlx::query_scalar("SELECT locked_until FROM login_throttle WHERE key = $1")
-            .bind(key)
-            .fetch_optional(store.reader())
-            .await?;
-    Ok(until.flatten().filter(|u| *u > now))
+    let cfg = &app.config().auth;
+    let window_start = now - cfg.failure_window_seconds * 1000;
+    let (failures, locked_until): (i64, Option<i64>) = sqlx::query_as(
+        "INSERT INTO login_throttle (key, failures, first_failed, locked_until) VALUES ($1, 1, $2, NULL) \
+         ON CONFLICT (key) DO UPDATE SET \
+           failures = CASE WHEN login_throttle.first_failed >= $3 THEN login_throttle.failures + 1 ELSE 1 END, \
+           first_failed = CASE WHEN login_throttle.first_failed >= $3 THEN login_throttle.first_failed ELSE $2 END \
+         RETURNING failures, locked_until",
+    )
+    .bind(key)
+    .bind(now)
+    .bind(window_start)
+    .fetch_one(app.store().writer())
+    .await?;
+    let minutes = |until: i64| ((until - now) + 59_999) / 60_000;
+    if let Some(until) = locked_until.filter(|u| *u > now) {
+        return Ok(Some(minutes(until)));
+    }
+    if failures > cfg.max_failures {
+        // More attempts than allowed arrived together: lock now.
+        let until = now + cfg.lockout_seconds * 1000;
+        lock(app, key, until).await?;
+        return Ok(Some(minutes(until)));
+    }
+    Ok(None)
 }
 
-/// Counts a failure; returns whether the name is now locked.
+/// After a failed check: locks the name when this was the last allowed attempt.
+/// Returns whether it is locked now.
 pub(super) async fn record_failure(
     app: &AppState,
     key: &str,
     now: i64,
 ) -> Result<bool, AuthnError> {
     let cfg = &app.config().auth;
-    let window_start = now - cfg.failure_window_seconds * 1000;
-    let mut tx = app.store().begin().await?;
-    let row: Option<(i64, i64)> =
-        sqlx::query_as("SELECT failures, first_failed FROM login_throttle WHERE key = $1")
+    let failures: Option<i64> =
+        sqlx::query_scalar("SELECT failures FROM login_throttle WHERE key = $1")
             .bind(key)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(app.store().writer())
             .await?;
-    let (failures, first) = match row {
-        Some((f, first)) if first >= window_start => (f + 1, first),
-        _ => (1, now),
-    };
-    let locked = failures >= cfg.max_failures;
-    let until = locked.then_some(now + cfg.lockout_seconds * 1000);
-    sqlx::query("DELETE FROM login_throttle WHERE key = $1")
-        .bind(key)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("INSERT INTO login_throttle (key, failures, first_failed, locked_until) VALUES ($1, $2, $3, $4)")
-        .bind(key)
-        .bind(if locked { 0 } else { failures })
-        .bind(first)
+    if failures.unwrap_or(0) >= cfg.max_failures {
+        lock(app, key, now + cfg.lockout_seconds * 1000).await?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+async fn lock(app: &AppState, key: &str, until: i64) -> Result<(), AuthnError> {
+    sqlx::query("UPDATE login_throttle SET locked_until = $1, failures = 0 WHERE key = $2")
         .bind(until)
-        .execute(&mut *tx)
+        .bind(key)
+        .execute(app.store().writer())
         .await?;
-    tx.commit().await?;
-    Ok(locked)
+    Ok(())
 }
 
 pub(super) async fn clear(store: &Store, key: &str) -> Result<(), AuthnError> {

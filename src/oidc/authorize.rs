@@ -343,7 +343,7 @@ pub async fn decide(
             "the account is not active",
         )));
     }
-    let code = issue_code(app, req, session).await?;
+    let code = issue_code(app, req, session, client.settings.refresh_token_ttl_seconds).await?;
     let mut params = vec![("code", code)];
     if let Some(s) = &req.state {
         params.push(("state", s.clone()));
@@ -379,15 +379,17 @@ async fn issue_code(
     app: &AppState,
     req: &AuthRequest,
     session: &Session,
+    client_refresh_ttl: Option<i64>,
 ) -> Result<String, OAuthError> {
     let now = app.clock().now_ms();
     let cfg = &app.config().oauth;
     let offline = req.scopes.iter().any(|s| s == "offline_access");
-    let lifetime = if offline {
+    // A client's own refresh lifetime, when registered, bounds the grant too.
+    let lifetime = client_refresh_ttl.unwrap_or(if offline {
         cfg.offline_refresh_token_ttl_seconds
     } else {
         cfg.refresh_token_ttl_seconds
-    };
+    });
     let grant = Grant {
         id: crate::store::new_id(),
         client_id: req.client_id.clone(),

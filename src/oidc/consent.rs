@@ -46,14 +46,10 @@ pub async fn remember_consent(
         .begin()
         .await
         .map_err(OAuthError::server_error)?;
-    sqlx::query("DELETE FROM consents WHERE person_id = $1 AND client_id = $2")
-        .bind(person_id)
-        .bind(client_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(OAuthError::server_error)?;
+    // An upsert: two concurrent "Allow" clicks must not collide on the primary key.
     sqlx::query(
-        "INSERT INTO consents (person_id, client_id, scopes, granted_at) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO consents (person_id, client_id, scopes, granted_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (person_id, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at",
     )
     .bind(person_id)
     .bind(client_id)

@@ -130,6 +130,28 @@ pub async fn revoke_grant(
     Ok(done.rows_affected() == 1)
 }
 
+/// The same person signed in again in the same browser: their grants follow them to
+/// the new session, and the old session ends quietly (no logout for the apps).
+pub async fn move_session_grants(app: &AppState, old: &str, new: &str) -> Result<(), OAuthError> {
+    let now = app.clock().now_ms();
+    let mut tx = app
+        .store()
+        .begin()
+        .await
+        .map_err(OAuthError::server_error)?;
+    sqlx::query("UPDATE grants SET session_id = $1 WHERE session_id = $2")
+        .bind(new)
+        .bind(old)
+        .execute(&mut *tx)
+        .await
+        .map_err(OAuthError::server_error)?;
+    crate::authn::end_session(&mut tx, old, now)
+        .await
+        .map_err(OAuthError::server_error)?;
+    tx.commit().await.map_err(OAuthError::server_error)?;
+    Ok(())
+}
+
 /// Grants tied to sessions that end (sign-out): all but offline ones are revoked.
 /// Returns the clients that had grants in those sessions (for back-channel logout).
 pub async fn revoke_session_grants(

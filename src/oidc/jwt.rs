@@ -142,10 +142,20 @@ pub async fn verify_access_token(
         .get(app.store(), &claims.client_id, app.clock().now_ms())
         .await
     {
-        Ok(Some(c)) if c.enabled => Ok(claims),
-        Ok(Some(_)) => Err("the client is disabled"),
-        Ok(None) => Err("the client no longer exists"),
-        Err(_) => Err("the client could not be checked"),
+        Ok(Some(c)) if c.enabled => {}
+        Ok(Some(_)) => return Err("the client is disabled"),
+        Ok(None) => return Err("the client no longer exists"),
+        Err(_) => return Err("the client could not be checked"),
+    }
+    // The API takes Bearer tokens only; a DPoP-bound token without its proof is refused
+    // (RFC 9449 §7.1), and a token revoked at /oauth2/revoke stops working at once.
+    if claims.cnf.is_some() {
+        return Err("the token is DPoP-bound; this API takes Bearer tokens");
+    }
+    match super::grants::jti_used(app, &format!("revoked:{}", claims.jti)).await {
+        Ok(false) => Ok(claims),
+        Ok(true) => Err("the token has been revoked"),
+        Err(_) => Err("the token could not be checked"),
     }
 }
 

@@ -84,7 +84,8 @@ pub async fn sign_out(
     Ok(ended.len())
 }
 
-/// §2.4: iss, aud, iat, exp, jti, events, sid and sub; never a nonce.
+/// §2.4: iss, aud, iat, exp, jti, events, sid and sub; never a nonce. Valid for an
+/// hour: longer than the delivery retries (about 15 minutes) take.
 fn logout_token(
     app: &AppState,
     client_id: &str,
@@ -93,7 +94,7 @@ fn logout_token(
 ) -> Result<String, OAuthError> {
     let now = app.clock().now_secs();
     let claims = serde_json::json!({
-        "iss": app.issuer(), "aud": client_id, "iat": now, "exp": now + 600, "jti": crate::store::new_id(),
+        "iss": app.issuer(), "aud": client_id, "iat": now, "exp": now + 3600, "jti": crate::store::new_id(),
         "sub": sub, "sid": sid, "events": { "http://schemas.openid.net/event/backchannel-logout": {} },
     });
     let alg = Alg::Rs256;

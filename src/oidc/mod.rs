@@ -35,6 +35,7 @@ pub use clients::{
 };
 pub use consent::{granted_scopes, list_consents, remember_consent, revoke_consent, ConsentView};
 pub use error::{ClientError, KeyError, OAuthError};
+pub use grants::move_session_grants;
 pub use jwt::{at_hash, sign as sign_jwt, verify_access_token, AccessClaims};
 pub use keys::Alg;
 pub use keys::{ensure_keys, load_keyring, KeyRing};

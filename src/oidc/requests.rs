@@ -57,22 +57,27 @@ pub async fn load_request(
         return Ok(None);
     }
     let id = app.master_key().digest_secret(handle);
-    let row: Option<String> = sqlx::query_scalar(
-        "SELECT params FROM auth_requests WHERE id = $1 AND pushed = $2 AND expires_at > $3",
-    )
-    .bind(&id)
-    .bind(i64::from(pushed))
-    .bind(app.clock().now_ms())
-    .fetch_optional(app.store().writer())
-    .await
-    .map_err(OAuthError::server_error)?;
-    let Some(text) = row else { return Ok(None) };
-    if pushed {
-        drop_request(app, handle).await?;
-    }
-    serde_json::from_str(&text)
-        .map(Some)
-        .map_err(OAuthError::server_error)
+    let now = app.clock().now_ms();
+    // A pushed request is taken and deleted in one statement: two replicas cannot
+    // both use it (RFC 9126 §4: single use).
+    let sql = if pushed {
+        "DELETE FROM auth_requests WHERE id = $1 AND pushed = 1 AND expires_at > $2 RETURNING params"
+    } else {
+        "SELECT params FROM auth_requests WHERE id = $1 AND pushed = 0 AND expires_at > $2"
+    };
+    let pool = if pushed {
+        app.store().writer()
+    } else {
+        app.store().reader()
+    };
+    let row: Option<String> = sqlx::query_scalar(sql)
+        .bind(&id)
+        .bind(now)
+        .fetch_optional(pool)
+        .await
+        .map_err(OAuthError::server_error)?;
+    row.map(|text| serde_json::from_str(&text).map_err(OAuthError::server_error))
+        .transpose()
 }
 
 pub async fn update_request(

@@ -66,6 +66,15 @@ async fn live_access_token(
             return Ok(None);
         }
     }
+    // A disabled or deleted client's tokens stop working with it.
+    let client = app
+        .clients()
+        .get(app.store(), &claims.client_id, app.clock().now_ms())
+        .await
+        .map_err(OAuthError::server_error)?;
+    if !client.is_some_and(|c| c.enabled) {
+        return Ok(None);
+    }
     Ok(Some(claims))
 }
 
@@ -213,7 +222,14 @@ pub async fn introspect(
         return Ok(inactive);
     };
     drop(tx);
-    if row.used
+    let enabled = app
+        .clients()
+        .get(app.store(), &grant.client_id, now)
+        .await
+        .map_err(OAuthError::server_error)?
+        .is_some_and(|c| c.enabled);
+    if !enabled
+        || row.used
         || row.expires_at_ms <= now
         || !may_see(&grant.client_id)
         || !grants::grant_is_live(app, &grant.id).await?

@@ -68,11 +68,13 @@ pub async fn maintain_keys(
 ) -> Result<bool, KeyError> {
     let mut changed = false;
     // A retired key must verify every token it signed: the longest token lifetime,
-    // plus five minutes for clock skew.
+    // and ID tokens also come back as `id_token_hint` at logout for as long as the
+    // browser session lasts; plus five minutes for clock skew.
     let keep_ms = (config
         .oauth
         .access_token_ttl_seconds
         .max(config.oauth.id_token_ttl_seconds)
+        .max(config.auth.session_ttl_seconds)
         + 300)
         * 1000;
     let due: Vec<(String, String)> = sqlx::query_as(

@@ -192,6 +192,13 @@ async fn code_grant(
             "the authorization code is not valid",
         ));
     };
+    // Checked first: a client that does not own the code must not be able to revoke
+    // its owner's grant by replaying it.
+    if row.client_id != client.id {
+        return Err(OAuthError::invalid_grant(
+            "the authorization code was issued to another client",
+        ));
+    }
     if row.used {
         // RFC 6749 §4.1.2: a code used twice revokes what was issued from it.
         grants::revoke_grant(&mut tx, &row.grant_id, now, "authorization code replayed").await?;
@@ -200,11 +207,6 @@ async fn code_grant(
         tracing::warn!(client_id = %client.id, "authorization code replayed; its grant is revoked");
         return Err(OAuthError::invalid_grant(
             "the authorization code was already used; every token issued from it is now revoked",
-        ));
-    }
-    if row.client_id != client.id {
-        return Err(OAuthError::invalid_grant(
-            "the authorization code was issued to another client",
         ));
     }
     if row.expires_at_ms <= now {
@@ -255,8 +257,11 @@ async fn code_grant(
         grant.dpop_jkt = Some(j.clone());
     }
     let refresh = issue_refresh(app, &mut tx, client, &grant, now).await?;
+    // Tokens are signed before the commit: if that fails the code stays unused and the
+    // client's retry is not mistaken for a replay.
+    let response = respond(app, client, &grant, row.nonce, refresh, jkt, true).await?;
     tx.commit().await.map_err(OAuthError::server_error)?;
-    respond(app, client, &grant, row.nonce, refresh, jkt, true).await
+    Ok(response)
 }
 
 async fn issue_refresh(
@@ -350,8 +355,10 @@ async fn refresh_grant(
         grant.scopes = asked.into_iter().map(str::to_string).collect();
     }
     let refresh = issue_refresh(app, &mut tx, client, &grant, now).await?;
+    // As above: a failure before the commit leaves the old refresh token usable.
+    let response = respond(app, client, &grant, None, refresh, jkt, false).await?;
     tx.commit().await.map_err(OAuthError::server_error)?;
-    respond(app, client, &grant, None, refresh, jkt, false).await
+    Ok(response)
 }
 
 /// Why a refresh token was refused. A spent token presented again by its own client

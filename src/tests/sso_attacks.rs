@@ -160,6 +160,13 @@ store_test!(
             introspect(&t, &rp, tokens["access_token"].as_str().unwrap()).await["active"],
             true
         );
+        // Another client replaying the spent code must not revoke its owner's grant.
+        let (s, _) = exchange(&t, &other, &q["code"]).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            introspect(&t, &rp, tokens["access_token"].as_str().unwrap()).await["active"],
+            true
+        );
         // Replay: refused, and what the first exchange issued is revoked.
         let (s, e) = exchange(&t, &rp, &q["code"]).await;
         assert_eq!(
@@ -513,5 +520,62 @@ store_test!(
             true,
             "another client's revocation changed nothing"
         );
+    }
+);
+
+store_test!(
+    revoked_admin_tokens_stop_working_at_once,
+    |t: TestApp| async move {
+        let (id, secret) = t.client(Some("hub-admin"), None, &["users.read"]).await;
+        let (_, _, b) = t
+            .form(
+                "/oauth2/token",
+                &format!("grant_type=client_credentials&client_id={id}&client_secret={secret}"),
+                None,
+            )
+            .await;
+        let at = b["access_token"].as_str().unwrap().to_string();
+        assert_eq!(
+            t.call(Method::GET, "/api/v1/users", Some(&at), None)
+                .await
+                .0,
+            StatusCode::OK
+        );
+        let (s, _, _) = t
+            .form(
+                "/oauth2/revoke",
+                &format!("token={at}&client_id={id}&client_secret={secret}"),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(
+            t.call(Method::GET, "/api/v1/users", Some(&at), None)
+                .await
+                .0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+);
+
+store_test!(
+    signing_in_again_keeps_the_persons_apps,
+    |t: TestApp| async move {
+        t.account("st.ep").await;
+        let rp = t.rp(false, true).await;
+        let mut b = t.agent();
+        let q = b.authorize_scoped(&rp, "openid", "", "st.ep").await;
+        let (_, first) = exchange(&t, &rp, &q["code"]).await;
+        // Step-up: the app asks for a fresh sign-in; the person's other grants survive it.
+        let q = b
+            .authorize_scoped(&rp, "openid", "&prompt=login", "st.ep")
+            .await;
+        let (s, _) = exchange(&t, &rp, &q["code"]).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(
+            introspect(&t, &rp, first["access_token"].as_str().unwrap()).await["active"],
+            true
+        );
+        assert!(t.audit_rows("auth.signout").await.is_empty());
     }
 );

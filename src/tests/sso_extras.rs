@@ -353,7 +353,7 @@ store_test!(
             kids(&t.app.keys()).contains(&old),
             "the old one still verifies"
         );
-        t.clock.advance_secs(3600 + 301);
+        t.clock.advance_secs(43_200 + 301);
         crate::oidc::maintain_keys(t.store(), t.app.master_key(), t.clock.now_ms(), &config)
             .await
             .unwrap();

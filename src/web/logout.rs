@@ -39,19 +39,9 @@ async fn logout(
             .map(|(_, v)| v.as_str())
             .filter(|v| !v.is_empty())
     };
-    let hint = match get("id_token_hint") {
-        Some(t) => match crate::oidc::parse_id_token_hint(&app, t) {
-            Some(h) => Some(h),
-            None => {
-                return error_page(
-                    &app,
-                    StatusCode::BAD_REQUEST,
-                    "The app sent an id_token_hint this service did not issue.",
-                )
-            }
-        },
-        None => None,
-    };
+    // A hint we cannot verify (a key long retired, another issuer's token) counts as
+    // absent: the person is asked to confirm instead of being stranded on an error.
+    let hint = get("id_token_hint").and_then(|t| crate::oidc::parse_id_token_hint(&app, t));
     let client_id = get("client_id")
         .map(str::to_string)
         .or_else(|| hint.as_ref().map(|h| h.client_id.clone()));

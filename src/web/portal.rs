@@ -307,7 +307,8 @@ async fn password_submit(
         }
         Err(
             e @ (crate::authn::AuthnError::InvalidCredentials
-            | crate::authn::AuthnError::PasswordPolicy(_)),
+            | crate::authn::AuthnError::PasswordPolicy(_)
+            | crate::authn::AuthnError::Locked { .. }),
         ) => {
             let msg = if matches!(e, crate::authn::AuthnError::InvalidCredentials) {
                 "The current password is not correct.".to_string()

@@ -168,8 +168,11 @@ async fn login_submit(
         acr: ACR_PASSWORD.into(),
         user_agent: browser.user_agent.clone(),
     };
-    // Signing in again in this browser (perhaps as someone else) ends its old session.
-    if let Some(old) = &browser.session {
+    // Signing in as someone else in this browser ends the old session (and its apps'
+    // grants); the same person signing in again (prompt=login, max_age) keeps them,
+    // moved to the new session below.
+    let previous = browser.session.as_ref();
+    if let Some(old) = previous.filter(|o| o.person_id != person.id) {
         if let Err(e) = oidc::sign_out(&app, &old.person_id, Some(&old.id), &origin).await {
             tracing::error!(error = %e.description, "ending the previous session failed");
         }
@@ -186,6 +189,11 @@ async fn login_submit(
             );
         }
     };
+    if let Some(old) = previous.filter(|o| o.person_id == person.id) {
+        if let Err(e) = oidc::move_session_grants(&app, &old.id, &session.id).await {
+            tracing::error!(error = %e.description, "moving grants to the new session failed");
+        }
+    }
     let mut resp = match request {
         Some(h) => {
             // The person just signed in: prompt=login and max_age are satisfied.
