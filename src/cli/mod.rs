@@ -121,6 +121,7 @@ async fn background(app: AppState) {
     };
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut seen = String::new();
+    let mut n: u64 = 0;
     loop {
         tick.tick().await;
         let now = app.clock().now_ms();
@@ -138,6 +139,16 @@ async fn background(app: AppState) {
             },
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "reading the key set failed"),
+        }
+        n += 1;
+        if n.is_multiple_of(60) {
+            match crate::oidc::sweep_expired(&app).await {
+                Ok(0) => {}
+                Ok(removed) => tracing::debug!(removed, "expired sign-in records deleted"),
+                Err(e) => {
+                    tracing::error!(error = %e.description, "deleting expired records failed")
+                }
+            }
         }
         if let Err(e) = crate::oidc::deliver_logouts(&app, &http).await {
             tracing::error!(error = %e.description, "back-channel logout delivery failed");

@@ -37,6 +37,8 @@ pub struct AuthRequest {
 pub enum Next {
     Login(String),
     SelectAccount(String),
+    /// An administrator set the password: the person chooses their own first.
+    ChangePassword(String),
     Consent(String),
     /// Back to the client: code or error parameters.
     Respond(AuthResponse),
@@ -322,6 +324,19 @@ pub async fn decide(
     };
     if req.has_prompt("select_account") {
         return Ok(Next::SelectAccount(handle.to_string()));
+    }
+    if crate::authn::must_change_password(app, &session.person_id)
+        .await
+        .map_err(OAuthError::server_error)?
+    {
+        if none {
+            return Ok(Next::Respond(req.error(
+                issuer,
+                "interaction_required",
+                "the person must choose a new password first",
+            )));
+        }
+        return Ok(Next::ChangePassword(handle.to_string()));
     }
     if needs_consent(app, req, client, &session.person_id).await? {
         if none {

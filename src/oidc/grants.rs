@@ -317,15 +317,9 @@ pub async fn take_refresh(
 /// Records a JWT id as used until it expires; false if it was already recorded
 /// (a replayed client assertion or DPoP proof, or an access token revoked before).
 pub async fn use_jti(app: &AppState, jti: &str, expires_at_ms: i64) -> Result<bool, OAuthError> {
-    let now = app.clock().now_ms();
     let mut tx = app
         .store()
         .begin()
-        .await
-        .map_err(OAuthError::server_error)?;
-    sqlx::query("DELETE FROM used_jtis WHERE expires_at < $1")
-        .bind(now)
-        .execute(&mut *tx)
         .await
         .map_err(OAuthError::server_error)?;
     let seen: Option<i64> = sqlx::query_scalar("SELECT 1 FROM used_jtis WHERE jti = $1")

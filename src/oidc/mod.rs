@@ -25,6 +25,7 @@ mod registration;
 mod requests;
 mod resource;
 mod rotation;
+mod sweep;
 mod token;
 
 pub use authorize::{decide, validate_request, AuthRequest, AuthResponse, AuthorizeError, Next};
@@ -45,6 +46,7 @@ pub use registration::{ClientSettings, OIDC_SCOPES, SUPPORTED_GRANTS};
 pub use requests::{drop_request, load_request, save_request, update_request, PAR_PREFIX};
 pub use resource::userinfo_audience;
 pub use rotation::{keys_fingerprint, list_keys, maintain_keys, rotate_keys};
+pub use sweep::sweep_expired;
 pub use token::{issue_token, TokenRequest, TokenResponse};
 
 pub fn router() -> axum::Router<crate::AppState> {

@@ -27,11 +27,6 @@ pub async fn save_request(
         .begin()
         .await
         .map_err(OAuthError::server_error)?;
-    sqlx::query("DELETE FROM auth_requests WHERE expires_at < $1")
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(OAuthError::server_error)?;
     sqlx::query("INSERT INTO auth_requests (id, client_id, params, pushed, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(app.master_key().digest_secret(&handle))
         .bind(&req.client_id)

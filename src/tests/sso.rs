@@ -343,3 +343,65 @@ store_test!(
         );
     }
 );
+
+store_test!(
+    must_change_password_is_enforced_before_any_app,
+    |t: TestApp| async move {
+        let person = t.account("mu.st").await;
+        let p = crate::directory::get_person(t.store(), &person)
+            .await
+            .unwrap();
+        crate::authn::set_password(
+            &t.app,
+            &p,
+            "temporary-pass-456",
+            true,
+            &crate::audit::Origin::system("test"),
+        )
+        .await
+        .unwrap();
+        let rp = t.rp(false, true).await;
+        let mut b = t.agent();
+        let first = b.get(&format!("/oauth2/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid&state=m&code_challenge={}&code_challenge_method=S256", rp.id, super::browser::urlencode(REDIRECT), super::browser::CHALLENGE)).await;
+        let login = b.follow(first).await;
+        let csrf = login.hidden("csrf");
+        let p = b
+            .post(
+                "/login",
+                &[
+                    ("csrf", &csrf),
+                    ("request", &login.hidden("request")),
+                    ("username", "mu.st"),
+                    ("password", "temporary-pass-456"),
+                ],
+            )
+            .await;
+        let page = b.follow(p).await;
+        assert!(
+            page.body.contains("Choose your own now"),
+            "no code before a new password: {}",
+            page.body
+        );
+        let csrf = page.hidden("csrf");
+        let request = page.hidden("request");
+        let p = b
+            .post(
+                "/portal/password",
+                &[
+                    ("csrf", &csrf),
+                    ("request", &request),
+                    ("current", "temporary-pass-456"),
+                    ("new", "a phrase of my own"),
+                    ("confirm", "a phrase of my own"),
+                ],
+            )
+            .await;
+        let q = super::browser::query(&p.location());
+        assert_eq!(
+            q["state"], "m",
+            "the sign-in continued to the app: {}",
+            p.body
+        );
+        assert!(q.contains_key("code"));
+    }
+);

@@ -376,3 +376,29 @@ store_test!(
         assert_eq!(pending, 2);
     }
 );
+
+async fn count(t: &TestApp, table: &str) -> i64 {
+    sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) FROM {table}"))
+        .fetch_one(t.store().reader())
+        .await
+        .unwrap()
+}
+
+store_test!(expired_records_are_swept, |t: TestApp| async move {
+    t.account("sw.ep").await;
+    let rp = t.rp(false, true).await;
+    let q = t.agent().authorize_scoped(&rp, "openid", "", "sw.ep").await;
+    let (s, _) = exchange(&t, &rp, &q["code"]).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        crate::oidc::sweep_expired(&t.app).await.unwrap(),
+        0,
+        "nothing is expired yet"
+    );
+    assert_eq!(count(&t, "grants").await, 1);
+    t.clock.advance_secs(10 * 86_400);
+    assert!(crate::oidc::sweep_expired(&t.app).await.unwrap() >= 4);
+    for table in ["grants", "auth_codes", "refresh_tokens", "sessions"] {
+        assert_eq!(count(&t, table).await, 0, "{table}");
+    }
+});

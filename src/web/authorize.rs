@@ -160,6 +160,9 @@ pub(super) fn go(app: &AppState, next: Next) -> Response {
             Redirect::to(&format!("/select-account?request={h}")).into_response()
         }
         Next::Consent(h) => Redirect::to(&format!("/consent?request={h}")).into_response(),
+        Next::ChangePassword(h) => {
+            Redirect::to(&format!("/portal/password?required=1&request={h}")).into_response()
+        }
         Next::Respond(r) => respond(app, r),
     }
 }

@@ -205,25 +205,30 @@ async fn revoke_app(
     Redirect::to("/portal/apps").into_response()
 }
 
-async fn render_password(
-    app: &AppState,
-    browser: &Browser,
-    person_id: &str,
+/// The password form; `request` is a pending sign-in to continue once it is changed.
+struct PasswordPage<'a> {
+    person_id: &'a str,
+    request: Option<&'a str>,
     alert: Option<String>,
     notice: Option<String>,
     status: StatusCode,
-) -> Response {
-    let name = display_name(app, person_id).await;
+}
+
+async fn render_password(app: &AppState, browser: &Browser, p: PasswordPage<'_>) -> Response {
+    let name = display_name(app, p.person_id).await;
     let ctx = minijinja::context! {
         lang => "en", nav => "password", person_name => name, csrf => browser.csrf(app),
-        min_length => app.config().auth.min_password_length, alert => alert, notice => notice,
+        min_length => app.config().auth.min_password_length, alert => p.alert, notice => p.notice,
+        request => p.request,
     };
+    let status = p.status;
     browser.finish(app, page(app, status, "password.html", ctx))
 }
 
 #[derive(Deserialize)]
 struct PasswordQuery {
     required: Option<String>,
+    request: Option<String>,
 }
 
 async fn password_page(
@@ -235,20 +240,20 @@ async fn password_page(
         return to_login();
     };
     let notice = q.required.map(|_| app.web().message("password.required"));
-    render_password(
-        &app,
-        &browser,
-        &session.person_id,
-        None,
+    let page = PasswordPage {
+        person_id: &session.person_id,
+        request: q.request.as_deref(),
+        alert: None,
         notice,
-        StatusCode::OK,
-    )
-    .await
+        status: StatusCode::OK,
+    };
+    render_password(&app, &browser, page).await
 }
 
 #[derive(Deserialize)]
 struct PasswordForm {
     csrf: Option<String>,
+    request: Option<String>,
     #[serde(default)]
     current: String,
     #[serde(default)]
@@ -266,51 +271,51 @@ async fn password_submit(
         return to_login();
     };
     let pid = session.person_id.clone();
+    let request = f.request.as_deref().filter(|r| !r.is_empty());
+    let answer = |alert: Option<String>, notice: Option<String>, status: StatusCode| PasswordPage {
+        person_id: &pid,
+        request,
+        alert,
+        notice,
+        status,
+    };
     if !browser.csrf_ok(&app, f.csrf.as_deref()) {
-        return render_password(
-            &app,
-            &browser,
-            &pid,
+        let page = answer(
             Some(app.web().message("csrf.failed")),
             None,
             StatusCode::FORBIDDEN,
-        )
-        .await;
+        );
+        return render_password(&app, &browser, page).await;
     }
     if f.new != f.confirm {
-        return render_password(
-            &app,
-            &browser,
-            &pid,
+        let page = answer(
             Some(app.web().message("password.mismatch")),
             None,
             StatusCode::BAD_REQUEST,
-        )
-        .await;
+        );
+        return render_password(&app, &browser, page).await;
     }
     let person = match crate::directory::get_person(app.store(), &pid).await {
         Ok(p) => p,
         Err(e) => return failed(&app, e),
     };
+    use crate::authn::AuthnError as E;
     match crate::authn::change_password(&app, &person, &f.current, &f.new, &browser.origin()).await
     {
+        // A sign-in was waiting for this: continue it.
+        Ok(()) if request.is_some() => {
+            super::authorize::continue_request(&app, &browser, request.unwrap_or_default()).await
+        }
         Ok(()) => {
-            render_password(
-                &app,
-                &browser,
-                &pid,
+            let page = answer(
                 None,
                 Some(app.web().message("password.changed")),
                 StatusCode::OK,
-            )
-            .await
+            );
+            render_password(&app, &browser, page).await
         }
-        Err(
-            e @ (crate::authn::AuthnError::InvalidCredentials
-            | crate::authn::AuthnError::PasswordPolicy(_)
-            | crate::authn::AuthnError::Locked { .. }),
-        ) => {
-            let msg = if matches!(e, crate::authn::AuthnError::InvalidCredentials) {
+        Err(e @ (E::InvalidCredentials | E::PasswordPolicy(_) | E::Locked { .. })) => {
+            let msg = if matches!(e, E::InvalidCredentials) {
                 "The current password is not correct.".to_string()
             } else {
                 format!("{e}.")
@@ -318,10 +323,7 @@ async fn password_submit(
             render_password(
                 &app,
                 &browser,
-                &pid,
-                Some(msg),
-                None,
-                StatusCode::BAD_REQUEST,
+                answer(Some(msg), None, StatusCode::BAD_REQUEST),
             )
             .await
         }

@@ -207,10 +207,12 @@ async fn login_submit(
         }
         None => Redirect::to("/portal").into_response(),
     };
-    // An administrator set this password: the person chooses their own first.
-    if crate::authn::must_change_password(&app, &person.id)
-        .await
-        .unwrap_or(false)
+    // An administrator set this password: the person chooses their own first (a
+    // pending sign-in gets there through `decide`, which enforces it for every app).
+    if request.is_none()
+        && crate::authn::must_change_password(&app, &person.id)
+            .await
+            .unwrap_or(false)
     {
         resp = Redirect::to("/portal/password?required=1").into_response();
     }

@@ -1,0 +1,35 @@
+//! Deletes what can no longer be used: expired codes, refresh tokens, grants,
+//! pending requests, single-use JWT ids, old sessions, finished logout deliveries
+//! and stale sign-in counters. Run by the background loop; safe on every replica.
+
+use super::OAuthError;
+use crate::AppState;
+
+const DAY_MS: i64 = 86_400_000;
+
+pub async fn sweep_expired(app: &AppState) -> Result<u64, OAuthError> {
+    let now = app.clock().now_ms();
+    let window = app.config().auth.failure_window_seconds * 1000;
+    // (statement, cutoff): each deletes rows whose time is before its cutoff.
+    let steps: [(&str, i64); 8] = [
+        ("DELETE FROM auth_requests WHERE expires_at < $1", now),
+        ("DELETE FROM used_jtis WHERE expires_at < $1", now),
+        ("DELETE FROM auth_codes WHERE expires_at < $1", now - 3_600_000),
+        ("DELETE FROM refresh_tokens WHERE expires_at < $1", now),
+        // A grant's codes and refresh tokens go with it (ON DELETE CASCADE).
+        ("DELETE FROM grants WHERE expires_at < $1", now - DAY_MS),
+        ("DELETE FROM sessions WHERE expires_at < $1 OR ended_at < $1", now - 7 * DAY_MS),
+        ("DELETE FROM logout_deliveries WHERE (delivered_at IS NOT NULL OR failed_at IS NOT NULL) AND created_at < $1", now - 7 * DAY_MS),
+        ("DELETE FROM login_throttle WHERE first_failed < $1 AND (locked_until IS NULL OR locked_until < $1)", now - window),
+    ];
+    let mut removed = 0;
+    for (sql, cutoff) in steps {
+        removed += sqlx::query(sql)
+            .bind(cutoff)
+            .execute(app.store().writer())
+            .await
+            .map_err(OAuthError::server_error)?
+            .rows_affected();
+    }
+    Ok(removed)
+}
