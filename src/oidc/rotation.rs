@@ -9,6 +9,8 @@ use crate::audit::{self, Entry, Origin, Outcome};
 use crate::store::{Store, StoreError};
 
 /// Creates a `next` key for each algorithm that has none; returns (kid, alg, activate_at).
+/// The keys are generated first and inserted in one transaction, so relying parties
+/// never see half a rotation (an RSA key takes a while to generate).
 pub async fn rotate_keys(
     store: &Store,
     master: &MasterKey,
@@ -16,21 +18,31 @@ pub async fn rotate_keys(
     publish_ahead_seconds: i64,
     origin: &Origin,
 ) -> Result<Vec<(String, &'static str, i64)>, KeyError> {
-    let mut made = Vec::new();
+    let pending: Vec<String> =
+        sqlx::query_scalar("SELECT alg FROM signing_keys WHERE status = 'next'")
+            .fetch_all(store.reader())
+            .await?;
+    let activate_at = now_ms + publish_ahead_seconds * 1000;
+    let mut keys = Vec::new();
     for alg in [Alg::Es256, Alg::Rs256] {
+        if pending.iter().any(|p| p == alg.as_str()) {
+            continue;
+        }
         let (private, verifier) = tokio::task::spawn_blocking(move || generate(alg))
             .await
             .map_err(|e| KeyError::Crypto(e.to_string()))??;
         let (kid, jwk) = public_jwk(alg, &verifier);
         let sealed = encrypt(master, &kid, &private)?;
-        let activate_at = now_ms + publish_ahead_seconds * 1000;
-        let mut tx = store.begin().await?;
+        keys.push((kid, alg, jwk, sealed));
+    }
+    let mut tx = store.begin().await?;
+    for (kid, alg, jwk, sealed) in &keys {
         let inserted = sqlx::query(
             "INSERT INTO signing_keys (kid, alg, status, private_key_enc, public_jwk, created_at, activate_at) VALUES ($1, $2, 'next', $3, $4, $5, $6)",
         )
-        .bind(&kid)
+        .bind(kid)
         .bind(alg.as_str())
-        .bind(&sealed)
+        .bind(sealed)
         .bind(jwk.to_string())
         .bind(now_ms)
         .bind(activate_at)
@@ -38,23 +50,25 @@ pub async fn rotate_keys(
         .await;
         match inserted.map_err(StoreError::from) {
             Ok(_) => {}
-            // A rotation is already pending for this algorithm (unique index).
-            Err(StoreError::Duplicate(_)) => continue,
+            // Another process started a rotation meanwhile (unique index): keep theirs.
+            Err(StoreError::Duplicate(_)) => return Ok(Vec::new()),
             Err(e) => return Err(e.into()),
         }
         audit::record(&mut tx, store.audit_key(), now_ms, origin, Entry {
             action: "keys.rotate",
             outcome: Outcome::Success,
             target_kind: "signing_key",
-            target_id: &kid,
+            target_id: kid,
             details: serde_json::json!({ "alg": alg.as_str(), "activateAt": crate::clock::format_rfc3339(activate_at) }),
         })
         .await
         .map_err(|e| KeyError::Crypto(e.to_string()))?;
-        tx.commit().await?;
-        made.push((kid, alg.as_str(), activate_at));
     }
-    Ok(made)
+    tx.commit().await?;
+    Ok(keys
+        .into_iter()
+        .map(|(kid, alg, _, _)| (kid, alg.as_str(), activate_at))
+        .collect())
 }
 
 /// Promotes due `next` keys, deletes retired keys nobody can hold a token of, and
