@@ -124,13 +124,7 @@ async fn resume(
 pub(super) async fn continue_request(app: &AppState, browser: &Browser, handle: &str) -> Response {
     let req = match oidc::load_request(app, handle, false).await {
         Ok(Some(r)) => r,
-        Ok(None) => {
-            return error_page(
-                app,
-                StatusCode::BAD_REQUEST,
-                "This sign-in request has expired; go back to the app and start again.",
-            )
-        }
+        Ok(None) => return super::request_expired(app),
         Err(e) => return unavailable(app, e.description),
     };
     let client = match app

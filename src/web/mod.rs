@@ -122,6 +122,24 @@ pub fn error_page(app: &AppState, status: StatusCode, message: &str) -> Response
     )
 }
 
+/// A form whose CSRF check failed: 403 and what to do about it.
+pub(crate) fn csrf_failed(app: &AppState) -> Response {
+    error_page(
+        app,
+        StatusCode::FORBIDDEN,
+        &app.web().message("csrf.failed"),
+    )
+}
+
+/// A sign-in request that is gone (expired, finished, or never ours).
+pub(crate) fn request_expired(app: &AppState) -> Response {
+    error_page(
+        app,
+        StatusCode::BAD_REQUEST,
+        "This sign-in request has expired; go back to the app and start again.",
+    )
+}
+
 /// The parameters of a request that may come as a GET query or a POST form (the
 /// authorization and end-session endpoints accept both: OIDC Core §3.1.2.1,
 /// RP-Initiated Logout §2). `None` for a POST that is not form-encoded.
@@ -158,11 +176,7 @@ fn checked_session<'b>(
         ));
     };
     if !browser.csrf_ok(app, csrf) {
-        return Err(Box::new(error_page(
-            app,
-            StatusCode::FORBIDDEN,
-            &app.web().message("csrf.failed"),
-        )));
+        return Err(Box::new(csrf_failed(app)));
     }
     Ok(session)
 }

@@ -258,18 +258,10 @@ async fn select_submit(
     Form(f): Form<DecisionForm>,
 ) -> Response {
     if !browser.csrf_ok(&app, f.csrf.as_deref()) {
-        return error_page(
-            &app,
-            StatusCode::FORBIDDEN,
-            &app.web().message("csrf.failed"),
-        );
+        return super::csrf_failed(&app);
     }
     let Ok(Some(mut req)) = oidc::load_request(&app, &f.request, false).await else {
-        return error_page(
-            &app,
-            StatusCode::BAD_REQUEST,
-            "This sign-in request has expired; go back to the app and start again.",
-        );
+        return super::request_expired(&app);
     };
     req.prompt.retain(|p| p != "select_account");
     if f.decision == "switch" {
@@ -290,11 +282,7 @@ async fn consent_page(
         return Redirect::to(&format!("/login?request={}", q.request)).into_response();
     }
     let Ok(Some(req)) = oidc::load_request(&app, &q.request, false).await else {
-        return error_page(
-            &app,
-            StatusCode::BAD_REQUEST,
-            "This sign-in request has expired; go back to the app and start again.",
-        );
+        return super::request_expired(&app);
     };
     let name = client_name(&app, Some(&q.request))
         .await
@@ -322,21 +310,13 @@ async fn consent_submit(
     Form(f): Form<DecisionForm>,
 ) -> Response {
     if !browser.csrf_ok(&app, f.csrf.as_deref()) {
-        return error_page(
-            &app,
-            StatusCode::FORBIDDEN,
-            &app.web().message("csrf.failed"),
-        );
+        return super::csrf_failed(&app);
     }
     let Some(session) = &browser.session else {
         return Redirect::to(&format!("/login?request={}", f.request)).into_response();
     };
     let Ok(Some(mut req)) = oidc::load_request(&app, &f.request, false).await else {
-        return error_page(
-            &app,
-            StatusCode::BAD_REQUEST,
-            "This sign-in request has expired; go back to the app and start again.",
-        );
+        return super::request_expired(&app);
     };
     if f.decision != "allow" {
         let _ = oidc::drop_request(&app, &f.request).await;
