@@ -29,6 +29,8 @@ struct Inner {
     keys_loaded_ms: AtomicI64,
     authorizer: Authorizer,
     clients: ClientCache,
+    refresh_writer: crate::oidc::RefreshWriter,
+    verified_tokens: crate::oidc::VerifiedTokens,
     passwords: PasswordHasher,
     ip_throttle: IpThrottle,
     web: Web,
@@ -78,6 +80,7 @@ impl AppState {
         let clients = ClientCache::new(config.oauth.client_cache_seconds);
         let passwords = PasswordHasher::new(&config.auth)?;
         let web = Web::new()?;
+        let refresh_writer = crate::oidc::RefreshWriter::start(store.clone(), clock.clone());
         Ok(AppState(Arc::new(Inner {
             issuer: config.issuer(),
             api_audience: config.api_audience(),
@@ -89,6 +92,8 @@ impl AppState {
             keys_loaded_ms: AtomicI64::new(clock.now_ms()),
             authorizer: Authorizer::default(),
             clients,
+            refresh_writer,
+            verified_tokens: Default::default(),
             passwords,
             ip_throttle: IpThrottle::default(),
             web,
@@ -153,6 +158,12 @@ impl AppState {
     }
     pub fn clients(&self) -> &ClientCache {
         &self.0.clients
+    }
+    pub fn refresh_writer(&self) -> &crate::oidc::RefreshWriter {
+        &self.0.refresh_writer
+    }
+    pub fn verified_tokens(&self) -> &crate::oidc::VerifiedTokens {
+        &self.0.verified_tokens
     }
     pub fn passwords(&self) -> &PasswordHasher {
         &self.0.passwords

@@ -27,7 +27,8 @@
 //
 // Environment (set by run.sh): AUTHORIZE_URL, TOKEN_URL, ORIGIN (the server's
 // origin, sent as Origin on the form POST), CLIENT_ID, CLIENT_SECRET,
-// REDIRECT_URI, SCOPE, BENCH_USERNAME, BENCH_PASSWORD, plus the mode's knobs above.
+// REDIRECT_URI, SCOPE, BENCH_USERNAME (one or more, space-separated; loop i
+// signs in as the i-th, round robin), BENCH_PASSWORD, plus the mode's knobs above.
 // Plain node:http with a keep-alive agent: no dependencies.
 
 import { createHash, randomBytes } from 'node:crypto';
@@ -51,7 +52,10 @@ const clientId = env('CLIENT_ID');
 const basic = Buffer.from(`${clientId}:${env('CLIENT_SECRET')}`).toString('base64');
 const redirectUri = env('REDIRECT_URI');
 const scope = env('SCOPE', 'openid profile email offline_access');
-const username = env('BENCH_USERNAME');
+// Several accounts, dealt out to the concurrent loops: the hub refuses more than
+// auth.max_failures (5) sign-ins to one name at once, as a guard against bursts
+// of guesses, so eight loops on one account would measure that guard.
+const usernames = env('BENCH_USERNAME').split(/[\s,]+/).filter(Boolean);
 const password = env('BENCH_PASSWORD');
 const concurrency = Number(env('CONCURRENCY', '8'));
 
@@ -138,7 +142,7 @@ async function followToRedirectUri(res, base, jar, step) {
   throw new Error(`${step}: more than 10 redirects`);
 }
 
-async function flow() {
+async function flow(username) {
   const jar = new Jar();
   const verifier = randomBytes(32).toString('base64url');
   const challenge = createHash('sha256').update(verifier).digest('base64url');
@@ -214,10 +218,10 @@ async function mint() {
   const tokens = [];
   let next = 0;
   let first;
-  const worker = async () => {
+  const worker = async (_, i) => {
     while (next < count) {
       next += 1;
-      const t = await flow();
+      const t = await flow(usernames[i % usernames.length]);
       first ??= t;
       tokens.push(t);
     }
@@ -242,11 +246,11 @@ async function load() {
   let nerrors = 0;
   const t0 = performance.now();
   const deadline = t0 + duration;
-  const worker = async () => {
+  const worker = async (_, i) => {
     while (performance.now() < deadline) {
       const s = performance.now();
       try {
-        await flow();
+        await flow(usernames[i % usernames.length]);
         latencies.push(performance.now() - s);
       } catch (e) {
         nerrors += 1;

@@ -32,7 +32,8 @@
 //   BENCH_OPAQUE_CLIENT_ID  opaque-access-token client                 [bench-opaque]
 //   BENCH_CLIENT_SECRET     secret of both clients                     [random]
 //   BENCH_REDIRECT_URI      registered redirect URI             [http://127.0.0.1:9/cb]
-//   BENCH_USERNAME / BENCH_PASSWORD  the one account        [ana.diallo0 / riverside-demo-2026]
+//   BENCH_USERNAME / BENCH_PASSWORD  the accounts (space-separated), one password
+//                                    [ana.diallo0 / riverside-demo-2026]
 //   BENCH_ARGON2_M / _T / _P  argon2id cost                     [19456 / 2 / 1]
 //   OIDC_PROVIDER_DIR       folder holding node_modules/{oidc-provider,argon2}  [cwd]
 
@@ -49,7 +50,8 @@ const clientId = process.env.BENCH_CLIENT_ID || 'bench';
 const opaqueClientId = process.env.BENCH_OPAQUE_CLIENT_ID || 'bench-opaque';
 const clientSecret = process.env.BENCH_CLIENT_SECRET || randomBytes(32).toString('base64url');
 const redirectUri = process.env.BENCH_REDIRECT_URI || 'http://127.0.0.1:9/cb';
-const username = process.env.BENCH_USERNAME || 'ana.diallo0';
+const usernames = (process.env.BENCH_USERNAME || 'ana.diallo0').split(/[\s,]+/).filter(Boolean);
+const username = usernames[0];
 const password = process.env.BENCH_PASSWORD || 'riverside-demo-2026';
 const argon2Options = {
   memoryCost: Number(process.env.BENCH_ARGON2_M || 19456),
@@ -66,20 +68,23 @@ const providerVersion = require('oidc-provider/package.json').version;
 const argon2 = require('argon2');
 argon2Options.type = argon2.argon2id;
 
-// The account store: one person, password hashed once at start with the
-// same argon2id cost as the hub's. Every sign-in verifies against it.
-const accounts = new Map([[username, {
-  id: 'p-0001',
-  hash: await argon2.hash(password, argon2Options),
-  claims: {
-    name: 'Ana Diallo',
-    given_name: 'Ana',
-    family_name: 'Diallo',
-    preferred_username: username,
-    email: `${username}@riverside.k12.example`,
-    email_verified: true,
-  },
-}]]);
+// The account store: the same accounts as the hub's, each password hashed once at
+// start with the same argon2id cost as the hub's. Every sign-in verifies against it.
+const accounts = new Map();
+for (const [i, name] of usernames.entries()) {
+  accounts.set(name, {
+    id: `p-${String(i + 1).padStart(4, '0')}`,
+    hash: await argon2.hash(password, argon2Options),
+    claims: {
+      name: 'Ana Diallo',
+      given_name: 'Ana',
+      family_name: 'Diallo',
+      preferred_username: name,
+      email: `${name}@riverside.k12.example`,
+      email_verified: true,
+    },
+  });
+}
 const accountsById = new Map([...accounts.values()].map((a) => [a.id, a]));
 
 // Storage: an unbounded in-memory Map. oidc-provider's built-in memory

@@ -81,7 +81,9 @@ MAX_ERROR_RATE=${MAX_ERROR_RATE:-0.001}
 # that one account.
 REDIRECT_URI=http://127.0.0.1:9/cb
 SCOPE="openid profile email offline_access"
-USERNAME_=ana.diallo0
+# The six demo personas (serve --demo gives each the demo password): the code-flow
+# loops sign in as them round robin, on both servers.
+USERNAME_="ana.diallo0 zoe.williams25 gabriel.tanaka32 lucia.chen37 yusuf.patel24 omar.xu40"
 PASSWORD_=riverside-demo-2026
 # argon2id cost: the hub's defaults (auth.argon2_*), given to node too.
 ARGON2_M=19456 ARGON2_T=2 ARGON2_P=1
@@ -455,7 +457,10 @@ run_hub() {
   # $! is the hub itself: the subshell exec'd it.
   [[ $(tr '\0' ' ' <"/proc/$pid/cmdline") == *"$HUB_BIN serve "* ]] ||
     die "pid $pid runs '$(tr '\0' ' ' <"/proc/$pid/cmdline")', not the hub"
-  grep -q "$USERNAME_" "$logfile" || die "hub: --demo did not list the account $USERNAME_ (see $logfile)"
+  local u
+  for u in $USERNAME_; do
+    grep -q " $u\$" "$logfile" || die "hub: --demo did not list the account $u (see $logfile)"
+  done
   log "hub on port $port, pid $pid"
 
   log "hub: client create (first party, code + refresh, ES256 ID tokens, PKCE required)"
@@ -488,7 +493,7 @@ run_oidc_provider() {
   # Started directly (not through npm or a subshell) so that $! is node's pid.
   NODE_ENV=production PORT=$port BENCH_CLIENT_ID=bench BENCH_OPAQUE_CLIENT_ID=bench-opaque \
     BENCH_CLIENT_SECRET=$secret BENCH_REDIRECT_URI=$REDIRECT_URI \
-    BENCH_USERNAME=$USERNAME_ BENCH_PASSWORD=$PASSWORD_ \
+    BENCH_USERNAME="$USERNAME_" BENCH_PASSWORD=$PASSWORD_ \
     BENCH_ARGON2_M=$ARGON2_M BENCH_ARGON2_T=$ARGON2_T BENCH_ARGON2_P=$ARGON2_P \
     OIDC_PROVIDER_DIR=$NODE_DIR \
     node "$SCRIPT_DIR/oidc-provider-server.mjs" >"$logfile" 2>&1 &

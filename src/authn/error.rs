@@ -9,6 +9,9 @@ pub enum AuthnError {
     InvalidCredentials,
     #[error("too many failed sign-ins for this username; try again in {minutes} minute(s)")]
     Locked { minutes: i64 },
+    /// More attempts for one name at once than `max_failures`: refused unchecked.
+    #[error("too many sign-ins for this username at once; wait a moment and try again")]
+    Busy,
     #[error("too many sign-in attempts from this address; wait a minute and try again")]
     RateLimited,
     /// Only said after the right password: the person is not active in the directory.

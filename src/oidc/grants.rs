@@ -26,9 +26,9 @@ pub struct Grant {
     pub revoked: bool,
 }
 
-const GRANT_COLUMNS: &str = "id, client_id, person_id, session_id, scopes, auth_time, acr, amr, dpop_jkt, offline, expires_at, revoked_at";
+pub(super) const GRANT_COLUMNS: &str = "id, client_id, person_id, session_id, scopes, auth_time, acr, amr, dpop_jkt, offline, expires_at, revoked_at";
 
-fn grant_from_row(r: &store::Row) -> Result<Grant, OAuthError> {
+pub(super) fn grant_from_row(r: &store::Row) -> Result<Grant, OAuthError> {
     let list = |c: &str| -> Result<Vec<String>, OAuthError> {
         let t: String = store::get(r, c).map_err(OAuthError::server_error)?;
         serde_json::from_str(&t).map_err(OAuthError::server_error)
@@ -84,20 +84,35 @@ pub async fn load_grant(tx: &mut Tx, id: &str) -> Result<Option<Grant>, OAuthErr
     row.as_ref().map(grant_from_row).transpose()
 }
 
-/// Whether a grant still stands (for access tokens presented to userinfo and
-/// introspection): not revoked, not expired, and its session alive unless offline.
-pub async fn grant_is_live(app: &AppState, id: &str) -> Result<bool, OAuthError> {
-    let now = app.clock().now_ms();
-    let live: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM grants g WHERE g.id = $1 AND g.revoked_at IS NULL AND g.expires_at > $2 \
-         AND (g.offline = 1 OR g.session_id IS NULL OR EXISTS (SELECT 1 FROM sessions s WHERE s.id = g.session_id AND s.ended_at IS NULL AND s.expires_at > $2))",
-    )
-    .bind(id)
-    .bind(now)
-    .fetch_optional(app.store().reader())
-    .await
-    .map_err(OAuthError::server_error)?;
-    Ok(live.is_some())
+/// The condition on `grants g` that it still stands at time `$1`: not revoked, not
+/// expired, and its browser session alive unless it is offline.
+pub const LIVE_GRANT: &str = "g.revoked_at IS NULL AND g.expires_at > $1 \
+     AND (g.offline = 1 OR g.session_id IS NULL OR EXISTS (SELECT 1 FROM sessions s \
+     WHERE s.id = g.session_id AND s.ended_at IS NULL AND s.expires_at > $1))";
+
+/// Whether an access token still stands, in one statement: its `jti` not revoked
+/// (RFC 7009) and, for person tokens, its grant live.
+pub async fn access_token_live(
+    app: &AppState,
+    jti: &str,
+    grant_id: Option<&str>,
+) -> Result<bool, OAuthError> {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let sql = SQL.get_or_init(|| {
+        format!(
+            "SELECT (SELECT COUNT(*) FROM used_jtis WHERE jti = $2) AS revoked, \
+             (SELECT COUNT(*) FROM grants g WHERE g.id = $3 AND {LIVE_GRANT}) AS live"
+        )
+    });
+    let row = sqlx::query(sql)
+        .bind(app.clock().now_ms())
+        .bind(format!("revoked:{jti}"))
+        .bind(grant_id.unwrap_or(""))
+        .fetch_one(app.store().reader())
+        .await
+        .map_err(OAuthError::server_error)?;
+    let count = |c: &str| store::get::<i64>(&row, c).map_err(OAuthError::server_error);
+    Ok(count("revoked")? == 0 && (grant_id.is_none() || count("live")? > 0))
 }
 
 /// Binds a grant's refresh tokens to a DPoP key (RFC 9449 §5: for public clients,
@@ -255,21 +270,6 @@ pub async fn insert_refresh(
         .await
         .map_err(OAuthError::server_error)?;
     Ok(())
-}
-
-/// Marks an unused, unexpired refresh token used and returns its grant: rotation's
-/// happy path in one statement (the conditional update also settles races).
-pub async fn consume_refresh(
-    tx: &mut Tx,
-    digest: &str,
-    now: i64,
-) -> Result<Option<String>, OAuthError> {
-    sqlx::query_scalar("UPDATE refresh_tokens SET used_at = $1 WHERE token_digest = $2 AND used_at IS NULL AND expires_at > $1 RETURNING grant_id")
-        .bind(now)
-        .bind(digest)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(OAuthError::server_error)
 }
 
 pub struct RefreshRow {

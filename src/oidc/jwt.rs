@@ -64,6 +64,18 @@ pub fn verify(
     audience: &str,
     now_secs: i64,
 ) -> Result<AccessClaims, &'static str> {
+    verify_for(ring, token, issuer, &[audience], now_secs)
+}
+
+/// As [`verify`], for a token that may be meant for any of `audiences` (the
+/// signature is checked once).
+pub fn verify_for(
+    ring: &KeyRing,
+    token: &str,
+    issuer: &str,
+    audiences: &[&str],
+    now_secs: i64,
+) -> Result<AccessClaims, &'static str> {
     let mut parts = token.split('.');
     let (Some(h), Some(p), Some(s), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -105,7 +117,7 @@ pub fn verify(
     if claims.iss != issuer {
         return Err("issued by another issuer");
     }
-    if claims.aud != audience {
+    if !audiences.contains(&claims.aud.as_str()) {
         return Err("meant for another audience");
     }
     if now_secs >= claims.exp {

@@ -21,12 +21,15 @@ mod logout;
 mod master_key;
 mod par;
 mod pkce;
+mod refresh;
+mod refresh_writer;
 mod registration;
 mod requests;
 mod resource;
 mod rotation;
 mod sweep;
 mod token;
+mod verified;
 
 pub use authorize::{decide, validate_request, AuthRequest, AuthResponse, AuthorizeError, Next};
 pub use client_cache::ClientCache;
@@ -42,12 +45,14 @@ pub use keys::Alg;
 pub use keys::{ensure_keys, load_keyring, KeyRing};
 pub use logout::{deliver_logouts, parse_id_token_hint, sign_out, Hint};
 pub use master_key::MasterKey;
+pub use refresh_writer::RefreshWriter;
 pub use registration::{ClientSettings, OIDC_SCOPES, SUPPORTED_GRANTS};
 pub use requests::{drop_request, load_request, save_request, update_request, PAR_PREFIX};
 pub use resource::userinfo_audience;
 pub use rotation::{keys_fingerprint, list_keys, maintain_keys, rotate_keys};
 pub use sweep::sweep_expired;
 pub use token::{issue_token, TokenRequest, TokenResponse};
+pub use verified::VerifiedTokens;
 
 pub fn router() -> axum::Router<crate::AppState> {
     http::router().merge(admin_http::router())

@@ -1,6 +1,8 @@
 //! What relying parties and resource servers do with tokens: UserInfo (OIDC Core
 //! §5.3), introspection (RFC 7662) and revocation (RFC 7009).
 
+use std::sync::Arc;
+
 use serde_json::{json, Map, Value};
 
 use super::client_auth::{authenticate_client, Form};
@@ -31,40 +33,40 @@ fn invalid_token(scheme: &'static str, d: impl Into<String>) -> BearerError {
     }
 }
 
-async fn verify_any(app: &AppState, token: &str, audiences: &[&str]) -> Option<AccessClaims> {
+async fn verify_any(app: &AppState, token: &str, audiences: &[&str]) -> Option<Arc<AccessClaims>> {
+    let now = app.clock().now_secs();
+    let key = super::verified::digest(token);
+    if let Some(c) = app.verified_tokens().get(&key, now) {
+        return audiences.contains(&c.aud.as_str()).then_some(c);
+    }
     for _ in 0..2 {
         let ring = app.keys();
-        let mut unknown_key = false;
-        for aud in audiences {
-            match jwt::verify(&ring, token, app.issuer(), aud, app.clock().now_secs()) {
-                Ok(c) => return Some(c),
-                Err(e) => unknown_key |= e == "signed by an unknown key",
+        match jwt::verify_for(&ring, token, app.issuer(), audiences, now) {
+            Ok(c) => {
+                let c = Arc::new(c);
+                app.verified_tokens().insert(key, c.clone());
+                return Some(c);
             }
-        }
-        // A key another replica made: reload once.
-        if !(unknown_key && app.refresh_keys().await) {
-            break;
+            // A key another replica made: reload once.
+            Err(e) if e == "signed by an unknown key" && app.refresh_keys().await => continue,
+            Err(_) => break,
         }
     }
     None
 }
 
-/// An access token that still stands: signature, lifetime, not revoked, grant live.
+/// An access token that still stands: signature, lifetime, not revoked, grant live,
+/// client enabled.
 async fn live_access_token(
     app: &AppState,
     token: &str,
     audiences: &[&str],
-) -> Result<Option<AccessClaims>, OAuthError> {
+) -> Result<Option<Arc<AccessClaims>>, OAuthError> {
     let Some(claims) = verify_any(app, token, audiences).await else {
         return Ok(None);
     };
-    if grants::jti_used(app, &format!("revoked:{}", claims.jti)).await? {
+    if !grants::access_token_live(app, &claims.jti, claims.gid.as_deref()).await? {
         return Ok(None);
-    }
-    if let Some(gid) = &claims.gid {
-        if !grants::grant_is_live(app, gid).await? {
-            return Ok(None);
-        }
     }
     // A disabled or deleted client's tokens stop working with it.
     let client = app
@@ -152,7 +154,7 @@ pub async fn userinfo(
             description: "the token lacks the openid scope".into(),
         });
     }
-    let person = crate::directory::get_person(app.store(), &claims.sub)
+    let person = crate::directory::get_person_core(app.store(), &claims.sub)
         .await
         .map_err(|_| invalid_token(scheme, "the person no longer exists"))?;
     if person.status != "active" {
@@ -168,7 +170,7 @@ pub async fn userinfo(
     let mut out = super::claims::person_claims(app, &person, &scopes, &client)
         .await
         .map_err(server)?;
-    out.insert("sub".into(), claims.sub.into());
+    out.insert("sub".into(), claims.sub.clone().into());
     Ok(out)
 }
 
@@ -199,46 +201,35 @@ pub async fn introspect(
             "active": true, "scope": c.scope, "client_id": c.client_id, "sub": c.sub, "exp": c.exp, "iat": c.iat,
             "iss": c.iss, "aud": c.aud, "jti": c.jti, "token_type": if c.cnf.is_some() { "DPoP" } else { "Bearer" },
         });
-        if let Some(cnf) = c.cnf {
-            v["cnf"] = cnf;
+        if let Some(cnf) = &c.cnf {
+            v["cnf"] = cnf.clone();
         }
-        if let Some(sid) = c.sid {
-            v["sid"] = sid.into();
+        if let Some(sid) = &c.sid {
+            v["sid"] = sid.as_str().into();
         }
         return Ok(v);
     }
     let now = app.clock().now_ms();
-    let mut tx = app
-        .store()
-        .begin()
-        .await
-        .map_err(OAuthError::server_error)?;
-    let Some(row) =
-        grants::take_refresh(&mut tx, &app.master_key().digest_secret(token), now, false).await?
-    else {
+    let digest = app.master_key().digest_secret(token);
+    let Some(state) = super::refresh::read_refresh(app, &digest, now).await? else {
         return Ok(inactive);
     };
-    let Some(grant) = grants::load_grant(&mut tx, &row.grant_id).await? else {
+    let grant = &state.grant;
+    if !state.usable(now) || !may_see(&grant.client_id) {
         return Ok(inactive);
-    };
-    drop(tx);
+    }
     let enabled = app
         .clients()
         .get(app.store(), &grant.client_id, now)
         .await
         .map_err(OAuthError::server_error)?
         .is_some_and(|c| c.enabled);
-    if !enabled
-        || row.used
-        || row.expires_at_ms <= now
-        || !may_see(&grant.client_id)
-        || !grants::grant_is_live(app, &grant.id).await?
-    {
+    if !enabled {
         return Ok(inactive);
     }
     Ok(json!({
         "active": true, "token_type": "refresh_token", "scope": grant.scopes.join(" "), "client_id": grant.client_id,
-        "sub": grant.person_id, "exp": row.expires_at_ms / 1000, "iss": app.issuer(),
+        "sub": grant.person_id, "exp": state.expires_at_ms / 1000, "iss": app.issuer(),
     }))
 }
 

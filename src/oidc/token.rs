@@ -80,7 +80,7 @@ pub async fn issue_token(
     };
     let response = match grant_type {
         "authorization_code" => code_grant(app, &client, &form, jkt).await,
-        "refresh_token" => refresh_grant(app, &client, &form, jkt).await,
+        "refresh_token" => super::refresh::refresh_grant(app, &client, &form, jkt).await,
         _ => client_credentials(app, &client, &form, jkt).await,
     };
     match &response {
@@ -264,6 +264,20 @@ async fn code_grant(
     Ok(response)
 }
 
+/// A new refresh token's lifetime: the client's own, else the server's (longer for
+/// offline grants); the caller caps it at the grant's expiry.
+pub(super) fn refresh_ttl_seconds(app: &AppState, client: &Client, grant: &Grant) -> i64 {
+    let cfg = &app.config().oauth;
+    client
+        .settings
+        .refresh_token_ttl_seconds
+        .unwrap_or(if grant.offline {
+            cfg.offline_refresh_token_ttl_seconds
+        } else {
+            cfg.refresh_token_ttl_seconds
+        })
+}
+
 async fn issue_refresh(
     app: &AppState,
     tx: &mut crate::store::Tx,
@@ -274,17 +288,8 @@ async fn issue_refresh(
     if !client.has_grant("refresh_token") {
         return Ok(None);
     }
-    let cfg = &app.config().oauth;
-    let ttl = client
-        .settings
-        .refresh_token_ttl_seconds
-        .unwrap_or(if grant.offline {
-            cfg.offline_refresh_token_ttl_seconds
-        } else {
-            cfg.refresh_token_ttl_seconds
-        });
     let token = super::random_token(32);
-    let expires = (now + ttl * 1000).min(grant.expires_at_ms);
+    let expires = (now + refresh_ttl_seconds(app, client, grant) * 1000).min(grant.expires_at_ms);
     grants::insert_refresh(
         tx,
         &app.master_key().digest_secret(&token),
@@ -296,111 +301,8 @@ async fn issue_refresh(
     Ok(Some(token))
 }
 
-async fn refresh_grant(
-    app: &AppState,
-    client: &Client,
-    form: &Form,
-    jkt: Option<String>,
-) -> Result<TokenResponse, OAuthError> {
-    let token = form
-        .get("refresh_token")
-        .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
-    let now = app.clock().now_ms();
-    let mut tx = app
-        .store()
-        .begin()
-        .await
-        .map_err(OAuthError::server_error)?;
-    let digest = app.master_key().digest_secret(token);
-    // The common case in one statement; anything else (unknown, spent, expired) takes
-    // the slow path below, which says why.
-    let grant_id = match grants::consume_refresh(&mut tx, &digest, now).await? {
-        Some(id) => id,
-        None => return Err(refresh_refused(tx, client, &digest, now).await),
-    };
-    let Some(mut grant) = grants::load_grant(&mut tx, &grant_id).await? else {
-        return Err(OAuthError::invalid_grant("the refresh token is not valid"));
-    };
-    // Returning before the commit rolls the consumption back: another client cannot
-    // burn this client's token.
-    if grant.client_id != client.id {
-        return Err(OAuthError::invalid_grant(
-            "the refresh token was issued to another client",
-        ));
-    }
-    if grant.revoked {
-        return Err(OAuthError::invalid_grant(
-            "the refresh token has been revoked",
-        ));
-    }
-    if grant.expires_at_ms <= now {
-        return Err(OAuthError::invalid_grant("the refresh token has expired"));
-    }
-    if !grant.offline && !grants::grant_is_live(app, &grant.id).await? {
-        return Err(OAuthError::invalid_grant("the person signed out; sign in again (ask for offline_access to keep access after sign-out)"));
-    }
-    if grant.dpop_jkt.is_some() && grant.dpop_jkt != jkt {
-        return Err(OAuthError::invalid_grant(
-            "the refresh token is bound to another DPoP key (RFC 9449 §5)",
-        ));
-    }
-    if let Some(raw) = form.get("scope") {
-        // §6: a narrower scope is allowed, a wider one is not.
-        let asked = parse_scope(raw)?;
-        if let Some(bad) = asked.iter().find(|s| !grant.scopes.iter().any(|g| g == *s)) {
-            return Err(OAuthError::invalid_scope(format!(
-                "the scope {bad} was not granted"
-            )));
-        }
-        grant.scopes = asked.into_iter().map(str::to_string).collect();
-    }
-    let refresh = issue_refresh(app, &mut tx, client, &grant, now).await?;
-    // As above: a failure before the commit leaves the old refresh token usable.
-    let response = respond(app, client, &grant, None, refresh, jkt, false).await?;
-    tx.commit().await.map_err(OAuthError::server_error)?;
-    Ok(response)
-}
-
-/// Why a refresh token was refused. A spent token presented again by its own client
-/// is a reuse: someone holds a copy, so the whole family is revoked (RFC 9700 §4.14.2).
-async fn refresh_refused(
-    mut tx: crate::store::Tx,
-    client: &Client,
-    digest: &str,
-    now: i64,
-) -> OAuthError {
-    let invalid = || OAuthError::invalid_grant("the refresh token is not valid");
-    let Ok(Some(row)) = grants::take_refresh(&mut tx, digest, now, false).await else {
-        return invalid();
-    };
-    let Ok(Some(grant)) = grants::load_grant(&mut tx, &row.grant_id).await else {
-        return invalid();
-    };
-    if grant.client_id != client.id {
-        return OAuthError::invalid_grant("the refresh token was issued to another client");
-    }
-    if row.used && !grant.revoked {
-        if let Err(e) = grants::revoke_grant(&mut tx, &grant.id, now, "refresh token reused").await
-        {
-            return e;
-        }
-        if let Err(e) = tx.commit().await {
-            return OAuthError::server_error(e);
-        }
-        crate::ops::metrics::oidc_event("refresh_reuse");
-        tracing::warn!(client_id = %client.id, "refresh token reused; its family is revoked");
-        return OAuthError::invalid_grant(
-            "the refresh token was already used; the whole token family is now revoked",
-        );
-    }
-    if grant.revoked || row.used {
-        return OAuthError::invalid_grant("the refresh token has been revoked");
-    }
-    OAuthError::invalid_grant("the refresh token has expired")
-}
-
 /// Signs the access token and, for `openid` requests, the ID token.
-async fn respond(
+pub(super) async fn respond(
     app: &AppState,
     client: &Client,
     grant: &Grant,
@@ -410,7 +312,7 @@ async fn respond(
     first: bool,
 ) -> Result<TokenResponse, OAuthError> {
     // Access follows the directory: a suspended or departed person gets nothing more.
-    let person = crate::directory::get_person(app.store(), &grant.person_id)
+    let person = crate::directory::get_person_core(app.store(), &grant.person_id)
         .await
         .map_err(OAuthError::server_error)?;
     if person.status != "active" {

@@ -15,6 +15,12 @@ pub fn init() {
                     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
                 ],
             )
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full("hms_ach_refresh_rotation_batch_size".into()),
+                    &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0],
+                )
+            })
             .ok()
             .and_then(|b| b.install_recorder().ok())
     });
@@ -42,6 +48,11 @@ pub fn http_request(method: &str, route: &str, status: u16, seconds: f64) {
 pub fn token_issued(grant: &str) {
     metrics::counter!("hms_ach_tokens_issued_total", "grant_type" => grant.to_string())
         .increment(1);
+}
+
+/// Refresh-token rotations committed together (see `oidc::refresh_writer`).
+pub fn refresh_batch(size: usize) {
+    metrics::histogram!("hms_ach_refresh_rotation_batch_size").record(size as f64);
 }
 
 pub fn token_failed(error: &'static str) {

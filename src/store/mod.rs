@@ -98,6 +98,11 @@ impl Store {
             AnyPoolOptions::new()
                 .max_connections(max)
                 .acquire_timeout(timeout)
+                // An SQLite connection is a file handle that cannot drop like a network
+                // link, and the ping before each use is one more round trip to its
+                // worker thread on every query. PostgreSQL keeps it:
+                // after a failover a stale connection is found before it fails a request.
+                .test_before_acquire(backend == Backend::Postgres)
                 .after_connect(move |conn, _| {
                     Box::pin(async move { dialect::prepare_connection(backend, conn).await })
                 })

@@ -384,6 +384,53 @@ store_test!(pages_refuse_framing, |t: TestApp| async move {
     }
 });
 
+store_test!(
+    sign_in_bursts_are_bounded_but_do_not_lock_out,
+    |t: TestApp| async move {
+        use crate::authn::AuthnError;
+        let origin = crate::audit::Origin::system("test");
+        // Eight correct sign-ins to one (shared) account at once: at most max_failures
+        // (5) are checked, the rest are told to wait, and nobody is locked out.
+        t.account("sha.red").await;
+        let burst = (0..8)
+            .map(|_| crate::authn::sign_in(&t.app, "sha.red", super::browser::PASSWORD, &origin));
+        let results = futures_util::future::join_all(burst).await;
+        let ok = results.iter().filter(|r| r.is_ok()).count();
+        assert!(ok >= 1, "{results:?}");
+        assert!(
+            results
+                .iter()
+                .all(|r| matches!(r, Ok(_) | Err(AuthnError::Busy))),
+            "{results:?}"
+        );
+        crate::authn::sign_in(&t.app, "sha.red", super::browser::PASSWORD, &origin)
+            .await
+            .expect("a burst of correct sign-ins must not lock the account");
+        // Twenty wrong guesses at once: no more than max_failures are checked, and the
+        // name is locked afterwards, for the right password too.
+        t.account("gue.ss").await;
+        let burst =
+            (0..20).map(|_| crate::authn::sign_in(&t.app, "gue.ss", "wrong-guess-123", &origin));
+        let results = futures_util::future::join_all(burst).await;
+        let checked = results
+            .iter()
+            .filter(|r| matches!(r, Err(AuthnError::InvalidCredentials)))
+            .count();
+        assert!(
+            (1..=5).contains(&checked),
+            "{checked} guesses checked: {results:?}"
+        );
+        assert!(results.iter().all(|r| matches!(
+            r,
+            Err(AuthnError::InvalidCredentials | AuthnError::Busy | AuthnError::Locked { .. })
+        )));
+        assert!(matches!(
+            crate::authn::sign_in(&t.app, "gue.ss", super::browser::PASSWORD, &origin).await,
+            Err(AuthnError::Locked { .. })
+        ));
+    }
+);
+
 store_test!(lockout_without_user_enumeration, |t: TestApp| async move {
     t.account("lo.ck").await;
     let mut b = t.agent();

@@ -314,7 +314,7 @@ async fn password_submit(
             );
             render_password(&app, &browser, page).await
         }
-        Err(e @ (E::InvalidCredentials | E::PasswordPolicy(_) | E::Locked { .. })) => {
+        Err(e @ (E::InvalidCredentials | E::PasswordPolicy(_) | E::Locked { .. } | E::Busy)) => {
             let msg = if matches!(e, E::InvalidCredentials) {
                 "The current password is not correct.".to_string()
             } else {

@@ -135,9 +135,10 @@ async fn login_submit(
         Err(
             e @ (AuthnError::InvalidCredentials
             | AuthnError::Locked { .. }
+            | AuthnError::Busy
             | AuthnError::Inactive(_)),
         ) => {
-            let status = if matches!(e, AuthnError::Locked { .. }) {
+            let status = if matches!(e, AuthnError::Locked { .. } | AuthnError::Busy) {
                 StatusCode::TOO_MANY_REQUESTS
             } else {
                 StatusCode::UNAUTHORIZED

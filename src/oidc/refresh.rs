@@ -1,0 +1,199 @@
+//! The `refresh_token` grant (RFC 6749 §6) with rotation and reuse detection
+//! (RFC 9700 §4.14.2).
+//!
+//! The common case reads the token, its grant and its session in one statement on
+//! the read pool, signs the new tokens, and hands only the write to the
+//! [`RefreshWriter`](super::refresh_writer::RefreshWriter), which commits rotations
+//! in groups. Anything unusual (unknown, spent, expired token, or a race lost at
+//! commit time) takes the slow path in one write transaction, which says why and
+//! revokes the family on reuse.
+
+use std::sync::OnceLock;
+
+use super::client_auth::Form;
+use super::grants::{self, Grant};
+use super::refresh_writer::{Rotation, Successor};
+use super::token::{parse_scope, refresh_ttl_seconds, respond, TokenResponse};
+use super::{Client, OAuthError};
+use crate::store;
+use crate::AppState;
+
+/// A refresh token as read in one statement, with what decides whether it is usable.
+pub struct RefreshState {
+    pub grant: Grant,
+    pub used: bool,
+    pub expires_at_ms: i64,
+    /// The grant's browser session has not ended or expired.
+    pub session_live: bool,
+}
+
+impl RefreshState {
+    /// Usable now: unspent, unexpired, its grant standing (RFC 6749 §6).
+    pub fn usable(&self, now: i64) -> bool {
+        !self.used
+            && self.expires_at_ms > now
+            && !self.grant.revoked
+            && self.grant.expires_at_ms > now
+            && (self.grant.offline || self.grant.session_id.is_none() || self.session_live)
+    }
+}
+
+fn read_sql() -> &'static str {
+    static SQL: OnceLock<String> = OnceLock::new();
+    SQL.get_or_init(|| {
+        let grant_columns = grants::GRANT_COLUMNS
+            .split(", ")
+            .map(|c| format!("g.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        // COUNT(*) is a BIGINT on PostgreSQL and an INTEGER on SQLite: both read as i64.
+        format!(
+            "SELECT {grant_columns}, r.used_at AS refresh_used_at, r.expires_at AS refresh_expires_at, \
+             (SELECT COUNT(*) FROM sessions s WHERE s.id = g.session_id AND s.ended_at IS NULL AND s.expires_at > $2) AS session_live \
+             FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.token_digest = $1"
+        )
+    })
+}
+
+/// The refresh token with this digest, from the read pool (no transaction).
+pub async fn read_refresh(
+    app: &AppState,
+    digest: &str,
+    now: i64,
+) -> Result<Option<RefreshState>, OAuthError> {
+    let row = sqlx::query(read_sql())
+        .bind(digest)
+        .bind(now)
+        .fetch_optional(app.store().reader())
+        .await
+        .map_err(OAuthError::server_error)?;
+    let Some(r) = row else { return Ok(None) };
+    let get_i64 = |c: &str| store::get::<Option<i64>>(&r, c).map_err(OAuthError::server_error);
+    Ok(Some(RefreshState {
+        grant: grants::grant_from_row(&r)?,
+        used: get_i64("refresh_used_at")?.is_some(),
+        expires_at_ms: get_i64("refresh_expires_at")?.unwrap_or(0),
+        session_live: get_i64("session_live")?.unwrap_or(0) > 0,
+    }))
+}
+
+const SIGNED_OUT: &str =
+    "the person signed out; sign in again (ask for offline_access to keep access after sign-out)";
+
+pub(super) async fn refresh_grant(
+    app: &AppState,
+    client: &Client,
+    form: &Form,
+    jkt: Option<String>,
+) -> Result<TokenResponse, OAuthError> {
+    let token = form
+        .get("refresh_token")
+        .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
+    let now = app.clock().now_ms();
+    let digest = app.master_key().digest_secret(token);
+    let state = match read_refresh(app, &digest, now).await? {
+        Some(s) if s.usable(now) => s,
+        Some(s) if s.grant.client_id != client.id => {
+            return Err(OAuthError::invalid_grant(
+                "the refresh token was issued to another client",
+            ))
+        }
+        Some(s)
+            if !s.used
+                && !s.grant.revoked
+                && !s.grant.offline
+                && s.grant.session_id.is_some()
+                && !s.session_live =>
+        {
+            return Err(OAuthError::invalid_grant(SIGNED_OUT))
+        }
+        _ => return Err(refresh_refused(app, client, &digest, now).await),
+    };
+    let mut grant = state.grant;
+    // Refused before anything is written: another client cannot burn this client's token.
+    if grant.client_id != client.id {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token was issued to another client",
+        ));
+    }
+    if grant.dpop_jkt.is_some() && grant.dpop_jkt != jkt {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token is bound to another DPoP key (RFC 9449 §5)",
+        ));
+    }
+    if let Some(raw) = form.get("scope") {
+        // §6: a narrower scope is allowed, a wider one is not.
+        let asked = parse_scope(raw)?;
+        if let Some(bad) = asked.iter().find(|s| !grant.scopes.iter().any(|g| g == *s)) {
+            return Err(OAuthError::invalid_scope(format!(
+                "the scope {bad} was not granted"
+            )));
+        }
+        grant.scopes = asked.into_iter().map(str::to_string).collect();
+    }
+    let (refresh, successor) = if client.has_grant("refresh_token") {
+        let token = super::random_token(32);
+        let expires =
+            (now + refresh_ttl_seconds(app, client, &grant) * 1000).min(grant.expires_at_ms);
+        let successor = Successor {
+            digest: app.master_key().digest_secret(&token),
+            grant_id: grant.id.clone(),
+            created_at_ms: now,
+            expires_at_ms: expires,
+        };
+        (Some(token), Some(successor))
+    } else {
+        (None, None)
+    };
+    // Signed before the write: if signing fails the old token stays usable.
+    let response = respond(app, client, &grant, None, refresh, jkt, false).await?;
+    let rotation = Rotation {
+        old_digest: digest.clone(),
+        successor,
+    };
+    if !app.refresh_writer().rotate(rotation).await? {
+        // Spent, revoked or signed out since the read: the slow path says which (and
+        // a concurrent second use is a reuse).
+        return Err(refresh_refused(app, client, &digest, now).await);
+    }
+    Ok(response)
+}
+
+/// Why a refresh token was refused. A spent token presented again by its own client
+/// is a reuse: someone holds a copy, so the whole family is revoked (RFC 9700 §4.14.2).
+async fn refresh_refused(app: &AppState, client: &Client, digest: &str, now: i64) -> OAuthError {
+    let invalid = || OAuthError::invalid_grant("the refresh token is not valid");
+    let Ok(mut tx) = app.store().begin().await else {
+        return OAuthError::server_error("the database is unavailable");
+    };
+    let Ok(Some(row)) = grants::take_refresh(&mut tx, digest, now, false).await else {
+        return invalid();
+    };
+    let Ok(Some(grant)) = grants::load_grant(&mut tx, &row.grant_id).await else {
+        return invalid();
+    };
+    if grant.client_id != client.id {
+        return OAuthError::invalid_grant("the refresh token was issued to another client");
+    }
+    if row.used && !grant.revoked {
+        if let Err(e) = grants::revoke_grant(&mut tx, &grant.id, now, "refresh token reused").await
+        {
+            return e;
+        }
+        if let Err(e) = tx.commit().await {
+            return OAuthError::server_error(e);
+        }
+        crate::ops::metrics::oidc_event("refresh_reuse");
+        tracing::warn!(client_id = %client.id, "refresh token reused; its family is revoked");
+        return OAuthError::invalid_grant(
+            "the refresh token was already used; the whole token family is now revoked",
+        );
+    }
+    if grant.revoked || row.used {
+        return OAuthError::invalid_grant("the refresh token has been revoked");
+    }
+    if row.expires_at_ms <= now || grant.expires_at_ms <= now {
+        return OAuthError::invalid_grant("the refresh token has expired");
+    }
+    OAuthError::invalid_grant(SIGNED_OUT)
+}

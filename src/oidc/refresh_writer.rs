@@ -1,0 +1,165 @@
+//! Refresh-token rotation writes, committed in groups.
+//!
+//! Every refresh spends one token and stores its successor (RFC 9700 §4.14.2). On
+//! SQLite all writes go through one connection, so a transaction per request caps
+//! the endpoint at one rotation per round of statements. Requests therefore do their
+//! reads and signing first and hand only the write to this task, which takes every
+//! rotation waiting and commits them together in four statements: BEGIN, one
+//! conditional `UPDATE … RETURNING` that spends the tokens still live, one multi-row
+//! `INSERT` of the successors, COMMIT (group commit; on PostgreSQL it saves one WAL
+//! flush per rotation).
+//!
+//! The conditional update is what makes this safe: a token spent, expired or revoked
+//! since the request read it (another request, a sign-out, a revocation) is not in
+//! `RETURNING`, its request gets `false` and takes the slow path, which says why and
+//! treats a second use as reuse. Of two rotations of the same token in one batch only
+//! the first wins.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::OAuthError;
+use crate::clock::Clock;
+use crate::store::{Store, StoreError};
+
+/// At most this many rotations per transaction (the update binds 1 + n
+/// parameters, the insert 4n; SQLite allows 32 766 per statement).
+const MAX_BATCH: usize = 256;
+
+/// One rotation: spend `old_digest`, and store its successor if there is one (a
+/// client that lost the refresh_token grant gets none).
+pub struct Rotation {
+    pub old_digest: String,
+    pub successor: Option<Successor>,
+}
+
+pub struct Successor {
+    pub digest: String,
+    pub grant_id: String,
+    pub created_at_ms: i64,
+    pub expires_at_ms: i64,
+}
+
+type Job = (Rotation, oneshot::Sender<Result<bool, String>>);
+
+/// The handle requests use; the task ends when the last handle is dropped.
+#[derive(Clone)]
+pub struct RefreshWriter {
+    queue: mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for RefreshWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RefreshWriter")
+    }
+}
+
+impl RefreshWriter {
+    /// Starts the writer task on the current tokio runtime.
+    pub fn start(store: Store, clock: Arc<dyn Clock>) -> RefreshWriter {
+        let (queue, jobs) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(run(store, clock, jobs));
+        RefreshWriter { queue }
+    }
+
+    /// Spends the old token and stores the new one; `false` when the old token was
+    /// no longer live at commit time (nothing was written for this rotation).
+    pub async fn rotate(&self, rotation: Rotation) -> Result<bool, OAuthError> {
+        let (done, wait) = oneshot::channel();
+        self.queue
+            .send((rotation, done))
+            .await
+            .map_err(|_| OAuthError::server_error("the refresh-token writer has stopped"))?;
+        wait.await
+            .map_err(|_| OAuthError::server_error("the refresh-token writer has stopped"))?
+            .map_err(OAuthError::server_error)
+    }
+}
+
+async fn run(store: Store, clock: Arc<dyn Clock>, mut queue: mpsc::Receiver<Job>) {
+    let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let result = write_batch(&store, clock.now_ms(), &jobs).await;
+        crate::ops::metrics::refresh_batch(jobs.len());
+        match result {
+            Ok(won) => {
+                for ((_, done), won) in jobs.drain(..).zip(won) {
+                    let _ = done.send(Ok(won));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, rotations = jobs.len(), "refresh-token rotation batch failed");
+                let msg = e.to_string();
+                for (_, done) in jobs.drain(..) {
+                    let _ = done.send(Err(msg.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// `$first, $first+1, …` for `n` parameters.
+fn params(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn write_batch(store: &Store, now: i64, jobs: &[Job]) -> Result<Vec<bool>, StoreError> {
+    let mut digests: Vec<&str> = jobs.iter().map(|(r, _)| r.old_digest.as_str()).collect();
+    digests.sort_unstable();
+    digests.dedup();
+    // The grant must still stand at commit time (not revoked, not expired, its
+    // session alive unless offline): a sign-out between the request's read and this
+    // write must not yield a new token.
+    let spend = format!(
+        "UPDATE refresh_tokens SET used_at = $1 \
+         WHERE used_at IS NULL AND expires_at > $1 AND token_digest IN ({}) \
+         AND EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id AND {}) \
+         RETURNING token_digest",
+        params(2, digests.len()),
+        super::grants::LIVE_GRANT
+    );
+    let mut tx = store.begin().await?;
+    let mut q = sqlx::query_scalar::<_, String>(&spend)
+        .persistent(false)
+        .bind(now);
+    for d in &digests {
+        q = q.bind(*d);
+    }
+    let spent: HashSet<String> = q.fetch_all(&mut *tx).await?.into_iter().collect();
+    let mut taken: HashSet<&str> = HashSet::with_capacity(spent.len());
+    let won: Vec<bool> = jobs
+        .iter()
+        .map(|(r, _)| spent.contains(&r.old_digest) && taken.insert(r.old_digest.as_str()))
+        .collect();
+    let successors: Vec<&Successor> = jobs
+        .iter()
+        .zip(&won)
+        .filter(|(_, w)| **w)
+        .filter_map(|((r, _), _)| r.successor.as_ref())
+        .collect();
+    if !successors.is_empty() {
+        let rows = (0..successors.len())
+            .map(|i| format!("({})", params(1 + 4 * i, 4)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let insert = format!(
+            "INSERT INTO refresh_tokens (token_digest, grant_id, created_at, expires_at) VALUES {rows}"
+        );
+        let mut q = sqlx::query(&insert).persistent(false);
+        for s in &successors {
+            q = q
+                .bind(&s.digest)
+                .bind(&s.grant_id)
+                .bind(s.created_at_ms)
+                .bind(s.expires_at_ms);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(won)
+}
