@@ -31,6 +31,7 @@ struct Inner {
     clients: ClientCache,
     refresh_writer: crate::oidc::RefreshWriter,
     verified_tokens: crate::oidc::VerifiedTokens,
+    token_liveness: crate::oidc::LivenessChecker,
     passwords: PasswordHasher,
     ip_throttle: IpThrottle,
     web: Web,
@@ -48,6 +49,8 @@ pub enum StartError {
     Authn(#[from] crate::authn::AuthnError),
     #[error(transparent)]
     Web(#[from] crate::web::WebError),
+    #[error("cannot start a token-endpoint worker thread: {0}")]
+    Thread(std::io::Error),
 }
 
 /// The master key from config, or the development key (the caller warns).
@@ -80,7 +83,10 @@ impl AppState {
         let clients = ClientCache::new(config.oauth.client_cache_seconds);
         let passwords = PasswordHasher::new(&config.auth)?;
         let web = Web::new()?;
-        let refresh_writer = crate::oidc::RefreshWriter::start(store.clone(), clock.clone());
+        let refresh_writer = crate::oidc::RefreshWriter::start(store.clone(), clock.clone())
+            .map_err(StartError::Thread)?;
+        let token_liveness = crate::oidc::LivenessChecker::start(store.clone(), clock.clone())
+            .map_err(StartError::Thread)?;
         Ok(AppState(Arc::new(Inner {
             issuer: config.issuer(),
             api_audience: config.api_audience(),
@@ -94,6 +100,7 @@ impl AppState {
             clients,
             refresh_writer,
             verified_tokens: Default::default(),
+            token_liveness,
             passwords,
             ip_throttle: IpThrottle::default(),
             web,
@@ -164,6 +171,9 @@ impl AppState {
     }
     pub fn verified_tokens(&self) -> &crate::oidc::VerifiedTokens {
         &self.0.verified_tokens
+    }
+    pub fn token_liveness(&self) -> &crate::oidc::LivenessChecker {
+        &self.0.token_liveness
     }
     pub fn passwords(&self) -> &PasswordHasher {
         &self.0.passwords

@@ -90,31 +90,6 @@ pub const LIVE_GRANT: &str = "g.revoked_at IS NULL AND g.expires_at > $1 \
      AND (g.offline = 1 OR g.session_id IS NULL OR EXISTS (SELECT 1 FROM sessions s \
      WHERE s.id = g.session_id AND s.ended_at IS NULL AND s.expires_at > $1))";
 
-/// Whether an access token still stands, in one statement: its `jti` not revoked
-/// (RFC 7009) and, for person tokens, its grant live.
-pub async fn access_token_live(
-    app: &AppState,
-    jti: &str,
-    grant_id: Option<&str>,
-) -> Result<bool, OAuthError> {
-    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let sql = SQL.get_or_init(|| {
-        format!(
-            "SELECT (SELECT COUNT(*) FROM used_jtis WHERE jti = $2) AS revoked, \
-             (SELECT COUNT(*) FROM grants g WHERE g.id = $3 AND {LIVE_GRANT}) AS live"
-        )
-    });
-    let row = sqlx::query(sql)
-        .bind(app.clock().now_ms())
-        .bind(format!("revoked:{jti}"))
-        .bind(grant_id.unwrap_or(""))
-        .fetch_one(app.store().reader())
-        .await
-        .map_err(OAuthError::server_error)?;
-    let count = |c: &str| store::get::<i64>(&row, c).map_err(OAuthError::server_error);
-    Ok(count("revoked")? == 0 && (grant_id.is_none() || count("live")? > 0))
-}
-
 /// Binds a grant's refresh tokens to a DPoP key (RFC 9449 §5: for public clients,
 /// which have no other way to prove they hold a refresh token).
 pub async fn bind_dpop(tx: &mut Tx, id: &str, jkt: &str) -> Result<(), OAuthError> {

@@ -57,11 +57,14 @@ impl std::fmt::Debug for RefreshWriter {
 }
 
 impl RefreshWriter {
-    /// Starts the writer task on the current tokio runtime.
-    pub fn start(store: Store, clock: Arc<dyn Clock>) -> RefreshWriter {
+    /// Starts the writer on a thread of its own with a single-threaded runtime. On
+    /// the shared runtime its wake-ups queued behind every request in flight (each
+    /// batch waits for four database round trips), and that queueing, not the
+    /// database, set the endpoint's pace: 2–5 ms a batch instead of a fraction of one.
+    pub fn start(store: Store, clock: Arc<dyn Clock>) -> std::io::Result<RefreshWriter> {
         let (queue, jobs) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(store, clock, jobs));
-        RefreshWriter { queue }
+        spawn_dedicated("refresh-writer", run(store, clock, jobs))?;
+        Ok(RefreshWriter { queue })
     }
 
     /// Spends the old token and stores the new one; `false` when the old token was
@@ -78,11 +81,27 @@ impl RefreshWriter {
     }
 }
 
+/// Runs `task` on a new thread with a single-threaded tokio runtime of its own; the
+/// thread ends with the task.
+pub(super) fn spawn_dedicated(
+    name: &str,
+    task: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || runtime.block_on(task))?;
+    Ok(())
+}
+
 async fn run(store: Store, clock: Arc<dyn Clock>, mut queue: mpsc::Receiver<Job>) {
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let started = std::time::Instant::now();
         let result = write_batch(&store, clock.now_ms(), &jobs).await;
-        crate::ops::metrics::refresh_batch(jobs.len());
+        crate::ops::metrics::refresh_batch(jobs.len(), started.elapsed().as_secs_f64());
         match result {
             Ok(won) => {
                 for ((_, done), won) in jobs.drain(..).zip(won) {
@@ -101,7 +120,7 @@ async fn run(store: Store, clock: Arc<dyn Clock>, mut queue: mpsc::Receiver<Job>
 }
 
 /// `$first, $first+1, …` for `n` parameters.
-fn params(first: usize, n: usize) -> String {
+pub(super) fn params(first: usize, n: usize) -> String {
     (first..first + n)
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()

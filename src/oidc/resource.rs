@@ -65,7 +65,11 @@ async fn live_access_token(
     let Some(claims) = verify_any(app, token, audiences).await else {
         return Ok(None);
     };
-    if !grants::access_token_live(app, &claims.jti, claims.gid.as_deref()).await? {
+    if !app
+        .token_liveness()
+        .is_live(&claims.jti, claims.gid.as_deref())
+        .await?
+    {
         return Ok(None);
     }
     // A disabled or deleted client's tokens stop working with it.

@@ -21,6 +21,12 @@ pub fn init() {
                     &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0],
                 )
             })
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full("hms_ach_refresh_rotation_batch_seconds".into()),
+                    &[0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.1],
+                )
+            })
             .ok()
             .and_then(|b| b.install_recorder().ok())
     });
@@ -51,8 +57,9 @@ pub fn token_issued(grant: &str) {
 }
 
 /// Refresh-token rotations committed together (see `oidc::refresh_writer`).
-pub fn refresh_batch(size: usize) {
+pub fn refresh_batch(size: usize, seconds: f64) {
     metrics::histogram!("hms_ach_refresh_rotation_batch_size").record(size as f64);
+    metrics::histogram!("hms_ach_refresh_rotation_batch_seconds").record(seconds);
 }
 
 pub fn token_failed(error: &'static str) {

@@ -183,6 +183,58 @@ store_test!(
 );
 
 store_test!(
+    concurrent_uses_of_one_refresh_token_are_a_reuse,
+    |t: TestApp| async move {
+        // Rotations are committed in groups (oidc::refresh_writer); two requests
+        // with the same token in flight together must not both get a successor.
+        t.account("r.c").await;
+        let rp = t.rp(false, false).await;
+        let mut b = t.agent();
+        let q = b.authorize(&rp, "", "r.c").await;
+        let (s, tokens) = exchange(&t, &rp, &q["code"]).await;
+        assert_eq!(s, StatusCode::OK, "{tokens}");
+        let r1 = tokens["refresh_token"].as_str().unwrap().to_string();
+        let results = futures_util::future::join_all((0..6).map(|_| refresh(&t, &rp, &r1))).await;
+        let won: Vec<&Value> = results
+            .iter()
+            .filter(|(s, _)| *s == StatusCode::OK)
+            .map(|(_, b)| b)
+            .collect();
+        assert_eq!(won.len(), 1, "exactly one rotation wins: {results:?}");
+        assert!(results
+            .iter()
+            .filter(|(s, _)| *s != StatusCode::OK)
+            .all(|(s, b)| *s == StatusCode::BAD_REQUEST && b["error"] == "invalid_grant"));
+        // The losers were reuses: the family is revoked, the winner's tokens too.
+        let (s, _) = refresh(&t, &rp, won[0]["refresh_token"].as_str().unwrap()).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            introspect(&t, &rp, won[0]["access_token"].as_str().unwrap()).await["active"],
+            false
+        );
+        // Concurrent introspections of live and revoked tokens (one liveness query
+        // answers many) each get their own answer.
+        let q = b.authorize(&rp, "", "r.c").await;
+        let (_, live) = exchange(&t, &rp, &q["code"]).await;
+        let live_at = live["access_token"].as_str().unwrap().to_string();
+        let dead_at = won[0]["access_token"].as_str().unwrap().to_string();
+        let (t, rp) = (&t, &rp);
+        let answers = futures_util::future::join_all((0..8).map(|i| {
+            let token = if i % 2 == 0 {
+                live_at.clone()
+            } else {
+                dead_at.clone()
+            };
+            async move { (i, introspect(t, rp, &token).await) }
+        }))
+        .await;
+        for (i, a) in answers {
+            assert_eq!(a["active"], i % 2 == 0, "{i}: {a}");
+        }
+    }
+);
+
+store_test!(
     expired_codes_and_tokens_are_refused,
     |t: TestApp| async move {
         t.account("e.x").await;
