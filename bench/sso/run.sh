@@ -529,6 +529,12 @@ ARGON2_LINE=$(WORKERS=$ARGON2_WORKERS DURATION=$ARGON2_DURATION ARGON2_M=$ARGON2
 log "$ARGON2_LINE"
 ARGON2_RATE=$(field per_s "$ARGON2_LINE")
 
+# The ceiling the database sets on refresh: the hub's rotation statements alone,
+# one thread, nothing else running (bench/sso/sqlite-ceiling.py).
+log "SQLite rotation ceiling (python3 sqlite3, the hub's statements and migrations)"
+CEILING_LINES=$(python3 "$SCRIPT_DIR/sqlite-ceiling.py" 3) || die "sqlite-ceiling.py failed"
+log "$CEILING_LINES"
+
 # ---------------------------------------------------------------- report
 ratio() { # ratio BENCH: hub / oidc-provider throughput
   if [[ -n "${R_RATE[hub:$1]:-}" && -n "${R_RATE[oidc-provider:$1]:-}" ]]; then
@@ -587,6 +593,16 @@ times_() { if [[ $1 == n/a ]]; then echo "n/a"; else echo "$1×"; fi; }
   for s in "${SERVERS[@]}"; do
     echo "- ${LABEL[$s]}: $(printf '%.1f' "${R_RATE[$s:flow]}") flows/s = $(awk -v a="${R_RATE[$s:flow]}" -v b="$ARGON2_RATE" 'BEGIN { printf "%.0f", 100 * a / b }')% of node's raw verification rate (a flow needs at least one verification)"
   done
+  echo
+  echo "## The ceiling SQLite sets on refresh (\`python3 bench/sso/sqlite-ceiling.py 3\`)"
+  echo
+  echo "The hub's rotation write (conditional UPDATE … RETURNING + multi-row INSERT in one transaction, as src/oidc/refresh_writer.rs commits it), on a database made from its migrations, from one thread with nothing else running:"
+  echo
+  echo "| batch | rotations/s | µs per rotation |"
+  echo "| ---: | ---: | ---: |"
+  while read -r l; do
+    echo "| $(field batch "$l") | $(field per_s "$l") | $(field us_per_rotation "$l") |"
+  done <<<"$CEILING_LINES"
   echo
   echo "## Targets"
   echo

@@ -19,6 +19,7 @@ pub use people::{
     find_person_by_login, get_person, get_person_core, list_people, patch_person,
     transition_person, upsert_person, PersonFilter, Upserted,
 };
+pub use people_repo::{person_from_row, prefixed_columns as person_columns};
 pub use validate::{check_person as validate_person, npi_check_digit};
 
 pub(crate) use http::find_person_for;

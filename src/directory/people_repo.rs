@@ -40,30 +40,43 @@ pub(super) async fn load_core(
         q = q.bind(b);
     }
     let rows = q.fetch_all(&mut *conn).await?;
-    let mut people = Vec::with_capacity(rows.len());
-    for r in &rows {
-        let updated: i64 = store::get(r, "updated_at")?;
-        people.push(Person {
-            id: store::get(r, "id")?,
-            sourced_id: store::get(r, "sourced_id")?,
-            status: store::get(r, "status")?,
-            kinds: Vec::new(),
-            given_name: store::get(r, "given_name")?,
-            family_name: store::get(r, "family_name")?,
-            middle_name: store::get(r, "middle_name")?,
-            preferred_name: store::get(r, "preferred_name")?,
-            email: store::get(r, "email")?,
-            username: store::get(r, "username")?,
-            identifiers: BTreeMap::new(),
-            affiliations: Vec::new(),
-            status_changed_at: format_rfc3339(store::get(r, "status_changed_at")?),
-            status_reason: store::get(r, "status_reason")?,
-            created_at: format_rfc3339(store::get(r, "created_at")?),
-            updated_at: format_rfc3339(updated),
-            updated_at_ms: updated,
-        });
-    }
-    Ok(people)
+    rows.iter().map(|r| person_from_row(r, "")).collect()
+}
+
+/// The people columns as `p.<column> AS <prefix><column>`, for queries that join
+/// the person to other tables (read back with [`person_from_row`]).
+pub fn prefixed_columns(prefix: &str) -> String {
+    COLUMNS
+        .split(", ")
+        .map(|c| format!("p.{c} AS {prefix}{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A person from a row of the people columns (named `<prefix><column>`), without
+/// kinds, identifiers and affiliations.
+pub fn person_from_row(r: &store::Row, prefix: &str) -> Result<Person, DirectoryError> {
+    let c = |name: &str| format!("{prefix}{name}");
+    let updated: i64 = store::get(r, &c("updated_at"))?;
+    Ok(Person {
+        id: store::get(r, &c("id"))?,
+        sourced_id: store::get(r, &c("sourced_id"))?,
+        status: store::get(r, &c("status"))?,
+        kinds: Vec::new(),
+        given_name: store::get(r, &c("given_name"))?,
+        family_name: store::get(r, &c("family_name"))?,
+        middle_name: store::get(r, &c("middle_name"))?,
+        preferred_name: store::get(r, &c("preferred_name"))?,
+        email: store::get(r, &c("email"))?,
+        username: store::get(r, &c("username"))?,
+        identifiers: BTreeMap::new(),
+        affiliations: Vec::new(),
+        status_changed_at: format_rfc3339(store::get(r, &c("status_changed_at"))?),
+        status_reason: store::get(r, &c("status_reason"))?,
+        created_at: format_rfc3339(store::get(r, &c("created_at"))?),
+        updated_at: format_rfc3339(updated),
+        updated_at_ms: updated,
+    })
 }
 
 /// Fills in kinds, identifiers and affiliations (three queries).

@@ -21,6 +21,8 @@ use crate::AppState;
 /// A refresh token as read in one statement, with what decides whether it is usable.
 pub struct RefreshState {
     pub grant: Grant,
+    /// The grant's person, own fields only (as `directory::get_person_core`).
+    pub person: crate::directory::Person,
     pub used: bool,
     pub expires_at_ms: i64,
     /// The grant's browser session has not ended or expired.
@@ -46,16 +48,19 @@ fn read_sql() -> &'static str {
             .map(|c| format!("g.{c}"))
             .collect::<Vec<_>>()
             .join(", ");
+        let person_columns = crate::directory::person_columns("p_");
         // COUNT(*) is a BIGINT on PostgreSQL and an INTEGER on SQLite: both read as i64.
         format!(
-            "SELECT {grant_columns}, r.used_at AS refresh_used_at, r.expires_at AS refresh_expires_at, \
+            "SELECT {grant_columns}, {person_columns}, r.used_at AS refresh_used_at, r.expires_at AS refresh_expires_at, \
              (SELECT COUNT(*) FROM sessions s WHERE s.id = g.session_id AND s.ended_at IS NULL AND s.expires_at > $2) AS session_live \
-             FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.token_digest = $1"
+             FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id JOIN people p ON p.id = g.person_id \
+             WHERE r.token_digest = $1"
         )
     })
 }
 
-/// The refresh token with this digest, from the read pool (no transaction).
+/// The refresh token with this digest, its grant and person, from the read pool in
+/// one statement (no transaction).
 pub async fn read_refresh(
     app: &AppState,
     digest: &str,
@@ -71,6 +76,7 @@ pub async fn read_refresh(
     let get_i64 = |c: &str| store::get::<Option<i64>>(&r, c).map_err(OAuthError::server_error);
     Ok(Some(RefreshState {
         grant: grants::grant_from_row(&r)?,
+        person: crate::directory::person_from_row(&r, "p_").map_err(OAuthError::server_error)?,
         used: get_i64("refresh_used_at")?.is_some(),
         expires_at_ms: get_i64("refresh_expires_at")?.unwrap_or(0),
         session_live: get_i64("session_live")?.unwrap_or(0) > 0,
@@ -109,7 +115,7 @@ pub(super) async fn refresh_grant(
         }
         _ => return Err(refresh_refused(app, client, &digest, now).await),
     };
-    let mut grant = state.grant;
+    let (mut grant, person) = (state.grant, state.person);
     // Refused before anything is written: another client cannot burn this client's token.
     if grant.client_id != client.id {
         return Err(OAuthError::invalid_grant(
@@ -146,7 +152,7 @@ pub(super) async fn refresh_grant(
         (None, None)
     };
     // Signed before the write: if signing fails the old token stays usable.
-    let response = respond(app, client, &grant, None, refresh, jkt, false).await?;
+    let response = respond(app, client, &grant, person, None, refresh, jkt).await?;
     let rotation = Rotation {
         old_digest: digest.clone(),
         successor,

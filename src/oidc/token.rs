@@ -259,7 +259,10 @@ async fn code_grant(
     let refresh = issue_refresh(app, &mut tx, client, &grant, now).await?;
     // Tokens are signed before the commit: if that fails the code stays unused and the
     // client's retry is not mistaken for a replay.
-    let response = respond(app, client, &grant, row.nonce, refresh, jkt, true).await?;
+    let person = crate::directory::get_person_core(app.store(), &grant.person_id)
+        .await
+        .map_err(OAuthError::server_error)?;
+    let response = respond(app, client, &grant, person, row.nonce, refresh, jkt).await?;
     tx.commit().await.map_err(OAuthError::server_error)?;
     Ok(response)
 }
@@ -301,20 +304,19 @@ async fn issue_refresh(
     Ok(Some(token))
 }
 
-/// Signs the access token and, for `openid` requests, the ID token.
+/// Signs the access token and, for `openid` requests, the ID token, for a person
+/// read by the caller (own fields; the claims load the rest when a scope needs it).
+/// `nonce` only for the code exchange (OIDC Core §12.2: not on refresh).
 pub(super) async fn respond(
     app: &AppState,
     client: &Client,
     grant: &Grant,
+    person: crate::directory::Person,
     nonce: Option<String>,
     refresh: Option<String>,
     jkt: Option<String>,
-    first: bool,
 ) -> Result<TokenResponse, OAuthError> {
     // Access follows the directory: a suspended or departed person gets nothing more.
-    let person = crate::directory::get_person_core(app.store(), &grant.person_id)
-        .await
-        .map_err(OAuthError::server_error)?;
     if person.status != "active" {
         return Err(OAuthError::invalid_grant("the account is no longer active"));
     }
@@ -365,7 +367,7 @@ pub(super) async fn respond(
         if let Some(sid) = &grant.session_id {
             c.insert("sid".into(), sid.clone().into());
         }
-        if let Some(n) = nonce.filter(|_| first) {
+        if let Some(n) = nonce {
             c.insert("nonce".into(), n.into());
         }
         c.insert("at_hash".into(), jwt::at_hash(&access_token).into());

@@ -48,12 +48,17 @@ impl Backend {
 pub(super) async fn prepare_connection(
     backend: Backend,
     conn: &mut AnyConnection,
+    writer: bool,
 ) -> Result<(), sqlx::Error> {
     if backend == Backend::Sqlite {
         conn.execute("PRAGMA journal_mode = WAL").await?;
         conn.execute("PRAGMA synchronous = NORMAL").await?;
         conn.execute("PRAGMA busy_timeout = 5000").await?;
         conn.execute("PRAGMA foreign_keys = ON").await?;
+        if writer {
+            // Checkpoints run in the background instead (`checkpoint_wal`).
+            conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
+        }
     }
     Ok(())
 }

@@ -94,7 +94,7 @@ impl Store {
             hint: backend.unreachable_hint(),
         };
         let url = backend.normalize_url(url);
-        let open = |max: u32| {
+        let open = |max: u32, writer: bool| {
             AnyPoolOptions::new()
                 .max_connections(max)
                 .acquire_timeout(timeout)
@@ -104,20 +104,23 @@ impl Store {
                 // after a failover a stale connection is found before it fails a request.
                 .test_before_acquire(backend == Backend::Postgres)
                 .after_connect(move |conn, _| {
-                    Box::pin(async move { dialect::prepare_connection(backend, conn).await })
+                    Box::pin(
+                        async move { dialect::prepare_connection(backend, conn, writer).await },
+                    )
                 })
         };
         let (write, read) = match backend {
             Backend::Sqlite => {
-                let write = open(1).connect(&url).await.map_err(unreachable)?;
-                let read = open(max_connections.max(2))
+                let write = open(1, true).connect(&url).await.map_err(unreachable)?;
+                let read = open(max_connections.max(2), false)
                     .connect(&url)
                     .await
                     .map_err(unreachable)?;
+                tokio::spawn(checkpoint_wal(read.clone()));
                 (write, read)
             }
             Backend::Postgres => {
-                let pool = open(max_connections)
+                let pool = open(max_connections, true)
                     .connect(&url)
                     .await
                     .map_err(unreachable)?;
@@ -201,6 +204,27 @@ impl Store {
         }
         out.sort();
         Ok(out)
+    }
+}
+
+/// SQLite: copies the write-ahead log back into the database file every 100 ms, from
+/// a reading connection, while writes go on (a PASSIVE checkpoint takes no write
+/// lock). The writing connection does not checkpoint itself (`wal_autocheckpoint =
+/// 0`): when it did, every thousandth page made one commit wait for the copy and an
+/// fsync, which set the token endpoint's tail latency. Ends when the pool closes.
+async fn checkpoint_wal(pool: AnyPool) {
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !pool.is_closed() {
+        tick.tick().await;
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            if !pool.is_closed() {
+                tracing::warn!(error = %e, "WAL checkpoint failed; retrying");
+            }
+        }
     }
 }
 
