@@ -235,6 +235,47 @@ store_test!(
 );
 
 store_test!(
+    a_suspended_person_gets_no_more_tokens,
+    |t: TestApp| async move {
+        let person = t.account("s.p").await;
+        let rp = t.rp(false, false).await;
+        let mut b = t.agent();
+        let q = b.authorize(&rp, "", "s.p").await;
+        let (s, tokens) = exchange(&t, &rp, &q["code"]).await;
+        assert_eq!(s, StatusCode::OK, "{tokens}");
+        crate::directory::transition_person(
+            t.store(),
+            t.clock.now_ms(),
+            &crate::audit::Origin::system("test"),
+            &person,
+            "suspended",
+            Some("test".into()),
+        )
+        .await
+        .unwrap();
+        // The refresh reads the person with the token (one statement): refused.
+        let (s, e) = refresh(&t, &rp, tokens["refresh_token"].as_str().unwrap()).await;
+        assert_eq!(
+            (s, e["error"].as_str(), e["error_description"].as_str()),
+            (
+                StatusCode::BAD_REQUEST,
+                Some("invalid_grant"),
+                Some("the account is no longer active")
+            )
+        );
+        let (s, _, _) = t
+            .call(
+                Method::GET,
+                "/oauth2/userinfo",
+                Some(tokens["access_token"].as_str().unwrap()),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+);
+
+store_test!(
     expired_codes_and_tokens_are_refused,
     |t: TestApp| async move {
         t.account("e.x").await;
