@@ -9,14 +9,6 @@ use crate::store::{self, Tx};
 
 const COLUMNS: &str = "id, sourced_id, status, given_name, family_name, middle_name, preferred_name, email, username, status_changed_at, status_reason, created_at, updated_at";
 
-/// `$first, $first+1, …` for an `IN (…)` list of `n` values.
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Loads people with their kinds, identifiers and affiliations in four queries.
 pub(super) async fn load(
     conn: &mut sqlx::AnyConnection,
@@ -93,7 +85,7 @@ async fn add_details(
         .enumerate()
         .map(|(i, id)| (id.clone(), i))
         .collect();
-    let list = placeholders(1, ids.len());
+    let list = store::params(1, ids.len());
     for r in rows_for(
         conn,
         &format!(

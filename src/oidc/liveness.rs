@@ -10,12 +10,9 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
-
-use super::refresh_writer::{params, spawn_dedicated};
 use super::OAuthError;
 use crate::clock::Clock;
-use crate::store::{self, Store, StoreError};
+use crate::store::{self, params, Batcher, Store, StoreError};
 
 const MAX_BATCH: usize = 256;
 
@@ -26,62 +23,37 @@ struct Check {
     grant_id: Option<String>,
 }
 
-type Job = (Check, oneshot::Sender<Result<bool, String>>);
-
-#[derive(Clone)]
-pub struct LivenessChecker {
-    queue: mpsc::Sender<Job>,
-}
-
-impl std::fmt::Debug for LivenessChecker {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("LivenessChecker")
-    }
-}
+/// The handle requests use (a [`Batcher`] on a thread of its own).
+#[derive(Clone, Debug)]
+pub struct LivenessChecker(Batcher<Check, bool>);
 
 impl LivenessChecker {
-    /// On a thread of its own, for the same reason as the refresh writer: on the
-    /// shared runtime its wake-ups would wait behind the requests it serves.
     pub fn start(store: Store, clock: Arc<dyn Clock>) -> std::io::Result<LivenessChecker> {
-        let (queue, jobs) = mpsc::channel(4 * MAX_BATCH);
-        spawn_dedicated("token-liveness", run(store, clock, jobs))?;
-        Ok(LivenessChecker { queue })
+        let batcher = Batcher::start("token-liveness", MAX_BATCH, move |checks: Vec<Check>| {
+            let (store, now) = (store.clone(), clock.now_ms());
+            async move {
+                let (revoked, live) = check_batch(&store, now, &checks)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(checks
+                    .iter()
+                    .map(|c| {
+                        !revoked.contains(&c.revoked_key)
+                            && c.grant_id.as_ref().is_none_or(|g| live.contains(g))
+                    })
+                    .collect())
+            }
+        })?;
+        Ok(LivenessChecker(batcher))
     }
 
     /// The token's `jti` is not revoked and its grant, if any, still stands.
     pub async fn is_live(&self, jti: &str, grant_id: Option<&str>) -> Result<bool, OAuthError> {
-        let (done, wait) = oneshot::channel();
         let check = Check {
             revoked_key: format!("revoked:{jti}"),
             grant_id: grant_id.map(str::to_string),
         };
-        let stopped = |_| OAuthError::server_error("the token liveness checker has stopped");
-        self.queue.send((check, done)).await.map_err(stopped)?;
-        wait.await
-            .map_err(|_| OAuthError::server_error("the token liveness checker has stopped"))?
-            .map_err(OAuthError::server_error)
-    }
-}
-
-async fn run(store: Store, clock: Arc<dyn Clock>, mut queue: mpsc::Receiver<Job>) {
-    let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
-    while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-        match check_batch(&store, clock.now_ms(), &jobs).await {
-            Ok((revoked, live)) => {
-                for (c, done) in jobs.drain(..) {
-                    let ok = !revoked.contains(&c.revoked_key)
-                        && c.grant_id.as_ref().is_none_or(|g| live.contains(g));
-                    let _ = done.send(Ok(ok));
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "token liveness check failed");
-                let msg = e.to_string();
-                for (_, done) in jobs.drain(..) {
-                    let _ = done.send(Err(msg.clone()));
-                }
-            }
-        }
+        self.0.call(check).await.map_err(OAuthError::server_error)
     }
 }
 
@@ -89,14 +61,14 @@ async fn run(store: Store, clock: Arc<dyn Clock>, mut queue: mpsc::Receiver<Job>
 async fn check_batch(
     store: &Store,
     now: i64,
-    jobs: &[Job],
+    checks: &[Check],
 ) -> Result<(HashSet<String>, HashSet<String>), StoreError> {
-    let mut keys: Vec<&str> = jobs.iter().map(|(c, _)| c.revoked_key.as_str()).collect();
+    let mut keys: Vec<&str> = checks.iter().map(|c| c.revoked_key.as_str()).collect();
     keys.sort_unstable();
     keys.dedup();
-    let mut grants: Vec<&str> = jobs
+    let mut grants: Vec<&str> = checks
         .iter()
-        .filter_map(|(c, _)| c.grant_id.as_deref())
+        .filter_map(|c| c.grant_id.as_deref())
         .collect();
     grants.sort_unstable();
     grants.dedup();

@@ -18,11 +18,9 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
-
 use super::OAuthError;
 use crate::clock::Clock;
-use crate::store::{Store, StoreError};
+use crate::store::{params, Batcher, Store, StoreError};
 
 /// At most this many rotations per transaction (the update binds 1 + n
 /// parameters, the insert 4n; SQLite allows 32 766 per statement).
@@ -42,93 +40,39 @@ pub struct Successor {
     pub expires_at_ms: i64,
 }
 
-type Job = (Rotation, oneshot::Sender<Result<bool, String>>);
-
-/// The handle requests use; the task ends when the last handle is dropped.
-#[derive(Clone)]
-pub struct RefreshWriter {
-    queue: mpsc::Sender<Job>,
-}
-
-impl std::fmt::Debug for RefreshWriter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("RefreshWriter")
-    }
-}
+/// The handle requests use (a [`Batcher`] on a thread of its own).
+#[derive(Clone, Debug)]
+pub struct RefreshWriter(Batcher<Rotation, bool>);
 
 impl RefreshWriter {
-    /// Starts the writer on a thread of its own with a single-threaded runtime. On
-    /// the shared runtime its wake-ups queued behind every request in flight (each
-    /// batch waits for four database round trips), and that queueing, not the
-    /// database, set the endpoint's pace: 2–5 ms a batch instead of a fraction of one.
     pub fn start(store: Store, clock: Arc<dyn Clock>) -> std::io::Result<RefreshWriter> {
-        let (queue, jobs) = mpsc::channel(4 * MAX_BATCH);
-        spawn_dedicated("refresh-writer", run(store, clock, jobs))?;
-        Ok(RefreshWriter { queue })
+        let batcher = Batcher::start("refresh-writer", MAX_BATCH, move |rotations| {
+            let (store, now) = (store.clone(), clock.now_ms());
+            async move {
+                let started = std::time::Instant::now();
+                let won = write_batch(&store, now, &rotations).await;
+                crate::ops::metrics::refresh_batch(
+                    rotations.len(),
+                    started.elapsed().as_secs_f64(),
+                );
+                won.map_err(|e| e.to_string())
+            }
+        })?;
+        Ok(RefreshWriter(batcher))
     }
 
     /// Spends the old token and stores the new one; `false` when the old token was
     /// no longer live at commit time (nothing was written for this rotation).
     pub async fn rotate(&self, rotation: Rotation) -> Result<bool, OAuthError> {
-        let (done, wait) = oneshot::channel();
-        self.queue
-            .send((rotation, done))
+        self.0
+            .call(rotation)
             .await
-            .map_err(|_| OAuthError::server_error("the refresh-token writer has stopped"))?;
-        wait.await
-            .map_err(|_| OAuthError::server_error("the refresh-token writer has stopped"))?
             .map_err(OAuthError::server_error)
     }
 }
 
-/// Runs `task` on a new thread with a single-threaded tokio runtime of its own; the
-/// thread ends with the task.
-pub(super) fn spawn_dedicated(
-    name: &str,
-    task: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    std::thread::Builder::new()
-        .name(name.into())
-        .spawn(move || runtime.block_on(task))?;
-    Ok(())
-}
-
-async fn run(store: Store, clock: Arc<dyn Clock>, mut queue: mpsc::Receiver<Job>) {
-    let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
-    while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-        let started = std::time::Instant::now();
-        let result = write_batch(&store, clock.now_ms(), &jobs).await;
-        crate::ops::metrics::refresh_batch(jobs.len(), started.elapsed().as_secs_f64());
-        match result {
-            Ok(won) => {
-                for ((_, done), won) in jobs.drain(..).zip(won) {
-                    let _ = done.send(Ok(won));
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, rotations = jobs.len(), "refresh-token rotation batch failed");
-                let msg = e.to_string();
-                for (_, done) in jobs.drain(..) {
-                    let _ = done.send(Err(msg.clone()));
-                }
-            }
-        }
-    }
-}
-
-/// `$first, $first+1, …` for `n` parameters.
-pub(super) fn params(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-async fn write_batch(store: &Store, now: i64, jobs: &[Job]) -> Result<Vec<bool>, StoreError> {
-    let mut digests: Vec<&str> = jobs.iter().map(|(r, _)| r.old_digest.as_str()).collect();
+async fn write_batch(store: &Store, now: i64, jobs: &[Rotation]) -> Result<Vec<bool>, StoreError> {
+    let mut digests: Vec<&str> = jobs.iter().map(|r| r.old_digest.as_str()).collect();
     digests.sort_unstable();
     digests.dedup();
     // The grant must still stand at commit time (not revoked, not expired, its
@@ -153,13 +97,13 @@ async fn write_batch(store: &Store, now: i64, jobs: &[Job]) -> Result<Vec<bool>,
     let mut taken: HashSet<&str> = HashSet::with_capacity(spent.len());
     let won: Vec<bool> = jobs
         .iter()
-        .map(|(r, _)| spent.contains(&r.old_digest) && taken.insert(r.old_digest.as_str()))
+        .map(|r| spent.contains(&r.old_digest) && taken.insert(r.old_digest.as_str()))
         .collect();
     let successors: Vec<&Successor> = jobs
         .iter()
         .zip(&won)
         .filter(|(_, w)| **w)
-        .filter_map(|((r, _), _)| r.successor.as_ref())
+        .filter_map(|(r, _)| r.successor.as_ref())
         .collect();
     if !successors.is_empty() {
         let rows = (0..successors.len())

@@ -5,8 +5,10 @@
 //! milliseconds, JSON as text, flags as integers 0/1. The few dialect differences
 //! live in [`dialect`] and nowhere else.
 
+mod batcher;
 mod dialect;
 
+pub use batcher::Batcher;
 pub use dialect::Backend;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -247,6 +249,15 @@ pub fn redact_url(url: &str) -> String {
         }
         _ => url.to_string(),
     }
+}
+
+/// `$first, $first+1, …`: placeholders for `n` parameters (an `IN (…)` list or a
+/// multi-row `VALUES`).
+pub fn params(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A new random id (UUID v4, as text).
