@@ -15,6 +15,7 @@ mod schema;
 mod sso;
 mod sso_attacks;
 mod sso_extras;
+mod sso_races;
 mod token;
 mod users;
 
