@@ -41,6 +41,8 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   fi
 fi
 
+bash scripts/system-deps.sh
+
 echo "==> building hms-ach (the integration tests run the real binary)"
 cargo build -p hms-ach
 

@@ -35,6 +35,7 @@ struct Inner {
     passwords: PasswordHasher,
     ip_throttle: IpThrottle,
     web: Web,
+    federation: crate::federation::Federation,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +50,8 @@ pub enum StartError {
     Authn(#[from] crate::authn::AuthnError),
     #[error(transparent)]
     Web(#[from] crate::web::WebError),
+    #[error(transparent)]
+    Federation(#[from] crate::federation::FederationError),
     #[error("cannot start a token-endpoint worker thread: {0}")]
     Thread(std::io::Error),
 }
@@ -83,6 +86,8 @@ impl AppState {
         let clients = ClientCache::new(config.oauth.client_cache_seconds);
         let passwords = PasswordHasher::new(&config.auth)?;
         let web = Web::new()?;
+        let federation =
+            crate::federation::Federation::start(&config, &store, &master, clock.now_ms()).await?;
         let refresh_writer = crate::oidc::RefreshWriter::start(store.clone(), clock.clone())
             .map_err(StartError::Thread)?;
         let token_liveness = crate::oidc::LivenessChecker::start(store.clone(), clock.clone())
@@ -104,6 +109,7 @@ impl AppState {
             passwords,
             ip_throttle: IpThrottle::default(),
             web,
+            federation,
         })))
     }
 
@@ -124,6 +130,9 @@ impl AppState {
     }
     pub fn master_key(&self) -> &MasterKey {
         &self.0.master
+    }
+    pub fn federation(&self) -> &crate::federation::Federation {
+        &self.0.federation
     }
     pub fn keys(&self) -> Arc<KeyRing> {
         match self.0.keys.read() {

@@ -18,6 +18,7 @@ pub mod config;
 pub mod demo;
 pub mod directory;
 pub mod error;
+pub mod federation;
 pub mod oidc;
 pub mod ops;
 pub mod store;

@@ -142,6 +142,7 @@ async fn background(app: AppState) {
         }
         n += 1;
         if n.is_multiple_of(60) {
+            app.federation().refresh_due(app.store(), now).await;
             match crate::oidc::sweep_expired(&app).await {
                 Ok(0) => {}
                 Ok(removed) => tracing::debug!(removed, "expired sign-in records deleted"),

@@ -5,7 +5,10 @@
 //! file they are reported with the file name, line and column; in the environment
 //! with the variable's name.
 
+mod federation;
 mod sources;
+
+pub use federation::{AttributeMapping, FederationConfig, LinkConfig, SamlIdpConfig};
 
 use serde::Deserialize;
 use sources::{describe_toml_error, overlay_env};
@@ -21,6 +24,7 @@ pub struct Config {
     pub keys: KeysConfig,
     pub oauth: OAuthConfig,
     pub auth: AuthConfig,
+    pub federation: FederationConfig,
     pub log: LogConfig,
 }
 
@@ -264,6 +268,9 @@ impl Config {
         if let Some(issuer) = &overrides.issuer {
             config.server.issuer = Some(issuer.clone());
         }
+        if let Some(path) = path {
+            config.federation.resolve_paths(path);
+        }
         config.validate()?;
         Ok(config)
     }
@@ -416,7 +423,7 @@ impl Config {
         if self.server.request_body_limit_bytes < 1024 {
             return bad("server.request_body_limit_bytes must be at least 1024".into());
         }
-        Ok(())
+        self.federation.validate()
     }
 }
 

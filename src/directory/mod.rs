@@ -16,8 +16,8 @@ pub use orgs::{
     find_org_by_sourced_id, get_org, list_orgs, org_ancestry, resolve_org, upsert_org, OrgFilter,
 };
 pub use people::{
-    find_person_by_login, get_person, get_person_core, list_people, patch_person,
-    transition_person, upsert_person, PersonFilter, Upserted,
+    find_people_by_field, find_person_by_login, get_person, get_person_core, list_people,
+    patch_person, transition_person, upsert_person, PersonFilter, Upserted,
 };
 pub use people_repo::{person_from_row, prefixed_columns as person_columns};
 pub use validate::{check_person as validate_person, npi_check_digit};

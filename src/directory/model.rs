@@ -36,14 +36,17 @@ pub fn allowed_parents(kind: &str) -> &'static [&'static str] {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PersonStatus {
     Active,
+    /// Created just in time by a federated sign-in; waits for an administrator.
+    Pending,
     Suspended,
     Graduated,
     Separated,
 }
 
 impl PersonStatus {
-    pub const ALL: [PersonStatus; 4] = [
+    pub const ALL: [PersonStatus; 5] = [
         PersonStatus::Active,
+        PersonStatus::Pending,
         PersonStatus::Suspended,
         PersonStatus::Graduated,
         PersonStatus::Separated,
@@ -51,6 +54,7 @@ impl PersonStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             PersonStatus::Active => "active",
+            PersonStatus::Pending => "pending",
             PersonStatus::Suspended => "suspended",
             PersonStatus::Graduated => "graduated",
             PersonStatus::Separated => "separated",
@@ -66,6 +70,7 @@ impl PersonStatus {
         matches!(
             (self, next),
             (Active, Suspended)
+                | (Pending, Active | Separated)
                 | (Suspended, Active)
                 | (Active | Suspended, Graduated)
                 | (Active | Suspended | Graduated, Separated)

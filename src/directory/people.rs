@@ -74,6 +74,34 @@ pub async fn find_person_by_login(
     Ok(found.pop())
 }
 
+/// People whose `field` (`username`, `email`, `sourced_id` or `identifier:TYPE`) is
+/// `value`: how a federated sign-in finds its person. Usernames and emails are
+/// compared lower-cased, as stored.
+pub async fn find_people_by_field(
+    store: &Store,
+    field: &str,
+    value: &str,
+) -> Result<Vec<Person>, DirectoryError> {
+    let mut conn = store.reader().acquire().await?;
+    let lower = value.trim().to_lowercase();
+    match field {
+        "username" => repo::load_core(&mut conn, "p.username = $1", &[lower]).await,
+        "email" => repo::load_core(&mut conn, "p.email = $1", &[lower]).await,
+        "sourced_id" => repo::load_core(&mut conn, "p.sourced_id = $1", &[value.trim().to_string()]).await,
+        other => match other.strip_prefix("identifier:") {
+            Some(kind) => {
+                repo::load_core(
+                    &mut conn,
+                    "p.id IN (SELECT person_id FROM person_identifiers WHERE id_type = $1 AND value = $2)",
+                    &[kind.to_string(), value.trim().to_string()],
+                )
+                .await
+            }
+            None => Err(DirectoryError::field("field", format!("{other} cannot find a person"))),
+        },
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct PersonFilter {
     pub kind: Option<String>,
@@ -365,10 +393,8 @@ pub async fn transition_person(
     reason: Option<String>,
 ) -> Result<Person, DirectoryError> {
     let next = PersonStatus::parse(status).ok_or_else(|| {
-        DirectoryError::field(
-            "status",
-            "must be active, suspended, graduated or separated",
-        )
+        let all: Vec<&str> = PersonStatus::ALL.iter().map(|s| s.as_str()).collect();
+        DirectoryError::field("status", format!("must be one of {}", all.join(", ")))
     })?;
     if let Some(r) = &reason {
         if r.chars().count() > 500 {

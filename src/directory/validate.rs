@@ -152,7 +152,7 @@ pub fn check_person(input: &mut PersonInput) -> Vec<FieldError> {
         if super::PersonStatus::parse(s).is_none() {
             errors.push(FieldError::new(
                 "status",
-                "must be active, suspended, graduated or separated",
+                "must be active, pending, suspended, graduated or separated",
             ));
         }
     }

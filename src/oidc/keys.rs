@@ -176,7 +176,7 @@ pub(super) fn generate(alg: Alg) -> Result<(Vec<u8>, Verifier), KeyError> {
     }
 }
 
-pub(super) fn encrypt(master: &MasterKey, kid: &str, plain: &[u8]) -> Result<String, KeyError> {
+pub(crate) fn encrypt(master: &MasterKey, kid: &str, plain: &[u8]) -> Result<String, KeyError> {
     let rng = SystemRandom::new();
     let key = aead::LessSafeKey::new(
         aead::UnboundKey::new(&aead::AES_256_GCM, master.key_encryption_key())
@@ -197,7 +197,7 @@ pub(super) fn encrypt(master: &MasterKey, kid: &str, plain: &[u8]) -> Result<Str
     Ok(B64.encode(out))
 }
 
-fn decrypt(master: &MasterKey, kid: &str, sealed: &str) -> Result<Vec<u8>, KeyError> {
+pub(crate) fn decrypt(master: &MasterKey, kid: &str, sealed: &str) -> Result<Vec<u8>, KeyError> {
     let wrong = || KeyError::WrongMasterKey {
         kid: kid.to_string(),
     };

@@ -43,6 +43,8 @@ pub use error::{ClientError, KeyError, OAuthError};
 pub use grants::move_session_grants;
 pub use jwt::{at_hash, sign as sign_jwt, verify_access_token, AccessClaims};
 pub use keys::Alg;
+/// AES-256-GCM under the master key, bound to a label (also seals the SAML SP key).
+pub(crate) use keys::{decrypt as open_secret, encrypt as seal_secret};
 pub use keys::{ensure_keys, load_keyring, KeyRing};
 pub use liveness::LivenessChecker;
 pub use logout::{deliver_logouts, parse_id_token_hint, sign_out, Hint};

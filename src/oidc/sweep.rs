@@ -11,7 +11,7 @@ pub async fn sweep_expired(app: &AppState) -> Result<u64, OAuthError> {
     let now = app.clock().now_ms();
     let window = app.config().auth.failure_window_seconds * 1000;
     // (statement, cutoff): each deletes rows whose time is before its cutoff.
-    let steps: [(&str, i64); 8] = [
+    let steps: [(&str, i64); 11] = [
         ("DELETE FROM auth_requests WHERE expires_at < $1", now),
         ("DELETE FROM used_jtis WHERE expires_at < $1", now),
         ("DELETE FROM auth_codes WHERE expires_at < $1", now - 3_600_000),
@@ -20,6 +20,9 @@ pub async fn sweep_expired(app: &AppState) -> Result<u64, OAuthError> {
         ("DELETE FROM grants WHERE expires_at < $1", now - DAY_MS),
         ("DELETE FROM sessions WHERE expires_at < $1 OR ended_at < $1", now - 7 * DAY_MS),
         ("DELETE FROM logout_deliveries WHERE (delivered_at IS NOT NULL OR failed_at IS NOT NULL) AND created_at < $1", now - 7 * DAY_MS),
+        ("DELETE FROM saml_requests WHERE expires_at < $1", now),
+        ("DELETE FROM saml_assertions_seen WHERE expires_at < $1", now),
+        ("DELETE FROM federated_signins WHERE expires_at < $1", now),
         ("DELETE FROM login_throttle WHERE first_failed < $1 AND (locked_until IS NULL OR locked_until < $1)", now - window),
     ];
     let mut removed = 0;

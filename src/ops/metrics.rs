@@ -77,3 +77,14 @@ pub fn signin(outcome: &'static str) {
 pub fn oidc_event(event: &'static str) {
     metrics::counter!("hms_ach_oidc_events_total", "event" => event).increment(1);
 }
+
+/// An upstream sign-in's outcome: `ok` or a `FederationError::code()`.
+pub fn federated_signin(idp: &str, outcome: &'static str) {
+    metrics::counter!("hms_ach_federated_signins_total", "idp" => idp.to_string(), "outcome" => outcome).increment(1);
+}
+
+/// When each upstream IdP's metadata was last loaded (alert when it grows old).
+pub fn saml_metadata_loaded(idp: &str, now_ms: i64) {
+    metrics::gauge!("hms_ach_saml_metadata_loaded_timestamp_seconds", "idp" => idp.to_string())
+        .set(now_ms as f64 / 1000.0);
+}

@@ -18,6 +18,8 @@ pub struct Browser {
     /// A fresh CSRF cookie value to set, when the browser had none.
     pub new_csrf: Option<String>,
     pub meta: RequestMeta,
+    /// Binds an upstream (federated) sign-in to the browser that began it.
+    pub federation_binding: Option<String>,
     pub user_agent: Option<String>,
     pub origin_header: Option<String>,
 }
@@ -27,6 +29,14 @@ fn names(app: &AppState) -> (&'static str, &'static str, bool) {
         ("__Host-hms_session", "__Host-hms_csrf", true)
     } else {
         ("hms_session", "hms_csrf", false)
+    }
+}
+
+fn federation_name(app: &AppState) -> &'static str {
+    if app.issuer().starts_with("https://") {
+        "__Host-hms_fed"
+    } else {
+        "hms_fed"
     }
 }
 
@@ -69,6 +79,9 @@ impl FromRequestParts<AppState> for Browser {
             csrf_cookie,
             new_csrf,
             meta: crate::api::extract::request_meta(parts, app),
+            federation_binding: cookie(&parts.headers, federation_name(app))
+                .filter(|c| c.len() <= 100)
+                .map(str::to_string),
             user_agent: parts
                 .headers
                 .get(header::USER_AGENT)
@@ -178,4 +191,22 @@ pub fn clear_session(app: &AppState, resp: &mut Response) {
             if secure { "; Secure" } else { "" }
         ),
     );
+}
+
+/// The federated sign-in's browser binding: SameSite=Lax is enough, because the
+/// browser brings it back on a same-site top-level GET after the IdP's POST.
+pub fn set_federation_binding(app: &AppState, resp: &mut Response, value: &str, max_age: i64) {
+    let (_, _, secure) = names(app);
+    let name = federation_name(app);
+    set(
+        resp,
+        &format!(
+            "{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{}",
+            if secure { "; Secure" } else { "" }
+        ),
+    );
+}
+
+pub fn clear_federation_binding(app: &AppState, resp: &mut Response) {
+    set_federation_binding(app, resp, "", 0);
 }

@@ -5,6 +5,7 @@
 
 mod authorize;
 mod cookies;
+mod federated;
 mod logout;
 mod portal;
 mod signin;
@@ -190,6 +191,7 @@ pub fn router() -> Router<AppState> {
         )
         .merge(authorize::router())
         .merge(signin::router())
+        .merge(federated::router())
         .merge(portal::router())
         .merge(logout::router())
 }

@@ -36,7 +36,7 @@ async fn client_name(app: &AppState, request: Option<&str>) -> Option<String> {
     Some(client.name.clone())
 }
 
-async fn render_login(
+pub(super) async fn render_login(
     app: &AppState,
     browser: &Browser,
     request: Option<&str>,
@@ -57,6 +57,7 @@ async fn render_login(
     let ctx = minijinja::context! {
         lang => "en", csrf => browser.csrf(app), request => request, username => hint,
         client_name => client_name(app, request).await, alert => alert, notice => notice,
+        idps => super::federated::idp_buttons(app),
     };
     browser.finish(app, page(app, status, "login.html", ctx))
 }
@@ -163,45 +164,67 @@ async fn login_submit(
             );
         }
     };
+    start_session(
+        &app,
+        &browser,
+        &person.id,
+        vec!["pwd".into()],
+        ACR_PASSWORD,
+        request,
+    )
+    .await
+}
+
+/// After any successful sign-in (password, upstream IdP): a new session, the
+/// pending authorization request resumed, or the portal.
+pub(super) async fn start_session(
+    app: &AppState,
+    browser: &Browser,
+    person_id: &str,
+    amr: Vec<String>,
+    acr: &str,
+    request: Option<&str>,
+) -> Response {
+    let origin = browser.origin();
     let new = NewSession {
-        person_id: person.id.clone(),
-        amr: vec!["pwd".into()],
-        acr: ACR_PASSWORD.into(),
+        person_id: person_id.to_string(),
+        amr,
+        acr: acr.to_string(),
         user_agent: browser.user_agent.clone(),
     };
     // Signing in as someone else in this browser ends the old session (and its apps'
     // grants); the same person signing in again (prompt=login, max_age) keeps them,
     // moved to the new session below.
     let previous = browser.session.as_ref();
-    if let Some(old) = previous.filter(|o| o.person_id != person.id) {
-        if let Err(e) = oidc::sign_out(&app, &old.person_id, Some(&old.id), &origin).await {
+    if let Some(old) = previous.filter(|o| o.person_id != person_id) {
+        if let Err(e) = oidc::sign_out(app, &old.person_id, Some(&old.id), &origin).await {
             tracing::error!(error = %e.description, "ending the previous session failed");
         }
     }
     // A new session (and cookie) on every sign-in: no session fixation.
-    let (session, token) = match crate::authn::create_session(&app, new, &origin).await {
+    let (session, token) = match crate::authn::create_session(app, new, &origin).await {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "creating a session failed");
             return error_page(
-                &app,
+                app,
                 StatusCode::SERVICE_UNAVAILABLE,
                 "The sign-in service is unavailable; try again shortly.",
             );
         }
     };
-    if let Some(old) = previous.filter(|o| o.person_id == person.id) {
-        if let Err(e) = oidc::move_session_grants(&app, &old.id, &session.id).await {
+    if let Some(old) = previous.filter(|o| o.person_id == person_id) {
+        if let Err(e) = oidc::move_session_grants(app, &old.id, &session.id).await {
             tracing::error!(error = %e.description, "moving grants to the new session failed");
         }
     }
     let mut resp = match request {
         Some(h) => {
             // The person just signed in: prompt=login and max_age are satisfied.
-            if let Ok(Some(mut req)) = oidc::load_request(&app, h, false).await {
+            if let Ok(Some(mut req)) = oidc::load_request(app, h, false).await {
                 req.prompt.retain(|p| p != "login" && p != "select_account");
                 req.max_age = None;
-                let _ = oidc::update_request(&app, h, &req).await;
+                let _ = oidc::update_request(app, h, &req).await;
             }
             let _ = session;
             Redirect::to(&format!("/oauth2/authorize/resume?request={h}")).into_response()
@@ -211,17 +234,17 @@ async fn login_submit(
     // An administrator set this password: the person chooses their own first (a
     // pending sign-in gets there through `decide`, which enforces it for every app).
     if request.is_none()
-        && crate::authn::must_change_password(&app, &person.id)
+        && crate::authn::must_change_password(app, person_id)
             .await
             .unwrap_or(false)
     {
         resp = Redirect::to("/portal/password?required=1").into_response();
     }
-    super::cookies::set_session(&app, &mut resp, &token);
-    browser.finish(&app, resp)
+    super::cookies::set_session(app, &mut resp, &token);
+    browser.finish(app, resp)
 }
 
-fn capitalize(s: &str) -> String {
+pub(super) fn capitalize(s: &str) -> String {
     let mut c = s.chars();
     c.next()
         .map(|f| f.to_uppercase().collect::<String>() + c.as_str())

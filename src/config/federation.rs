@@ -1,0 +1,289 @@
+//! `[federation]`: the district's identity providers the hub trusts (SAML 2.0 today).
+//!
+//! ```toml
+//! [[federation.saml_idps]]
+//! id = "riverside-shib"
+//! display_name = "Riverside University"
+//! metadata_url = "https://idp.riverside.edu/idp/shibboleth"
+//! email_domains = ["riverside.edu"]
+//! link = { attribute = "eduPersonPrincipalName", person_field = "username" }
+//! ```
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+use super::ConfigError;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FederationConfig {
+    /// PEM files of the key and certificate the hub signs its AuthnRequests with and
+    /// that IdPs encrypt assertions to. Without them the hub generates a pair once and
+    /// keeps it in the database, encrypted under the master key.
+    pub sp_key_file: Option<PathBuf>,
+    pub sp_cert_file: Option<PathBuf>,
+    /// Allowed difference between the IdP's clock and ours when checking NotBefore and
+    /// NotOnOrAfter (SAML core §2.5.1.2 leaves the allowance to the relying party).
+    pub clock_skew_seconds: i64,
+    /// How long a person has to finish signing in at the IdP.
+    pub request_ttl_seconds: i64,
+    pub saml_idps: Vec<SamlIdpConfig>,
+}
+
+impl Default for FederationConfig {
+    fn default() -> Self {
+        Self {
+            sp_key_file: None,
+            sp_cert_file: None,
+            clock_skew_seconds: 120,
+            request_ttl_seconds: 600,
+            saml_idps: Vec::new(),
+        }
+    }
+}
+
+/// One upstream SAML 2.0 identity provider.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamlIdpConfig {
+    /// Short name used in URLs: `/saml/sp/{id}/metadata`, `/saml/sp/{id}/acs`.
+    pub id: String,
+    /// What the sign-in page's button says ("Sign in with …").
+    pub display_name: String,
+    /// The IdP's metadata, from a file or a URL (exactly one).
+    #[serde(default)]
+    pub metadata_file: Option<PathBuf>,
+    #[serde(default)]
+    pub metadata_url: Option<String>,
+    /// How often metadata is read again (keys roll over at the IdP).
+    #[serde(default = "default_refresh_minutes")]
+    pub metadata_refresh_minutes: u64,
+    /// Home-realm discovery: people whose address ends in one of these sign in here.
+    #[serde(default)]
+    pub email_domains: Vec<String>,
+    /// Which asserted value finds the person in the directory.
+    #[serde(default)]
+    pub link: LinkConfig,
+    /// Which attributes carry a new person's details (just-in-time creation).
+    #[serde(default)]
+    pub attributes: AttributeMapping,
+    /// Create an unmatched person, in status `pending` until an administrator
+    /// activates them. Off: an unmatched person is refused with a page saying why.
+    #[serde(default)]
+    pub just_in_time: bool,
+    /// Accept RSA-SHA1 signatures (only for an IdP that cannot do better).
+    #[serde(default)]
+    pub allow_sha1: bool,
+    /// Accept Responses the hub did not ask for (exposes people to login CSRF).
+    #[serde(default)]
+    pub allow_idp_initiated: bool,
+    #[serde(default = "yes")]
+    pub sign_authn_requests: bool,
+    /// AuthnContextClassRef values that mean the IdP used more than one factor.
+    #[serde(default = "default_mfa_contexts")]
+    pub mfa_authn_contexts: Vec<String>,
+    /// The NameIDPolicy Format to ask for; none: the IdP chooses.
+    #[serde(default)]
+    pub name_id_format: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LinkConfig {
+    /// `NameID`, or an attribute's Name or FriendlyName (`eduPersonPrincipalName`,
+    /// `mail`, `employeeNumber`, `urn:oid:…`).
+    pub attribute: String,
+    /// `username`, `email`, `sourced_id` or `identifier:TYPE` (a directory identifier).
+    pub person_field: String,
+}
+
+impl Default for LinkConfig {
+    fn default() -> Self {
+        Self {
+            attribute: "eduPersonPrincipalName".into(),
+            person_field: "username".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AttributeMapping {
+    pub email: String,
+    pub given_name: String,
+    pub family_name: String,
+    /// eduPersonAffiliation values become person kinds (faculty → teacher, …).
+    pub affiliation: String,
+}
+
+impl Default for AttributeMapping {
+    fn default() -> Self {
+        Self {
+            email: "mail".into(),
+            given_name: "givenName".into(),
+            family_name: "sn".into(),
+            affiliation: "eduPersonAffiliation".into(),
+        }
+    }
+}
+
+fn default_refresh_minutes() -> u64 {
+    60
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_mfa_contexts() -> Vec<String> {
+    vec![
+        "https://refeds.org/profile/mfa".into(),
+        "http://schemas.microsoft.com/claims/multipleauthn".into(),
+    ]
+}
+
+impl FederationConfig {
+    /// Relative file names in a config file are relative to that file.
+    pub(super) fn resolve_paths(&mut self, config_file: &Path) {
+        let Some(dir) = config_file.parent() else {
+            return;
+        };
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        };
+        self.sp_key_file.as_mut().map(fix);
+        self.sp_cert_file.as_mut().map(fix);
+        for idp in &mut self.saml_idps {
+            idp.metadata_file.as_mut().map(fix);
+        }
+    }
+
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.sp_key_file.is_some() != self.sp_cert_file.is_some() {
+            return bad("federation.sp_key_file and federation.sp_cert_file go together: set both or neither".into());
+        }
+        if !(0..=600).contains(&self.clock_skew_seconds) {
+            return bad("federation.clock_skew_seconds must be between 0 and 600".into());
+        }
+        if !(60..=3600).contains(&self.request_ttl_seconds) {
+            return bad("federation.request_ttl_seconds must be between 60 and 3600".into());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for idp in &self.saml_idps {
+            let at = format!("federation.saml_idps id = {:?}", idp.id);
+            let id_ok = !idp.id.is_empty()
+                && idp.id.len() <= 40
+                && idp
+                    .id
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !id_ok {
+                return bad(format!(
+                    "{at}: id must be 1-40 characters of a-z, 0-9 and -, e.g. riverside-shib"
+                ));
+            }
+            if !seen.insert(idp.id.as_str()) {
+                return bad(format!("{at}: two identity providers have this id"));
+            }
+            if idp.display_name.trim().is_empty() {
+                return bad(format!(
+                    "{at}: display_name is empty; it labels the sign-in button"
+                ));
+            }
+            match (&idp.metadata_file, &idp.metadata_url) {
+                (Some(_), None) => {}
+                (None, Some(url)) => check_metadata_url(url)
+                    .map_err(|m| ConfigError::Invalid(format!("{at}: {m}")))?,
+                _ => {
+                    return bad(format!(
+                        "{at}: set exactly one of metadata_file and metadata_url"
+                    ))
+                }
+            }
+            if idp.metadata_refresh_minutes == 0 {
+                return bad(format!("{at}: metadata_refresh_minutes must be at least 1"));
+            }
+            for d in &idp.email_domains {
+                if d.is_empty() || d.contains('@') || d.chars().any(char::is_whitespace) {
+                    return bad(format!(
+                        "{at}: email_domains entry {d:?} must be a bare domain, e.g. riverside.edu"
+                    ));
+                }
+            }
+            if idp.link.attribute.trim().is_empty() {
+                return bad(format!(
+                    "{at}: link.attribute is empty; use NameID or an attribute name"
+                ));
+            }
+            let field = idp.link.person_field.as_str();
+            let field_ok = matches!(field, "username" | "email" | "sourced_id")
+                || field
+                    .strip_prefix("identifier:")
+                    .is_some_and(|t| !t.is_empty());
+            if !field_ok {
+                return bad(format!(
+                    "{at}: link.person_field = {field:?} must be username, email, sourced_id or identifier:TYPE"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Metadata carries the keys we trust, so it must come over TLS (plain HTTP only from
+/// this machine, for tests and sidecars).
+fn check_metadata_url(url: &str) -> Result<(), String> {
+    let u = url::Url::parse(url).map_err(|_| format!("metadata_url {url:?} is not a URL"))?;
+    let loopback = matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    match u.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err(format!(
+            "metadata_url {url:?} must be https (metadata carries the keys the hub trusts)"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn idp(toml_text: &str) -> Result<(), ConfigError> {
+        let cfg: FederationConfig =
+            toml::from_str(toml_text).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        cfg.validate()
+    }
+
+    #[test]
+    fn a_plain_http_metadata_url_elsewhere_is_refused() {
+        let e =
+            idp("[[saml_idps]]\nid='x'\ndisplay_name='X'\nmetadata_url='http://idp.example/md'\n")
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains("must be https"), "{e}");
+        idp("[[saml_idps]]\nid='x'\ndisplay_name='X'\nmetadata_url='http://127.0.0.1:9/md'\n")
+            .unwrap();
+    }
+
+    #[test]
+    fn metadata_source_and_link_field_are_checked() {
+        let e = idp("[[saml_idps]]\nid='x'\ndisplay_name='X'\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("exactly one of metadata_file and metadata_url"),
+            "{e}"
+        );
+        let e = idp("[[saml_idps]]\nid='x'\ndisplay_name='X'\nmetadata_file='a.xml'\nlink={attribute='mail',person_field='phone'}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("identifier:TYPE"), "{e}");
+        let e = idp("[[saml_idps]]\nid='X Y'\ndisplay_name='X'\nmetadata_file='a.xml'\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("a-z, 0-9"), "{e}");
+    }
+}

@@ -1,0 +1,392 @@
+//! Federation: people sign in at the district's own identity providers (SAML 2.0 today)
+//! and the hub turns that into its own session, so every downstream app trusts the hub.
+//!
+//! The round trip (SAML profiles §4.1, Web Browser SSO):
+//! 1. `begin_signin`: a pending AuthnRequest is stored (bound to a random value in a
+//!    cookie of this browser) and the browser is redirected to the IdP.
+//! 2. `accept_response`: the IdP POSTs a Response to our ACS. It is verified, the
+//!    request is used up and the assertion id recorded in one transaction, the person
+//!    is found (linking), and a single-use handle is stored.
+//! 3. `complete_signin`: the browser follows a same-site redirect with the handle;
+//!    its cookie must match the request's (no login CSRF), then the session starts.
+
+mod credentials;
+mod error;
+mod linking;
+mod metadata;
+mod pending;
+pub mod saml_response;
+mod saml_sp;
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+
+pub use credentials::SpCredentials;
+pub use error::FederationError;
+pub use linking::attribute_values;
+pub use saml_sp::{saml_time, xml_escape};
+
+use crate::audit::Origin;
+use crate::config::{Config, SamlIdpConfig};
+use crate::oidc::MasterKey;
+use crate::store::{Store, StoreError};
+use crate::AppState;
+
+/// A federated sign-in without a second factor asserted by the IdP.
+pub const ACR_FEDERATED: &str = "urn:hms-ach:acr:federated";
+/// Any sign-in with two factors (here: the IdP said so in its AuthnContext).
+pub const ACR_MFA: &str = "urn:hms-ach:acr:mfa";
+/// A verified sign-in waits this long for its browser to come back.
+const HANDOFF_TTL_MS: i64 = 120_000;
+
+pub(crate) fn digest_hex(s: &str) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, s.as_bytes()))
+}
+
+/// One configured upstream SAML IdP and its current metadata.
+pub struct SamlIdp {
+    pub config: SamlIdpConfig,
+    /// Our SP entity id for this IdP (also where our metadata is published).
+    pub entity_id: String,
+    pub acs_url: String,
+    loaded: RwLock<Option<Arc<metadata::Loaded>>>,
+    next_refresh_ms: AtomicI64,
+}
+
+impl SamlIdp {
+    fn loaded(&self) -> Option<Arc<metadata::Loaded>> {
+        match self.loaded.read() {
+            Ok(l) => l.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    fn set(&self, l: metadata::Loaded) {
+        let mut slot = match self.loaded.write() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
+        };
+        *slot = Some(Arc::new(l));
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.loaded().is_some()
+    }
+}
+
+/// The hub's federation state: its SAML key pair and the configured IdPs.
+pub struct Federation {
+    creds: Option<SpCredentials>,
+    idps: Vec<Arc<SamlIdp>>,
+    http: reqwest::Client,
+    skew_seconds: i64,
+}
+
+impl Federation {
+    /// Loads the key pair (only when an IdP is configured) and every IdP's metadata.
+    /// An IdP whose metadata cannot be read is logged and left unavailable (its button
+    /// says so), rather than stopping the hub for everyone else.
+    pub async fn start(
+        config: &Config,
+        store: &Store,
+        master: &MasterKey,
+        now_ms: i64,
+    ) -> Result<Federation, FederationError> {
+        let issuer = config.issuer();
+        let fed = &config.federation;
+        let creds = if fed.saml_idps.is_empty() {
+            None
+        } else {
+            Some(SpCredentials::load(fed, store, master, &issuer, now_ms).await?)
+        };
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::limited(3))
+            .build()
+            .map_err(|e| FederationError::Credentials(format!("HTTP client: {e}")))?;
+        let idps = fed
+            .saml_idps
+            .iter()
+            .map(|c| {
+                Arc::new(SamlIdp {
+                    entity_id: format!("{issuer}/saml/sp/{}", c.id),
+                    acs_url: format!("{issuer}/saml/sp/{}/acs", c.id),
+                    config: c.clone(),
+                    loaded: RwLock::new(None),
+                    next_refresh_ms: AtomicI64::new(0),
+                })
+            })
+            .collect();
+        let federation = Federation {
+            creds,
+            idps,
+            http,
+            skew_seconds: fed.clock_skew_seconds,
+        };
+        federation.refresh_due(store, now_ms).await;
+        Ok(federation)
+    }
+
+    pub fn idps(&self) -> &[Arc<SamlIdp>] {
+        &self.idps
+    }
+
+    pub fn idp(&self, id: &str) -> Result<&Arc<SamlIdp>, FederationError> {
+        self.idps
+            .iter()
+            .find(|i| i.config.id == id)
+            .ok_or_else(|| FederationError::UnknownIdp(id.chars().take(40).collect()))
+    }
+
+    /// Home-realm discovery: the IdP that serves this address's domain.
+    pub fn idp_for_email(&self, email: &str) -> Option<&Arc<SamlIdp>> {
+        let domain = email.trim().rsplit_once('@')?.1.to_ascii_lowercase();
+        self.idps.iter().find(|i| {
+            i.config
+                .email_domains
+                .iter()
+                .any(|d| d.eq_ignore_ascii_case(&domain))
+        })
+    }
+
+    fn creds(&self) -> Result<&SpCredentials, FederationError> {
+        self.creds.as_ref().ok_or_else(|| {
+            FederationError::Credentials("no identity provider is configured".into())
+        })
+    }
+
+    /// Re-reads the metadata of every IdP whose refresh time has come (the
+    /// background loop calls this every minute). A failed read keeps the copy in use;
+    /// with none in memory, the last good copy from the store is used.
+    pub async fn refresh_due(&self, store: &Store, now_ms: i64) {
+        let Some(creds) = &self.creds else { return };
+        for idp in &self.idps {
+            if idp.next_refresh_ms.load(Ordering::Relaxed) > now_ms {
+                continue;
+            }
+            let period = idp.config.metadata_refresh_minutes as i64 * 60_000;
+            idp.next_refresh_ms
+                .store(now_ms + period, Ordering::Relaxed);
+            let ours = metadata::SpEndpoints {
+                entity_id: &idp.entity_id,
+                acs_url: &idp.acs_url,
+                skew_seconds: self.skew_seconds,
+            };
+            let fresh = match metadata::fetch(&idp.config, &self.http).await {
+                Ok(xml) => {
+                    metadata::build(&xml, &idp.config, &ours, creds, now_ms).map(|l| (l, xml))
+                }
+                Err(e) => Err(e),
+            };
+            match fresh {
+                Ok((loaded, xml)) => {
+                    tracing::info!(idp = %idp.config.id, entity = %loaded.idp_entity_id, "SAML IdP metadata loaded");
+                    crate::ops::metrics::saml_metadata_loaded(&idp.config.id, now_ms);
+                    idp.set(loaded);
+                    if let Err(e) =
+                        metadata::save_last_good(store, &idp.config.id, &xml, now_ms).await
+                    {
+                        tracing::warn!(idp = %idp.config.id, error = %e, "keeping the IdP metadata in the store failed");
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(idp = %idp.config.id, error = %e, "SAML IdP metadata could not be loaded");
+                    if idp.is_ready() {
+                        continue;
+                    }
+                    if let Ok(Some((xml, at))) = metadata::last_good(store, &idp.config.id).await {
+                        match metadata::build(&xml, &idp.config, &ours, creds, now_ms) {
+                            Ok(mut l) => {
+                                l.fetched_at_ms = at;
+                                tracing::warn!(idp = %idp.config.id, "using the last good metadata from the store");
+                                idp.set(l);
+                            }
+                            Err(e) => {
+                                tracing::error!(idp = %idp.config.id, error = %e, "the stored metadata is not usable either")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Our SP metadata for one IdP (valid a week; we publish it fresh on every GET).
+    pub fn sp_metadata(&self, idp_id: &str, now_ms: i64) -> Result<String, FederationError> {
+        let idp = self.idp(idp_id)?;
+        let m = saml_sp::SpMetadata {
+            entity_id: &idp.entity_id,
+            acs_url: &idp.acs_url,
+            sign_requests: idp.config.sign_authn_requests,
+            name_id_format: idp.config.name_id_format.as_deref(),
+            valid_until_ms: now_ms + 7 * 86_400_000,
+        };
+        Ok(saml_sp::sp_metadata(&m, self.creds()?))
+    }
+}
+
+/// Where to send the browser, and the value for its binding cookie.
+pub struct Started {
+    pub redirect_url: String,
+    pub browser_secret: String,
+}
+
+/// Step 1: an AuthnRequest to the IdP, remembered until `request_ttl_seconds`.
+pub async fn begin_signin(
+    app: &AppState,
+    idp_id: &str,
+    auth_request: Option<&str>,
+    force_authn: bool,
+) -> Result<Started, FederationError> {
+    let fed = app.federation();
+    let idp = fed.idp(idp_id)?;
+    let loaded = idp.loaded().ok_or(FederationError::MetadataUnavailable)?;
+    let creds = fed.creds()?;
+    let now = app.clock().now_ms();
+    let id = format!("_{}", hex::encode(rand::random::<[u8; 16]>()));
+    let browser_secret = crate::oidc::random_token(32);
+    pending::save_request(
+        app.store(),
+        &pending::NewRequest {
+            id: &id,
+            idp_id,
+            browser_digest: &digest_hex(&browser_secret),
+            auth_request,
+            now_ms: now,
+            expires_at_ms: now + app.config().federation.request_ttl_seconds * 1000,
+        },
+    )
+    .await?;
+    let req = saml_sp::AuthnRequest {
+        id: &id,
+        entity_id: &idp.entity_id,
+        acs_url: &idp.acs_url,
+        sso_url: &loaded.sso_url,
+        now_ms: now,
+        force_authn,
+        name_id_format: idp.config.name_id_format.as_deref(),
+    };
+    let signer = idp.config.sign_authn_requests.then_some(creds);
+    Ok(Started {
+        redirect_url: req.redirect_url(None, signer)?,
+        browser_secret,
+    })
+}
+
+/// Step 2: the IdP's Response at our ACS. Returns the handle the browser brings to
+/// step 3.
+pub async fn accept_response(
+    app: &AppState,
+    idp_id: &str,
+    saml_response: &str,
+    origin: &Origin,
+) -> Result<String, FederationError> {
+    let fed = app.federation();
+    let idp = fed.idp(idp_id)?;
+    let loaded = idp.loaded().ok_or(FederationError::MetadataUnavailable)?;
+    let now = app.clock().now_ms();
+    let decoded = saml_response::decode(saml_response)?;
+    let pending = match &decoded.in_response_to {
+        Some(id) => Some(
+            pending::find_request(app.store(), idp_id, id, now)
+                .await?
+                .ok_or(FederationError::Expired)?,
+        ),
+        None if idp.config.allow_idp_initiated => None,
+        None => {
+            return Err(FederationError::rejected(
+                "unsolicited",
+                "a Response the hub did not ask for (IdP-initiated sign-in is off)",
+            ))
+        }
+    };
+    // xmlsec is CPU work with no await points: keep it off the async workers.
+    let sp = loaded.sp.clone();
+    let request_id = pending.as_ref().map(|p| p.id.clone());
+    let skew_ms = app.config().federation.clock_skew_seconds * 1000;
+    let verified = tokio::task::spawn_blocking(move || {
+        let expect = saml_response::Expect {
+            sp: &sp,
+            request_id: request_id.as_deref(),
+            now_ms: now,
+            skew_ms,
+        };
+        saml_response::verify(&decoded, &expect)
+    })
+    .await
+    .map_err(|_| FederationError::rejected("malformed", "verification did not finish"))??;
+    let mut tx = app.store().begin().await?;
+    pending::consume(
+        &mut tx,
+        idp_id,
+        pending.as_ref().map(|p| p.id.as_str()),
+        &verified.assertion_id,
+        verified.remember_until_ms,
+        now,
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    let person = linking::resolve_person(app, &idp.config, &verified, origin).await?;
+    let mfa = verified
+        .authn_contexts
+        .iter()
+        .any(|c| idp.config.mfa_authn_contexts.contains(c));
+    let mut amr = vec!["fed".to_string()];
+    if mfa {
+        amr.push("mfa".into());
+    }
+    let handle = crate::oidc::random_token(32);
+    pending::save_handoff(
+        app.store(),
+        &pending::Handoff {
+            handle_digest: &digest_hex(&handle),
+            idp_id,
+            person_id: &person.id,
+            browser_digest: pending.as_ref().map(|p| p.browser_digest.as_str()),
+            amr: &amr,
+            acr: if mfa { ACR_MFA } else { ACR_FEDERATED },
+            auth_request: pending.as_ref().and_then(|p| p.auth_request.as_deref()),
+            expires_at_ms: now + HANDOFF_TTL_MS,
+        },
+    )
+    .await?;
+    Ok(handle)
+}
+
+/// A finished upstream sign-in, ready to become a session.
+pub struct Completed {
+    pub idp_id: String,
+    pub person_id: String,
+    pub amr: Vec<String>,
+    pub acr: String,
+    pub auth_request: Option<String>,
+}
+
+/// Step 3: the browser is back with the handle, and must be the browser that began.
+pub async fn complete_signin(
+    app: &AppState,
+    handle: &str,
+    browser_secret: Option<&str>,
+) -> Result<Completed, FederationError> {
+    if handle.is_empty() || handle.len() > 100 {
+        return Err(FederationError::Expired);
+    }
+    let now = app.clock().now_ms();
+    let taken = pending::take_handoff(app.store(), &digest_hex(handle), now)
+        .await?
+        .ok_or(FederationError::Expired)?;
+    if let Some(expected) = &taken.browser_digest {
+        let presented = browser_secret.map(digest_hex).unwrap_or_default();
+        let same: bool =
+            subtle::ConstantTimeEq::ct_eq(presented.as_bytes(), expected.as_bytes()).into();
+        if !same {
+            return Err(FederationError::OtherBrowser);
+        }
+    }
+    Ok(Completed {
+        idp_id: taken.idp_id,
+        person_id: taken.person_id,
+        amr: taken.amr,
+        acr: taken.acr,
+        auth_request: taken.auth_request,
+    })
+}

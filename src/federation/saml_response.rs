@@ -1,0 +1,344 @@
+//! Checking a `<samlp:Response>` that came back to our ACS (SAML core §3.2.2, profiles
+//! §4.1.4.3 and §4.1.4.5).
+//!
+//! The signature check and the XML-signature-wrapping defence are samael's: it verifies
+//! every `<ds:Signature>` with xmlsec against the IdP's certificates, refuses algorithms
+//! outside our list, and hands back a document reduced to what the signatures cover, so
+//! nothing unsigned (a decoy assertion, an extra attribute) is ever read. Before that we
+//! refuse DTDs and oversized input; after it we check again with the hub's `Clock`
+//! what the profile requires and samael leaves optional (an AudienceRestriction that
+//! names us, a bearer SubjectConfirmation bound to the request we sent).
+
+use base64::Engine as _;
+use samael::crypto::{AllowedSignatureAlgorithm, Crypto, CryptoProvider};
+use samael::schema::{Assertion, Response};
+use samael::service_provider::ServiceProvider;
+
+use super::FederationError;
+
+/// Larger than any real Response (a few KiB; tens with many attributes), small enough
+/// that a hostile one costs little to refuse.
+pub const MAX_RESPONSE_BYTES: usize = 256 * 1024;
+
+const STATUS_SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
+const BEARER: &str = "urn:oasis:names:tc:SAML:2.0:cm:bearer";
+
+/// What can be read before any signature is checked: only used to find the pending
+/// request and to explain an IdP's refusal, never trusted.
+#[derive(Debug)]
+pub struct Decoded {
+    pub xml: String,
+    pub in_response_to: Option<String>,
+    pub status: Option<String>,
+    response: Response,
+}
+
+/// The signed content, checked.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub assertion_id: String,
+    pub in_response_to: Option<String>,
+    pub name_id: Option<String>,
+    pub attributes: Vec<AssertedAttribute>,
+    pub authn_contexts: Vec<String>,
+    /// Until when the assertion id must be remembered (replay cache).
+    pub remember_until_ms: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct AssertedAttribute {
+    pub name: String,
+    pub friendly_name: Option<String>,
+    pub values: Vec<String>,
+}
+
+/// The algorithms we accept (SHA-2 family). SHA-1 only for an IdP marked legacy.
+pub fn allowed_algorithms(allow_sha1: bool) -> Option<Vec<AllowedSignatureAlgorithm>> {
+    use AllowedSignatureAlgorithm::*;
+    (!allow_sha1).then(|| {
+        vec![
+            RsaSha256,
+            RsaSha384,
+            RsaSha512,
+            EcdsaSha256,
+            EcdsaSha384,
+            EcdsaSha512,
+        ]
+    })
+}
+
+/// Base64 → XML, with the checks that need no key: size, no DTD (entity expansion
+/// and external entities, XXE), a Response root.
+pub fn decode(encoded: &str) -> Result<Decoded, FederationError> {
+    let compact: String = encoded
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    if compact.len() > MAX_RESPONSE_BYTES * 4 / 3 + 4 {
+        return Err(FederationError::rejected(
+            "too_large",
+            "SAMLResponse over 256 KiB",
+        ));
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(compact.as_bytes())
+        .map_err(|_| FederationError::rejected("malformed", "SAMLResponse is not base64"))?;
+    let xml = String::from_utf8(bytes)
+        .map_err(|_| FederationError::rejected("malformed", "SAMLResponse is not UTF-8"))?;
+    let upper = xml.to_ascii_uppercase();
+    if upper.contains("<!DOCTYPE") || upper.contains("<!ENTITY") {
+        return Err(FederationError::rejected(
+            "dtd",
+            "SAMLResponse carries a DTD",
+        ));
+    }
+    let response: Response = xml.parse().map_err(|_| {
+        FederationError::rejected("malformed", "SAMLResponse is not a samlp:Response")
+    })?;
+    let status = response
+        .status
+        .as_ref()
+        .and_then(|s| s.status_code.value.clone());
+    let in_response_to = response.in_response_to.clone().or_else(|| {
+        response
+            .assertion
+            .as_ref()
+            .and_then(subject_confirmation_in_response_to)
+    });
+    Ok(Decoded {
+        xml,
+        in_response_to,
+        status,
+        response,
+    })
+}
+
+fn subject_confirmation_in_response_to(a: &Assertion) -> Option<String> {
+    a.subject
+        .as_ref()?
+        .subject_confirmations
+        .as_ref()?
+        .iter()
+        .filter_map(|c| c.subject_confirmation_data.as_ref())
+        .find_map(|d| d.in_response_to.clone())
+}
+
+/// What the check is against.
+pub struct Expect<'a> {
+    /// Built from the IdP's metadata, with our entity id, ACS URL and key.
+    pub sp: &'a ServiceProvider,
+    /// The pending AuthnRequest's id; None only for an IdP-initiated sign-in that the
+    /// IdP's configuration allows.
+    pub request_id: Option<&'a str>,
+    pub now_ms: i64,
+    pub skew_ms: i64,
+}
+
+/// Verifies signatures and every condition; returns only what was signed.
+pub fn verify(decoded: &Decoded, expect: &Expect<'_>) -> Result<Verified, FederationError> {
+    if let Some(status) = &decoded.status {
+        if status != STATUS_SUCCESS {
+            let short = status.rsplit(':').next().unwrap_or(status);
+            return Err(FederationError::IdpStatus(short.chars().take(60).collect()));
+        }
+    }
+    // samael skips the signature check entirely when the metadata has no signing
+    // certificate; metadata loading refuses that, and so does this line.
+    match expect.sp.idp_signing_certs() {
+        Ok(Some(certs)) if !certs.is_empty() => {}
+        _ => {
+            return Err(FederationError::rejected(
+                "no_idp_key",
+                "the IdP metadata has no signing certificate",
+            ))
+        }
+    }
+    let ids: Vec<&str> = expect.request_id.into_iter().collect();
+    let mut sp = expect.sp.clone();
+    sp.allow_idp_initiated = expect.request_id.is_none();
+    let ids_arg = expect.request_id.map(|_| ids.as_slice());
+    let assertion = match sp.parse_xml_response(&decoded.xml, ids_arg) {
+        Ok(a) => a,
+        // An encrypted assertion signed inside the encryption, in an unsigned Response:
+        // decrypt it, then it must verify on its own.
+        Err(samael::service_provider::Error::FailedToValidateSignature)
+            if decoded.response.encrypted_assertion.is_some() =>
+        {
+            let plain = decrypt(&sp, &decoded.response)?;
+            sp.parse_xml_response(&plain, ids_arg).map_err(classify)?
+        }
+        Err(e) => return Err(classify(e)),
+    };
+    check_assertion(
+        &assertion,
+        expect,
+        sp.entity_id.as_deref().unwrap_or_default(),
+    )
+}
+
+fn decrypt(sp: &ServiceProvider, response: &Response) -> Result<String, FederationError> {
+    let bad = |d: &str| FederationError::rejected("decryption", d.to_string());
+    let enc = response
+        .encrypted_assertion
+        .as_ref()
+        .ok_or_else(|| bad("no EncryptedAssertion"))?;
+    let key = sp
+        .key
+        .as_ref()
+        .ok_or_else(|| bad("the hub has no decryption key"))?;
+    let (ekey, kmethod) = enc
+        .encrypted_key_info()
+        .ok_or_else(|| bad("no EncryptedKey"))?;
+    let sym = Crypto::decrypt_assertion_key_info(ekey, kmethod, key)
+        .map_err(|_| bad("the key is not encrypted to the hub's certificate"))?;
+    let (value, vmethod) = enc
+        .encrypted_value_info()
+        .ok_or_else(|| bad("no CipherValue"))?;
+    let plain = Crypto::decrypt_assertion_value_info(value, vmethod, &sym)
+        .map_err(|_| bad("the assertion does not decrypt"))?;
+    let text = String::from_utf8(plain).map_err(|_| bad("the assertion is not UTF-8"))?;
+    let upper = text.to_ascii_uppercase();
+    if upper.contains("<!DOCTYPE") || upper.contains("<!ENTITY") {
+        return Err(FederationError::rejected(
+            "dtd",
+            "the encrypted assertion carries a DTD",
+        ));
+    }
+    Ok(text)
+}
+
+/// samael's error → our stable reason codes (its messages go to the log only).
+fn classify(e: samael::service_provider::Error) -> FederationError {
+    use samael::service_provider::Error as E;
+    let reason = match &e {
+        E::FailedToValidateSignature | E::CryptoXmlError(_) => "signature",
+        E::DestinationValidationError { .. } => "destination",
+        E::AssertionRecipientMismatch { .. } => "recipient",
+        E::AssertionConditionAudienceRestrictionFailed { .. } => "audience",
+        E::AssertionInResponseToInvalid { .. } | E::ResponseInResponseToInvalid { .. } => {
+            "in_response_to"
+        }
+        E::ResponseIssuerMismatch { .. } | E::AssertionIssuerMismatch { .. } => "issuer",
+        E::AssertionExpired { .. }
+        | E::ResponseExpired { .. }
+        | E::AssertionConditionExpired { .. }
+        | E::AssertionSubjectConfirmationExpired { .. } => "expired",
+        E::AssertionConditionExpiredBefore { .. }
+        | E::AssertionSubjectConfirmationExpiredBefore { .. } => "not_yet_valid",
+        E::AssertionBearerSubjectConfirmationMissing | E::AssertionSubjectConfirmationMissing => {
+            "subject_confirmation"
+        }
+        E::ResponseBadStatusCode { .. } => "idp_status",
+        E::MissingPrivateKeySP
+        | E::MissingEncryptedKeyInfo
+        | E::MissingEncryptedValueInfo
+        | E::EncryptedAssertionKeyMethodUnsupported { .. }
+        | E::EncryptedAssertionValueMethodUnsupported { .. }
+        | E::EncryptedAssertionInvalid
+        | E::FailedToDecryptAssertion => "decryption",
+        _ => "malformed",
+    };
+    FederationError::rejected(reason, e.to_string())
+}
+
+/// The checks samael makes optional or does against the wall clock, made required and
+/// against the hub's clock.
+fn check_assertion(
+    a: &Assertion,
+    expect: &Expect<'_>,
+    entity_id: &str,
+) -> Result<Verified, FederationError> {
+    let now = expect.now_ms;
+    let skew = expect.skew_ms;
+    let ms = |t: &chrono::DateTime<chrono::Utc>| t.timestamp_millis();
+    // Profiles §4.1.4.2: the assertion MUST be addressed to us by an AudienceRestriction.
+    let conditions = a
+        .conditions
+        .as_ref()
+        .ok_or_else(|| FederationError::rejected("audience", "no Conditions"))?;
+    let audiences_ok = conditions.audience_restrictions.as_ref().is_some_and(|rs| {
+        !rs.is_empty() && rs.iter().all(|r| r.audience.iter().any(|x| x == entity_id))
+    });
+    if !audiences_ok {
+        return Err(FederationError::rejected(
+            "audience",
+            "the assertion is not addressed to this hub",
+        ));
+    }
+    if let Some(nb) = &conditions.not_before {
+        if now + skew < ms(nb) {
+            return Err(FederationError::rejected(
+                "not_yet_valid",
+                "Conditions NotBefore is in the future",
+            ));
+        }
+    }
+    let mut until = now + 5 * 60_000;
+    if let Some(na) = &conditions.not_on_or_after {
+        if ms(na) + skew <= now {
+            return Err(FederationError::rejected(
+                "expired",
+                "Conditions NotOnOrAfter has passed",
+            ));
+        }
+        until = until.max(ms(na) + skew);
+    }
+    let subject = a
+        .subject
+        .as_ref()
+        .ok_or_else(|| FederationError::rejected("subject_confirmation", "no Subject"))?;
+    let bearer = subject
+        .subject_confirmations
+        .iter()
+        .flatten()
+        .filter(|c| c.method.as_deref() == Some(BEARER))
+        .filter_map(|c| c.subject_confirmation_data.as_ref())
+        .find(|d| d.recipient.as_deref() == expect.sp.acs_url.as_deref())
+        .ok_or_else(|| {
+            FederationError::rejected("recipient", "no bearer confirmation for this ACS")
+        })?;
+    match &bearer.not_on_or_after {
+        Some(na) if ms(na) + skew > now => until = until.max(ms(na) + skew),
+        _ => {
+            return Err(FederationError::rejected(
+                "expired",
+                "SubjectConfirmationData NotOnOrAfter has passed",
+            ))
+        }
+    }
+    // Solicited: bound to our request. Unsolicited (allowed for this IdP): must not
+    // claim to answer a request, since none was checked.
+    if bearer.in_response_to.as_deref() != expect.request_id {
+        return Err(FederationError::rejected(
+            "in_response_to",
+            "InResponseTo does not match the request",
+        ));
+    }
+    let attributes = a
+        .attribute_statements
+        .iter()
+        .flatten()
+        .flat_map(|s| s.attributes.iter())
+        .filter_map(|at| {
+            Some(AssertedAttribute {
+                name: at.name.clone()?,
+                friendly_name: at.friendly_name.clone(),
+                values: at.values.iter().filter_map(|v| v.value.clone()).collect(),
+            })
+        })
+        .collect();
+    let authn_contexts = a
+        .authn_statements
+        .iter()
+        .flatten()
+        .filter_map(|s| s.authn_context.as_ref()?.value.as_ref()?.value.clone())
+        .collect();
+    Ok(Verified {
+        assertion_id: a.id.clone(),
+        in_response_to: bearer.in_response_to.clone(),
+        name_id: subject.name_id.as_ref().map(|n| n.value.clone()),
+        attributes,
+        authn_contexts,
+        remember_until_ms: until,
+    })
+}

@@ -1,0 +1,263 @@
+//! Signing in at an upstream IdP: the buttons' target, home-realm discovery, our SAML
+//! SP endpoints (metadata, ACS) and the return to the hub. The protocol work is in
+//! `crate::federation`; this file only speaks HTTP and renders pages.
+
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+
+use super::cookies::{clear_federation_binding, set_federation_binding};
+use super::{error_page, Browser};
+use crate::audit::{self, Entry, Outcome};
+use crate::federation::{self, FederationError};
+use crate::oidc;
+use crate::AppState;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/login/idp/{idp}", get(begin))
+        .route("/login/discover", post(discover))
+        .route("/login/federated", get(complete))
+        .route("/saml/sp/{idp}/metadata", get(sp_metadata))
+        .route("/saml/sp/{idp}/acs", post(acs))
+}
+
+/// The sign-in page's buttons: (id, label, available).
+pub(super) fn idp_buttons(app: &AppState) -> Vec<minijinja::Value> {
+    app.federation()
+        .idps()
+        .iter()
+        .map(|i| {
+            minijinja::context! { id => i.config.id, name => i.config.display_name, ready => i.is_ready() }
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct BeginQuery {
+    request: Option<String>,
+}
+
+async fn begin(
+    State(app): State<AppState>,
+    browser: Browser,
+    Path(idp): Path<String>,
+    Query(q): Query<BeginQuery>,
+) -> Response {
+    let request = q.request.as_deref().filter(|r| !r.is_empty());
+    // prompt=login / max_age mean "authenticate again", at the IdP too (ForceAuthn).
+    let force = match request {
+        Some(h) => match oidc::load_request(&app, h, false).await {
+            Ok(Some(r)) => r.prompt.iter().any(|p| p == "login") || r.max_age.is_some(),
+            _ => return super::request_expired(&app),
+        },
+        None => false,
+    };
+    match federation::begin_signin(&app, &idp, request, force).await {
+        Ok(started) => {
+            let mut resp = Redirect::to(&started.redirect_url).into_response();
+            let ttl = app.config().federation.request_ttl_seconds;
+            set_federation_binding(&app, &mut resp, &started.browser_secret, ttl);
+            browser.finish(&app, resp)
+        }
+        Err(e) => failed(&app, &browser, &idp, e).await,
+    }
+}
+
+#[derive(Deserialize)]
+struct DiscoverForm {
+    csrf: Option<String>,
+    request: Option<String>,
+    #[serde(default)]
+    email: String,
+}
+
+/// Home-realm discovery: the address's domain picks the IdP.
+async fn discover(
+    State(app): State<AppState>,
+    browser: Browser,
+    Form(f): Form<DiscoverForm>,
+) -> Response {
+    if !browser.csrf_ok(&app, f.csrf.as_deref()) {
+        return super::csrf_failed(&app);
+    }
+    let request = f.request.as_deref().filter(|r| !r.is_empty());
+    let Some(idp) = app.federation().idp_for_email(&f.email) else {
+        let domain = f.email.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
+        let alert = if domain.is_empty() {
+            "Enter your full e-mail address, e.g. name@school.example.".to_string()
+        } else {
+            format!(
+                "No sign-in service is set up for @{}. Use your district username and password below.",
+                domain.chars().take(100).collect::<String>()
+            )
+        };
+        return super::signin::render_login(
+            &app,
+            &browser,
+            request,
+            "",
+            Some(alert),
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    };
+    let mut to = format!("/login/idp/{}", idp.config.id);
+    if let Some(r) = request {
+        to.push_str(&format!(
+            "?request={}",
+            url::form_urlencoded::byte_serialize(r.as_bytes()).collect::<String>()
+        ));
+    }
+    browser.finish(&app, Redirect::to(&to).into_response())
+}
+
+async fn sp_metadata(State(app): State<AppState>, Path(idp): Path<String>) -> Response {
+    match app.federation().sp_metadata(&idp, app.clock().now_ms()) {
+        Ok(xml) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/samlmetadata+xml"),
+            )],
+            xml,
+        )
+            .into_response(),
+        Err(e @ FederationError::UnknownIdp(_)) => {
+            (StatusCode::NOT_FOUND, e.to_string()).into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "SP metadata failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "metadata unavailable").into_response()
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct AcsForm {
+    #[serde(rename = "SAMLResponse", default)]
+    saml_response: String,
+}
+
+/// The Assertion Consumer Service (HTTP-POST binding, SAML bindings §3.5). No CSRF
+/// token: the IdP's signature, the InResponseTo of our pending request and the
+/// browser binding checked on the way back protect it.
+async fn acs(
+    State(app): State<AppState>,
+    browser: Browser,
+    Path(idp): Path<String>,
+    Form(f): Form<AcsForm>,
+) -> Response {
+    let origin = browser.origin();
+    match federation::accept_response(&app, &idp, &f.saml_response, &origin).await {
+        // 303: the browser comes back with a GET, same-site, bringing its cookies.
+        Ok(handle) => Redirect::to(&format!("/login/federated?handle={handle}")).into_response(),
+        Err(e) => failed(&app, &browser, &idp, e).await,
+    }
+}
+
+#[derive(Deserialize)]
+struct CompleteQuery {
+    #[serde(default)]
+    handle: String,
+}
+
+async fn complete(
+    State(app): State<AppState>,
+    browser: Browser,
+    Query(q): Query<CompleteQuery>,
+) -> Response {
+    let done =
+        match federation::complete_signin(&app, &q.handle, browser.federation_binding.as_deref())
+            .await
+        {
+            Ok(d) => d,
+            Err(e) => return failed(&app, &browser, "-", e).await,
+        };
+    crate::ops::metrics::federated_signin(&done.idp_id, "ok");
+    let mut resp = super::signin::start_session(
+        &app,
+        &browser,
+        &done.person_id,
+        done.amr,
+        &done.acr,
+        done.auth_request.as_deref(),
+    )
+    .await;
+    clear_federation_binding(&app, &mut resp);
+    resp
+}
+
+/// The error page for a failed upstream sign-in; audited and counted.
+async fn failed(app: &AppState, browser: &Browser, idp: &str, e: FederationError) -> Response {
+    let code = e.code();
+    let idp_label = app
+        .federation()
+        .idp(idp)
+        .map(|i| i.config.display_name.clone())
+        .unwrap_or_else(|_| "your organization".into());
+    if e.is_internal() {
+        tracing::error!(idp, error = %e, "federated sign-in failed");
+    } else if let FederationError::Rejected { reason, detail } = &e {
+        tracing::warn!(idp, reason, detail = %detail, "SAML response rejected");
+    } else {
+        tracing::info!(idp, reason = code, "federated sign-in refused");
+    }
+    let idp_metric = if app.federation().idp(idp).is_ok() {
+        idp
+    } else {
+        "-"
+    };
+    crate::ops::metrics::federated_signin(idp_metric, code);
+    if let Ok(mut tx) = app.store().begin().await {
+        let entry = Entry {
+            action: "federation.signin",
+            outcome: Outcome::Denied,
+            target_kind: "idp",
+            target_id: idp_metric,
+            details: serde_json::json!({ "reason": code }),
+        };
+        let now = app.clock().now_ms();
+        if audit::record(
+            &mut tx,
+            app.store().audit_key(),
+            now,
+            &browser.origin(),
+            entry,
+        )
+        .await
+        .is_ok()
+        {
+            let _ = tx.commit().await;
+        }
+    }
+    let (status, message) = match &e {
+        e if e.is_internal() => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The sign-in service is unavailable; try again shortly.".to_string(),
+        ),
+        FederationError::UnknownIdp(_) => (
+            StatusCode::NOT_FOUND,
+            super::signin::capitalize(&e.to_string()),
+        ),
+        FederationError::MetadataUnavailable => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("Signing in with {idp_label} is not available: {e}."),
+        ),
+        FederationError::NoMatch { .. }
+        | FederationError::Ambiguous { .. }
+        | FederationError::Pending
+        | FederationError::Inactive(_) => (
+            StatusCode::FORBIDDEN,
+            format!("{idp_label} signed you in, but the hub cannot let you in: {e}."),
+        ),
+        _ => (
+            StatusCode::BAD_REQUEST,
+            format!("Signing in with {idp_label} failed: {e}."),
+        ),
+    };
+    browser.finish(app, error_page(app, status, &message))
+}
