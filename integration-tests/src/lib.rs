@@ -45,28 +45,25 @@ pub fn sqlite_url(dir: &Path) -> String {
     format!("sqlite://{}/hub.db", dir.display())
 }
 
-/// Registers a client with the CLI; returns (client_id, client_secret).
-pub fn create_client(dir: &Path, name: &str, role: &str, scopes: &[&str]) -> (String, String) {
+/// Installs the third-party peers (`peers/setup.sh`: npm, Chromium, the Python venv).
+pub fn setup_peers() {
+    let status = Command::new("bash")
+        .arg(workspace().join("integration-tests/peers/setup.sh"))
+        .status()
+        .expect("run peers/setup.sh");
+    assert!(
+        status.success(),
+        "installing the peers failed (needs npm, apt for chromium, PyPI)"
+    );
+}
+
+/// `hms-ach client create --json ARGS…`: the registration as JSON.
+pub fn client_json(dir: &Path, args: &[&str]) -> serde_json::Value {
     let url = sqlite_url(dir);
-    let mut args = vec![
-        "client",
-        "create",
-        "--database-url",
-        &url,
-        "--name",
-        name,
-        "--grant",
-        "client_credentials",
-        "--role",
-        role,
-        "--json",
-    ];
-    for s in scopes {
-        args.push("--scope");
-        args.push(s);
-    }
+    let mut all = vec!["client", "create", "--database-url", &url, "--json"];
+    all.extend_from_slice(args);
     let out = hub_command(dir)
-        .args(&args)
+        .args(&all)
         .output()
         .expect("run hms-ach client create");
     assert!(
@@ -74,8 +71,24 @@ pub fn create_client(dir: &Path, name: &str, role: &str, scopes: &[&str]) -> (St
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: serde_json::Value =
-        serde_json::from_slice(&out.stdout).expect("client create --json prints JSON");
+    serde_json::from_slice(&out.stdout).expect("client create --json prints JSON")
+}
+
+/// Registers a client with the CLI; returns (client_id, client_secret).
+pub fn create_client(dir: &Path, name: &str, role: &str, scopes: &[&str]) -> (String, String) {
+    let mut args = vec![
+        "--name",
+        name,
+        "--grant",
+        "client_credentials",
+        "--role",
+        role,
+    ];
+    for s in scopes {
+        args.push("--scope");
+        args.push(s);
+    }
+    let v = client_json(dir, &args);
     (
         v["client_id"].as_str().unwrap_or_default().to_string(),
         v["client_secret"].as_str().unwrap_or_default().to_string(),

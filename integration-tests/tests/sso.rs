@@ -8,35 +8,13 @@
 //!
 //! Both are installed by `peers/setup.sh` (npm into target/peers/node; apt chromium).
 
-use integration_tests::{hub_command, sqlite_url, workspace, Hub};
+use integration_tests::{
+    client_json as client, hub_command, setup_peers, sqlite_url, workspace, Hub,
+};
 use std::path::Path;
 use std::process::Command;
 
 const PASSWORD: &str = "correct horse battery staple";
-
-fn setup_peers() {
-    let status = Command::new("bash")
-        .arg(workspace().join("integration-tests/peers/setup.sh"))
-        .status()
-        .expect("run peers/setup.sh");
-    assert!(
-        status.success(),
-        "installing the peers failed (needs npm, apt for chromium, PyPI)"
-    );
-}
-
-fn client(dir: &Path, args: &[&str]) -> serde_json::Value {
-    let url = sqlite_url(dir);
-    let mut all = vec!["client", "create", "--database-url", &url, "--json"];
-    all.extend_from_slice(args);
-    let out = hub_command(dir).args(&all).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 fn set_password(dir: &Path, username: &str) {
     use std::io::Write;

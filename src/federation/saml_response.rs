@@ -92,8 +92,19 @@ pub fn decode(encoded: &str) -> Result<Decoded, FederationError> {
             "SAMLResponse carries a DTD",
         ));
     }
-    let response: Response = xml.parse().map_err(|_| {
-        FederationError::rejected("malformed", "SAMLResponse is not a samlp:Response")
+    check_structure(&xml)?;
+    let response: Response = xml.parse().map_err(|e| {
+        // samael's schema cannot read most IdPs' EncryptedAssertion (it wants the ds
+        // namespace declared on KeyInfo itself, and AES only where pysaml2 and others
+        // default to 3DES). Until the hub decrypts on its own, say so plainly.
+        if xml.contains("EncryptedAssertion") {
+            FederationError::rejected(
+                "encrypted_unsupported",
+                "encrypted assertions are not supported yet: turn assertion encryption off for the hub at the IdP",
+            )
+        } else {
+            FederationError::rejected("malformed", format!("SAMLResponse is not a samlp:Response: {e}"))
+        }
     })?;
     let status = response
         .status
@@ -111,6 +122,38 @@ pub fn decode(encoded: &str) -> Result<Decoded, FederationError> {
         status,
         response,
     })
+}
+
+/// One Response, at most one assertion (plain or encrypted), anywhere in the
+/// document. A real IdP's Web SSO Response has exactly that (SAML profiles §4.1.4.2);
+/// a second one (in Advice, Extensions, a ds:Object, beside the first) is how XML
+/// signature wrapping hides a forged assertion next to a signed one. Signature
+/// verification would not read the forged one either; this refuses the attempt
+/// outright. Names are compared without their prefix, so a decoy in another namespace
+/// is refused too.
+fn check_structure(xml: &str) -> Result<(), FederationError> {
+    let (mut responses, mut assertions) = (0, 0);
+    for tag in xml.split('<').skip(1) {
+        if tag.starts_with(['/', '!', '?']) {
+            continue;
+        }
+        let name = tag
+            .split(|c: char| c.is_whitespace() || c == '>' || c == '/')
+            .next()
+            .unwrap_or("");
+        match name.rsplit(':').next().unwrap_or("") {
+            "Response" => responses += 1,
+            "Assertion" | "EncryptedAssertion" => assertions += 1,
+            _ => {}
+        }
+    }
+    if responses != 1 || assertions > 1 {
+        return Err(FederationError::rejected(
+            "structure",
+            format!("{responses} Response and {assertions} assertion elements (expected 1 and at most 1)"),
+        ));
+    }
+    Ok(())
 }
 
 fn subject_confirmation_in_response_to(a: &Assertion) -> Option<String> {
@@ -341,4 +384,63 @@ fn check_assertion(
         authn_contexts,
         remember_until_ms: until,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ONE: &str = r#"<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol"><saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion"><saml:Issuer>x</saml:Issuer></saml:Assertion></samlp:Response>"#;
+
+    #[test]
+    fn one_response_with_one_assertion_passes_the_structure_check() {
+        check_structure(ONE).unwrap();
+    }
+
+    #[test]
+    fn a_second_assertion_anywhere_is_refused() {
+        let hidden = ONE.replace(
+            "<saml:Issuer>x</saml:Issuer>",
+            "<saml:Issuer>x</saml:Issuer><saml:Advice><saml:Assertion/></saml:Advice>",
+        );
+        assert!(matches!(
+            check_structure(&hidden),
+            Err(FederationError::Rejected {
+                reason: "structure",
+                ..
+            })
+        ));
+        let other_ns = ONE.replace(
+            "</samlp:Response>",
+            "<evil:Assertion xmlns:evil=\"urn:x\"/></samlp:Response>",
+        );
+        assert!(check_structure(&other_ns).is_err());
+        let wrapped = format!("<samlp:Response xmlns:samlp=\"p\"><samlp:Extensions>{ONE}</samlp:Extensions></samlp:Response>");
+        assert!(check_structure(&wrapped).is_err());
+    }
+
+    #[test]
+    fn dtds_and_garbage_are_refused_before_any_xml_parsing() {
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let dtd = b64("<!DOCTYPE r [<!ENTITY a \"aaaa\">]><samlp:Response/>");
+        assert!(matches!(
+            decode(&dtd),
+            Err(FederationError::Rejected { reason: "dtd", .. })
+        ));
+        assert!(matches!(
+            decode("%%%"),
+            Err(FederationError::Rejected {
+                reason: "malformed",
+                ..
+            })
+        ));
+        let big = "A".repeat(MAX_RESPONSE_BYTES * 2);
+        assert!(matches!(
+            decode(&big),
+            Err(FederationError::Rejected {
+                reason: "too_large",
+                ..
+            })
+        ));
+    }
 }
