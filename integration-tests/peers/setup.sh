@@ -44,7 +44,7 @@ if [ ! -x /usr/bin/chromium ]; then
   rm -f "$log"
 fi
 
-# --- Python peers (Authlib, joserfc) into target/peers/venv -------------------------
+# --- Python peers (Authlib, joserfc, pysaml2 + lxml) into target/peers/venv -------------------------
 venv="$root/target/peers/venv"
 stamp="$venv/.requirements.sha256"
 want=$(sha256sum "$here/requirements.txt" | cut -d' ' -f1)
