@@ -31,6 +31,8 @@ pub enum FederationError {
         "your account at the identity provider does not say {0}, which the hub needs to find you"
     )]
     MissingAttribute(String),
+    #[error("this identity provider may not sign in people from {0}; use the sign-in service of that domain")]
+    OutOfScope(String),
     /// No directory person has the asserted value (and just-in-time creation is off).
     #[error("no one in the district directory has the {field} {value:?}; ask the help desk to add it to your record")]
     NoMatch { field: String, value: String },
@@ -69,6 +71,7 @@ impl FederationError {
             FederationError::Expired => "expired",
             FederationError::OtherBrowser => "other_browser",
             FederationError::MissingAttribute(_) => "missing_attribute",
+            FederationError::OutOfScope(_) => "out_of_scope",
             FederationError::NoMatch { .. } => "no_match",
             FederationError::Ambiguous { .. } => "ambiguous",
             FederationError::Pending => "pending",

@@ -101,6 +101,21 @@ pub fn link_value(cfg: &SamlIdpConfig, v: &Verified) -> Result<String, Federatio
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty() && s.len() <= 256)
         .ok_or_else(|| FederationError::MissingAttribute(cfg.link.attribute.clone()))?;
+    // A scoped value (user@domain: mail, eduPersonPrincipalName) must be in this IdP's
+    // own domains when it has any: otherwise any trusted IdP could assert anyone's
+    // address and become them (eduPerson §2.2.6: the scope names the asserting domain).
+    if let Some((_, domain)) = value.rsplit_once('@') {
+        let ours = cfg.email_domains.is_empty()
+            || cfg
+                .email_domains
+                .iter()
+                .any(|d| d.eq_ignore_ascii_case(domain));
+        if !ours {
+            return Err(FederationError::OutOfScope(
+                domain.chars().take(100).collect(),
+            ));
+        }
+    }
     Ok(value)
 }
 

@@ -17,6 +17,7 @@ mod metadata;
 mod pending;
 pub mod saml_response;
 mod saml_sp;
+mod xml_guard;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -80,6 +81,8 @@ pub struct Federation {
     idps: Vec<Arc<SamlIdp>>,
     http: reqwest::Client,
     skew_seconds: i64,
+    /// xmlsec runs on blocking threads; a flood of Responses must not take them all.
+    verify_slots: tokio::sync::Semaphore,
 }
 
 impl Federation {
@@ -99,8 +102,9 @@ impl Federation {
         } else {
             Some(SpCredentials::load(fed, store, master, &issuer, now_ms).await?)
         };
+        // No redirects: one could lead from the https URL we checked to plain http.
         let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::limited(3))
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| FederationError::Credentials(format!("HTTP client: {e}")))?;
         let idps = fed
@@ -121,6 +125,7 @@ impl Federation {
             idps,
             http,
             skew_seconds: fed.clock_skew_seconds,
+            verify_slots: tokio::sync::Semaphore::new(4),
         };
         federation.refresh_due(store, now_ms).await;
         Ok(federation)
@@ -193,6 +198,9 @@ impl Federation {
                     if idp.is_ready() {
                         continue;
                     }
+                    // Nothing in use: try again in a minute, not a whole period.
+                    idp.next_refresh_ms
+                        .store(now_ms + 60_000, Ordering::Relaxed);
                     if let Ok(Some((xml, at))) = metadata::last_good(store, &idp.config.id).await {
                         match metadata::build(&xml, &idp.config, &ours, creds, now_ms) {
                             Ok(mut l) => {
@@ -284,7 +292,7 @@ pub async fn accept_response(
     let idp = fed.idp(idp_id)?;
     let loaded = idp.loaded().ok_or(FederationError::MetadataUnavailable)?;
     let now = app.clock().now_ms();
-    let decoded = saml_response::decode(saml_response)?;
+    let decoded = saml_response::decode(saml_response, idp.config.allow_sha1)?;
     let pending = match &decoded.in_response_to {
         Some(id) => Some(
             pending::find_request(app.store(), idp_id, id, now)
@@ -299,7 +307,16 @@ pub async fn accept_response(
             ))
         }
     };
-    // xmlsec is CPU work with no await points: keep it off the async workers.
+    // xmlsec is CPU work with no await points: keep it off the async workers, four
+    // at a time at most.
+    let _slot = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        fed.verify_slots.acquire(),
+    )
+    .await
+    .ok()
+    .and_then(Result::ok)
+    .ok_or_else(|| FederationError::rejected("busy", "too many Responses being checked"))?;
     let sp = loaded.sp.clone();
     let request_id = pending.as_ref().map(|p| p.id.clone());
     let skew_ms = app.config().federation.clock_skew_seconds * 1000;

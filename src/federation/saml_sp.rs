@@ -4,7 +4,8 @@
 //!
 //! Both are written here rather than by samael: its request ids are 32 random bits (an
 //! InResponseTo must be unguessable) and its metadata marks the encryption key as a
-//! signing key.
+//! signing key. The metadata publishes no encryption key: the hub does not decrypt
+//! assertions yet, and an IdP configured from this metadata then does not encrypt.
 
 use base64::Engine as _;
 use flate2::write::DeflateEncoder;
@@ -72,11 +73,7 @@ pub fn sp_metadata(m: &SpMetadata<'_>, creds: &SpCredentials) -> String {
 <md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{entity}" validUntil="{until}">
   <md:SPSSODescriptor AuthnRequestsSigned="{signed}" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
     <md:KeyDescriptor use="signing">{key_info}</md:KeyDescriptor>
-    <md:KeyDescriptor use="encryption">{key_info}
-      <md:EncryptionMethod Algorithm="http://www.w3.org/2009/xmlenc11#aes128-gcm"/>
-      <md:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#aes128-cbc"/>
-      <md:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"/>
-    </md:KeyDescriptor>{name_id}
+{name_id}
     <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{acs}" index="0" isDefault="true"/>
   </md:SPSSODescriptor>
 </md:EntityDescriptor>

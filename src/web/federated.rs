@@ -248,6 +248,7 @@ async fn failed(app: &AppState, browser: &Browser, idp: &str, e: FederationError
             format!("Signing in with {idp_label} is not available: {e}."),
         ),
         FederationError::NoMatch { .. }
+        | FederationError::OutOfScope(_)
         | FederationError::Ambiguous { .. }
         | FederationError::Pending
         | FederationError::Inactive(_) => (
@@ -259,5 +260,7 @@ async fn failed(app: &AppState, browser: &Browser, idp: &str, e: FederationError
             format!("Signing in with {idp_label} failed: {e}."),
         ),
     };
-    browser.finish(app, error_page(app, status, &message))
+    // No new CSRF cookie here: the ACS is reached by a cross-site POST that carries
+    // none, and replacing the browser's would break forms open in other tabs.
+    error_page(app, status, &message)
 }

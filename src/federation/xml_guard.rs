@@ -1,0 +1,225 @@
+//! What a SAMLResponse may contain before any of it reaches xmlsec.
+//!
+//! xmlsec resolves every `ds:Reference` URI and runs every transform it names *before*
+//! it checks the SignatureValue, and samael leaves its defaults on (any URI scheme, any
+//! transform). Unchecked, an unsigned POST to our ACS could make the hub fetch
+//! `http://internal-host/…` or read `file:///dev/zero` forever. So a Response is read
+//! once here with a streaming parser (no DTD, no entities) and refused unless its
+//! signatures have the one shape SAML uses (SAML core §5.4): same-document references
+//! (`""` or `#id`), the enveloped-signature and canonicalization transforms only,
+//! SHA-2 algorithms (SHA-1 only for an IdP marked legacy), no RetrievalMethod, at most
+//! two signatures (Response and Assertion) of one reference each.
+//!
+//! It also counts Responses and assertions: one Response and at most one assertion,
+//! anywhere (SAML profiles §4.1.4.2). A second one (in Advice, Extensions, a ds:Object,
+//! beside the first) is how XML signature wrapping hides a forged assertion next to a
+//! signed one; verification would not read it either, but the attempt is refused
+//! outright. Names are compared without prefix, so a decoy in another namespace counts.
+
+use quick_xml::events::Event;
+use quick_xml::Reader;
+
+use super::FederationError;
+
+const TRANSFORMS: &[&str] = &[
+    "http://www.w3.org/2000/09/xmldsig#enveloped-signature",
+    "http://www.w3.org/2001/10/xml-exc-c14n#",
+    "http://www.w3.org/2001/10/xml-exc-c14n#WithComments",
+    "http://www.w3.org/TR/2001/REC-xml-c14n-20010315",
+    "http://www.w3.org/TR/2001/REC-xml-c14n-20010315#WithComments",
+    "http://www.w3.org/2006/12/xml-c14n11",
+];
+
+const SIGNATURES_SHA2: &[&str] = &[
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384",
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512",
+    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
+    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384",
+    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512",
+];
+const SIGNATURE_SHA1: &str = "http://www.w3.org/2000/09/xmldsig#rsa-sha1";
+
+const DIGESTS_SHA2: &[&str] = &[
+    "http://www.w3.org/2001/04/xmlenc#sha256",
+    "http://www.w3.org/2001/04/xmldsig-more#sha384",
+    "http://www.w3.org/2001/04/xmlenc#sha512",
+];
+const DIGEST_SHA1: &str = "http://www.w3.org/2000/09/xmldsig#sha1";
+
+fn refuse(reason: &'static str, detail: impl Into<String>) -> FederationError {
+    FederationError::rejected(reason, detail)
+}
+
+/// Checks the shape described above; `allow_sha1` admits RSA-SHA1 and SHA-1 digests.
+pub fn check(xml: &str, allow_sha1: bool) -> Result<(), FederationError> {
+    let mut reader = Reader::from_str(xml);
+    let (mut responses, mut assertions, mut signatures, mut references) = (0, 0, 0, 0);
+    loop {
+        let event = reader
+            .read_event()
+            .map_err(|_| refuse("malformed", "the Response is not well-formed XML"))?;
+        let element = match &event {
+            Event::Start(e) | Event::Empty(e) => e,
+            Event::DocType(_) => return Err(refuse("dtd", "SAMLResponse carries a DTD")),
+            Event::Eof => break,
+            _ => continue,
+        };
+        let local = element.local_name();
+        let attr = |name: &[u8]| -> Option<String> {
+            element
+                .attributes()
+                .flatten()
+                .find(|a| a.key.local_name().as_ref() == name)
+                .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
+        };
+        match local.as_ref() {
+            b"Response" => responses += 1,
+            b"Assertion" | b"EncryptedAssertion" => assertions += 1,
+            b"Signature" => signatures += 1,
+            b"Reference" => {
+                references += 1;
+                let uri = attr(b"URI").unwrap_or_default();
+                let same_document = uri.is_empty()
+                    || uri.strip_prefix('#').is_some_and(|id| {
+                        !id.is_empty()
+                            && id
+                                .bytes()
+                                .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+                    });
+                if !same_document {
+                    return Err(refuse(
+                        "signature",
+                        "a Reference points outside the document",
+                    ));
+                }
+            }
+            b"Transform" | b"CanonicalizationMethod"
+                if !attr(b"Algorithm").is_some_and(|a| TRANSFORMS.contains(&a.as_str())) =>
+            {
+                return Err(refuse(
+                    "signature",
+                    "a transform other than enveloped-signature and c14n",
+                ));
+            }
+            b"SignatureMethod"
+                if !attr(b"Algorithm").is_some_and(|a| {
+                    SIGNATURES_SHA2.contains(&a.as_str()) || (allow_sha1 && a == SIGNATURE_SHA1)
+                }) =>
+            {
+                return Err(refuse(
+                    "signature",
+                    "a signature algorithm other than SHA-2",
+                ));
+            }
+            b"DigestMethod"
+                if !attr(b"Algorithm").is_some_and(|a| {
+                    DIGESTS_SHA2.contains(&a.as_str()) || (allow_sha1 && a == DIGEST_SHA1)
+                }) =>
+            {
+                return Err(refuse("signature", "a digest algorithm other than SHA-2"));
+            }
+            b"RetrievalMethod" | b"XPath" | b"XSLT" => {
+                return Err(refuse(
+                    "signature",
+                    "a RetrievalMethod or XPath/XSLT transform",
+                ));
+            }
+            _ => {}
+        }
+    }
+    if responses != 1 || assertions > 1 {
+        return Err(refuse(
+            "structure",
+            format!("{responses} Response and {assertions} assertion elements (expected 1 and at most 1)"),
+        ));
+    }
+    if signatures > 2 || references > signatures {
+        return Err(refuse(
+            "signature",
+            format!("{signatures} signatures with {references} references"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ONE: &str = r#"<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol"><saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion"><saml:Issuer>x</saml:Issuer></saml:Assertion></samlp:Response>"#;
+
+    fn signed(reference: &str, transform: &str, sig: &str) -> String {
+        ONE.replace(
+            "<saml:Issuer>x</saml:Issuer>",
+            &format!(
+                r#"<saml:Issuer>x</saml:Issuer><ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo><ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/><ds:SignatureMethod Algorithm="{sig}"/><ds:Reference URI="{reference}"><ds:Transforms><ds:Transform Algorithm="{transform}"/></ds:Transforms><ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/></ds:Reference></ds:SignedInfo></ds:Signature>"#
+            ),
+        )
+    }
+
+    const ENV: &str = "http://www.w3.org/2000/09/xmldsig#enveloped-signature";
+    const RSA256: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
+
+    fn reason(r: Result<(), FederationError>) -> &'static str {
+        match r {
+            Err(FederationError::Rejected { reason, .. }) => reason,
+            Err(_) => "other",
+            Ok(()) => "ok",
+        }
+    }
+
+    #[test]
+    fn the_usual_shape_passes() {
+        assert_eq!(reason(check(ONE, false)), "ok");
+        assert_eq!(reason(check(&signed("#_a1", ENV, RSA256), false)), "ok");
+    }
+
+    #[test]
+    fn references_outside_the_document_are_refused_before_xmlsec_sees_them() {
+        for uri in ["http://10.0.0.5/x", "file:///dev/zero", "#xpointer(/)", "x"] {
+            assert_eq!(
+                reason(check(&signed(uri, ENV, RSA256), false)),
+                "signature",
+                "{uri}"
+            );
+        }
+        let xslt = signed(
+            "#_a1",
+            "http://www.w3.org/TR/1999/REC-xslt-19991116",
+            RSA256,
+        );
+        assert_eq!(reason(check(&xslt, false)), "signature");
+    }
+
+    #[test]
+    fn sha1_only_when_allowed() {
+        let sha1 = signed("#_a1", ENV, SIGNATURE_SHA1);
+        assert_eq!(reason(check(&sha1, false)), "signature");
+        assert_eq!(reason(check(&sha1, true)), "ok");
+        let md5 = signed(
+            "#_a1",
+            ENV,
+            "http://www.w3.org/2001/04/xmldsig-more#rsa-md5",
+        );
+        assert_eq!(reason(check(&md5, true)), "signature");
+    }
+
+    #[test]
+    fn a_second_assertion_anywhere_is_refused() {
+        let hidden = ONE.replace(
+            "<saml:Issuer>x</saml:Issuer>",
+            "<saml:Issuer>x</saml:Issuer><saml:Advice><saml:Assertion/></saml:Advice>",
+        );
+        assert_eq!(reason(check(&hidden, false)), "structure");
+        let other_ns = ONE.replace(
+            "</samlp:Response>",
+            "<evil:Assertion xmlns:evil=\"urn:x\"/></samlp:Response>",
+        );
+        assert_eq!(reason(check(&other_ns, false)), "structure");
+        let wrapped = format!(
+            "<samlp:Response xmlns:samlp=\"p\"><samlp:Extensions>{ONE}</samlp:Extensions></samlp:Response>"
+        );
+        assert_eq!(reason(check(&wrapped, false)), "structure");
+    }
+}
