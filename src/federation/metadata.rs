@@ -24,7 +24,6 @@ pub struct Loaded {
     pub sp: ServiceProvider,
     pub idp_entity_id: String,
     pub sso_url: String,
-    pub fetched_at_ms: i64,
 }
 
 /// Our side of one IdP: the entity id and ACS we publish to it.
@@ -143,7 +142,6 @@ pub fn build(
         sp,
         idp_entity_id,
         sso_url,
-        fetched_at_ms: now_ms,
     })
 }
 

@@ -24,8 +24,6 @@ use std::sync::{Arc, RwLock};
 
 pub use credentials::SpCredentials;
 pub use error::FederationError;
-pub use linking::attribute_values;
-pub use saml_sp::{saml_time, xml_escape};
 
 use crate::audit::Origin;
 use crate::config::{Config, SamlIdpConfig};
@@ -201,10 +199,11 @@ impl Federation {
                     // Nothing in use: try again in a minute, not a whole period.
                     idp.next_refresh_ms
                         .store(now_ms + 60_000, Ordering::Relaxed);
-                    if let Ok(Some((xml, at))) = metadata::last_good(store, &idp.config.id).await {
+                    if let Ok(Some((xml, _fetched_at))) =
+                        metadata::last_good(store, &idp.config.id).await
+                    {
                         match metadata::build(&xml, &idp.config, &ours, creds, now_ms) {
-                            Ok(mut l) => {
-                                l.fetched_at_ms = at;
+                            Ok(l) => {
                                 tracing::warn!(idp = %idp.config.id, "using the last good metadata from the store");
                                 idp.set(l);
                             }
