@@ -36,6 +36,7 @@ struct Inner {
     ip_throttle: IpThrottle,
     web: Web,
     federation: crate::federation::Federation,
+    passkeys: crate::authn::Passkeys,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +87,7 @@ impl AppState {
         let clients = ClientCache::new(config.oauth.client_cache_seconds);
         let passwords = PasswordHasher::new(&config.auth)?;
         let web = Web::new()?;
+        let passkeys = crate::authn::Passkeys::new(&config)?;
         let federation =
             crate::federation::Federation::start(&config, &store, &master, clock.now_ms()).await?;
         let refresh_writer = crate::oidc::RefreshWriter::start(store.clone(), clock.clone())
@@ -110,6 +112,7 @@ impl AppState {
             ip_throttle: IpThrottle::default(),
             web,
             federation,
+            passkeys,
         })))
     }
 
@@ -130,6 +133,9 @@ impl AppState {
     }
     pub fn master_key(&self) -> &MasterKey {
         &self.0.master
+    }
+    pub fn passkeys(&self) -> &crate::authn::Passkeys {
+        &self.0.passkeys
     }
     pub fn federation(&self) -> &crate::federation::Federation {
         &self.0.federation

@@ -91,6 +91,11 @@ enum UserCommand {
         #[arg(long)]
         must_change: bool,
     },
+    /// Remove a person's passkeys, authenticator app and recovery codes (lost device).
+    ResetMfa {
+        /// Username or email address.
+        username: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -158,6 +163,9 @@ fn main() -> ExitCode {
             }) => cli::user_set_password(config, &username, must_change)
                 .await
                 .map(|_| true),
+            Command::User(UserCommand::ResetMfa { username }) => {
+                cli::user_reset_mfa(config, &username).await.map(|_| true)
+            }
             Command::Keys(KeysCommand::Rotate { json }) => {
                 cli::keys_rotate(config, json).await.map(|_| true)
             }

@@ -114,19 +114,50 @@ impl Hub {
 
     /// `serve --demo`: the demo district seeded before serving.
     pub async fn start_demo(dir: &Path, env: &[(&str, &str)]) -> Hub {
-        Self::launch(dir, "info", env, true).await
+        Self::launch(dir, "info", env, true, false).await
+    }
+
+    /// `serve --demo` with the issuer `http://localhost:PORT`: WebAuthn (passkeys)
+    /// refuses an IP address as the relying party id.
+    pub async fn start_demo_localhost(dir: &Path, env: &[(&str, &str)]) -> Hub {
+        Self::launch(dir, "info", env, true, true).await
+    }
+
+    /// The username the demo printed for a persona (e.g. "hub administrator").
+    pub fn demo_username(dir: &Path, persona: &str) -> String {
+        let out = std::fs::read_to_string(dir.join("hub.stdout")).expect("read hub.stdout");
+        out.lines()
+            .map(str::trim)
+            .find_map(|l| {
+                l.strip_prefix(persona)
+                    .filter(|rest| rest.starts_with("  "))
+                    .map(|rest| rest.trim().to_string())
+            })
+            .unwrap_or_else(|| panic!("no demo account for {persona:?} in:\n{out}"))
     }
 
     /// With extra `HMS_ACH__…` configuration in the environment.
     pub async fn start_with_env(dir: &Path, rust_log: &str, env: &[(&str, &str)]) -> Hub {
-        Self::launch(dir, rust_log, env, false).await
+        Self::launch(dir, rust_log, env, false, false).await
     }
 
-    async fn launch(dir: &Path, rust_log: &str, env: &[(&str, &str)], demo: bool) -> Hub {
+    async fn launch(
+        dir: &Path,
+        rust_log: &str,
+        env: &[(&str, &str)],
+        demo: bool,
+        localhost: bool,
+    ) -> Hub {
         let port = free_port();
-        let base = format!("http://127.0.0.1:{port}");
+        let host = if localhost { "localhost" } else { "127.0.0.1" };
+        let base = format!("http://{host}:{port}");
         let log = std::fs::File::create(dir.join("hub.log")).expect("create hub.log");
-        let child = hub_command(dir)
+        let out = std::fs::File::create(dir.join("hub.stdout")).expect("create hub.stdout");
+        let mut cmd = hub_command(dir);
+        if localhost {
+            cmd.env("HMS_ACH__SERVER__ISSUER", &base);
+        }
+        let child = cmd
             .envs(env.iter().copied())
             .env("RUST_LOG", rust_log)
             .args([
@@ -137,7 +168,7 @@ impl Hub {
                 &format!("127.0.0.1:{port}"),
             ])
             .args(if demo { &["--demo"][..] } else { &[][..] })
-            .stdout(Stdio::null())
+            .stdout(Stdio::from(out))
             .stderr(Stdio::from(log))
             .spawn()
             .expect("start hms-ach serve");

@@ -21,6 +21,15 @@ pub enum AuthnError {
     PasswordPolicy(String),
     #[error("no person {0}")]
     UnknownPerson(String),
+    /// A WebAuthn ceremony failed; the text says why (never a secret).
+    #[error("the passkey could not be used: {0}")]
+    Passkey(String),
+    #[error("this step has expired or was already used; start signing in again")]
+    ChallengeExpired,
+    #[error("that code is not right (or was already used); try the next one")]
+    WrongSecondFactor,
+    #[error("too many wrong codes; sign in again from the start")]
+    TooManyAttempts,
     #[error("hashing failed: {0}")]
     Hash(String),
     #[error(transparent)]

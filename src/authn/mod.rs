@@ -1,15 +1,22 @@
 //! Authentication of people: local passwords (argon2id, lockout, no enumeration),
-//! browser sessions kept in the store, and CSRF tokens for every form.
+//! browser sessions kept in the store, CSRF tokens for every form, and second
+//! factors (passkeys, TOTP, recovery codes) with the policy of who needs one.
 
 mod csrf;
 mod error;
 mod http;
+pub mod mfa;
+pub mod passkeys;
 mod passwords;
+pub mod recovery;
 mod sessions;
 mod throttle;
+pub mod totp;
 
 pub use csrf::{csrf_token, csrf_valid};
 pub use error::AuthnError;
+pub use mfa::{Assurance, ACR_MFA, ACR_PASSKEY};
+pub use passkeys::Passkeys;
 pub use passwords::{
     change_password, has_password, hash_password, must_change_password, set_password, sign_in,
     PasswordHasher,

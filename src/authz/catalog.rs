@@ -130,6 +130,24 @@ pub async fn seed_builtin(store: &Store, now_ms: i64) -> Result<(), AuthzError> 
     Ok(())
 }
 
+/// Whether a person holds a privileged role now (any scope): such a person signs in
+/// with a second factor (`[mfa] privileged_roles`).
+pub async fn holds_privileged_role(
+    store: &Store,
+    person_id: &str,
+    now_ms: i64,
+) -> Result<bool, AuthzError> {
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM role_assignments a JOIN roles r ON r.code = a.role \
+         WHERE a.subject = $1 AND r.privileged = 1 AND (a.expires_at IS NULL OR a.expires_at > $2) LIMIT 1",
+    )
+    .bind(super::Subject::Person(person_id.to_string()).key())
+    .bind(now_ms)
+    .fetch_optional(store.reader())
+    .await?;
+    Ok(found.is_some())
+}
+
 /// Whether a role is privileged (`None` for an unknown role). Granting a privileged
 /// role takes a hub-wide `roles.write`: an approver of one department must not be
 /// able to make someone a hub administrator there.

@@ -12,7 +12,7 @@ pub(crate) use assignments::revoke_all;
 pub use assignments::{
     assign_role, list_assignments, revoke_assignment, Assignment, NewAssignment,
 };
-pub use catalog::{role_is_privileged, seed_builtin, BUILTIN_ROLES};
+pub use catalog::{holds_privileged_role, role_is_privileged, seed_builtin, BUILTIN_ROLES};
 pub use enforcer::Authorizer;
 pub use error::AuthzError;
 pub use guard::{known_scopes, Action, Actor, Object, Subject};

@@ -43,6 +43,24 @@ pub async fn user_set_password(
     Ok(())
 }
 
+/// The help desk's reset: a person who lost every second factor sets up a new one at
+/// the next sign-in (with `[mfa] enroll_at_signin`). Their sessions end too.
+pub async fn user_reset_mfa(config: Config, username: &str) -> anyhow::Result<()> {
+    let app = super::open_app(config).await?;
+    let person = crate::directory::find_person_by_login(app.store(), username)
+        .await?
+        .with_context(|| format!("no person with username or email {username:?}"))?;
+    let removed = crate::authn::mfa::reset(&app, &person.id, &Origin::cli())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "second factors reset for {} ({}): {removed} removed; their sessions have ended",
+        person.username.as_deref().unwrap_or(username),
+        person.id
+    );
+    Ok(())
+}
+
 pub async fn keys_rotate(config: Config, json: bool) -> anyhow::Result<()> {
     let ahead = config.keys.publish_ahead_seconds;
     let app = super::open_app(config).await?;

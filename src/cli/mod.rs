@@ -174,7 +174,7 @@ async fn shutdown_signal() {
 }
 
 mod accounts;
-pub use accounts::{keys_list, keys_rotate, user_set_password};
+pub use accounts::{keys_list, keys_rotate, user_reset_mfa, user_set_password};
 
 pub async fn migrate(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
@@ -241,6 +241,9 @@ pub struct ClientCreateArgs {
     /// May introspect tokens issued to other clients (a resource server).
     #[arg(long)]
     pub introspect_any: bool,
+    /// Every sign-in to this app needs a second factor (passkey or authenticator code).
+    #[arg(long)]
+    pub mfa_required: bool,
     #[arg(long)]
     pub refresh_token_ttl_seconds: Option<i64>,
     #[arg(long)]
@@ -321,6 +324,7 @@ pub async fn client_create(config: Config, args: ClientCreateArgs) -> anyhow::Re
         dpop_bound_access_tokens: args.dpop,
         district_identifiers: args.district_identifiers,
         introspect_any: args.introspect_any,
+        mfa_required: args.mfa_required,
     };
     let new = NewClient {
         name: args.name,

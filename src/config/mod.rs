@@ -6,9 +6,11 @@
 //! with the variable's name.
 
 mod federation;
+mod mfa;
 mod sources;
 
 pub use federation::{AttributeMapping, FederationConfig, LinkConfig, SamlIdpConfig};
+pub use mfa::MfaConfig;
 
 use serde::Deserialize;
 use sources::{describe_toml_error, overlay_env};
@@ -25,6 +27,7 @@ pub struct Config {
     pub oauth: OAuthConfig,
     pub auth: AuthConfig,
     pub federation: FederationConfig,
+    pub mfa: MfaConfig,
     pub log: LogConfig,
 }
 
@@ -423,6 +426,7 @@ impl Config {
         if self.server.request_body_limit_bytes < 1024 {
             return bad("server.request_body_limit_bytes must be at least 1024".into());
         }
+        self.mfa.validate()?;
         self.federation.validate()
     }
 }

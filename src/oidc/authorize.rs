@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::grants::{self, CodeRow, Grant};
 use super::pkce;
 use super::{Client, OAuthError};
-use crate::authn::Session;
+use crate::authn::{Assurance, Session};
 use crate::AppState;
 
 /// A validated authorization request, kept in the store while the person signs in.
@@ -40,6 +40,9 @@ pub enum Next {
     /// An administrator set the password: the person chooses their own first.
     ChangePassword(String),
     Consent(String),
+    /// The app or the person's role needs a stronger sign-in than the session's
+    /// (`authn::mfa`): add a second factor, then continue.
+    StepUp(String),
     /// Back to the client: code or error parameters.
     Respond(AuthResponse),
 }
@@ -324,6 +327,25 @@ pub async fn decide(
     };
     if req.has_prompt("select_account") {
         return Ok(Next::SelectAccount(handle.to_string()));
+    }
+    // The second factor the app (`mfa_required`, `acr_values`) or the person's role
+    // needs; a role granted after sign-in counts from the next authorization.
+    let mut needed = crate::authn::mfa::required_for_person(app, &session.person_id)
+        .await
+        .map_err(OAuthError::server_error)?
+        .max(Assurance::from_acr_values(req.acr_values.as_deref()));
+    if client.settings.mfa_required {
+        needed = needed.max(Assurance::Mfa);
+    }
+    if Assurance::of_amr(&session.amr) < needed {
+        if none {
+            return Ok(Next::Respond(req.error(
+                issuer,
+                "interaction_required",
+                "a second factor is needed for this app",
+            )));
+        }
+        return Ok(Next::StepUp(handle.to_string()));
     }
     if crate::authn::must_change_password(app, &session.person_id)
         .await

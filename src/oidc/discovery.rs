@@ -36,7 +36,12 @@ pub fn document(app: &AppState) -> Value {
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "at_hash", "azp",
             "name", "given_name", "family_name", "middle_name", "nickname", "preferred_username", "updated_at",
             "email", "email_verified", "roles", "kinds", "orgs", "district_identifiers"],
-        "acr_values_supported": [crate::authn::ACR_PASSWORD],
+        "acr_values_supported": [
+            crate::authn::ACR_PASSWORD,
+            "urn:hms-ach:acr:federated",
+            crate::authn::ACR_MFA,
+            crate::authn::ACR_PASSKEY,
+        ],
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "claims_parameter_supported": false,
         "request_parameter_supported": false,

@@ -53,6 +53,8 @@ pub struct ClientSettings {
     pub district_identifiers: bool,
     /// May introspect tokens issued to other clients (a resource server).
     pub introspect_any: bool,
+    /// Every sign-in to this app needs a second factor (`authn::mfa`).
+    pub mfa_required: bool,
 }
 
 impl Default for ClientSettings {
@@ -71,6 +73,7 @@ impl Default for ClientSettings {
             dpop_bound_access_tokens: false,
             district_identifiers: false,
             introspect_any: false,
+            mfa_required: false,
         }
     }
 }

@@ -154,6 +154,7 @@ pub(super) fn go(app: &AppState, next: Next) -> Response {
             Redirect::to(&format!("/select-account?request={h}")).into_response()
         }
         Next::Consent(h) => Redirect::to(&format!("/consent?request={h}")).into_response(),
+        Next::StepUp(h) => Redirect::to(&format!("/login/mfa/step-up?request={h}")).into_response(),
         Next::ChangePassword(h) => {
             Redirect::to(&format!("/portal/password?required=1&request={h}")).into_response()
         }

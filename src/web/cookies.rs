@@ -20,6 +20,10 @@ pub struct Browser {
     pub meta: RequestMeta,
     /// Binds an upstream (federated) sign-in to the browser that began it.
     pub federation_binding: Option<String>,
+    /// A sign-in waiting for its second factor (`authn::mfa::Pending`).
+    pub mfa_handle: Option<String>,
+    /// A passwordless (passkey) sign-in between its two requests.
+    pub passkey_handle: Option<String>,
     pub user_agent: Option<String>,
     pub origin_header: Option<String>,
 }
@@ -37,6 +41,23 @@ fn federation_name(app: &AppState) -> &'static str {
         "__Host-hms_fed"
     } else {
         "hms_fed"
+    }
+}
+
+/// The cookies of a sign-in in progress (second factor, passkey): `__Host-` under https.
+#[derive(Clone, Copy)]
+pub enum Flow {
+    Mfa,
+    Passkey,
+}
+
+fn flow_name(app: &AppState, flow: Flow) -> &'static str {
+    let https = app.issuer().starts_with("https://");
+    match (flow, https) {
+        (Flow::Mfa, true) => "__Host-hms_mfa",
+        (Flow::Mfa, false) => "hms_mfa",
+        (Flow::Passkey, true) => "__Host-hms_pk",
+        (Flow::Passkey, false) => "hms_pk",
     }
 }
 
@@ -80,6 +101,12 @@ impl FromRequestParts<AppState> for Browser {
             new_csrf,
             meta: crate::api::extract::request_meta(parts, app),
             federation_binding: cookie(&parts.headers, federation_name(app))
+                .filter(|c| c.len() <= 100)
+                .map(str::to_string),
+            mfa_handle: cookie(&parts.headers, flow_name(app, Flow::Mfa))
+                .filter(|c| c.len() <= 100)
+                .map(str::to_string),
+            passkey_handle: cookie(&parts.headers, flow_name(app, Flow::Passkey))
                 .filter(|c| c.len() <= 100)
                 .map(str::to_string),
             user_agent: parts
@@ -209,4 +236,17 @@ pub fn set_federation_binding(app: &AppState, resp: &mut Response, value: &str, 
 
 pub fn clear_federation_binding(app: &AppState, resp: &mut Response) {
     set_federation_binding(app, resp, "", 0);
+}
+
+/// Sets (or, with an empty value and max_age 0, clears) a sign-in flow's cookie.
+pub fn set_flow(app: &AppState, resp: &mut Response, flow: Flow, value: &str, max_age: i64) {
+    let (_, _, secure) = names(app);
+    let name = flow_name(app, flow);
+    set(
+        resp,
+        &format!(
+            "{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{}",
+            if secure { "; Secure" } else { "" }
+        ),
+    );
 }

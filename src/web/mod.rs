@@ -7,7 +7,9 @@ mod authorize;
 mod cookies;
 mod federated;
 mod logout;
+mod mfa;
 mod portal;
+mod security;
 mod signin;
 
 use axum::http::{header, HeaderValue, StatusCode};
@@ -35,8 +37,16 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("sessions.html", include_str!("templates/sessions.html")),
     ("apps.html", include_str!("templates/apps.html")),
     ("password.html", include_str!("templates/password.html")),
+    ("mfa.html", include_str!("templates/mfa.html")),
+    ("security.html", include_str!("templates/security.html")),
+    ("totp_setup.html", include_str!("templates/totp_setup.html")),
+    (
+        "recovery_codes.html",
+        include_str!("templates/recovery_codes.html"),
+    ),
 ];
 const CSS: &str = include_str!("static/hms.css");
+const PASSKEY_JS: &str = include_str!("static/passkey.js");
 const MESSAGES_EN: &str = include_str!("messages.en.toml");
 
 /// The compiled templates and the message catalog.
@@ -80,9 +90,9 @@ impl Web {
     }
 }
 
-/// The Content-Security-Policy of every page: own stylesheet, no scripts, no framing.
-const PAGE_CSP: &str =
-    "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'";
+/// The Content-Security-Policy of every page: own stylesheet and script file (the
+/// passkey ceremonies need `navigator.credentials`), no inline script, no framing.
+const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 /// Renders a page; a template failure becomes a plain 500 (logged).
 pub fn page(app: &AppState, status: StatusCode, name: &str, ctx: minijinja::Value) -> Response {
@@ -185,6 +195,7 @@ fn checked_session<'b>(
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/static/hms.css", get(css))
+        .route("/static/passkey.js", get(passkey_js))
         .route(
             "/",
             get(|| async { axum::response::Redirect::to("/portal") }),
@@ -193,7 +204,26 @@ pub fn router() -> Router<AppState> {
         .merge(signin::router())
         .merge(federated::router())
         .merge(portal::router())
+        .merge(mfa::router())
+        .merge(security::router())
         .merge(logout::router())
+}
+
+async fn passkey_js() -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/javascript; charset=utf-8"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=3600"),
+            ),
+        ],
+        PASSKEY_JS,
+    )
+        .into_response()
 }
 
 async fn css() -> Response {

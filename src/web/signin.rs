@@ -175,9 +175,37 @@ async fn login_submit(
     .await
 }
 
-/// After any successful sign-in (password, upstream IdP): a new session, the
-/// pending authorization request resumed, or the portal.
+/// After any successful first factor (password, upstream IdP, passkey): the second
+/// factor when the person or the app needs one (`authn::mfa`), else the session.
 pub(super) async fn start_session(
+    app: &AppState,
+    browser: &Browser,
+    person_id: &str,
+    amr: Vec<String>,
+    acr: &str,
+    request: Option<&str>,
+) -> Response {
+    let needed = match super::mfa::needed_for(app, person_id, request).await {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::error!(error = %e, "reading the MFA policy failed");
+            return error_page(
+                app,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The sign-in service is unavailable; try again shortly.",
+            );
+        }
+    };
+    if crate::authn::Assurance::of_amr(&amr) < needed {
+        return super::mfa::ask_second_factor(app, browser, person_id, &amr, acr, request, needed)
+            .await;
+    }
+    open_session(app, browser, person_id, amr, acr, request).await
+}
+
+/// A new session (and cookie), then the pending authorization request resumed, or
+/// the portal.
+pub(super) async fn open_session(
     app: &AppState,
     browser: &Browser,
     person_id: &str,

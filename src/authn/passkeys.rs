@@ -1,0 +1,343 @@
+//! Passkeys (WebAuthn Level 3) through webauthn-rs: registered in the portal, used as
+//! the second factor after a password, or alone (a discoverable credential names its
+//! person). User verification is always required, so a passkey is two factors in one
+//! (possession and a PIN or biometric, WebAuthn L3 §6.2.3), and phishing resistant:
+//! the browser signs the origin (§7.2 step 9).
+
+use base64::Engine;
+use serde::Serialize;
+use webauthn_rs::prelude::{
+    CreationChallengeResponse, DiscoverableAuthentication, DiscoverableKey, Passkey,
+    PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential,
+    RequestChallengeResponse, Url, Uuid, Webauthn, WebauthnBuilder,
+};
+
+use webauthn_rs_proto::ResidentKeyRequirement;
+
+use super::AuthnError;
+use crate::audit::{Origin, Outcome};
+use crate::config::Config;
+use crate::store::{self, StoreError, Tx};
+use crate::AppState;
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+const MAX_NAME: usize = 60;
+
+/// The relying party: our origin and rp id (the issuer's host unless configured).
+pub struct Passkeys {
+    webauthn: Webauthn,
+}
+
+impl Passkeys {
+    pub fn new(config: &Config) -> Result<Passkeys, AuthnError> {
+        let issuer = config.issuer();
+        let origin = Url::parse(&issuer)
+            .map_err(|e| AuthnError::Passkey(format!("server.issuer {issuer:?}: {e}")))?;
+        let host = origin.host_str().unwrap_or_default().to_string();
+        let rp_id = config.mfa.webauthn_rp_id.clone().unwrap_or(host);
+        let webauthn = WebauthnBuilder::new(&rp_id, &origin)
+            .and_then(|b| b.rp_name(&config.mfa.totp_issuer).build())
+            .map_err(|e| AuthnError::Passkey(format!("WebAuthn relying party {rp_id}: {e}")))?;
+        Ok(Passkeys { webauthn })
+    }
+}
+
+/// A registered passkey as the portal lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PasskeyView {
+    pub id: String,
+    pub name: String,
+    pub created_at_ms: i64,
+    pub last_used_at_ms: Option<i64>,
+}
+
+fn person_uuid(person_id: &str) -> Result<Uuid, AuthnError> {
+    // Person ids are UUIDs; as the WebAuthn user handle they name no one outside the
+    // hub (WebAuthn L3 §14.6.1: the handle must not hold personal information).
+    Uuid::parse_str(person_id).map_err(|_| AuthnError::UnknownPerson(person_id.to_string()))
+}
+
+fn webauthn_err(e: impl std::fmt::Display) -> AuthnError {
+    AuthnError::Passkey(e.to_string())
+}
+
+async fn stored_passkeys(
+    app: &AppState,
+    person_id: &str,
+) -> Result<Vec<(String, Passkey)>, AuthnError> {
+    let rows = sqlx::query("SELECT id, credential FROM passkeys WHERE person_id = $1")
+        .bind(person_id)
+        .fetch_all(app.store().reader())
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let id: String = store::get(r, "id")?;
+            let json: String = store::get(r, "credential")?;
+            let pk = serde_json::from_str(&json)
+                .map_err(|e| StoreError::Corrupt(format!("passkeys.credential: {e}")))?;
+            Ok((id, pk))
+        })
+        .collect()
+}
+
+/// Starts registering a passkey for a signed-in person (one registration at a time).
+pub async fn start_registration(
+    app: &AppState,
+    person_id: &str,
+    user_name: &str,
+    display_name: &str,
+) -> Result<CreationChallengeResponse, AuthnError> {
+    let existing = stored_passkeys(app, person_id).await?;
+    let exclude = existing.iter().map(|(_, p)| p.cred_id().clone()).collect();
+    let (mut ccr, state) = app
+        .passkeys()
+        .webauthn
+        .start_passkey_registration(
+            person_uuid(person_id)?,
+            user_name,
+            display_name,
+            Some(exclude),
+        )
+        .map_err(webauthn_err)?;
+    // A discoverable credential, so the passkey alone can sign in later (§5.4.6);
+    // webauthn-rs asks for none by default. The authenticator's answer is not
+    // checked: a non-discoverable key still works as a second factor.
+    if let Some(sel) = ccr.public_key.authenticator_selection.as_mut() {
+        sel.resident_key = Some(ResidentKeyRequirement::Required);
+        sel.require_resident_key = true;
+    }
+    let state = serde_json::to_string(&state).map_err(webauthn_err)?;
+    let now = app.clock().now_ms();
+    let mut tx = app.store().begin().await?;
+    sqlx::query("DELETE FROM mfa_challenges WHERE purpose = 'register' AND person_id = $1")
+        .bind(person_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO mfa_challenges (id, purpose, person_id, state, created_at, expires_at) VALUES ($1, 'register', $2, $3, $4, $5)",
+    )
+    .bind(crate::store::new_id())
+    .bind(person_id)
+    .bind(state)
+    .bind(now)
+    .bind(now + app.config().mfa.challenge_ttl_seconds * 1000)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(ccr)
+}
+
+/// Finishes a registration: the challenge is used up whatever the outcome.
+pub async fn finish_registration(
+    app: &AppState,
+    person_id: &str,
+    name: &str,
+    credential: &RegisterPublicKeyCredential,
+    origin: &Origin,
+) -> Result<PasskeyView, AuthnError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME {
+        return Err(AuthnError::Passkey(format!(
+            "give the passkey a name of 1 to {MAX_NAME} characters, e.g. \"Work laptop\""
+        )));
+    }
+    let now = app.clock().now_ms();
+    let mut tx = app.store().begin().await?;
+    let state: Option<String> = sqlx::query_scalar(
+        "DELETE FROM mfa_challenges WHERE purpose = 'register' AND person_id = $1 AND expires_at > $2 RETURNING state",
+    )
+    .bind(person_id)
+    .bind(now)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let state: PasskeyRegistration = state
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .ok_or(AuthnError::ChallengeExpired)?;
+    let passkey = app
+        .passkeys()
+        .webauthn
+        .finish_passkey_registration(credential, &state)
+        .map_err(webauthn_err)?;
+    let view = PasskeyView {
+        id: crate::store::new_id(),
+        name: name.to_string(),
+        created_at_ms: now,
+        last_used_at_ms: None,
+    };
+    sqlx::query(
+        "INSERT INTO passkeys (id, person_id, credential_id, name, credential, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&view.id)
+    .bind(person_id)
+    .bind(B64.encode(passkey.cred_id().as_ref()))
+    .bind(&view.name)
+    .bind(serde_json::to_string(&passkey).map_err(webauthn_err)?)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    super::mfa::audit_factor(
+        &mut tx,
+        app,
+        origin,
+        "auth.passkey.add",
+        Outcome::Success,
+        person_id,
+        &view.name,
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(view)
+}
+
+pub async fn list(app: &AppState, person_id: &str) -> Result<Vec<PasskeyView>, AuthnError> {
+    let rows = sqlx::query(
+        "SELECT id, name, created_at, last_used_at FROM passkeys WHERE person_id = $1 ORDER BY created_at",
+    )
+    .bind(person_id)
+    .fetch_all(app.store().reader())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(PasskeyView {
+                id: store::get(r, "id")?,
+                name: store::get(r, "name")?,
+                created_at_ms: store::get(r, "created_at")?,
+                last_used_at_ms: store::get(r, "last_used_at")?,
+            })
+        })
+        .collect()
+}
+
+/// Removes one of the person's passkeys; false when there is no such passkey of theirs.
+pub async fn remove(tx: &mut Tx, person_id: &str, id: &str) -> Result<bool, AuthnError> {
+    let r = sqlx::query("DELETE FROM passkeys WHERE id = $1 AND person_id = $2")
+        .bind(id)
+        .bind(person_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// The options for `navigator.credentials.get` when the person is known (second
+/// factor); the state is kept in the sign-in's challenge row.
+pub(super) async fn start_authentication(
+    app: &AppState,
+    person_id: &str,
+) -> Result<Option<(RequestChallengeResponse, String)>, AuthnError> {
+    let keys: Vec<Passkey> = stored_passkeys(app, person_id)
+        .await?
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    if keys.is_empty() {
+        return Ok(None);
+    }
+    let (rcr, state) = app
+        .passkeys()
+        .webauthn
+        .start_passkey_authentication(&keys)
+        .map_err(webauthn_err)?;
+    let state = serde_json::to_string(&state).map_err(webauthn_err)?;
+    Ok(Some((rcr, state)))
+}
+
+/// Checks an assertion against the state from `start_authentication`.
+pub(super) async fn finish_authentication(
+    app: &AppState,
+    person_id: &str,
+    state: &str,
+    credential: &PublicKeyCredential,
+) -> Result<(), AuthnError> {
+    let state: PasskeyAuthentication =
+        serde_json::from_str(state).map_err(|_| AuthnError::ChallengeExpired)?;
+    let result = app
+        .passkeys()
+        .webauthn
+        .finish_passkey_authentication(credential, &state)
+        .map_err(webauthn_err)?;
+    let cred_id = B64.encode(result.cred_id().as_ref());
+    update_after_use(app, person_id, &cred_id, &result).await
+}
+
+/// Options for a passwordless sign-in: any discoverable passkey of this site.
+pub(super) fn start_discoverable(
+    app: &AppState,
+) -> Result<(RequestChallengeResponse, String), AuthnError> {
+    let (rcr, state) = app
+        .passkeys()
+        .webauthn
+        .start_discoverable_authentication()
+        .map_err(webauthn_err)?;
+    let state = serde_json::to_string(&state).map_err(webauthn_err)?;
+    Ok((rcr, state))
+}
+
+/// Finishes a passwordless sign-in: the credential names its person (user handle),
+/// whose stored passkey must verify the signature. Returns the person id.
+pub(super) async fn finish_discoverable(
+    app: &AppState,
+    state: &str,
+    credential: &PublicKeyCredential,
+) -> Result<String, AuthnError> {
+    let state: DiscoverableAuthentication =
+        serde_json::from_str(state).map_err(|_| AuthnError::ChallengeExpired)?;
+    let wa = &app.passkeys().webauthn;
+    let (user, cred_id) = wa
+        .identify_discoverable_authentication(credential)
+        .map_err(webauthn_err)?;
+    let cred_id = B64.encode(cred_id);
+    let person_id = user.hyphenated().to_string();
+    let stored = stored_passkeys(app, &person_id).await?;
+    let Some((_, passkey)) = stored
+        .iter()
+        .find(|(_, p)| B64.encode(p.cred_id().as_ref()) == cred_id)
+    else {
+        return Err(AuthnError::Passkey(
+            "this passkey is not registered here (it may have been removed)".into(),
+        ));
+    };
+    let result = wa
+        .finish_discoverable_authentication(credential, state, &[DiscoverableKey::from(passkey)])
+        .map_err(webauthn_err)?;
+    update_after_use(app, &person_id, &cred_id, &result).await?;
+    Ok(person_id)
+}
+
+/// Stores the new signature counter and backup state (WebAuthn L3 §7.2 steps 21-22).
+async fn update_after_use(
+    app: &AppState,
+    person_id: &str,
+    cred_id: &str,
+    result: &webauthn_rs::prelude::AuthenticationResult,
+) -> Result<(), AuthnError> {
+    let row = sqlx::query(
+        "SELECT id, credential FROM passkeys WHERE person_id = $1 AND credential_id = $2",
+    )
+    .bind(person_id)
+    .bind(cred_id)
+    .fetch_optional(app.store().reader())
+    .await?;
+    let Some(row) = row else {
+        return Err(AuthnError::Passkey("this passkey was removed".into()));
+    };
+    let id: String = store::get(&row, "id")?;
+    let json: String = store::get(&row, "credential")?;
+    let mut passkey: Passkey = serde_json::from_str(&json)
+        .map_err(|e| StoreError::Corrupt(format!("passkeys.credential: {e}")))?;
+    passkey.update_credential(result);
+    sqlx::query("UPDATE passkeys SET credential = $1, last_used_at = $2 WHERE id = $3")
+        .bind(serde_json::to_string(&passkey).map_err(webauthn_err)?)
+        .bind(app.clock().now_ms())
+        .bind(&id)
+        .execute(app.store().writer())
+        .await?;
+    Ok(())
+}
+
+pub async fn has_passkey(app: &AppState, person_id: &str) -> Result<bool, AuthnError> {
+    let n: Option<i64> = sqlx::query_scalar("SELECT 1 FROM passkeys WHERE person_id = $1 LIMIT 1")
+        .bind(person_id)
+        .fetch_optional(app.store().reader())
+        .await?;
+    Ok(n.is_some())
+}

@@ -1,0 +1,112 @@
+//! Recovery codes: the way back in when the phone or the security key is lost. Each
+//! works once; only keyed digests are stored, so a copy of the database yields none.
+//! A code has 49 random bits (10 characters of a 31-letter alphabet), so a keyed
+//! SHA-256 is enough (no slow hash: guessing is throttled like every sign-in).
+
+use rand::Rng;
+
+use super::AuthnError;
+use crate::store::{self, StoreError};
+use crate::AppState;
+
+/// No 0/O, 1/I/L: codes are read off paper and typed by people.
+const ALPHABET: &[u8; 31] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+const CODE_LEN: usize = 10;
+
+fn new_code() -> String {
+    let mut rng = rand::rngs::OsRng;
+    let raw: String = (0..CODE_LEN)
+        .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
+        .collect();
+    format!("{}-{}", &raw[..5], &raw[5..])
+}
+
+/// Upper case, no spaces or dashes: what people type varies, the code does not.
+fn normalise(code: &str) -> String {
+    code.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+fn digest(app: &AppState, person_id: &str, code: &str) -> String {
+    // The person id is part of the input: the same code for two people (possible,
+    // if unlikely) gives two digests.
+    app.master_key()
+        .digest_secret(&format!("recovery:{person_id}:{}", normalise(code)))
+}
+
+/// Issues a new set of codes (the old set stops working) and returns them, the only
+/// time they are ever shown.
+pub async fn issue(
+    tx: &mut store::Tx,
+    app: &AppState,
+    person_id: &str,
+) -> Result<Vec<String>, AuthnError> {
+    let now = app.clock().now_ms();
+    sqlx::query("DELETE FROM recovery_codes WHERE person_id = $1")
+        .bind(person_id)
+        .execute(&mut **tx)
+        .await?;
+    let mut codes = Vec::new();
+    while codes.len() < app.config().mfa.recovery_codes {
+        let code = new_code();
+        if codes.contains(&code) {
+            continue;
+        }
+        sqlx::query(
+            "INSERT INTO recovery_codes (person_id, code_digest, created_at) VALUES ($1, $2, $3)",
+        )
+        .bind(person_id)
+        .bind(digest(app, person_id, &code))
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        codes.push(code);
+    }
+    Ok(codes)
+}
+
+/// Uses up a code: true once for each issued code, false otherwise. The digest is
+/// looked up by the database (an index, not a comparison in our code).
+pub async fn consume(app: &AppState, person_id: &str, code: &str) -> Result<bool, AuthnError> {
+    let normal = normalise(code);
+    if normal.len() != CODE_LEN {
+        return Ok(false);
+    }
+    let r = sqlx::query(
+        "UPDATE recovery_codes SET used_at = $1 WHERE person_id = $2 AND code_digest = $3 AND used_at IS NULL",
+    )
+    .bind(app.clock().now_ms())
+    .bind(person_id)
+    .bind(digest(app, person_id, &normal))
+    .execute(app.store().writer())
+    .await
+    .map_err(StoreError::from)?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Codes not yet used.
+pub async fn remaining(app: &AppState, person_id: &str) -> Result<i64, AuthnError> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM recovery_codes WHERE person_id = $1 AND used_at IS NULL",
+    )
+    .bind(person_id)
+    .fetch_one(app.store().reader())
+    .await?;
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_readable_and_normalise() {
+        let c = new_code();
+        assert_eq!(c.len(), CODE_LEN + 1);
+        assert_eq!(normalise(&c).len(), CODE_LEN);
+        assert!(!c.contains(['0', 'O', '1', 'I', 'L']));
+        assert_eq!(normalise(" abcde-fghjk "), "ABCDEFGHJK");
+    }
+}

@@ -1,0 +1,611 @@
+//! The second step of signing in (passkey, authenticator code, recovery code), the
+//! step-up an app asks for, setting up a first factor at sign-in, and passwordless
+//! sign-in with a passkey. The policy itself is `authn::mfa`.
+
+use axum::extract::{Form, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
+
+use super::cookies::{set_flow, Flow};
+use super::{error_page, page, Browser};
+use crate::authn::mfa::{self, Assurance, Factor, Pending};
+use crate::authn::{passkeys, totp, AuthnError};
+use crate::AppState;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/login/mfa", get(mfa_page))
+        .route("/login/mfa/step-up", get(step_up))
+        .route("/login/mfa/code", post(code_submit))
+        .route("/login/mfa/passkey/options", post(passkey_options))
+        .route("/login/mfa/passkey", post(passkey_finish))
+        .route("/login/mfa/enroll/totp", post(enroll_totp))
+        .route("/login/mfa/enroll/totp/confirm", post(enroll_totp_confirm))
+        .route(
+            "/login/mfa/enroll/passkey/options",
+            post(enroll_passkey_options),
+        )
+        .route("/login/mfa/enroll/passkey", post(enroll_passkey_finish))
+        .route("/login/passkey/options", post(passwordless_options))
+        .route("/login/passkey", post(passwordless_finish))
+}
+
+fn unavailable(app: &AppState, e: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "second-factor step failed");
+    error_page(
+        app,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "The sign-in service is unavailable; try again shortly.",
+    )
+}
+
+/// What this person needs for this sign-in: their own policy, and the app's
+/// (`mfa_required`, `acr_values`) when the sign-in is for an app.
+pub(super) async fn needed_for(
+    app: &AppState,
+    person_id: &str,
+    request: Option<&str>,
+) -> Result<Assurance, AuthnError> {
+    let mut needed = mfa::required_for_person(app, person_id).await?;
+    if let Some(h) = request {
+        if let Ok(Some(req)) = crate::oidc::load_request(app, h, false).await {
+            needed = needed.max(Assurance::from_acr_values(req.acr_values.as_deref()));
+            let client = app
+                .clients()
+                .get(app.store(), &req.client_id, app.clock().now_ms())
+                .await
+                .ok()
+                .flatten();
+            if client.is_some_and(|c| c.settings.mfa_required) {
+                needed = needed.max(Assurance::Mfa);
+            }
+        }
+    }
+    Ok(needed)
+}
+
+/// The first factor is done; the second is asked for on `/login/mfa`.
+pub(super) async fn ask_second_factor(
+    app: &AppState,
+    browser: &Browser,
+    person_id: &str,
+    amr: &[String],
+    acr: &str,
+    request: Option<&str>,
+    needed: Assurance,
+) -> Response {
+    match mfa::begin_pending(app, person_id, amr, acr, request, needed).await {
+        Ok(handle) => {
+            let mut resp = Redirect::to("/login/mfa").into_response();
+            let ttl = app.config().mfa.challenge_ttl_seconds;
+            set_flow(app, &mut resp, Flow::Mfa, &handle, ttl);
+            browser.finish(app, resp)
+        }
+        Err(e) => unavailable(app, e),
+    }
+}
+
+async fn pending_of(app: &AppState, browser: &Browser) -> Result<Option<Pending>, AuthnError> {
+    match browser.mfa_handle.as_deref() {
+        Some(h) => mfa::load_pending(app, h).await,
+        None => Ok(None),
+    }
+}
+
+fn start_again(app: &AppState) -> Response {
+    error_page(
+        app,
+        StatusCode::BAD_REQUEST,
+        "This sign-in has expired or was already finished; sign in again from the start.",
+    )
+}
+
+async fn render(
+    app: &AppState,
+    browser: &Browser,
+    pending: &Pending,
+    alert: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let f = match mfa::factors(app, &pending.person_id).await {
+        Ok(f) => f,
+        Err(e) => return unavailable(app, e),
+    };
+    let passkey_only = pending.needed == Assurance::Passkey;
+    let can = f.can_satisfy(pending.needed);
+    let enroll = !can && !f.any() && app.config().mfa.enroll_at_signin;
+    let ctx = minijinja::context! {
+        lang => "en", csrf => browser.csrf(app), alert => alert,
+        passkey_only => passkey_only, can => can, enroll => enroll,
+        has_passkey => f.passkeys > 0,
+        has_totp => f.totp && !passkey_only,
+        has_recovery => f.recovery_codes_left > 0 && !passkey_only,
+    };
+    browser.finish(app, page(app, status, "mfa.html", ctx))
+}
+
+async fn mfa_page(State(app): State<AppState>, browser: Browser) -> Response {
+    match pending_of(&app, &browser).await {
+        Ok(Some(p)) => render(&app, &browser, &p, None, StatusCode::OK).await,
+        Ok(None) => start_again(&app),
+        Err(e) => unavailable(&app, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct StepUpQuery {
+    request: String,
+}
+
+/// An app needs more than the session has (`oidc::Next::StepUp`): the signed-in
+/// person adds a second factor; the new session then continues the request.
+async fn step_up(
+    State(app): State<AppState>,
+    browser: Browser,
+    Query(q): Query<StepUpQuery>,
+) -> Response {
+    let Some(session) = &browser.session else {
+        return Redirect::to(&format!("/login?request={}", q.request)).into_response();
+    };
+    let needed = match needed_for(&app, &session.person_id, Some(&q.request)).await {
+        Ok(n) => n,
+        Err(e) => return unavailable(&app, e),
+    };
+    let first: Vec<String> = session
+        .amr
+        .iter()
+        .filter(|a| *a != "mfa")
+        .cloned()
+        .collect();
+    ask_second_factor(
+        &app,
+        &browser,
+        &session.person_id,
+        &first,
+        &session.acr,
+        Some(&q.request),
+        needed,
+    )
+    .await
+}
+
+/// The sign-in is complete: the session starts (and the flow cookie goes).
+async fn signed_in(app: &AppState, browser: &Browser, v: mfa::Verified) -> Response {
+    let mut resp = super::signin::open_session(
+        app,
+        browser,
+        &v.person_id,
+        v.amr,
+        v.acr,
+        v.auth_request.as_deref(),
+    )
+    .await;
+    set_flow(app, &mut resp, Flow::Mfa, "", 0);
+    resp
+}
+
+#[derive(Deserialize)]
+struct CodeForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    code: String,
+}
+
+async fn code_submit(
+    State(app): State<AppState>,
+    browser: Browser,
+    Form(f): Form<CodeForm>,
+) -> Response {
+    if !browser.csrf_ok(&app, f.csrf.as_deref()) {
+        return super::csrf_failed(&app);
+    }
+    let pending = match pending_of(&app, &browser).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return start_again(&app),
+        Err(e) => return unavailable(&app, e),
+    };
+    if pending.needed == Assurance::Passkey {
+        let alert = app.web().message("mfa.passkey_required");
+        return render(&app, &browser, &pending, Some(alert), StatusCode::FORBIDDEN).await;
+    }
+    let factor = match f.kind.as_str() {
+        "recovery" => Factor::Recovery(&f.code),
+        _ => Factor::Totp(&f.code),
+    };
+    match mfa::verify(&app, &pending, factor, &browser.origin()).await {
+        Ok(v) => signed_in(&app, &browser, v).await,
+        Err(e @ AuthnError::WrongSecondFactor) => {
+            let alert = super::signin::capitalize(&e.to_string());
+            render(
+                &app,
+                &browser,
+                &pending,
+                Some(alert),
+                StatusCode::UNAUTHORIZED,
+            )
+            .await
+        }
+        Err(AuthnError::TooManyAttempts | AuthnError::ChallengeExpired) => error_page(
+            &app,
+            StatusCode::TOO_MANY_REQUESTS,
+            &super::signin::capitalize(&AuthnError::TooManyAttempts.to_string()),
+        ),
+        Err(e) => unavailable(&app, e),
+    }
+}
+
+fn json_error(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "error": message }))).into_response()
+}
+
+fn json_unavailable(e: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "passkey step failed");
+    json_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "The sign-in service is unavailable; try again shortly.",
+    )
+}
+
+#[derive(Deserialize)]
+struct CsrfBody {
+    csrf: Option<String>,
+}
+
+/// JSON endpoints: the same CSRF check as forms (token and Origin), and the pending
+/// sign-in of this browser.
+async fn json_pending(
+    app: &AppState,
+    browser: &Browser,
+    csrf: Option<&str>,
+) -> Result<Pending, Response> {
+    if !browser.csrf_ok(app, csrf) {
+        return Err(json_error(
+            StatusCode::FORBIDDEN,
+            &app.web().message("csrf.failed"),
+        ));
+    }
+    match pending_of(app, browser).await {
+        Ok(Some(p)) => Ok(p),
+        Ok(None) => Err(json_error(
+            StatusCode::BAD_REQUEST,
+            &AuthnError::ChallengeExpired.to_string(),
+        )),
+        Err(e) => Err(json_unavailable(e)),
+    }
+}
+
+/// Where the browser goes after a JSON step that signed the person in.
+fn json_done(app: &AppState, resp: Response) -> Response {
+    let location = resp
+        .headers()
+        .get(axum::http::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("/portal")
+        .to_string();
+    let mut out = Json(json!({ "redirect": location })).into_response();
+    for c in resp
+        .headers()
+        .get_all(axum::http::header::SET_COOKIE)
+        .iter()
+    {
+        out.headers_mut()
+            .append(axum::http::header::SET_COOKIE, c.clone());
+    }
+    let _ = app;
+    out
+}
+
+async fn passkey_options(
+    State(app): State<AppState>,
+    browser: Browser,
+    Json(b): Json<CsrfBody>,
+) -> Response {
+    let pending = match json_pending(&app, &browser, b.csrf.as_deref()).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    match mfa::passkey_options(&app, &pending).await {
+        Ok(Some(rcr)) => Json(rcr).into_response(),
+        Ok(None) => json_error(StatusCode::BAD_REQUEST, "you have no passkey here yet"),
+        Err(e) => json_unavailable(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct AssertionBody {
+    csrf: Option<String>,
+    credential: PublicKeyCredential,
+}
+
+async fn passkey_finish(
+    State(app): State<AppState>,
+    browser: Browser,
+    Json(b): Json<AssertionBody>,
+) -> Response {
+    let pending = match json_pending(&app, &browser, b.csrf.as_deref()).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let factor = Factor::Passkey(&b.credential);
+    match mfa::verify(&app, &pending, factor, &browser.origin()).await {
+        Ok(v) => {
+            let resp = signed_in(&app, &browser, v).await;
+            json_done(&app, resp)
+        }
+        Err(e @ (AuthnError::WrongSecondFactor | AuthnError::TooManyAttempts)) => {
+            let msg = match e {
+                AuthnError::TooManyAttempts => e.to_string(),
+                _ => app.web().message("mfa.passkey_failed"),
+            };
+            json_error(StatusCode::UNAUTHORIZED, &super::signin::capitalize(&msg))
+        }
+        Err(e @ AuthnError::ChallengeExpired) => {
+            json_error(StatusCode::BAD_REQUEST, &e.to_string())
+        }
+        Err(e) => json_unavailable(e),
+    }
+}
+
+/// Setting up a first factor at sign-in is only for a person who has none at all
+/// (`[mfa] enroll_at_signin`); anyone else proves a factor they already have.
+async fn may_enroll(app: &AppState, pending: &Pending) -> Result<bool, AuthnError> {
+    let f = mfa::factors(app, &pending.person_id).await?;
+    Ok(app.config().mfa.enroll_at_signin && !f.any() && !f.can_satisfy(pending.needed))
+}
+
+async fn account_label(app: &AppState, person_id: &str) -> (String, String) {
+    match crate::directory::get_person(app.store(), person_id).await {
+        Ok(p) => {
+            let display = format!(
+                "{} {}",
+                p.preferred_name.as_deref().unwrap_or(&p.given_name),
+                p.family_name
+            );
+            let account = p.username.clone().or(p.email.clone()).unwrap_or_default();
+            (account, display)
+        }
+        Err(_) => (person_id.to_string(), String::new()),
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: Option<String>,
+}
+
+async fn enroll_totp(
+    State(app): State<AppState>,
+    browser: Browser,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if !browser.csrf_ok(&app, f.csrf.as_deref()) {
+        return super::csrf_failed(&app);
+    }
+    let pending = match pending_of(&app, &browser).await {
+        Ok(Some(p)) if p.needed != Assurance::Passkey => p,
+        Ok(_) => return start_again(&app),
+        Err(e) => return unavailable(&app, e),
+    };
+    match may_enroll(&app, &pending).await {
+        Ok(true) => {}
+        Ok(false) => return start_again(&app),
+        Err(e) => return unavailable(&app, e),
+    }
+    let (account, _) = account_label(&app, &pending.person_id).await;
+    match totp::start_enrollment(&app, &pending.person_id, &account).await {
+        Ok(en) => super::security::totp_setup_page(
+            &app,
+            &browser,
+            &en,
+            "/login/mfa/enroll/totp/confirm",
+            None,
+        ),
+        Err(e) => unavailable(&app, e),
+    }
+}
+
+async fn enroll_totp_confirm(
+    State(app): State<AppState>,
+    browser: Browser,
+    Form(f): Form<CodeForm>,
+) -> Response {
+    if !browser.csrf_ok(&app, f.csrf.as_deref()) {
+        return super::csrf_failed(&app);
+    }
+    let pending = match pending_of(&app, &browser).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return start_again(&app),
+        Err(e) => return unavailable(&app, e),
+    };
+    match may_enroll(&app, &pending).await {
+        Ok(true) => {}
+        Ok(false) => return start_again(&app),
+        Err(e) => return unavailable(&app, e),
+    }
+    match totp::confirm_enrollment(&app, &pending.person_id, &f.code).await {
+        Ok(true) => {}
+        Ok(false) => {
+            let alert = app.web().message("mfa.totp_setup_wrong");
+            return render(
+                &app,
+                &browser,
+                &pending,
+                Some(alert),
+                StatusCode::UNAUTHORIZED,
+            )
+            .await;
+        }
+        Err(e) => return unavailable(&app, e),
+    }
+    match mfa::complete_enrollment(&app, &pending, false, &browser.origin()).await {
+        Ok(v) => signed_in(&app, &browser, v).await,
+        Err(AuthnError::ChallengeExpired) => start_again(&app),
+        Err(e) => unavailable(&app, e),
+    }
+}
+
+async fn enroll_passkey_options(
+    State(app): State<AppState>,
+    browser: Browser,
+    Json(b): Json<CsrfBody>,
+) -> Response {
+    let pending = match json_pending(&app, &browser, b.csrf.as_deref()).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    match may_enroll(&app, &pending).await {
+        Ok(true) => {}
+        Ok(false) => return json_error(StatusCode::FORBIDDEN, "use the passkey you already have"),
+        Err(e) => return json_unavailable(e),
+    }
+    let (account, display) = account_label(&app, &pending.person_id).await;
+    match passkeys::start_registration(&app, &pending.person_id, &account, &display).await {
+        Ok(ccr) => Json(ccr).into_response(),
+        Err(e) => json_unavailable(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct RegistrationBody {
+    pub csrf: Option<String>,
+    #[serde(default)]
+    pub name: String,
+    pub credential: RegisterPublicKeyCredential,
+}
+
+async fn enroll_passkey_finish(
+    State(app): State<AppState>,
+    browser: Browser,
+    Json(b): Json<RegistrationBody>,
+) -> Response {
+    let pending = match json_pending(&app, &browser, b.csrf.as_deref()).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    match may_enroll(&app, &pending).await {
+        Ok(true) => {}
+        Ok(false) => return json_error(StatusCode::FORBIDDEN, "use the passkey you already have"),
+        Err(e) => return json_unavailable(e),
+    }
+    let origin = browser.origin();
+    match passkeys::finish_registration(&app, &pending.person_id, &b.name, &b.credential, &origin)
+        .await
+    {
+        Ok(_) => {}
+        Err(e @ (AuthnError::Passkey(_) | AuthnError::ChallengeExpired)) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                &super::signin::capitalize(&e.to_string()),
+            )
+        }
+        Err(e) => return json_unavailable(e),
+    }
+    match mfa::complete_enrollment(&app, &pending, true, &origin).await {
+        Ok(v) => {
+            let resp = signed_in(&app, &browser, v).await;
+            json_done(&app, resp)
+        }
+        Err(e @ AuthnError::ChallengeExpired) => {
+            json_error(StatusCode::BAD_REQUEST, &e.to_string())
+        }
+        Err(e) => json_unavailable(e),
+    }
+}
+
+/// Passwordless sign-in, step 1: a challenge for any passkey of this site.
+async fn passwordless_options(
+    State(app): State<AppState>,
+    browser: Browser,
+    Json(b): Json<CsrfBody>,
+) -> Response {
+    if !browser.csrf_ok(&app, b.csrf.as_deref()) {
+        return json_error(StatusCode::FORBIDDEN, &app.web().message("csrf.failed"));
+    }
+    let ip = browser.meta.source_ip.clone().unwrap_or_default();
+    let per_minute = app.config().auth.attempts_per_ip_per_minute;
+    if !app
+        .ip_throttle()
+        .allow(&ip, app.clock().now_ms(), per_minute)
+    {
+        return json_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            &super::signin::capitalize(&AuthnError::RateLimited.to_string()),
+        );
+    }
+    match mfa::begin_passwordless(&app).await {
+        Ok((rcr, handle)) => {
+            let mut resp = Json(rcr).into_response();
+            let ttl = app.config().mfa.challenge_ttl_seconds;
+            set_flow(&app, &mut resp, Flow::Passkey, &handle, ttl);
+            browser.finish(&app, resp)
+        }
+        Err(e) => json_unavailable(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct PasswordlessBody {
+    csrf: Option<String>,
+    #[serde(default)]
+    request: Option<String>,
+    credential: PublicKeyCredential,
+}
+
+/// Passwordless sign-in, step 2: the passkey names its person and proves both
+/// factors (user verification is required), then the usual session start.
+async fn passwordless_finish(
+    State(app): State<AppState>,
+    browser: Browser,
+    Json(b): Json<PasswordlessBody>,
+) -> Response {
+    if !browser.csrf_ok(&app, b.csrf.as_deref()) {
+        return json_error(StatusCode::FORBIDDEN, &app.web().message("csrf.failed"));
+    }
+    let Some(handle) = browser.passkey_handle.as_deref() else {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            &AuthnError::ChallengeExpired.to_string(),
+        );
+    };
+    let origin = browser.origin();
+    let person_id = match mfa::finish_passwordless(&app, handle, &b.credential, &origin).await {
+        Ok(p) => p,
+        Err(e @ AuthnError::ChallengeExpired) => {
+            return json_error(StatusCode::BAD_REQUEST, &e.to_string())
+        }
+        Err(AuthnError::Passkey(e)) => {
+            tracing::info!(error = %e, "passwordless sign-in refused");
+            let msg = app.web().message("mfa.passkey_failed");
+            return json_error(StatusCode::UNAUTHORIZED, &msg);
+        }
+        Err(e) => return json_unavailable(e),
+    };
+    match crate::directory::get_person(app.store(), &person_id).await {
+        Ok(p) if p.status == "active" => {}
+        Ok(p) => {
+            let msg = AuthnError::Inactive(p.status.to_string()).to_string();
+            return json_error(StatusCode::FORBIDDEN, &super::signin::capitalize(&msg));
+        }
+        Err(e) => return json_unavailable(e),
+    }
+    let request = b.request.as_deref().filter(|r| !r.is_empty());
+    let amr = vec!["hwk".to_string(), "mfa".to_string()];
+    let mut resp = super::signin::start_session(
+        &app,
+        &browser,
+        &person_id,
+        amr,
+        crate::authn::ACR_PASSKEY,
+        request,
+    )
+    .await;
+    set_flow(&app, &mut resp, Flow::Passkey, "", 0);
+    json_done(&app, resp)
+}
