@@ -87,7 +87,7 @@ impl AppState {
         let clients = ClientCache::new(config.oauth.client_cache_seconds);
         let passwords = PasswordHasher::new(&config.auth)?;
         let web = Web::new()?;
-        let passkeys = crate::authn::Passkeys::new(&config)?;
+        let passkeys = crate::authn::Passkeys::new(&config);
         let federation =
             crate::federation::Federation::start(&config, &store, &master, clock.now_ms()).await?;
         let refresh_writer = crate::oidc::RefreshWriter::start(store.clone(), clock.clone())

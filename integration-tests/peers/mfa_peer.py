@@ -11,8 +11,10 @@ Prints `ok <step>` per step; on failure `FAIL <step>: <why>` and exit 1.
 """
 
 import base64
+import hashlib
 import html
 import json
+import os
 import re
 import sys
 import time
@@ -81,8 +83,11 @@ def password_sign_in(s, user, request=None):
 def id_token_claims(s, extra=None, client_id=CLIENT_ID):
     """The authorization code flow of a confidential client; returns the ID token's
     claims, or the redirect the hub answered with when it wants the person first."""
+    verifier = base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
     q = {"response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT,
-         "scope": "openid", "state": "st", "nonce": "n0"}
+         "scope": "openid", "state": "st", "nonce": "n0",
+         "code_challenge": challenge, "code_challenge_method": "S256"}
     q.update(extra or {})
     r = get(s, "/oauth2/authorize?" + urllib.parse.urlencode(q))
     for _ in range(6):
@@ -100,7 +105,8 @@ def id_token_claims(s, extra=None, client_id=CLIENT_ID):
     params = urllib.parse.parse_qs(urllib.parse.urlparse(r.headers["location"]).query)
     check("code" in params, f"a code in {r.headers['location']}")
     tok = requests.post(BASE + "/oauth2/token", timeout=10, auth=(client_id, CLIENT_SECRET), data={
-        "grant_type": "authorization_code", "code": params["code"][0], "redirect_uri": REDIRECT})
+        "grant_type": "authorization_code", "code": params["code"][0], "redirect_uri": REDIRECT,
+        "code_verifier": verifier})
     check(tok.status_code == 200, f"token: {tok.status_code} {tok.text}")
     payload = tok.json()["id_token"].split(".")[1]
     return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))), None
@@ -254,7 +260,8 @@ def _():
     r = get(s, at)
     check(r.headers["location"] == "/login/mfa", f"{r.headers.get('location')}")
     q = {"response_type": "code", "client_id": MFA_CLIENT, "redirect_uri": REDIRECT,
-         "scope": "openid", "prompt": "none"}
+         "scope": "openid", "prompt": "none",
+         "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "code_challenge_method": "S256"}
     r = get(s, "/oauth2/authorize?" + urllib.parse.urlencode(q))
     check("error=interaction_required" in r.headers.get("location", ""), f"prompt=none: {r.headers.get('location')}")
 

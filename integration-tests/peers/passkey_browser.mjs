@@ -108,7 +108,7 @@ try {
 
   await step('portal-lists-the-passkey', async () => {
     await page.getByRole('link', { name: 'Sign-in security' }).click();
-    await page.getByRole('cell', { name: 'Laptop (virtual)' }).waitFor();
+    await page.getByRole('cell', { name: 'Laptop (virtual)', exact: true }).waitFor();
     check(await page.getByText('Your role needs one of them to sign in.').isVisible(), 'the page says why');
     await shot('security.png');
   });

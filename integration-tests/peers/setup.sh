@@ -45,12 +45,19 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 
 # --- Python peers (Authlib, joserfc, pysaml2 + lxml) into target/peers/venv -------------------------
-venv="$root/target/peers/venv"
-stamp="$venv/.requirements.sha256"
-want=$(sha256sum "$here/requirements.txt" | cut -d' ' -f1)
-if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
-  exit 0
-fi
-python3 -m venv "$venv"
-"$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements.txt"
-echo "$want" > "$stamp"
+# One virtualenv per requirements file: requirements.txt → target/peers/venv,
+# requirements-mfa.txt (soft-webauthn, PyOTP) → target/peers/venv-mfa.
+python_env() {
+  local venv="$1" reqs="$2"
+  local stamp="$venv/.requirements.sha256"
+  local want
+  want=$(sha256sum "$reqs" | cut -d' ' -f1)
+  if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    return 0
+  fi
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$reqs"
+  echo "$want" > "$stamp"
+}
+python_env "$root/target/peers/venv" "$here/requirements.txt"
+python_env "$root/target/peers/venv-mfa" "$here/requirements-mfa.txt"

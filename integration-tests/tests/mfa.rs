@@ -32,7 +32,7 @@ fn assert_steps(out: &std::process::Output, steps: &[&str]) {
 async fn pyotp_codes_recovery_codes_and_refused_soft_authenticators() {
     setup_peers();
     let dir = tempfile::tempdir().unwrap();
-    let hub = Hub::start_demo(dir.path(), &[]).await;
+    let hub = Hub::start_demo_localhost(dir.path(), &[]).await;
     let admin = Hub::demo_username(dir.path(), "hub administrator");
     let student = Hub::demo_username(dir.path(), "student");
     let redirect = "http://127.0.0.1:9/callback";
@@ -59,7 +59,7 @@ async fn pyotp_codes_recovery_codes_and_refused_soft_authenticators() {
     );
     let hub_base = hub.base.clone();
     let out = tokio::task::spawn_blocking(move || {
-        Command::new(workspace().join("target/peers/venv/bin/python"))
+        Command::new(workspace().join("target/peers/venv-mfa/bin/python"))
             .arg(workspace().join("integration-tests/peers/mfa_peer.py"))
             .args([
                 hub_base.as_str(),

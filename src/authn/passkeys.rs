@@ -24,21 +24,54 @@ const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL
 const MAX_NAME: usize = 60;
 
 /// The relying party: our origin and rp id (the issuer's host unless configured).
+/// Browsers refuse an IP address as an rp id (WebAuthn L3 §5.1.3 step 8 wants a
+/// domain), so under `http://127.0.0.1:…` passkeys are off and the pages say so.
 pub struct Passkeys {
-    webauthn: Webauthn,
+    webauthn: Option<Webauthn>,
+    off_because: Option<String>,
 }
 
 impl Passkeys {
-    pub fn new(config: &Config) -> Result<Passkeys, AuthnError> {
+    pub fn new(config: &Config) -> Passkeys {
+        match Self::relying_party(config) {
+            Ok(webauthn) => Passkeys {
+                webauthn: Some(webauthn),
+                off_because: None,
+            },
+            Err(why) => {
+                tracing::warn!(reason = %why, "passkeys are off: set server.issuer to a URL with a host name (e.g. https://sso.district.org or http://localhost:8080)");
+                Passkeys {
+                    webauthn: None,
+                    off_because: Some(why),
+                }
+            }
+        }
+    }
+
+    fn relying_party(config: &Config) -> Result<Webauthn, String> {
         let issuer = config.issuer();
-        let origin = Url::parse(&issuer)
-            .map_err(|e| AuthnError::Passkey(format!("server.issuer {issuer:?}: {e}")))?;
+        let origin = Url::parse(&issuer).map_err(|e| format!("server.issuer {issuer:?}: {e}"))?;
         let host = origin.host_str().unwrap_or_default().to_string();
         let rp_id = config.mfa.webauthn_rp_id.clone().unwrap_or(host);
-        let webauthn = WebauthnBuilder::new(&rp_id, &origin)
+        if rp_id.parse::<std::net::IpAddr>().is_ok() || rp_id.starts_with('[') {
+            return Err(format!("the relying party id {rp_id} is an IP address"));
+        }
+        WebauthnBuilder::new(&rp_id, &origin)
             .and_then(|b| b.rp_name(&config.mfa.totp_issuer).build())
-            .map_err(|e| AuthnError::Passkey(format!("WebAuthn relying party {rp_id}: {e}")))?;
-        Ok(Passkeys { webauthn })
+            .map_err(|e| format!("WebAuthn relying party {rp_id}: {e}"))
+    }
+
+    pub fn available(&self) -> bool {
+        self.webauthn.is_some()
+    }
+
+    fn wa(&self) -> Result<&Webauthn, AuthnError> {
+        self.webauthn.as_ref().ok_or_else(|| {
+            AuthnError::Passkey(format!(
+                "passkeys are off on this server ({})",
+                self.off_because.as_deref().unwrap_or("not configured")
+            ))
+        })
     }
 }
 
@@ -91,7 +124,7 @@ pub async fn start_registration(
     let exclude = existing.iter().map(|(_, p)| p.cred_id().clone()).collect();
     let (mut ccr, state) = app
         .passkeys()
-        .webauthn
+        .wa()?
         .start_passkey_registration(
             person_uuid(person_id)?,
             user_name,
@@ -155,7 +188,7 @@ pub async fn finish_registration(
         .ok_or(AuthnError::ChallengeExpired)?;
     let passkey = app
         .passkeys()
-        .webauthn
+        .wa()?
         .finish_passkey_registration(credential, &state)
         .map_err(webauthn_err)?;
     let view = PasskeyView {
@@ -234,7 +267,7 @@ pub(super) async fn start_authentication(
     }
     let (rcr, state) = app
         .passkeys()
-        .webauthn
+        .wa()?
         .start_passkey_authentication(&keys)
         .map_err(webauthn_err)?;
     let state = serde_json::to_string(&state).map_err(webauthn_err)?;
@@ -252,7 +285,7 @@ pub(super) async fn finish_authentication(
         serde_json::from_str(state).map_err(|_| AuthnError::ChallengeExpired)?;
     let result = app
         .passkeys()
-        .webauthn
+        .wa()?
         .finish_passkey_authentication(credential, &state)
         .map_err(webauthn_err)?;
     let cred_id = B64.encode(result.cred_id().as_ref());
@@ -265,7 +298,7 @@ pub(super) fn start_discoverable(
 ) -> Result<(RequestChallengeResponse, String), AuthnError> {
     let (rcr, state) = app
         .passkeys()
-        .webauthn
+        .wa()?
         .start_discoverable_authentication()
         .map_err(webauthn_err)?;
     let state = serde_json::to_string(&state).map_err(webauthn_err)?;
@@ -281,7 +314,7 @@ pub(super) async fn finish_discoverable(
 ) -> Result<String, AuthnError> {
     let state: DiscoverableAuthentication =
         serde_json::from_str(state).map_err(|_| AuthnError::ChallengeExpired)?;
-    let wa = &app.passkeys().webauthn;
+    let wa = app.passkeys().wa()?;
     let (user, cred_id) = wa
         .identify_discoverable_authentication(credential)
         .map_err(webauthn_err)?;

@@ -117,12 +117,15 @@ async fn render(
         Err(e) => return unavailable(app, e),
     };
     let passkey_only = pending.needed == Assurance::Passkey;
-    let can = f.can_satisfy(pending.needed);
-    let enroll = !can && !f.any() && app.config().mfa.enroll_at_signin;
+    // A role that needs a passkey cannot sign in where passkeys are off.
+    let possible = !passkey_only || app.passkeys().available();
+    let can = f.can_satisfy(pending.needed) && possible;
+    let enroll = !can && !f.any() && app.config().mfa.enroll_at_signin && possible;
     let ctx = minijinja::context! {
         lang => "en", csrf => browser.csrf(app), alert => alert,
         passkey_only => passkey_only, can => can, enroll => enroll,
-        has_passkey => f.passkeys > 0,
+        has_passkey => f.passkeys > 0 && app.passkeys().available(),
+        passkeys_on => app.passkeys().available(),
         has_totp => f.totp && !passkey_only,
         has_recovery => f.recovery_codes_left > 0 && !passkey_only,
     };

@@ -96,6 +96,7 @@ async fn render(
         passkeys => keys, totp => f.totp, recovery_left => f.recovery_codes_left,
         has_factor => f.any(), needs_mfa => needed >= Assurance::Mfa,
         needs_passkey => needed == Assurance::Passkey, notice => notice, alert => alert,
+        passkeys_on => app.passkeys().available(),
     };
     browser.finish(app, page(app, status, "security.html", ctx))
 }

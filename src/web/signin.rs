@@ -57,7 +57,7 @@ pub(super) async fn render_login(
     let ctx = minijinja::context! {
         lang => "en", csrf => browser.csrf(app), request => request, username => hint,
         client_name => client_name(app, request).await, alert => alert, notice => notice,
-        idps => super::federated::idp_buttons(app),
+        idps => super::federated::idp_buttons(app), passkeys_on => app.passkeys().available(),
     };
     browser.finish(app, page(app, status, "login.html", ctx))
 }
