@@ -9,6 +9,7 @@ mod browser;
 mod clients_api;
 mod demo;
 mod guard;
+mod mfa;
 mod orgs;
 mod replicas;
 mod schema;
