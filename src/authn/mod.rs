@@ -4,6 +4,7 @@
 
 mod csrf;
 mod error;
+pub mod factors;
 mod http;
 pub mod mfa;
 pub mod passkeys;

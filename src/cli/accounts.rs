@@ -50,7 +50,7 @@ pub async fn user_reset_mfa(config: Config, username: &str) -> anyhow::Result<()
     let person = crate::directory::find_person_by_login(app.store(), username)
         .await?
         .with_context(|| format!("no person with username or email {username:?}"))?;
-    let removed = crate::authn::mfa::reset(&app, &person.id, &Origin::cli())
+    let removed = crate::authn::factors::reset(&app, &person.id, &Origin::cli())
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!(

@@ -8,6 +8,7 @@ mod cookies;
 mod federated;
 mod logout;
 mod mfa;
+mod passwordless;
 mod portal;
 mod security;
 mod signin;
@@ -205,6 +206,7 @@ pub fn router() -> Router<AppState> {
         .merge(federated::router())
         .merge(portal::router())
         .merge(mfa::router())
+        .merge(passwordless::router())
         .merge(security::router())
         .merge(logout::router())
 }

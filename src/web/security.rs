@@ -204,7 +204,9 @@ async fn totp_confirm(
 }
 
 async fn audit(app: &AppState, browser: &Browser, person_id: &str, action: &'static str) {
-    if let Err(e) = mfa::record_change(app, &browser.origin(), person_id, action).await {
+    if let Err(e) =
+        crate::authn::factors::record_change(app, &browser.origin(), person_id, action).await
+    {
         tracing::error!(error = %e, "auditing a factor change failed");
     }
 }
@@ -250,7 +252,7 @@ async fn totp_remove(
         Ok(None) => {}
         Err(e) => return failed(&app, e),
     }
-    match mfa::remove_totp(&app, &browser.origin(), pid).await {
+    match crate::authn::factors::remove_totp(&app, &browser.origin(), pid).await {
         Ok(_) => Redirect::to("/portal/security?done=removed").into_response(),
         Err(e) => failed(&app, e),
     }
@@ -265,7 +267,13 @@ async fn recovery_issue(
         Ok(s) => s,
         Err(r) => return *r,
     };
-    let codes = match mfa::issue_recovery_codes(&app, &browser.origin(), &session.person_id).await {
+    let codes = match crate::authn::factors::issue_recovery_codes(
+        &app,
+        &browser.origin(),
+        &session.person_id,
+    )
+    .await
+    {
         Ok(c) => c,
         Err(e) => return failed(&app, e),
     };
@@ -367,7 +375,7 @@ async fn passkey_remove(
         Ok(None) => {}
         Err(e) => return failed(&app, e),
     }
-    match mfa::remove_passkey(&app, &browser.origin(), pid, &f.id).await {
+    match crate::authn::factors::remove_passkey(&app, &browser.origin(), pid, &f.id).await {
         Ok(true) => Redirect::to("/portal/security?done=removed").into_response(),
         Ok(false) => error_page(
             &app,

@@ -1,0 +1,183 @@
+//! Changes to a person's second factors (removal, recovery codes, the help desk's
+//! reset) and passwordless sign-in with a passkey, each audited in its transaction.
+
+use super::mfa::{audit_factor, handle_digest};
+use super::{passkeys, recovery, totp, AuthnError};
+use crate::audit::{Origin, Outcome};
+use crate::store::StoreError;
+use crate::AppState;
+
+/// Audits a change to a person's factors made elsewhere (a confirmed TOTP set-up).
+pub async fn record_change(
+    app: &AppState,
+    origin: &Origin,
+    person_id: &str,
+    action: &'static str,
+) -> Result<(), AuthnError> {
+    let mut tx = app.store().begin().await?;
+    audit_factor(
+        &mut tx,
+        app,
+        origin,
+        action,
+        Outcome::Success,
+        person_id,
+        "totp",
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(())
+}
+
+pub async fn remove_totp(
+    app: &AppState,
+    origin: &Origin,
+    person_id: &str,
+) -> Result<bool, AuthnError> {
+    let mut tx = app.store().begin().await?;
+    let removed = totp::remove(&mut tx, person_id).await?;
+    if removed {
+        audit_factor(
+            &mut tx,
+            app,
+            origin,
+            "auth.totp.remove",
+            Outcome::Success,
+            person_id,
+            "totp",
+        )
+        .await?;
+    }
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(removed)
+}
+
+pub async fn remove_passkey(
+    app: &AppState,
+    origin: &Origin,
+    person_id: &str,
+    id: &str,
+) -> Result<bool, AuthnError> {
+    let mut tx = app.store().begin().await?;
+    let removed = passkeys::remove(&mut tx, person_id, id).await?;
+    if removed {
+        audit_factor(
+            &mut tx,
+            app,
+            origin,
+            "auth.passkey.remove",
+            Outcome::Success,
+            person_id,
+            id,
+        )
+        .await?;
+    }
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(removed)
+}
+
+/// A new set of recovery codes (the old ones stop working), audited.
+pub async fn issue_recovery_codes(
+    app: &AppState,
+    origin: &Origin,
+    person_id: &str,
+) -> Result<Vec<String>, AuthnError> {
+    let mut tx = app.store().begin().await?;
+    let codes = recovery::issue(&mut tx, app, person_id).await?;
+    audit_factor(
+        &mut tx,
+        app,
+        origin,
+        "auth.recovery_codes.issue",
+        Outcome::Success,
+        person_id,
+        "recovery_code",
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(codes)
+}
+
+/// Removes every second factor of a person and ends their sessions (help desk).
+/// Returns how many factors went.
+pub async fn reset(app: &AppState, person_id: &str, origin: &Origin) -> Result<u64, AuthnError> {
+    let now = app.clock().now_ms();
+    let mut tx = app.store().begin().await?;
+    let mut removed = 0;
+    for sql in [
+        "DELETE FROM passkeys WHERE person_id = $1",
+        "DELETE FROM totp_factors WHERE person_id = $1",
+        "DELETE FROM recovery_codes WHERE person_id = $1 AND used_at IS NULL",
+        "DELETE FROM mfa_challenges WHERE person_id = $1",
+    ] {
+        removed += sqlx::query(sql)
+            .bind(person_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+    }
+    super::end_all_sessions(&mut tx, person_id, now).await?;
+    audit_factor(
+        &mut tx,
+        app,
+        origin,
+        "auth.mfa.reset",
+        Outcome::Success,
+        person_id,
+        "all",
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(removed)
+}
+
+/// Starts a passwordless sign-in; returns the options and the handle for the cookie.
+pub async fn begin_passwordless(
+    app: &AppState,
+) -> Result<(webauthn_rs::prelude::RequestChallengeResponse, String), AuthnError> {
+    let (rcr, state) = passkeys::start_discoverable(app)?;
+    let handle = crate::oidc::random_token(32);
+    let now = app.clock().now_ms();
+    sqlx::query(
+        "INSERT INTO mfa_challenges (id, purpose, state, created_at, expires_at) VALUES ($1, 'passkey', $2, $3, $4)",
+    )
+    .bind(handle_digest(app, &handle))
+    .bind(state)
+    .bind(now)
+    .bind(now + app.config().mfa.challenge_ttl_seconds * 1000)
+    .execute(app.store().writer())
+    .await?;
+    Ok((rcr, handle))
+}
+
+/// Finishes a passwordless sign-in (the challenge is used up first, whatever the
+/// outcome). Returns the person and the session's amr.
+pub async fn finish_passwordless(
+    app: &AppState,
+    handle: &str,
+    credential: &webauthn_rs::prelude::PublicKeyCredential,
+    origin: &Origin,
+) -> Result<String, AuthnError> {
+    let state: Option<String> = sqlx::query_scalar(
+        "DELETE FROM mfa_challenges WHERE id = $1 AND purpose = 'passkey' AND expires_at > $2 RETURNING state",
+    )
+    .bind(handle_digest(app, handle))
+    .bind(app.clock().now_ms())
+    .fetch_optional(app.store().writer())
+    .await?;
+    let state = state.ok_or(AuthnError::ChallengeExpired)?;
+    let person_id = passkeys::finish_discoverable(app, &state, credential).await?;
+    let mut tx = app.store().begin().await?;
+    audit_factor(
+        &mut tx,
+        app,
+        origin,
+        "auth.passkey.signin",
+        Outcome::Success,
+        &person_id,
+        "passkey",
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(person_id)
+}
