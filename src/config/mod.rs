@@ -6,9 +6,11 @@
 //! with the variable's name.
 
 mod federation;
+mod federation_oidc;
 mod sources;
 
 pub use federation::{AttributeMapping, FederationConfig, LinkConfig, SamlIdpConfig};
+pub use federation_oidc::{ClaimMapping, OidcIdpConfig, OidcLinkConfig};
 
 use serde::Deserialize;
 use sources::{describe_toml_error, overlay_env};
