@@ -435,6 +435,25 @@ async fn oidc_provider_signs_people_in_and_wrong_answers_are_refused() {
         "forged state",
     );
 
+    // Mix-up defence (RFC 9207): the answer must name this provider, and may not leave
+    // its name out when the provider's discovery says it always sends it.
+    for (case, change) in [
+        ("wrong iss", Some("https%3A%2F%2Fevil.example")),
+        ("no iss", None),
+    ] {
+        let mut b = Browser::new();
+        let back = to_callback(&mut b, &hub, &idp, "google", None, "ana", "normal").await;
+        let (head, _) = back
+            .split_once("&iss=")
+            .expect("the provider sends iss last");
+        let changed = match change {
+            Some(iss) => format!("{head}&iss={iss}"),
+            None => head.to_string(),
+        };
+        let answer = b.get(&changed).await;
+        refused(&answer, &b, 400, "was not accepted (issuer)", case);
+    }
+
     // Just-in-time: created once, pending, never duplicated.
     for _ in 0..2 {
         let mut b = Browser::new();
@@ -509,6 +528,11 @@ async fn oidc_provider_signs_people_in_and_wrong_answers_are_refused() {
         );
     }
     assert!(hub.stop().await);
+    // Neither the client secret nor any token the provider issued reaches the log.
+    let log = std::fs::read_to_string(dir.path().join("hub.log")).unwrap();
+    assert!(log.contains("OpenID Provider discovery loaded"), "{log}");
+    assert!(!log.contains(secret), "the client secret is in the log");
+    assert!(!log.contains("eyJ"), "a JWT is in the log");
 }
 
 /// An OpenID Connect client of the hub (code + PKCE) whose sign-in goes through the
