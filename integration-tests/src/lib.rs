@@ -3,6 +3,7 @@
 //! workspace's `target/debug/hms-ach` (`scripts/test.sh` builds it first).
 
 pub mod browser;
+pub mod oidc_peer;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -15,82 +15,18 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use integration_tests::browser::{absolute, url_encode, Answer, Browser};
-use integration_tests::{client_json as client, setup_peers, sqlite_url, workspace, Hub};
+use integration_tests::oidc_peer::{to_callback, Idp};
+use integration_tests::{client_json as client, setup_peers, sqlite_url, Hub};
 use sha2::{Digest, Sha256};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 
 const CLIENT_ID: &str = "hms-ach-hub";
 const TENANT: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
 const IDPS: [&str; 3] = ["google", "entra", "okta-jit"];
 
-/// oidc-provider on its own port; killed on drop.
-struct Idp {
-    base: String,
-    child: Child,
-}
-
-impl Idp {
-    async fn start(secret: &str) -> Idp {
-        let port = integration_tests::free_port();
-        let child = Command::new("node")
-            .arg(workspace().join("target/peers/node/oidc_idp.mjs"))
-            .args([&port.to_string(), CLIENT_ID, secret])
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the oidc-provider peer");
-        let idp = Idp {
-            base: format!("http://127.0.0.1:{port}"),
-            child,
-        };
-        for _ in 0..100 {
-            let url = format!("{}/.well-known/openid-configuration", idp.base);
-            if let Ok(r) = reqwest::get(url).await {
-                if r.status() == 200 {
-                    return idp;
-                }
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        panic!("the oidc-provider peer did not start");
-    }
-
-    async fn control(&self, body: serde_json::Value) {
-        let r = reqwest::Client::new()
-            .post(format!("{}/control", self.base))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-    }
-
-    async fn next(&self, user: &str, mode: &str) {
-        self.control(serde_json::json!({ "user": user, "mode": mode }))
-            .await;
-    }
-
-    /// The parameters of the last authorization request the provider received.
-    async fn last_request(&self) -> serde_json::Value {
-        reqwest::get(format!("{}/last", self.base))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-}
-
-impl Drop for Idp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Three hub entries for the one provider: a Google Workspace-like one (hd), an
-/// Entra-like one (tid, secret from an environment variable) and a just-in-time one.
+/// Entra-like one (tid, secret from an environment variable) and a just-in-time one;
+/// and one whose provider cannot be reached.
 fn write_config(dir: &Path, idp: &Idp, secret: &str) -> String {
     std::fs::write(dir.join("idp-secret"), format!("{secret}\n")).unwrap();
     let path = dir.join("hms-ach.toml");
@@ -117,6 +53,13 @@ allowed_tid = ["{TENANT}"]
 link = {{ claim = "email", person_field = "email" }}
 
 [[federation.oidc_idps]]
+id = "down"
+display_name = "Riverside backup"
+issuer = "http://127.0.0.1:9"
+client_id = "{CLIENT_ID}"
+client_secret_file = "idp-secret"
+
+[[federation.oidc_idps]]
 id = "okta-jit"
 display_name = "Riverside new staff"
 issuer = "{base}"
@@ -129,44 +72,6 @@ just_in_time = true
     )
     .unwrap();
     path.display().to_string()
-}
-
-/// From the hub's IdP button through the provider's scripted login: returns the
-/// provider's redirect to the hub's callback (not yet followed, so a test can choose
-/// which browser follows it).
-async fn to_callback(
-    b: &mut Browser,
-    hub: &Hub,
-    idp: &Idp,
-    idp_id: &str,
-    request: Option<&str>,
-    user: &str,
-    mode: &str,
-) -> String {
-    idp.next(user, mode).await;
-    let start = match request {
-        Some(r) => format!("{}/login/idp/{idp_id}?request={r}", hub.base),
-        None => format!("{}/login/idp/{idp_id}", hub.base),
-    };
-    let begin = b.get(&start).await;
-    assert_eq!(begin.status, 303, "{}", begin.body);
-    assert!(
-        b.cookies.contains_key("hms_fed"),
-        "the binding cookie is set"
-    );
-    let mut next = begin.location.expect("to the provider");
-    assert!(next.starts_with(&format!("{}/auth?", idp.base)), "{next}");
-    for _ in 0..6 {
-        let at = b.get(&absolute(&idp.base, &next)).await;
-        assert_eq!(at.status, 303, "provider: {}", at.body);
-        next = at.location.expect("a redirect");
-        if next.starts_with(&hub.base) {
-            let path = format!("{}/login/oidc/{idp_id}/callback?", hub.base);
-            assert!(next.starts_with(&path), "{next}");
-            return next;
-        }
-    }
-    panic!("the provider never sent the browser back");
 }
 
 async fn sign_in(
@@ -196,7 +101,7 @@ async fn oidc_provider_signs_people_in_and_wrong_answers_are_refused() {
     setup_peers();
     let dir = tempfile::tempdir().unwrap();
     let secret = "upstream-client-secret-0123456789abcdef";
-    let idp = Idp::start(secret).await;
+    let idp = Idp::start(CLIENT_ID, secret).await;
     let config = write_config(dir.path(), &idp, secret);
     let hub = Hub::start_demo(
         dir.path(),
@@ -223,6 +128,13 @@ async fn oidc_provider_signs_people_in_and_wrong_answers_are_refused() {
         login.body
     );
     assert!(login.body.contains("/login/idp/entra"));
+    // A provider whose discovery failed is shown as unavailable and refuses to start.
+    assert!(login
+        .body
+        .contains("Riverside backup: not available right now"));
+    assert!(!login.body.contains("/login/idp/down"));
+    let down = b.get(&format!("{}/login/idp/down", hub.base)).await;
+    refused(&down, &b, 503, "is not available", "down");
 
     // A good sign-in: a session for the person the verified e-mail finds, portal next.
     let mut b = Browser::new();
@@ -281,21 +193,35 @@ async fn oidc_provider_signs_people_in_and_wrong_answers_are_refused() {
     .fetch_one(&db)
     .await
     .unwrap();
-    for (idp_id, mode, acr, amr) in [
+    let passed_on = "&max_age=300&prompt=login";
+    for (idp_id, mode, extra, acr, amr) in [
         (
             "entra",
             "mfa",
+            passed_on,
             "urn:hms-ach:acr:mfa",
             serde_json::json!(["fed", "mfa"]),
         ),
         (
             "google",
             "normal",
+            "",
             "urn:hms-ach:acr:federated",
             serde_json::json!(["fed"]),
         ),
     ] {
-        let claims = to_id_token(&hub, &idp, &client_id, &redirect, idp_id, mode).await;
+        let app = (client_id.as_str(), redirect.as_str(), extra);
+        let claims = to_id_token(&hub, &idp, app, idp_id, mode).await;
+        // An app's max_age and prompt=login reach the provider (and the hub checks the
+        // provider's auth_time against that max_age).
+        let asked = idp.last_request().await;
+        let seen = (asked["max_age"].as_str(), asked["prompt"].as_str());
+        let want = if extra.is_empty() {
+            (None, None)
+        } else {
+            (Some("300"), Some("login"))
+        };
+        assert_eq!(seen, want, "{idp_id}: {asked}");
         assert_eq!(claims["sub"], ana_id.as_str(), "{claims}");
         assert_eq!(claims["nonce"], "n1");
         assert_eq!(claims["acr"], acr, "{claims}");
@@ -540,8 +466,7 @@ async fn oidc_provider_signs_people_in_and_wrong_answers_are_refused() {
 async fn to_id_token(
     hub: &Hub,
     idp: &Idp,
-    client_id: &str,
-    redirect: &str,
+    (client_id, redirect, extra): (&str, &str, &str),
     idp_id: &str,
     mode: &str,
 ) -> serde_json::Value {
@@ -550,7 +475,7 @@ async fn to_id_token(
     let mut b = Browser::new();
     let authz = b
         .get(&format!(
-            "{}/oauth2/authorize?response_type=code&client_id={client_id}&redirect_uri={}&scope=openid%20profile&state=s1&nonce=n1&code_challenge={challenge}&code_challenge_method=S256",
+            "{}/oauth2/authorize?response_type=code&client_id={client_id}&redirect_uri={}&scope=openid%20profile&state=s1&nonce=n1&code_challenge={challenge}&code_challenge_method=S256{extra}",
             hub.base,
             url_encode(redirect)
         ))
