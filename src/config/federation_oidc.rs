@@ -74,6 +74,10 @@ pub struct OidcIdpConfig {
     /// Use an `email` link claim only when the ID token says `email_verified: true`.
     #[serde(default = "yes")]
     pub require_email_verified: bool,
+    /// `client_secret_basic` or `client_secret_post` (Core §9); none: basic, unless
+    /// the provider's discovery offers only post.
+    #[serde(default)]
+    pub token_endpoint_auth_method: Option<String>,
 }
 
 /// Never prints the secret's source content; names are harmless.
@@ -253,6 +257,13 @@ impl OidcIdpConfig {
                 ));
             }
         }
+        if let Some(m) = &self.token_endpoint_auth_method {
+            if !matches!(m.as_str(), "client_secret_basic" | "client_secret_post") {
+                return bad(format!(
+                    "token_endpoint_auth_method = {m:?}: use client_secret_basic or client_secret_post"
+                ));
+            }
+        }
         if self.max_age_seconds.is_some_and(|m| m > 31_536_000) {
             return bad("max_age_seconds must be at most a year".into());
         }
@@ -341,6 +352,10 @@ mod tests {
                 "identifier:TYPE",
             ),
             ("email_domains=['@x.org']", "bare domain"),
+            (
+                "token_endpoint_auth_method='private_key_jwt'",
+                "client_secret_post",
+            ),
         ];
         for (extra, want) in cases {
             // A later key replaces the default one in the text above.

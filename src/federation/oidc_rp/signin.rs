@@ -46,13 +46,16 @@ fn seal_label(state_digest: &str) -> String {
 fn rp_client(idp: &OidcIdp, m: &Metadata) -> Result<Client, FederationError> {
     let redirect = RedirectUrl::new(idp.redirect_uri.clone())
         .map_err(|e| FederationError::BadMetadata(format!("redirect URI: {e}")))?;
-    // client_secret_basic unless the provider only offers client_secret_post
-    // (Core §9: basic is the default).
+    // As configured; else client_secret_basic (Core §9: the default) unless the
+    // provider only offers client_secret_post.
     let methods = m.token_endpoint_auth_methods_supported();
-    let post_only = methods.is_some_and(|ms| {
-        !ms.contains(&CoreClientAuthMethod::ClientSecretBasic)
-            && ms.contains(&CoreClientAuthMethod::ClientSecretPost)
-    });
+    let post_only = match idp.config.token_endpoint_auth_method.as_deref() {
+        Some(method) => method == "client_secret_post",
+        None => methods.is_some_and(|ms| {
+            !ms.contains(&CoreClientAuthMethod::ClientSecretBasic)
+                && ms.contains(&CoreClientAuthMethod::ClientSecretPost)
+        }),
+    };
     Ok(CoreClient::from_provider_metadata(
         m.clone(),
         ClientId::new(idp.config.client_id.clone()),
