@@ -2,6 +2,9 @@
 //! which independent peer it uses. The binary comes from `HMS_ACH_BIN` or the
 //! workspace's `target/debug/hms-ach` (`scripts/test.sh` builds it first).
 
+pub mod browser;
+pub mod oidc_peer;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;

@@ -1,4 +1,5 @@
-//! `[federation]`: the district's identity providers the hub trusts (SAML 2.0 today).
+//! `[federation]`: the district's identity providers the hub trusts: SAML 2.0 IdPs here,
+//! OpenID Providers in `federation_oidc.rs`.
 //!
 //! ```toml
 //! [[federation.saml_idps]]
@@ -12,7 +13,7 @@
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
-use super::ConfigError;
+use super::{ConfigError, OidcIdpConfig};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -28,6 +29,7 @@ pub struct FederationConfig {
     /// How long a person has to finish signing in at the IdP.
     pub request_ttl_seconds: i64,
     pub saml_idps: Vec<SamlIdpConfig>,
+    pub oidc_idps: Vec<OidcIdpConfig>,
 }
 
 impl Default for FederationConfig {
@@ -38,6 +40,7 @@ impl Default for FederationConfig {
             clock_skew_seconds: 120,
             request_ttl_seconds: 600,
             saml_idps: Vec::new(),
+            oidc_idps: Vec::new(),
         }
     }
 }
@@ -158,6 +161,9 @@ impl FederationConfig {
         for idp in &mut self.saml_idps {
             idp.metadata_file.as_mut().map(fix);
         }
+        for idp in &mut self.oidc_idps {
+            idp.client_secret_file.as_mut().map(fix);
+        }
     }
 
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
@@ -171,13 +177,18 @@ impl FederationConfig {
         if !(60..=3600).contains(&self.request_ttl_seconds) {
             return bad("federation.request_ttl_seconds must be between 60 and 3600".into());
         }
+        // One namespace for both kinds: the id picks the IdP in /login/idp/{id}.
         let mut seen = std::collections::HashSet::new();
-        for idp in &self.saml_idps {
-            let at = format!("federation.saml_idps id = {:?}", idp.id);
-            let id_ok = !idp.id.is_empty()
-                && idp.id.len() <= 40
-                && idp
-                    .id
+        let ids = self
+            .saml_idps
+            .iter()
+            .map(|i| ("saml_idps", i.id.as_str()))
+            .chain(self.oidc_idps.iter().map(|i| ("oidc_idps", i.id.as_str())));
+        for (list, id) in ids {
+            let at = format!("federation.{list} id = {id:?}");
+            let id_ok = !id.is_empty()
+                && id.len() <= 40
+                && id
                     .bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
             if !id_ok {
@@ -185,9 +196,15 @@ impl FederationConfig {
                     "{at}: id must be 1-40 characters of a-z, 0-9 and -, e.g. riverside-shib"
                 ));
             }
-            if !seen.insert(idp.id.as_str()) {
+            if !seen.insert(id) {
                 return bad(format!("{at}: two identity providers have this id"));
             }
+        }
+        for idp in &self.oidc_idps {
+            idp.validate()?;
+        }
+        for idp in &self.saml_idps {
+            let at = format!("federation.saml_idps id = {:?}", idp.id);
             if idp.display_name.trim().is_empty() {
                 return bad(format!(
                     "{at}: display_name is empty; it labels the sign-in button"
@@ -219,11 +236,7 @@ impl FederationConfig {
                 ));
             }
             let field = idp.link.person_field.as_str();
-            let field_ok = matches!(field, "username" | "email" | "sourced_id")
-                || field
-                    .strip_prefix("identifier:")
-                    .is_some_and(|t| !t.is_empty());
-            if !field_ok {
+            if !person_field_ok(field) {
                 return bad(format!(
                     "{at}: link.person_field = {field:?} must be username, email, sourced_id or identifier:TYPE"
                 ));
@@ -231,6 +244,14 @@ impl FederationConfig {
         }
         Ok(())
     }
+}
+
+/// A directory field a link value can be looked up in.
+pub(super) fn person_field_ok(field: &str) -> bool {
+    matches!(field, "username" | "email" | "sourced_id")
+        || field
+            .strip_prefix("identifier:")
+            .is_some_and(|t| !t.is_empty())
 }
 
 /// Metadata carries the keys we trust, so it must come over TLS (plain HTTP only from

@@ -6,10 +6,12 @@
 //! with the variable's name.
 
 mod federation;
+mod federation_oidc;
 mod mfa;
 mod sources;
 
 pub use federation::{AttributeMapping, FederationConfig, LinkConfig, SamlIdpConfig};
+pub use federation_oidc::{ClaimMapping, OidcIdpConfig, OidcLinkConfig};
 pub use mfa::MfaConfig;
 
 use serde::Deserialize;

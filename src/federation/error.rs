@@ -45,6 +45,30 @@ pub enum FederationError {
     Inactive(String),
     #[error("the hub's SAML key could not be used: {0}")]
     Credentials(String),
+    /// The OpenID Provider answered with `error=` (RFC 6749 §4.1.2.1, OpenID Connect
+    /// Core §3.1.2.6); only a code from those lists is kept, never the IdP's text.
+    #[error("the identity provider did not sign you in ({0}); try again or contact its help desk")]
+    IdpError(&'static str),
+    /// A callback without the parameters of an authorization response.
+    #[error(
+        "the identity provider's answer was incomplete ({0}); start again from the sign-in page"
+    )]
+    BadCallback(&'static str),
+    /// The code could not be exchanged; the detail is for the log only.
+    #[error("the identity provider did not complete the sign-in; try again shortly")]
+    TokenExchange(String),
+    /// The ID token (or the response carrying it) failed a check of OpenID Connect
+    /// Core §3.1.3.7; each refusal has its own code.
+    #[error("the identity provider's answer was not accepted ({}); start again from the sign-in page", .0.code())]
+    IdToken(IdTokenRefusal),
+    /// Google Workspace: the account is not in an allowed hosted domain (`hd`).
+    #[error("accounts of {0} may not sign in here; use your district account")]
+    HostedDomain(String),
+    /// Microsoft Entra ID: the account is not in an allowed tenant (`tid`).
+    #[error("accounts of this organization's Microsoft tenant may not sign in here; use your district account")]
+    Tenant(String),
+    #[error("the identity provider has not verified your e-mail address; verify it there or ask the help desk")]
+    EmailNotVerified,
     #[error(transparent)]
     Directory(#[from] DirectoryError),
     #[error(transparent)]
@@ -77,6 +101,13 @@ impl FederationError {
             FederationError::Pending => "pending",
             FederationError::Inactive(_) => "inactive",
             FederationError::Credentials(_) => "credentials",
+            FederationError::IdpError(_) => "idp_error",
+            FederationError::BadCallback(_) => "bad_callback",
+            FederationError::TokenExchange(_) => "token_exchange",
+            FederationError::IdToken(r) => r.code(),
+            FederationError::HostedDomain(_) => "hd",
+            FederationError::Tenant(_) => "tid",
+            FederationError::EmailNotVerified => "email_unverified",
             FederationError::Directory(_)
             | FederationError::Store(_)
             | FederationError::Audit(_) => "internal",
@@ -92,6 +123,50 @@ impl FederationError {
                 | FederationError::Audit(_)
                 | FederationError::Credentials(_)
         )
+    }
+}
+
+/// Why an upstream ID token was refused (OpenID Connect Core §3.1.3.7). The text is
+/// for the log; `code()` is what people, metrics and the audit log see.
+#[derive(Debug, thiserror::Error)]
+pub enum IdTokenRefusal {
+    #[error("the token response carried no ID token")]
+    Missing,
+    #[error("the ID token is malformed: {0}")]
+    Malformed(String),
+    #[error("signature: {0}")]
+    Signature(String),
+    /// The `iss` claim (step 2) or the authorization response's `iss` (RFC 9207 §2.4).
+    #[error("issuer: {0}")]
+    Issuer(String),
+    #[error("audience: {0}")]
+    Audience(String),
+    #[error("authorized party: {0}")]
+    AuthorizedParty(String),
+    #[error("expired: {0}")]
+    Expired(String),
+    #[error("issued at: {0}")]
+    IssuedAt(String),
+    #[error("nonce: {0}")]
+    Nonce(String),
+    #[error("auth_time: {0}")]
+    AuthTime(String),
+}
+
+impl IdTokenRefusal {
+    pub fn code(&self) -> &'static str {
+        match self {
+            IdTokenRefusal::Missing => "no_id_token",
+            IdTokenRefusal::Malformed(_) => "malformed",
+            IdTokenRefusal::Signature(_) => "signature",
+            IdTokenRefusal::Issuer(_) => "issuer",
+            IdTokenRefusal::Audience(_) => "audience",
+            IdTokenRefusal::AuthorizedParty(_) => "azp",
+            IdTokenRefusal::Expired(_) => "token_expired",
+            IdTokenRefusal::IssuedAt(_) => "issued_at",
+            IdTokenRefusal::Nonce(_) => "nonce",
+            IdTokenRefusal::AuthTime(_) => "auth_time",
+        }
     }
 }
 

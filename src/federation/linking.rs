@@ -1,18 +1,85 @@
 //! Account linking: which directory person an upstream sign-in is.
 //!
-//! The IdP's configured link attribute (eduPersonPrincipalName, mail, employeeNumber,
-//! the NameID …) is looked up first among remembered links, then in the directory by
-//! the configured field. Exactly one person must match: two is an error for the help
-//! desk, never a guess; none is refused, or (when the IdP allows it) creates the person
-//! in status `pending`. A sign-in never creates a second person for someone who exists.
+//! The IdP's configured link value (a SAML attribute such as eduPersonPrincipalName or
+//! the NameID; an OpenID Connect claim such as `email`) is looked up first among
+//! remembered links, then in the directory by the configured field. Exactly one person
+//! must match: two is an error for the help desk, never a guess; none is refused, or
+//! (when the IdP allows it) creates the person in status `pending`. A sign-in never
+//! creates a second person for someone who exists.
 
 use super::saml_response::{AssertedAttribute, Verified};
 use super::FederationError;
 use crate::audit::{self, Entry, Origin, Outcome};
-use crate::config::SamlIdpConfig;
+use crate::config::{OidcIdpConfig, SamlIdpConfig};
 use crate::directory::{self, Person, PersonInput};
 use crate::store::StoreError;
 use crate::AppState;
+
+/// One IdP's linking rules, from its SAML or OpenID Connect configuration.
+pub struct LinkPolicy<'a> {
+    pub idp_id: &'a str,
+    /// The attribute or claim that finds the person.
+    pub link_name: &'a str,
+    pub person_field: &'a str,
+    pub email_domains: &'a [String],
+    pub just_in_time: bool,
+    /// Attribute/claim names of a new person's details; empty: not asserted.
+    pub email: &'a str,
+    pub given_name: &'a str,
+    pub family_name: &'a str,
+    pub affiliation: &'a str,
+}
+
+impl<'a> LinkPolicy<'a> {
+    pub fn saml(cfg: &'a SamlIdpConfig) -> Self {
+        LinkPolicy {
+            idp_id: &cfg.id,
+            link_name: &cfg.link.attribute,
+            person_field: &cfg.link.person_field,
+            email_domains: &cfg.email_domains,
+            just_in_time: cfg.just_in_time,
+            email: &cfg.attributes.email,
+            given_name: &cfg.attributes.given_name,
+            family_name: &cfg.attributes.family_name,
+            affiliation: &cfg.attributes.affiliation,
+        }
+    }
+
+    pub fn oidc(cfg: &'a OidcIdpConfig) -> Self {
+        LinkPolicy {
+            idp_id: &cfg.id,
+            link_name: &cfg.link.claim,
+            person_field: &cfg.link.person_field,
+            email_domains: &cfg.email_domains,
+            just_in_time: cfg.just_in_time,
+            email: &cfg.attributes.email,
+            given_name: &cfg.attributes.given_name,
+            family_name: &cfg.attributes.family_name,
+            affiliation: &cfg.attributes.affiliation,
+        }
+    }
+}
+
+/// What an upstream IdP asserted about the person, by attribute or claim name.
+pub trait Asserted {
+    /// The non-blank values of `name`.
+    fn values(&self, name: &str) -> Vec<&str>;
+    /// The IdP's stable, never reassigned id of the person, when it has one that is not
+    /// the link value (OpenID Connect Core §5.7: only `iss` + `sub` are). A remembered
+    /// link is keyed by it, so a later change of the link value keeps the person.
+    fn stable_subject(&self) -> Option<&str> {
+        None
+    }
+}
+
+impl Asserted for Verified {
+    fn values(&self, name: &str) -> Vec<&str> {
+        if name == "NameID" {
+            return self.name_id.as_deref().into_iter().collect();
+        }
+        attribute_values(&self.attributes, name)
+    }
+}
 
 /// Well-known attribute names: LDAP/eduPerson friendly names, their OIDs (SAML
 /// V2.0 X.500/LDAP attribute profile, as Shibboleth and Okta send them), and the claim
@@ -89,24 +156,23 @@ pub fn attribute_values<'a>(attrs: &'a [AssertedAttribute], wanted: &str) -> Vec
 }
 
 /// The value that identifies the person at this IdP.
-pub fn link_value(cfg: &SamlIdpConfig, v: &Verified) -> Result<String, FederationError> {
-    let value = if cfg.link.attribute == "NameID" {
-        v.name_id.clone()
-    } else {
-        attribute_values(&v.attributes, &cfg.link.attribute)
-            .first()
-            .map(|s| s.to_string())
-    };
-    let value = value
+pub fn link_value(
+    policy: &LinkPolicy<'_>,
+    asserted: &(dyn Asserted + Sync),
+) -> Result<String, FederationError> {
+    let value = asserted
+        .values(policy.link_name)
+        .first()
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty() && s.len() <= 256)
-        .ok_or_else(|| FederationError::MissingAttribute(cfg.link.attribute.clone()))?;
-    // A scoped value (user@domain: mail, eduPersonPrincipalName) must be in this IdP's
-    // own domains when it has any: otherwise any trusted IdP could assert anyone's
-    // address and become them (eduPerson §2.2.6: the scope names the asserting domain).
+        .ok_or_else(|| FederationError::MissingAttribute(policy.link_name.to_string()))?;
+    // A scoped value (user@domain: mail, eduPersonPrincipalName, an OIDC email) must be
+    // in this IdP's own domains when it has any: otherwise any trusted IdP could assert
+    // anyone's address and become them (eduPerson §2.2.6: the scope names the asserting
+    // domain).
     if let Some((_, domain)) = value.rsplit_once('@') {
-        let ours = cfg.email_domains.is_empty()
-            || cfg
+        let ours = policy.email_domains.is_empty()
+            || policy
                 .email_domains
                 .iter()
                 .any(|d| d.eq_ignore_ascii_case(domain));
@@ -123,21 +189,22 @@ pub fn link_value(cfg: &SamlIdpConfig, v: &Verified) -> Result<String, Federatio
 /// only: others get an error that says their status.
 pub async fn resolve_person(
     app: &AppState,
-    cfg: &SamlIdpConfig,
-    v: &Verified,
+    policy: &LinkPolicy<'_>,
+    asserted: &(dyn Asserted + Sync),
     origin: &Origin,
 ) -> Result<Person, FederationError> {
-    let value = link_value(cfg, v)?;
-    let subject = if matches!(cfg.link.person_field.as_str(), "username" | "email") {
-        value.to_lowercase()
-    } else {
-        value.clone()
+    let value = link_value(policy, asserted)?;
+    let subject = match asserted.stable_subject() {
+        // Kept apart from link values, which an IdP could set to the same text.
+        Some(sub) => format!("sub:{sub}"),
+        None if matches!(policy.person_field, "username" | "email") => value.to_lowercase(),
+        None => value.clone(),
     };
     let now = app.clock().now_ms();
     let linked: Option<String> = sqlx::query_scalar(
         "SELECT person_id FROM federated_identities WHERE idp_id = $1 AND subject = $2",
     )
-    .bind(&cfg.id)
+    .bind(policy.idp_id)
     .bind(&subject)
     .fetch_optional(app.store().reader())
     .await?;
@@ -145,7 +212,7 @@ pub async fn resolve_person(
         Some(id) => {
             sqlx::query("UPDATE federated_identities SET last_used_at = $1 WHERE idp_id = $2 AND subject = $3")
                 .bind(now)
-                .bind(&cfg.id)
+                .bind(policy.idp_id)
                 .bind(&subject)
                 .execute(app.store().writer())
                 .await?;
@@ -153,29 +220,28 @@ pub async fn resolve_person(
         }
         None => {
             let mut found =
-                directory::find_people_by_field(app.store(), &cfg.link.person_field, &value)
-                    .await?;
-            let field = cfg.link.person_field.clone();
+                directory::find_people_by_field(app.store(), policy.person_field, &value).await?;
+            let field = policy.person_field;
             match found.len() {
                 1 => {
                     let p = found.remove(0);
-                    link(app, cfg, &subject, &p.id, origin, "matched").await?;
+                    link(app, policy, &subject, &p.id, origin, "matched").await?;
                     p
                 }
-                0 if cfg.just_in_time => {
-                    let p = create_pending(app, cfg, v, &value, origin).await?;
-                    link(app, cfg, &subject, &p.id, origin, "created").await?;
+                0 if policy.just_in_time => {
+                    let p = create_pending(app, policy, asserted, &value, origin).await?;
+                    link(app, policy, &subject, &p.id, origin, "created").await?;
                     p
                 }
                 0 => {
                     return Err(FederationError::NoMatch {
-                        field: describe(&field),
+                        field: describe(field),
                         value,
                     })
                 }
                 _ => {
                     return Err(FederationError::Ambiguous {
-                        field: describe(&field),
+                        field: describe(field),
                         value,
                     })
                 }
@@ -202,7 +268,7 @@ fn describe(field: &str) -> String {
 
 async fn link(
     app: &AppState,
-    cfg: &SamlIdpConfig,
+    policy: &LinkPolicy<'_>,
     subject: &str,
     person_id: &str,
     origin: &Origin,
@@ -215,7 +281,7 @@ async fn link(
         "INSERT INTO federated_identities (idp_id, subject, person_id, created_at, last_used_at)
          VALUES ($1, $2, $3, $4, $4) ON CONFLICT (idp_id, subject) DO NOTHING",
     )
-    .bind(&cfg.id)
+    .bind(policy.idp_id)
     .bind(subject)
     .bind(person_id)
     .bind(now)
@@ -233,7 +299,7 @@ async fn link(
                 outcome: Outcome::Success,
                 target_kind: "person",
                 target_id: person_id,
-                details: serde_json::json!({ "idp": cfg.id, "how": how, "field": cfg.link.person_field }),
+                details: serde_json::json!({ "idp": policy.idp_id, "how": how, "field": policy.person_field }),
             },
         )
         .await?;
@@ -264,36 +330,41 @@ fn kinds_from(affiliations: &[&str]) -> Vec<String> {
 
 async fn create_pending(
     app: &AppState,
-    cfg: &SamlIdpConfig,
-    v: &Verified,
+    policy: &LinkPolicy<'_>,
+    asserted: &(dyn Asserted + Sync),
     value: &str,
     origin: &Origin,
 ) -> Result<Person, FederationError> {
     let first = |name: &str| {
-        attribute_values(&v.attributes, name)
-            .first()
-            .map(|s| s.trim().to_string())
+        if name.is_empty() {
+            return None;
+        }
+        asserted.values(name).first().map(|s| s.trim().to_string())
     };
-    let map = &cfg.attributes;
-    let given = first(&map.given_name)
-        .ok_or_else(|| FederationError::MissingAttribute(map.given_name.clone()))?;
-    let family = first(&map.family_name)
-        .ok_or_else(|| FederationError::MissingAttribute(map.family_name.clone()))?;
+    let given = first(policy.given_name)
+        .ok_or_else(|| FederationError::MissingAttribute(policy.given_name.to_string()))?;
+    let family = first(policy.family_name)
+        .ok_or_else(|| FederationError::MissingAttribute(policy.family_name.to_string()))?;
+    let affiliations = if policy.affiliation.is_empty() {
+        Vec::new()
+    } else {
+        asserted.values(policy.affiliation)
+    };
     let mut input = PersonInput {
         // Stable for this IdP and value: a retry after a failure finds the same record.
-        sourced_id: format!("fed-{}-{}", cfg.id, &super::digest_hex(value)[..16]),
-        kinds: kinds_from(&attribute_values(&v.attributes, &map.affiliation)),
+        sourced_id: format!("fed-{}-{}", policy.idp_id, &super::digest_hex(value)[..16]),
+        kinds: kinds_from(&affiliations),
         given_name: given,
         family_name: family,
         middle_name: None,
         preferred_name: None,
-        email: first(&map.email).map(|e| e.to_lowercase()),
+        email: first(policy.email).map(|e| e.to_lowercase()),
         username: None,
         status: Some("pending".into()),
         identifiers: Default::default(),
         affiliations: Vec::new(),
     };
-    match cfg.link.person_field.as_str() {
+    match policy.person_field {
         "username" => input.username = Some(value.to_lowercase()),
         "email" => input.email = Some(value.to_lowercase()),
         "sourced_id" => input.sourced_id = value.to_string(),

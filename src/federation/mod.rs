@@ -1,7 +1,8 @@
-//! Federation: people sign in at the district's own identity providers (SAML 2.0 today)
-//! and the hub turns that into its own session, so every downstream app trusts the hub.
+//! Federation: people sign in at the district's own identity providers (SAML 2.0 IdPs,
+//! and OpenID Providers in `oidc_rp`) and the hub turns that into its own session, so
+//! every downstream app trusts the hub.
 //!
-//! The round trip (SAML profiles §4.1, Web Browser SSO):
+//! The SAML round trip (SAML profiles §4.1, Web Browser SSO):
 //! 1. `begin_signin`: a pending AuthnRequest is stored (bound to a random value in a
 //!    cookie of this browser) and the browser is redirected to the IdP.
 //! 2. `accept_response`: the IdP POSTs a Response to our ACS. It is verified, the
@@ -14,6 +15,7 @@ mod credentials;
 mod error;
 mod linking;
 mod metadata;
+mod oidc_rp;
 mod pending;
 pub mod saml_response;
 mod saml_sp;
@@ -23,7 +25,10 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 pub use credentials::SpCredentials;
-pub use error::FederationError;
+pub use error::{FederationError, IdTokenRefusal};
+pub use oidc_rp::{
+    begin as begin_oidc_signin, callback as accept_oidc_callback, CallbackParams, OidcIdp,
+};
 
 use crate::audit::Origin;
 use crate::config::{Config, SamlIdpConfig};
@@ -77,7 +82,9 @@ impl SamlIdp {
 pub struct Federation {
     creds: Option<SpCredentials>,
     idps: Vec<Arc<SamlIdp>>,
+    oidc: Vec<Arc<OidcIdp>>,
     http: reqwest::Client,
+    upstream: oidc_rp::UpstreamHttp,
     skew_seconds: i64,
     /// xmlsec runs on blocking threads; a flood of Responses must not take them all.
     verify_slots: tokio::sync::Semaphore,
@@ -105,6 +112,13 @@ impl Federation {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| FederationError::Credentials(format!("HTTP client: {e}")))?;
+        let upstream = oidc_rp::UpstreamHttp::new()
+            .map_err(|e| FederationError::Credentials(format!("HTTP client: {e}")))?;
+        let oidc = fed
+            .oidc_idps
+            .iter()
+            .map(|c| OidcIdp::new(c, &issuer).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()?;
         let idps = fed
             .saml_idps
             .iter()
@@ -121,7 +135,9 @@ impl Federation {
         let federation = Federation {
             creds,
             idps,
+            oidc,
             http,
+            upstream,
             skew_seconds: fed.clock_skew_seconds,
             verify_slots: tokio::sync::Semaphore::new(4),
         };
@@ -140,15 +156,57 @@ impl Federation {
             .ok_or_else(|| FederationError::UnknownIdp(id.chars().take(40).collect()))
     }
 
-    /// Home-realm discovery: the IdP that serves this address's domain.
-    pub fn idp_for_email(&self, email: &str) -> Option<&Arc<SamlIdp>> {
+    pub fn oidc_idp(&self, id: &str) -> Result<&Arc<OidcIdp>, FederationError> {
+        self.oidc
+            .iter()
+            .find(|i| i.config.id == id)
+            .ok_or_else(|| FederationError::UnknownIdp(id.chars().take(40).collect()))
+    }
+
+    pub fn is_oidc(&self, id: &str) -> bool {
+        self.oidc.iter().any(|i| i.config.id == id)
+    }
+
+    pub(crate) fn upstream_http(&self) -> &oidc_rp::UpstreamHttp {
+        &self.upstream
+    }
+
+    /// Every configured IdP, SAML then OpenID Connect: (id, button label, ready).
+    pub fn buttons(&self) -> Vec<(&str, &str, bool)> {
+        let saml = self.idps.iter().map(|i| {
+            let c = &i.config;
+            (c.id.as_str(), c.display_name.as_str(), i.is_ready())
+        });
+        let oidc = self.oidc.iter().map(|i| {
+            let c = &i.config;
+            (c.id.as_str(), c.display_name.as_str(), i.is_ready())
+        });
+        saml.chain(oidc).collect()
+    }
+
+    /// The button label of a configured IdP of either kind.
+    pub fn display_name(&self, id: &str) -> Option<&str> {
+        self.buttons()
+            .into_iter()
+            .find(|(i, _, _)| *i == id)
+            .map(|(_, name, _)| name)
+    }
+
+    /// Home-realm discovery: the id of the IdP (of either kind) that serves this
+    /// address's domain.
+    pub fn idp_for_email(&self, email: &str) -> Option<&str> {
         let domain = email.trim().rsplit_once('@')?.1.to_ascii_lowercase();
-        self.idps.iter().find(|i| {
-            i.config
-                .email_domains
-                .iter()
-                .any(|d| d.eq_ignore_ascii_case(&domain))
-        })
+        let serves = |domains: &[String]| domains.iter().any(|d| d.eq_ignore_ascii_case(&domain));
+        self.idps
+            .iter()
+            .find(|i| serves(&i.config.email_domains))
+            .map(|i| i.config.id.as_str())
+            .or_else(|| {
+                self.oidc
+                    .iter()
+                    .find(|i| serves(&i.config.email_domains))
+                    .map(|i| i.config.id.as_str())
+            })
     }
 
     fn creds(&self) -> Result<&SpCredentials, FederationError> {
@@ -157,10 +215,18 @@ impl Federation {
         })
     }
 
-    /// Re-reads the metadata of every IdP whose refresh time has come (the
-    /// background loop calls this every minute). A failed read keeps the copy in use;
-    /// with none in memory, the last good copy from the store is used.
+    /// Re-reads the SAML metadata and OpenID Connect discovery documents whose refresh
+    /// time has come (the background loop calls this every minute).
     pub async fn refresh_due(&self, store: &Store, now_ms: i64) {
+        for idp in &self.oidc {
+            idp.refresh_due(&self.upstream, now_ms).await;
+        }
+        self.refresh_saml(store, now_ms).await;
+    }
+
+    /// A failed read keeps the copy in use; with none in memory, the last good copy
+    /// from the store is used.
+    async fn refresh_saml(&self, store: &Store, now_ms: i64) {
         let Some(creds) = &self.creds else { return };
         for idp in &self.idps {
             if idp.next_refresh_ms.load(Ordering::Relaxed) > now_ms {
@@ -341,7 +407,13 @@ pub async fn accept_response(
     )
     .await?;
     tx.commit().await.map_err(StoreError::from)?;
-    let person = linking::resolve_person(app, &idp.config, &verified, origin).await?;
+    let person = linking::resolve_person(
+        app,
+        &linking::LinkPolicy::saml(&idp.config),
+        &verified,
+        origin,
+    )
+    .await?;
     let mfa = verified
         .authn_contexts
         .iter()

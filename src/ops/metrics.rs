@@ -83,6 +83,12 @@ pub fn federated_signin(idp: &str, outcome: &'static str) {
     metrics::counter!("hms_ach_federated_signins_total", "idp" => idp.to_string(), "outcome" => outcome).increment(1);
 }
 
+/// When each upstream OpenID Provider's discovery document was last loaded.
+pub fn oidc_discovery_loaded(idp: &str, now_ms: i64) {
+    metrics::gauge!("hms_ach_oidc_discovery_loaded_timestamp_seconds", "idp" => idp.to_string())
+        .set(now_ms as f64 / 1000.0);
+}
+
 /// When each upstream IdP's metadata was last loaded (alert when it grows old).
 pub fn saml_metadata_loaded(idp: &str, now_ms: i64) {
     metrics::gauge!("hms_ach_saml_metadata_loaded_timestamp_seconds", "idp" => idp.to_string())

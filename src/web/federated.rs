@@ -1,6 +1,7 @@
-//! Signing in at an upstream IdP: the buttons' target, home-realm discovery, our SAML
-//! SP endpoints (metadata, ACS) and the return to the hub. The protocol work is in
-//! `crate::federation`; this file only speaks HTTP and renders pages.
+//! Signing in at an upstream IdP: the buttons' target (SAML or OpenID Connect),
+//! home-realm discovery, our SAML SP endpoints (metadata, ACS) and the return to the
+//! hub. The OpenID Connect callback is in `federated_oidc.rs`. The protocol work is in
+//! `crate::federation`; these files only speak HTTP and render pages.
 
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -23,16 +24,15 @@ pub(super) fn router() -> Router<AppState> {
         .route("/login/federated", get(complete))
         .route("/saml/sp/{idp}/metadata", get(sp_metadata))
         .route("/saml/sp/{idp}/acs", post(acs))
+        .merge(super::federated_oidc::router())
 }
 
 /// The sign-in page's buttons: (id, label, available).
 pub(super) fn idp_buttons(app: &AppState) -> Vec<minijinja::Value> {
     app.federation()
-        .idps()
-        .iter()
-        .map(|i| {
-            minijinja::context! { id => i.config.id, name => i.config.display_name, ready => i.is_ready() }
-        })
+        .buttons()
+        .into_iter()
+        .map(|(id, name, ready)| minijinja::context! { id => id, name => name, ready => ready })
         .collect()
 }
 
@@ -48,15 +48,21 @@ async fn begin(
     Query(q): Query<BeginQuery>,
 ) -> Response {
     let request = q.request.as_deref().filter(|r| !r.is_empty());
-    // prompt=login / max_age mean "authenticate again", at the IdP too (ForceAuthn).
-    let force = match request {
+    // prompt=login / max_age mean "authenticate again", at the IdP too (SAML
+    // ForceAuthn; OpenID Connect prompt=login, max_age passed on).
+    let (login, max_age) = match request {
         Some(h) => match oidc::load_request(&app, h, false).await {
-            Ok(Some(r)) => r.prompt.iter().any(|p| p == "login") || r.max_age.is_some(),
+            Ok(Some(r)) => (r.prompt.iter().any(|p| p == "login"), r.max_age),
             _ => return super::request_expired(&app),
         },
-        None => false,
+        None => (false, None),
     };
-    match federation::begin_signin(&app, &idp, request, force).await {
+    let started = if app.federation().is_oidc(&idp) {
+        federation::begin_oidc_signin(&app, &idp, request, login, max_age).await
+    } else {
+        federation::begin_signin(&app, &idp, request, login || max_age.is_some()).await
+    };
+    match started {
         Ok(started) => {
             let mut resp = Redirect::to(&started.redirect_url).into_response();
             let ttl = app.config().federation.request_ttl_seconds;
@@ -106,7 +112,7 @@ async fn discover(
         )
         .await;
     };
-    let mut to = format!("/login/idp/{}", idp.config.id);
+    let mut to = format!("/login/idp/{idp}");
     if let Some(r) = request {
         to.push_str(&format!(
             "?request={}",
@@ -192,21 +198,30 @@ async fn complete(
 }
 
 /// The error page for a failed upstream sign-in; audited and counted.
-async fn failed(app: &AppState, browser: &Browser, idp: &str, e: FederationError) -> Response {
+pub(super) async fn failed(
+    app: &AppState,
+    browser: &Browser,
+    idp: &str,
+    e: FederationError,
+) -> Response {
     let code = e.code();
     let idp_label = app
         .federation()
-        .idp(idp)
-        .map(|i| i.config.display_name.clone())
-        .unwrap_or_else(|_| "your organization".into());
+        .display_name(idp)
+        .unwrap_or("your organization")
+        .to_string();
     if e.is_internal() {
         tracing::error!(idp, error = %e, "federated sign-in failed");
     } else if let FederationError::Rejected { reason, detail } = &e {
         tracing::warn!(idp, reason, detail = %detail, "SAML response rejected");
+    } else if let FederationError::IdToken(r) = &e {
+        tracing::warn!(idp, reason = code, detail = %r, "OpenID Connect response rejected");
+    } else if let FederationError::TokenExchange(detail) = &e {
+        tracing::warn!(idp, reason = code, detail = %detail, "OpenID Connect code exchange failed");
     } else {
         tracing::info!(idp, reason = code, "federated sign-in refused");
     }
-    let idp_metric = if app.federation().idp(idp).is_ok() {
+    let idp_metric = if app.federation().display_name(idp).is_some() {
         idp
     } else {
         "-"
@@ -247,7 +262,14 @@ async fn failed(app: &AppState, browser: &Browser, idp: &str, e: FederationError
             StatusCode::SERVICE_UNAVAILABLE,
             format!("Signing in with {idp_label} is not available: {e}."),
         ),
+        FederationError::TokenExchange(_) => (
+            StatusCode::BAD_GATEWAY,
+            format!("Signing in with {idp_label} failed: {e}."),
+        ),
         FederationError::NoMatch { .. }
+        | FederationError::HostedDomain(_)
+        | FederationError::Tenant(_)
+        | FederationError::EmailNotVerified
         | FederationError::OutOfScope(_)
         | FederationError::Ambiguous { .. }
         | FederationError::Pending

@@ -6,6 +6,7 @@
 mod authorize;
 mod cookies;
 mod federated;
+mod federated_oidc;
 mod logout;
 mod mfa;
 mod passwordless;
