@@ -265,6 +265,13 @@ pub async fn verify(
     origin: &Origin,
 ) -> Result<Verified, AuthnError> {
     let pid = &pending.person_id;
+    // Guesses are limited per person across sign-ins too (each pending sign-in allows
+    // `max_attempts`, but a known password starts a new one): the same lockout as
+    // passwords (`auth.max_failures` per `failure_window_seconds`), cleared only by a
+    // right second factor.
+    let now = app.clock().now_ms();
+    let throttle_key = super::throttle::login_key(app, &format!("mfa:{pid}"));
+    super::throttle::reserve_attempt(app, &throttle_key, now).await?;
     let (ok, added): (bool, &[&str]) = match &factor {
         Factor::Totp(code) => (totp::verify(app, pid, code).await?, &["otp"]),
         Factor::Recovery(code) => (recovery::consume(app, pid, code).await?, &["otp"]),
@@ -284,6 +291,7 @@ pub async fn verify(
         }
     };
     if !ok {
+        super::throttle::record_failure(app, &throttle_key, now).await?;
         let mut tx = app.store().begin().await?;
         let left: Option<i64> = sqlx::query_scalar(
             "UPDATE mfa_challenges SET attempts = attempts + 1 WHERE id = $1 RETURNING attempts",
@@ -315,6 +323,7 @@ pub async fn verify(
             AuthnError::WrongSecondFactor
         });
     }
+    super::throttle::clear(app.store(), &throttle_key).await?;
     finish(app, pending, added, "auth.mfa", factor.name(), origin).await
 }
 
@@ -353,6 +362,17 @@ async fn finish(
     origin: &Origin,
 ) -> Result<Verified, AuthnError> {
     let pid = &pending.person_id;
+    let mut amr = pending.first_amr.clone();
+    for a in added.iter().chain(&["mfa"]) {
+        if !amr.iter().any(|x| x == a) {
+            amr.push((*a).to_string());
+        }
+    }
+    // A factor weaker than this sign-in needs (a code where a passkey is required)
+    // finishes nothing.
+    if Assurance::of_amr(&amr) < pending.needed {
+        return Err(AuthnError::WrongSecondFactor);
+    }
     let mut tx = app.store().begin().await?;
     let used = sqlx::query("DELETE FROM mfa_challenges WHERE id = $1 AND expires_at > $2")
         .bind(&pending.id)
@@ -364,12 +384,6 @@ async fn finish(
     }
     audit_factor(&mut tx, app, origin, action, Outcome::Success, pid, factor).await?;
     tx.commit().await.map_err(StoreError::from)?;
-    let mut amr = pending.first_amr.clone();
-    for a in added.iter().chain(&["mfa"]) {
-        if !amr.iter().any(|x| x == a) {
-            amr.push((*a).to_string());
-        }
-    }
     let acr = if Assurance::of_amr(&amr) == Assurance::Passkey {
         ACR_PASSKEY
     } else {

@@ -118,10 +118,14 @@ async fn render(
     // A role that needs a passkey cannot sign in where passkeys are off.
     let possible = !passkey_only || app.passkeys().available();
     let can = f.can_satisfy(pending.needed) && possible;
-    let enroll = !can && !f.any() && app.config().mfa.enroll_at_signin && possible;
+    let enroll = !can && possible && may_enroll(app, pending).await.unwrap_or(false);
+    // Only the app asks for more than this person's own policy: the portal is the way.
+    let via_portal = mfa::required_for_person(app, &pending.person_id)
+        .await
+        .is_ok_and(|own| own == Assurance::Single);
     let ctx = minijinja::context! {
         lang => "en", csrf => browser.csrf(app), alert => alert,
-        passkey_only => passkey_only, can => can, enroll => enroll,
+        passkey_only => passkey_only, can => can, enroll => enroll, via_portal => via_portal,
         has_passkey => f.passkeys > 0 && app.passkeys().available(),
         passkeys_on => app.passkeys().available(),
         has_totp => f.totp && !passkey_only,
@@ -140,7 +144,16 @@ async fn mfa_page(State(app): State<AppState>, browser: Browser) -> Response {
 
 #[derive(Deserialize)]
 struct StepUpQuery {
-    request: String,
+    request: Option<String>,
+}
+
+/// Request handles are ours (URL-safe base64); anything else is refused before it
+/// reaches a Location header.
+fn handle_ok(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 100
+        && h.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b':')
 }
 
 /// An app needs more than the session has (`oidc::Next::StepUp`): the signed-in
@@ -150,10 +163,19 @@ async fn step_up(
     browser: Browser,
     Query(q): Query<StepUpQuery>,
 ) -> Response {
+    let request = q.request.as_deref().filter(|r| !r.is_empty());
+    if request.is_some_and(|r| !handle_ok(r)) {
+        return super::request_expired(&app);
+    }
     let Some(session) = &browser.session else {
-        return Redirect::to(&format!("/login?request={}", q.request)).into_response();
+        return match request {
+            Some(r) => Redirect::to(&format!("/login?request={r}")).into_response(),
+            None => Redirect::to("/login").into_response(),
+        };
     };
-    let needed = match needed_for(&app, &session.person_id, Some(&q.request)).await {
+    // Without a request: the portal wants a second factor before factors change.
+    let needed = match needed_for(&app, &session.person_id, request).await {
+        Ok(n) if request.is_none() => n.max(Assurance::Mfa),
         Ok(n) => n,
         Err(e) => return unavailable(&app, e),
     };
@@ -169,7 +191,7 @@ async fn step_up(
         &session.person_id,
         &first,
         &session.acr,
-        Some(&q.request),
+        request,
         needed,
     )
     .await
@@ -233,6 +255,11 @@ async fn code_submit(
             )
             .await
         }
+        Err(e @ (AuthnError::Locked { .. } | AuthnError::Busy)) => error_page(
+            &app,
+            StatusCode::TOO_MANY_REQUESTS,
+            &super::signin::capitalize(&e.to_string()),
+        ),
         Err(AuthnError::TooManyAttempts | AuthnError::ChallengeExpired) => error_page(
             &app,
             StatusCode::TOO_MANY_REQUESTS,
@@ -350,15 +377,26 @@ async fn passkey_finish(
         Err(e @ AuthnError::ChallengeExpired) => {
             json_error(StatusCode::BAD_REQUEST, &e.to_string())
         }
+        Err(e @ (AuthnError::Locked { .. } | AuthnError::Busy)) => json_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            &super::signin::capitalize(&e.to_string()),
+        ),
         Err(e) => json_unavailable(e),
     }
 }
 
 /// Setting up a first factor at sign-in is only for a person who has none at all
 /// (`[mfa] enroll_at_signin`); anyone else proves a factor they already have.
+/// Only the person's own policy (a privileged role) counts here, never what the
+/// request asks (`acr_values` is the caller's choice): otherwise anyone with a password
+/// could plant a factor on any account by asking for MFA.
 async fn may_enroll(app: &AppState, pending: &Pending) -> Result<bool, AuthnError> {
     let f = mfa::factors(app, &pending.person_id).await?;
-    Ok(app.config().mfa.enroll_at_signin && !f.any() && !f.can_satisfy(pending.needed))
+    let own = mfa::required_for_person(app, &pending.person_id).await?;
+    Ok(app.config().mfa.enroll_at_signin
+        && !f.any()
+        && own > Assurance::Single
+        && !f.can_satisfy(own))
 }
 
 async fn account_label(app: &AppState, person_id: &str) -> (String, String) {
@@ -421,8 +459,8 @@ async fn enroll_totp_confirm(
         return super::csrf_failed(&app);
     }
     let pending = match pending_of(&app, &browser).await {
-        Ok(Some(p)) => p,
-        Ok(None) => return start_again(&app),
+        Ok(Some(p)) if p.needed != Assurance::Passkey => p,
+        Ok(_) => return start_again(&app),
         Err(e) => return unavailable(&app, e),
     };
     match may_enroll(&app, &pending).await {

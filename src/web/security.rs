@@ -28,6 +28,19 @@ pub(super) fn router() -> Router<AppState> {
         .route("/portal/security/passkeys/remove", post(passkey_remove))
 }
 
+/// Once a person has a second factor, seeing or changing factors needs a session that
+/// used one: a session from a stolen password must not swap them. Else a step-up.
+async fn weak_session(app: &AppState, session: &crate::authn::Session) -> Option<Response> {
+    if Assurance::of_amr(&session.amr) >= Assurance::Mfa {
+        return None;
+    }
+    match mfa::factors(app, &session.person_id).await {
+        Ok(f) if !f.any() => None,
+        Ok(_) => Some(Redirect::to("/login/mfa/step-up").into_response()),
+        Err(e) => Some(failed(app, e)),
+    }
+}
+
 fn failed(app: &AppState, e: impl std::fmt::Display) -> Response {
     tracing::error!(error = %e, "security page failed");
     error_page(
@@ -50,6 +63,9 @@ async fn security_page(
     let Some(session) = &browser.session else {
         return Redirect::to("/login").into_response();
     };
+    if let Some(r) = weak_session(&app, session).await {
+        return r;
+    }
     let notice = q
         .done
         .filter(|d| matches!(d.as_str(), "passkey" | "totp" | "removed"))
@@ -156,6 +172,9 @@ async fn totp_start(
         Ok(s) => s,
         Err(r) => return *r,
     };
+    if let Some(r) = weak_session(&app, session).await {
+        return r;
+    }
     let account = match crate::directory::get_person(app.store(), &session.person_id).await {
         Ok(p) => p.username.or(p.email).unwrap_or_default(),
         Err(e) => return failed(&app, e),
@@ -182,6 +201,9 @@ async fn totp_confirm(
         Ok(s) => s,
         Err(r) => return *r,
     };
+    if let Some(r) = weak_session(&app, session).await {
+        return r;
+    }
     match totp::confirm_enrollment(&app, &session.person_id, &f.code).await {
         Ok(true) => {
             audit(&app, &browser, &session.person_id, "auth.totp.add").await;
@@ -226,7 +248,7 @@ async fn removal_refused(
         return Ok(None);
     }
     let f = mfa::factors(app, person_id).await?;
-    let left_passkeys = f.passkeys - usize::from(passkey);
+    let left_passkeys = f.passkeys.saturating_sub(usize::from(passkey));
     let left_totp = f.totp && passkey;
     let still_ok = match needed {
         Assurance::Passkey => left_passkeys > 0,
@@ -244,6 +266,9 @@ async fn totp_remove(
         Ok(s) => s,
         Err(r) => return *r,
     };
+    if let Some(r) = weak_session(&app, session).await {
+        return r;
+    }
     let pid = &session.person_id;
     match removal_refused(&app, pid, false).await {
         Ok(Some(alert)) => {
@@ -267,6 +292,9 @@ async fn recovery_issue(
         Ok(s) => s,
         Err(r) => return *r,
     };
+    if let Some(r) = weak_session(&app, session).await {
+        return r;
+    }
     let codes = match crate::authn::factors::issue_recovery_codes(
         &app,
         &browser.origin(),
@@ -305,6 +333,12 @@ async fn passkey_options(
         Ok(s) => s,
         Err(_) => return json_error(StatusCode::FORBIDDEN, &app.web().message("csrf.failed")),
     };
+    if weak_session(&app, session).await.is_some() {
+        return json_error(
+            StatusCode::FORBIDDEN,
+            &app.web().message("security.confirm_first"),
+        );
+    }
     let (account, display) =
         match crate::directory::get_person(app.store(), &session.person_id).await {
             Ok(p) => (
@@ -335,6 +369,12 @@ async fn passkey_add(
         Ok(s) => s,
         Err(_) => return json_error(StatusCode::FORBIDDEN, &app.web().message("csrf.failed")),
     };
+    if weak_session(&app, session).await.is_some() {
+        return json_error(
+            StatusCode::FORBIDDEN,
+            &app.web().message("security.confirm_first"),
+        );
+    }
     let origin = browser.origin();
     match passkeys::finish_registration(&app, &session.person_id, &b.name, &b.credential, &origin)
         .await
@@ -367,6 +407,9 @@ async fn passkey_remove(
         Ok(s) => s,
         Err(r) => return *r,
     };
+    if let Some(r) = weak_session(&app, session).await {
+        return r;
+    }
     let pid = &session.person_id;
     match removal_refused(&app, pid, true).await {
         Ok(Some(alert)) => {
