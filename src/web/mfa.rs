@@ -419,24 +419,36 @@ struct CsrfForm {
     csrf: Option<String>,
 }
 
+/// The pending sign-in of a person setting up an authenticator app at sign-in.
+async fn totp_enrolment(
+    app: &AppState,
+    browser: &Browser,
+    csrf: Option<&str>,
+) -> Result<Pending, Response> {
+    if !browser.csrf_ok(app, csrf) {
+        return Err(super::csrf_failed(app));
+    }
+    let pending = match pending_of(app, browser).await {
+        Ok(Some(p)) if p.needed != Assurance::Passkey => p,
+        Ok(_) => return Err(start_again(app)),
+        Err(e) => return Err(unavailable(app, e)),
+    };
+    match may_enroll(app, &pending).await {
+        Ok(true) => Ok(pending),
+        Ok(false) => Err(start_again(app)),
+        Err(e) => Err(unavailable(app, e)),
+    }
+}
+
 async fn enroll_totp(
     State(app): State<AppState>,
     browser: Browser,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    if !browser.csrf_ok(&app, f.csrf.as_deref()) {
-        return super::csrf_failed(&app);
-    }
-    let pending = match pending_of(&app, &browser).await {
-        Ok(Some(p)) if p.needed != Assurance::Passkey => p,
-        Ok(_) => return start_again(&app),
-        Err(e) => return unavailable(&app, e),
+    let pending = match totp_enrolment(&app, &browser, f.csrf.as_deref()).await {
+        Ok(p) => p,
+        Err(r) => return r,
     };
-    match may_enroll(&app, &pending).await {
-        Ok(true) => {}
-        Ok(false) => return start_again(&app),
-        Err(e) => return unavailable(&app, e),
-    }
     let (account, _) = account_label(&app, &pending.person_id).await;
     match totp::start_enrollment(&app, &pending.person_id, &account).await {
         Ok(en) => super::security::totp_setup_page(
@@ -455,19 +467,10 @@ async fn enroll_totp_confirm(
     browser: Browser,
     Form(f): Form<CodeForm>,
 ) -> Response {
-    if !browser.csrf_ok(&app, f.csrf.as_deref()) {
-        return super::csrf_failed(&app);
-    }
-    let pending = match pending_of(&app, &browser).await {
-        Ok(Some(p)) if p.needed != Assurance::Passkey => p,
-        Ok(_) => return start_again(&app),
-        Err(e) => return unavailable(&app, e),
+    let pending = match totp_enrolment(&app, &browser, f.csrf.as_deref()).await {
+        Ok(p) => p,
+        Err(r) => return r,
     };
-    match may_enroll(&app, &pending).await {
-        Ok(true) => {}
-        Ok(false) => return start_again(&app),
-        Err(e) => return unavailable(&app, e),
-    }
     match totp::confirm_enrollment(&app, &pending.person_id, &f.code).await {
         Ok(true) => {}
         Ok(false) => {

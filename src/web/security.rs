@@ -41,6 +41,54 @@ async fn weak_session(app: &AppState, session: &crate::authn::Session) -> Option
     }
 }
 
+/// A portal form that changes factors: CSRF checked, and a session strong enough.
+async fn form_session<'b>(
+    app: &AppState,
+    browser: &'b Browser,
+    csrf: Option<&str>,
+) -> Result<&'b crate::authn::Session, Response> {
+    let session = checked_session(app, browser, csrf).map_err(|r| *r)?;
+    match weak_session(app, session).await {
+        Some(r) => Err(r),
+        None => Ok(session),
+    }
+}
+
+/// Removes a factor unless that would leave a privileged person unable to sign in.
+async fn remove_factor(
+    app: &AppState,
+    browser: &Browser,
+    csrf: Option<&str>,
+    passkey: Option<&str>,
+) -> Response {
+    let session = match form_session(app, browser, csrf).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let pid = &session.person_id;
+    match removal_refused(app, pid, passkey.is_some()).await {
+        Ok(Some(alert)) => {
+            return render(app, browser, pid, None, Some(alert), StatusCode::CONFLICT).await
+        }
+        Ok(None) => {}
+        Err(e) => return failed(app, e),
+    }
+    let origin = browser.origin();
+    let removed = match passkey {
+        Some(id) => crate::authn::factors::remove_passkey(app, &origin, pid, id).await,
+        None => crate::authn::factors::remove_totp(app, &origin, pid).await,
+    };
+    match removed {
+        Ok(true) => Redirect::to("/portal/security?done=removed").into_response(),
+        Ok(false) => error_page(
+            app,
+            StatusCode::NOT_FOUND,
+            "There is no such factor on your account.",
+        ),
+        Err(e) => failed(app, e),
+    }
+}
+
 fn failed(app: &AppState, e: impl std::fmt::Display) -> Response {
     tracing::error!(error = %e, "security page failed");
     error_page(
@@ -168,13 +216,10 @@ async fn totp_start(
     browser: Browser,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    let session = match checked_session(&app, &browser, f.csrf.as_deref()) {
+    let session = match form_session(&app, &browser, f.csrf.as_deref()).await {
         Ok(s) => s,
-        Err(r) => return *r,
+        Err(r) => return r,
     };
-    if let Some(r) = weak_session(&app, session).await {
-        return r;
-    }
     let account = match crate::directory::get_person(app.store(), &session.person_id).await {
         Ok(p) => p.username.or(p.email).unwrap_or_default(),
         Err(e) => return failed(&app, e),
@@ -197,13 +242,10 @@ async fn totp_confirm(
     browser: Browser,
     Form(f): Form<CodeForm>,
 ) -> Response {
-    let session = match checked_session(&app, &browser, f.csrf.as_deref()) {
+    let session = match form_session(&app, &browser, f.csrf.as_deref()).await {
         Ok(s) => s,
-        Err(r) => return *r,
+        Err(r) => return r,
     };
-    if let Some(r) = weak_session(&app, session).await {
-        return r;
-    }
     match totp::confirm_enrollment(&app, &session.person_id, &f.code).await {
         Ok(true) => {
             audit(&app, &browser, &session.person_id, "auth.totp.add").await;
@@ -262,25 +304,7 @@ async fn totp_remove(
     browser: Browser,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    let session = match checked_session(&app, &browser, f.csrf.as_deref()) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
-    if let Some(r) = weak_session(&app, session).await {
-        return r;
-    }
-    let pid = &session.person_id;
-    match removal_refused(&app, pid, false).await {
-        Ok(Some(alert)) => {
-            return render(&app, &browser, pid, None, Some(alert), StatusCode::CONFLICT).await
-        }
-        Ok(None) => {}
-        Err(e) => return failed(&app, e),
-    }
-    match crate::authn::factors::remove_totp(&app, &browser.origin(), pid).await {
-        Ok(_) => Redirect::to("/portal/security?done=removed").into_response(),
-        Err(e) => failed(&app, e),
-    }
+    remove_factor(&app, &browser, f.csrf.as_deref(), None).await
 }
 
 async fn recovery_issue(
@@ -288,13 +312,10 @@ async fn recovery_issue(
     browser: Browser,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    let session = match checked_session(&app, &browser, f.csrf.as_deref()) {
+    let session = match form_session(&app, &browser, f.csrf.as_deref()).await {
         Ok(s) => s,
-        Err(r) => return *r,
+        Err(r) => return r,
     };
-    if let Some(r) = weak_session(&app, session).await {
-        return r;
-    }
     let codes = match crate::authn::factors::issue_recovery_codes(
         &app,
         &browser.origin(),
@@ -403,28 +424,5 @@ async fn passkey_remove(
     browser: Browser,
     Form(f): Form<RemoveForm>,
 ) -> Response {
-    let session = match checked_session(&app, &browser, f.csrf.as_deref()) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
-    if let Some(r) = weak_session(&app, session).await {
-        return r;
-    }
-    let pid = &session.person_id;
-    match removal_refused(&app, pid, true).await {
-        Ok(Some(alert)) => {
-            return render(&app, &browser, pid, None, Some(alert), StatusCode::CONFLICT).await
-        }
-        Ok(None) => {}
-        Err(e) => return failed(&app, e),
-    }
-    match crate::authn::factors::remove_passkey(&app, &browser.origin(), pid, &f.id).await {
-        Ok(true) => Redirect::to("/portal/security?done=removed").into_response(),
-        Ok(false) => error_page(
-            &app,
-            StatusCode::NOT_FOUND,
-            "There is no such passkey on your account.",
-        ),
-        Err(e) => failed(&app, e),
-    }
+    remove_factor(&app, &browser, f.csrf.as_deref(), Some(&f.id)).await
 }
