@@ -89,6 +89,19 @@ impl Browser {
         self.keep(r).await
     }
 
+    /// A cross-site form POST (an IdP's auto-submitting form): SameSite=Lax cookies
+    /// stay home, so none are sent.
+    pub async fn post_cross_site(&mut self, url: &str, form: &[(&str, &str)]) -> Answer {
+        let r = self
+            .http
+            .post(url)
+            .form(form)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+        self.keep(r).await
+    }
+
     /// The value of the form field `name` on the last page (e.g. the CSRF token).
     pub fn field(html: &str, name: &str) -> Option<String> {
         let marker = format!("name=\"{name}\" value=\"");

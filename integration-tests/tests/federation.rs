@@ -9,9 +9,9 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use integration_tests::browser::{absolute, url_encode, Answer, Browser};
 use integration_tests::{client_json as client, setup_peers, sqlite_url, workspace, Hub};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
@@ -106,95 +106,6 @@ link = {{ attribute = "eduPersonPrincipalName", person_field = "email" }}
     )
     .unwrap();
     path.display().to_string()
-}
-
-/// A browser: cookies by name, no automatic redirects.
-struct Browser {
-    http: reqwest::Client,
-    cookies: BTreeMap<String, String>,
-}
-
-struct Answer {
-    status: u16,
-    location: Option<String>,
-    body: String,
-}
-
-impl Browser {
-    fn new() -> Browser {
-        Browser {
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            cookies: BTreeMap::new(),
-        }
-    }
-
-    fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    async fn keep(&mut self, r: reqwest::Response) -> Answer {
-        for v in r.headers().get_all("set-cookie") {
-            let s = v.to_str().unwrap();
-            let (kv, _) = s.split_once(';').unwrap_or((s, ""));
-            let (k, v) = kv.split_once('=').unwrap();
-            if v.is_empty() || s.contains("Max-Age=0") {
-                self.cookies.remove(k);
-            } else {
-                self.cookies.insert(k.to_string(), v.to_string());
-            }
-        }
-        Answer {
-            status: r.status().as_u16(),
-            location: r
-                .headers()
-                .get("location")
-                .map(|l| l.to_str().unwrap().to_string()),
-            body: r.text().await.unwrap(),
-        }
-    }
-
-    async fn get(&mut self, url: &str) -> Answer {
-        let r = self
-            .http
-            .get(url)
-            .header("cookie", self.cookie_header())
-            .send()
-            .await
-            .unwrap();
-        self.keep(r).await
-    }
-
-    /// A cross-site form POST: SameSite=Lax cookies stay home.
-    async fn post_cross_site(&mut self, url: &str, form: &[(&str, &str)]) -> Answer {
-        let r = self.http.post(url).form(form).send().await.unwrap();
-        self.keep(r).await
-    }
-}
-
-fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-fn absolute(base: &str, location: &str) -> String {
-    if location.starts_with("http") {
-        location.to_string()
-    } else {
-        format!("{base}{location}")
-    }
 }
 
 /// The IdP's auto-submitting form: (action, SAMLResponse).

@@ -180,6 +180,37 @@ pub async fn begin_pending(
     Ok(handle)
 }
 
+/// Stores a person's one live ceremony of `purpose` (a TOTP secret being set up, a
+/// passkey registration): a new one replaces the earlier, and expires after
+/// `challenge_ttl_seconds`.
+pub(super) async fn replace_challenge(
+    app: &AppState,
+    purpose: &str,
+    person_id: &str,
+    state: &str,
+) -> Result<(), AuthnError> {
+    let now = app.clock().now_ms();
+    let mut tx = app.store().begin().await?;
+    sqlx::query("DELETE FROM mfa_challenges WHERE purpose = $1 AND person_id = $2")
+        .bind(purpose)
+        .bind(person_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO mfa_challenges (id, purpose, person_id, state, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(crate::store::new_id())
+    .bind(purpose)
+    .bind(person_id)
+    .bind(state)
+    .bind(now)
+    .bind(now + app.config().mfa.challenge_ttl_seconds * 1000)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(())
+}
+
 /// The pending sign-in of this handle, if it is still live.
 pub async fn load_pending(app: &AppState, handle: &str) -> Result<Option<Pending>, AuthnError> {
     let row = sqlx::query(

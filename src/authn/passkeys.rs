@@ -140,23 +140,7 @@ pub async fn start_registration(
         sel.require_resident_key = true;
     }
     let state = serde_json::to_string(&state).map_err(webauthn_err)?;
-    let now = app.clock().now_ms();
-    let mut tx = app.store().begin().await?;
-    sqlx::query("DELETE FROM mfa_challenges WHERE purpose = 'register' AND person_id = $1")
-        .bind(person_id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(
-        "INSERT INTO mfa_challenges (id, purpose, person_id, state, created_at, expires_at) VALUES ($1, 'register', $2, $3, $4, $5)",
-    )
-    .bind(crate::store::new_id())
-    .bind(person_id)
-    .bind(state)
-    .bind(now)
-    .bind(now + app.config().mfa.challenge_ttl_seconds * 1000)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    super::mfa::replace_challenge(app, "register", person_id, &state).await?;
     Ok(ccr)
 }
 

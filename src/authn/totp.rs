@@ -107,25 +107,9 @@ pub async fn start_enrollment(
     rand::rngs::OsRng.fill_bytes(&mut secret);
     let sealed = crate::oidc::seal_secret(app.master_key(), &seal_label(person_id), &secret)
         .map_err(|e| AuthnError::Hash(e.to_string()))?;
-    let now = app.clock().now_ms();
-    let mut tx = app.store().begin().await?;
     // An unconfirmed secret replaces an earlier unconfirmed one; a confirmed factor
     // stays in force until the new one is confirmed (then `confirm` swaps them).
-    sqlx::query("DELETE FROM mfa_challenges WHERE purpose = 'totp' AND person_id = $1")
-        .bind(person_id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(
-        "INSERT INTO mfa_challenges (id, purpose, person_id, state, created_at, expires_at) VALUES ($1, 'totp', $2, $3, $4, $5)",
-    )
-    .bind(crate::store::new_id())
-    .bind(person_id)
-    .bind(&sealed)
-    .bind(now)
-    .bind(now + app.config().mfa.challenge_ttl_seconds * 1000)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    super::mfa::replace_challenge(app, "totp", person_id, &sealed).await?;
     let secret_base32 = base32(&secret);
     let (issuer, account) = label_of(app, account);
     let uri = format!(

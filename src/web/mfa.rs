@@ -12,6 +12,7 @@ use serde_json::json;
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
 use super::cookies::{set_flow, Flow};
+use super::portal::account_label;
 use super::{error_page, page, Browser};
 use crate::authn::mfa::{self, Assurance, Factor, Pending};
 use crate::authn::{passkeys, totp, AuthnError};
@@ -399,21 +400,6 @@ async fn may_enroll(app: &AppState, pending: &Pending) -> Result<bool, AuthnErro
         && !f.can_satisfy(own))
 }
 
-async fn account_label(app: &AppState, person_id: &str) -> (String, String) {
-    match crate::directory::get_person(app.store(), person_id).await {
-        Ok(p) => {
-            let display = format!(
-                "{} {}",
-                p.preferred_name.as_deref().unwrap_or(&p.given_name),
-                p.family_name
-            );
-            let account = p.username.clone().or(p.email.clone()).unwrap_or_default();
-            (account, display)
-        }
-        Err(_) => (person_id.to_string(), String::new()),
-    }
-}
-
 #[derive(Deserialize)]
 struct CsrfForm {
     csrf: Option<String>,
@@ -449,7 +435,9 @@ async fn enroll_totp(
         Ok(p) => p,
         Err(r) => return r,
     };
-    let (account, _) = account_label(&app, &pending.person_id).await;
+    let (account, _) = account_label(&app, &pending.person_id)
+        .await
+        .unwrap_or_else(|_| (pending.person_id.clone(), String::new()));
     match totp::start_enrollment(&app, &pending.person_id, &account).await {
         Ok(en) => super::security::totp_setup_page(
             &app,
@@ -507,7 +495,9 @@ async fn enroll_passkey_options(
         Ok(false) => return json_error(StatusCode::FORBIDDEN, "use the passkey you already have"),
         Err(e) => return json_unavailable(e),
     }
-    let (account, display) = account_label(&app, &pending.person_id).await;
+    let (account, display) = account_label(&app, &pending.person_id)
+        .await
+        .unwrap_or_else(|_| (pending.person_id.clone(), String::new()));
     match passkeys::start_registration(&app, &pending.person_id, &account, &display).await {
         Ok(ccr) => Json(ccr).into_response(),
         Err(e) => json_unavailable(e),

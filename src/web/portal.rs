@@ -25,13 +25,29 @@ pub(super) fn router() -> Router<AppState> {
 
 pub(super) async fn display_name(app: &AppState, person_id: &str) -> String {
     match crate::directory::get_person(app.store(), person_id).await {
-        Ok(p) => format!(
-            "{} {}",
-            p.preferred_name.as_deref().unwrap_or(&p.given_name),
-            p.family_name
-        ),
+        Ok(p) => full_name(&p),
         Err(_) => String::new(),
     }
+}
+
+/// "Preferred-or-given family", as pages greet a person.
+pub(super) fn full_name(p: &crate::directory::Person) -> String {
+    format!(
+        "{} {}",
+        p.preferred_name.as_deref().unwrap_or(&p.given_name),
+        p.family_name
+    )
+}
+
+/// What authenticators show for a person: (account name, display name). The account is
+/// the username, else the e-mail address.
+pub(super) async fn account_label(
+    app: &AppState,
+    person_id: &str,
+) -> Result<(String, String), crate::directory::DirectoryError> {
+    let p = crate::directory::get_person(app.store(), person_id).await?;
+    let account = p.username.clone().or(p.email.clone()).unwrap_or_default();
+    Ok((account, full_name(&p)))
 }
 
 /// The signed-in person's session, or (None) the redirect to sign in.

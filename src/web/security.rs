@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::mfa::RegistrationBody;
+use super::mfa::{json_error, CsrfBody, RegistrationBody};
 use super::{checked_session, error_page, page, Browser};
 use crate::authn::mfa::{self, Assurance};
 use crate::authn::{passkeys, totp, AuthnError};
@@ -220,8 +220,8 @@ async fn totp_start(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let account = match crate::directory::get_person(app.store(), &session.person_id).await {
-        Ok(p) => p.username.or(p.email).unwrap_or_default(),
+    let (account, _) = match super::portal::account_label(&app, &session.person_id).await {
+        Ok(l) => l,
         Err(e) => return failed(&app, e),
     };
     match totp::start_enrollment(&app, &session.person_id, &account).await {
@@ -336,13 +336,23 @@ async fn recovery_issue(
     resp
 }
 
-fn json_error(status: StatusCode, message: &str) -> Response {
-    (status, Json(json!({ "error": message }))).into_response()
-}
-
-#[derive(Deserialize)]
-struct CsrfBody {
-    csrf: Option<String>,
+/// `form_session` for the passkey JSON endpoints: the refusal as a JSON error.
+async fn json_session<'b>(
+    app: &AppState,
+    browser: &'b Browser,
+    csrf: Option<&str>,
+) -> Result<&'b crate::authn::Session, Response> {
+    let Ok(session) = checked_session(app, browser, csrf) else {
+        return Err(json_error(
+            StatusCode::FORBIDDEN,
+            &app.web().message("csrf.failed"),
+        ));
+    };
+    if weak_session(app, session).await.is_some() {
+        let msg = app.web().message("security.confirm_first");
+        return Err(json_error(StatusCode::FORBIDDEN, &msg));
+    }
+    Ok(session)
 }
 
 async fn passkey_options(
@@ -350,28 +360,14 @@ async fn passkey_options(
     browser: Browser,
     Json(b): Json<CsrfBody>,
 ) -> Response {
-    let session = match checked_session(&app, &browser, b.csrf.as_deref()) {
+    let session = match json_session(&app, &browser, b.csrf.as_deref()).await {
         Ok(s) => s,
-        Err(_) => return json_error(StatusCode::FORBIDDEN, &app.web().message("csrf.failed")),
+        Err(r) => return r,
     };
-    if weak_session(&app, session).await.is_some() {
-        return json_error(
-            StatusCode::FORBIDDEN,
-            &app.web().message("security.confirm_first"),
-        );
-    }
-    let (account, display) =
-        match crate::directory::get_person(app.store(), &session.person_id).await {
-            Ok(p) => (
-                p.username.clone().or(p.email.clone()).unwrap_or_default(),
-                format!(
-                    "{} {}",
-                    p.preferred_name.as_deref().unwrap_or(&p.given_name),
-                    p.family_name
-                ),
-            ),
-            Err(e) => return failed(&app, e),
-        };
+    let (account, display) = match super::portal::account_label(&app, &session.person_id).await {
+        Ok(l) => l,
+        Err(e) => return failed(&app, e),
+    };
     match passkeys::start_registration(&app, &session.person_id, &account, &display).await {
         Ok(ccr) => Json(ccr).into_response(),
         Err(e) => {
@@ -386,16 +382,10 @@ async fn passkey_add(
     browser: Browser,
     Json(b): Json<RegistrationBody>,
 ) -> Response {
-    let session = match checked_session(&app, &browser, b.csrf.as_deref()) {
+    let session = match json_session(&app, &browser, b.csrf.as_deref()).await {
         Ok(s) => s,
-        Err(_) => return json_error(StatusCode::FORBIDDEN, &app.web().message("csrf.failed")),
+        Err(r) => return r,
     };
-    if weak_session(&app, session).await.is_some() {
-        return json_error(
-            StatusCode::FORBIDDEN,
-            &app.web().message("security.confirm_first"),
-        );
-    }
     let origin = browser.origin();
     match passkeys::finish_registration(&app, &session.person_id, &b.name, &b.credential, &origin)
         .await
