@@ -120,6 +120,12 @@ impl Hub {
         Self::launch(dir, "info", env, true, false).await
     }
 
+    /// `serve --demo` on a port chosen beforehand (a peer that must know the hub's
+    /// address before the hub starts).
+    pub async fn start_demo_at(dir: &Path, port: u16, env: &[(&str, &str)]) -> Hub {
+        Self::launch_on(dir, port, "info", env, true, false).await
+    }
+
     /// `serve --demo` with the issuer `http://localhost:PORT`: WebAuthn (passkeys)
     /// refuses an IP address as the relying party id.
     pub async fn start_demo_localhost(dir: &Path, env: &[(&str, &str)]) -> Hub {
@@ -151,7 +157,17 @@ impl Hub {
         demo: bool,
         localhost: bool,
     ) -> Hub {
-        let port = free_port();
+        Self::launch_on(dir, free_port(), rust_log, env, demo, localhost).await
+    }
+
+    async fn launch_on(
+        dir: &Path,
+        port: u16,
+        rust_log: &str,
+        env: &[(&str, &str)],
+        demo: bool,
+        localhost: bool,
+    ) -> Hub {
         let host = if localhost { "localhost" } else { "127.0.0.1" };
         let base = format!("http://{host}:{port}");
         let log = std::fs::File::create(dir.join("hub.log")).expect("create hub.log");

@@ -256,7 +256,7 @@ pub(super) fn person_field_ok(field: &str) -> bool {
 
 /// Metadata carries the keys we trust, so it must come over TLS (plain HTTP only from
 /// this machine, for tests and sidecars).
-fn check_metadata_url(url: &str) -> Result<(), String> {
+pub(super) fn check_metadata_url(url: &str) -> Result<(), String> {
     let u = url::Url::parse(url).map_err(|_| format!("metadata_url {url:?} is not a URL"))?;
     let loopback = matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
     match u.scheme() {

@@ -8,11 +8,13 @@
 mod federation;
 mod federation_oidc;
 mod mfa;
+mod saml_apps;
 mod sources;
 
 pub use federation::{AttributeMapping, FederationConfig, LinkConfig, SamlIdpConfig};
 pub use federation_oidc::{ClaimMapping, OidcIdpConfig, OidcLinkConfig};
 pub use mfa::MfaConfig;
+pub use saml_apps::{SamlAppsConfig, SamlSpConfig, ATTRIBUTE_SOURCES};
 
 use serde::Deserialize;
 use sources::{describe_toml_error, overlay_env};
@@ -30,6 +32,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub federation: FederationConfig,
     pub mfa: MfaConfig,
+    pub saml_apps: SamlAppsConfig,
     pub log: LogConfig,
 }
 
@@ -275,6 +278,7 @@ impl Config {
         }
         if let Some(path) = path {
             config.federation.resolve_paths(path);
+            config.saml_apps.resolve_paths(path);
         }
         config.validate()?;
         Ok(config)
@@ -429,6 +433,7 @@ impl Config {
             return bad("server.request_body_limit_bytes must be at least 1024".into());
         }
         self.mfa.validate()?;
+        self.saml_apps.validate()?;
         self.federation.validate()
     }
 }

@@ -35,16 +35,27 @@ pub struct SpEndpoints<'a> {
 
 /// Reads the metadata from its file or URL.
 pub async fn fetch(cfg: &SamlIdpConfig, http: &reqwest::Client) -> Result<String, FederationError> {
-    if let Some(path) = &cfg.metadata_file {
+    fetch_from(
+        cfg.metadata_file.as_deref(),
+        cfg.metadata_url.as_deref(),
+        http,
+    )
+    .await
+}
+
+/// Reads metadata (an IdP's or a downstream SP's) from a file or a URL.
+pub async fn fetch_from(
+    file: Option<&std::path::Path>,
+    url: Option<&str>,
+    http: &reqwest::Client,
+) -> Result<String, FederationError> {
+    if let Some(path) = file {
         let text = tokio::fs::read_to_string(path).await.map_err(|e| {
             FederationError::BadMetadata(format!("cannot read {}: {e}", path.display()))
         })?;
         return Ok(text);
     }
-    let url = cfg
-        .metadata_url
-        .as_deref()
-        .ok_or_else(|| FederationError::BadMetadata("no metadata source".into()))?;
+    let url = url.ok_or_else(|| FederationError::BadMetadata("no metadata source".into()))?;
     let resp = http
         .get(url)
         .timeout(Duration::from_secs(15))
@@ -63,11 +74,36 @@ pub async fn fetch(cfg: &SamlIdpConfig, http: &reqwest::Client) -> Result<String
         .map_err(|e| FederationError::BadMetadata(format!("GET {url}: {e}")))?;
     if body.len() > MAX_METADATA_BYTES {
         return Err(FederationError::BadMetadata(format!(
-            "{url} is over 1 MiB; point metadata_url at this IdP's own entity metadata"
+            "{url} is over 1 MiB; point metadata_url at this entity's own metadata"
         )));
     }
     String::from_utf8(body.to_vec())
         .map_err(|_| FederationError::BadMetadata(format!("{url} is not UTF-8")))
+}
+
+/// One entity's metadata (an IdP's, or a downstream app's): no DTD, an entityID,
+/// not past its validUntil. Returns the descriptor and its entity id.
+pub fn parse_entity(xml: &str, now_ms: i64) -> Result<(EntityDescriptor, String), String> {
+    let upper = xml.to_ascii_uppercase();
+    if upper.contains("<!DOCTYPE") || upper.contains("<!ENTITY") {
+        return Err("metadata must not carry a DTD".into());
+    }
+    let entity: EntityDescriptor = xml
+        .parse()
+        .map_err(|e| format!("not an md:EntityDescriptor: {e}"))?;
+    let entity_id = entity
+        .entity_id
+        .clone()
+        .filter(|e| !e.trim().is_empty())
+        .ok_or_else(|| "entityID is missing".to_string())?;
+    if let Some(until) = entity.valid_until {
+        if until.timestamp_millis() <= now_ms {
+            return Err(format!(
+                "it expired (validUntil {until}); the entity must publish fresh metadata"
+            ));
+        }
+    }
+    Ok((entity, entity_id))
 }
 
 /// Parses and checks metadata and builds the service provider that verifies this
@@ -80,25 +116,7 @@ pub fn build(
     now_ms: i64,
 ) -> Result<Loaded, FederationError> {
     let bad = |m: String| FederationError::BadMetadata(m);
-    let upper = xml.to_ascii_uppercase();
-    if upper.contains("<!DOCTYPE") || upper.contains("<!ENTITY") {
-        return Err(bad("metadata must not carry a DTD".into()));
-    }
-    let entity: EntityDescriptor = xml
-        .parse()
-        .map_err(|e| bad(format!("not an md:EntityDescriptor: {e}")))?;
-    let idp_entity_id = entity
-        .entity_id
-        .clone()
-        .filter(|e| !e.is_empty())
-        .ok_or_else(|| bad("entityID is missing".into()))?;
-    if let Some(until) = entity.valid_until {
-        if until.timestamp_millis() <= now_ms {
-            return Err(bad(format!(
-                "it expired (validUntil {until}); the IdP must publish fresh metadata"
-            )));
-        }
-    }
+    let (entity, idp_entity_id) = parse_entity(xml, now_ms).map_err(bad)?;
     if entity
         .idp_sso_descriptors
         .as_ref()

@@ -17,6 +17,7 @@ mod linking;
 mod metadata;
 mod oidc_rp;
 mod pending;
+pub mod saml_idp;
 pub mod saml_response;
 mod saml_sp;
 mod xml_guard;
@@ -88,6 +89,8 @@ pub struct Federation {
     skew_seconds: i64,
     /// xmlsec runs on blocking threads; a flood of Responses must not take them all.
     verify_slots: tokio::sync::Semaphore,
+    /// Downstream SAML apps (the hub as their IdP).
+    saml_apps: saml_idp::SamlApps,
 }
 
 impl Federation {
@@ -102,7 +105,8 @@ impl Federation {
     ) -> Result<Federation, FederationError> {
         let issuer = config.issuer();
         let fed = &config.federation;
-        let creds = if fed.saml_idps.is_empty() {
+        // One key pair signs our AuthnRequests (SP) and our Responses (IdP).
+        let creds = if fed.saml_idps.is_empty() && config.saml_apps.service_providers.is_empty() {
             None
         } else {
             Some(SpCredentials::load(fed, store, master, &issuer, now_ms).await?)
@@ -132,6 +136,7 @@ impl Federation {
                 })
             })
             .collect();
+        let saml_apps = saml_idp::SamlApps::new(config, creds.clone());
         let federation = Federation {
             creds,
             idps,
@@ -140,9 +145,14 @@ impl Federation {
             upstream,
             skew_seconds: fed.clock_skew_seconds,
             verify_slots: tokio::sync::Semaphore::new(4),
+            saml_apps,
         };
         federation.refresh_due(store, now_ms).await;
         Ok(federation)
+    }
+
+    pub fn saml_apps(&self) -> &saml_idp::SamlApps {
+        &self.saml_apps
     }
 
     pub fn idps(&self) -> &[Arc<SamlIdp>] {
@@ -222,6 +232,7 @@ impl Federation {
             idp.refresh_due(&self.upstream, now_ms).await;
         }
         self.refresh_saml(store, now_ms).await;
+        self.saml_apps.refresh_due(store, &self.http, now_ms).await;
     }
 
     /// A failed read keeps the copy in use; with none in memory, the last good copy

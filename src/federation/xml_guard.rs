@@ -53,15 +53,50 @@ fn refuse(reason: &'static str, detail: impl Into<String>) -> FederationError {
 
 /// Checks the shape described above; `allow_sha1` admits RSA-SHA1 and SHA-1 digests.
 pub fn check(xml: &str, allow_sha1: bool) -> Result<(), FederationError> {
+    let counts = scan(xml, allow_sha1, b"Response")?;
+    if counts.roots != 1 || counts.assertions > 1 {
+        return Err(refuse(
+            "structure",
+            format!(
+                "{} Response and {} assertion elements (expected 1 and at most 1)",
+                counts.roots, counts.assertions
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The same rules for a downstream app's AuthnRequest (HTTP-POST binding, where an
+/// enveloped signature reaches xmlsec): one AuthnRequest, no assertion, one signature.
+pub fn check_request(xml: &str) -> Result<(), FederationError> {
+    let counts = scan(xml, false, b"AuthnRequest")?;
+    if counts.roots != 1 || counts.assertions > 0 || counts.signatures > 1 {
+        return Err(refuse(
+            "structure",
+            "expected one AuthnRequest with at most one signature",
+        ));
+    }
+    Ok(())
+}
+
+pub struct Counts {
+    pub roots: usize,
+    pub assertions: usize,
+    pub signatures: usize,
+}
+
+/// Reads the whole document once, refusing any signature shape outside SAML's, and
+/// counts the `root` elements, assertions and signatures found anywhere.
+fn scan(xml: &str, allow_sha1: bool, root: &[u8]) -> Result<Counts, FederationError> {
     let mut reader = Reader::from_str(xml);
     let (mut responses, mut assertions, mut signatures, mut references) = (0, 0, 0, 0);
     loop {
         let event = reader
             .read_event()
-            .map_err(|_| refuse("malformed", "the Response is not well-formed XML"))?;
+            .map_err(|_| refuse("malformed", "the message is not well-formed XML"))?;
         let element = match &event {
             Event::Start(e) | Event::Empty(e) => e,
-            Event::DocType(_) => return Err(refuse("dtd", "SAMLResponse carries a DTD")),
+            Event::DocType(_) => return Err(refuse("dtd", "the message carries a DTD")),
             Event::Eof => break,
             _ => continue,
         };
@@ -74,7 +109,7 @@ pub fn check(xml: &str, allow_sha1: bool) -> Result<(), FederationError> {
                 .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
         };
         match local.as_ref() {
-            b"Response" => responses += 1,
+            name if name == root => responses += 1,
             b"Assertion" | b"EncryptedAssertion" => assertions += 1,
             b"Signature" => signatures += 1,
             b"Reference" => {
@@ -128,19 +163,17 @@ pub fn check(xml: &str, allow_sha1: bool) -> Result<(), FederationError> {
             _ => {}
         }
     }
-    if responses != 1 || assertions > 1 {
-        return Err(refuse(
-            "structure",
-            format!("{responses} Response and {assertions} assertion elements (expected 1 and at most 1)"),
-        ));
-    }
     if signatures > 2 || references > signatures {
         return Err(refuse(
             "signature",
             format!("{signatures} signatures with {references} references"),
         ));
     }
-    Ok(())
+    Ok(Counts {
+        roots: responses,
+        assertions,
+        signatures,
+    })
 }
 
 #[cfg(test)]

@@ -30,6 +30,11 @@ pub struct AuthRequest {
     pub acr_values: Option<String>,
     pub dpop_jkt: Option<String>,
     pub created_at_ms: i64,
+    /// A SAML AuthnRequest (or an IdP-initiated sign-in) from a downstream SAML app
+    /// rides on the same pending request: the sign-in pages are the same, and
+    /// `federation::saml_idp` answers with a Response instead of a code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saml: Option<crate::federation::saml_idp::Pending>,
 }
 
 /// Where the browser goes next.
@@ -279,6 +284,7 @@ pub async fn validate_request(
         acr_values: get("acr_values")?.map(str::to_string),
         dpop_jkt: get("dpop_jkt")?.map(str::to_string),
         created_at_ms: now,
+        saml: None,
     };
     Ok((req, client))
 }
@@ -299,6 +305,108 @@ impl AuthRequest {
     }
 }
 
+/// The checks every app's sign-in passes, OpenID Connect or SAML (`federation::
+/// saml_idp`): a fresh enough session, the second factor the app and the person's
+/// role need, a password the person chose, an active account.
+pub enum Gate<'s> {
+    /// Signed in as needed: answer the app.
+    Proceed(&'s Session),
+    /// The browser has something to do first.
+    Go(Next),
+    /// The app asked for no interaction (`prompt=none`, SAML `IsPassive`) and some is
+    /// needed, or the account cannot sign in: an error for the app, in its protocol.
+    Refuse(Refusal),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    LoginRequired,
+    SecondFactorRequired,
+    PasswordChangeRequired,
+    ConsentRequired,
+    AccountInactive,
+}
+
+impl Refusal {
+    /// The OAuth error code and description (OIDC Core §3.1.2.6).
+    pub fn oauth(self) -> (&'static str, &'static str) {
+        match self {
+            Refusal::LoginRequired => (
+                "login_required",
+                "the person is not signed in (or not recently enough)",
+            ),
+            Refusal::SecondFactorRequired => (
+                "interaction_required",
+                "a second factor is needed for this app",
+            ),
+            Refusal::PasswordChangeRequired => (
+                "interaction_required",
+                "the person must choose a new password first",
+            ),
+            Refusal::ConsentRequired => (
+                "consent_required",
+                "the person has not yet agreed to share this with the app",
+            ),
+            Refusal::AccountInactive => ("access_denied", "the account is not active"),
+        }
+    }
+}
+
+/// Runs the common checks; `app_needs_mfa` is the app's own setting (`mfa_required`).
+pub async fn gate<'s>(
+    app: &AppState,
+    handle: &str,
+    req: &AuthRequest,
+    app_needs_mfa: bool,
+    session: Option<&'s Session>,
+) -> Result<Gate<'s>, OAuthError> {
+    let now_s = app.clock().now_secs();
+    let none = req.has_prompt("none");
+    let fresh_enough = |s: &Session| match req.max_age {
+        Some(max) => now_s - s.auth_time_secs() <= max,
+        None => true,
+    };
+    let session = match session {
+        Some(s) if !req.has_prompt("login") && fresh_enough(s) => s,
+        _ if none => return Ok(Gate::Refuse(Refusal::LoginRequired)),
+        _ => return Ok(Gate::Go(Next::Login(handle.to_string()))),
+    };
+    if req.has_prompt("select_account") {
+        return Ok(Gate::Go(Next::SelectAccount(handle.to_string())));
+    }
+    // The second factor the app (`mfa_required`, `acr_values`) or the person's role
+    // needs; a role granted after sign-in counts from the next authorization.
+    let mut needed = crate::authn::mfa::required_for_person(app, &session.person_id)
+        .await
+        .map_err(OAuthError::server_error)?
+        .max(Assurance::from_acr_values(req.acr_values.as_deref()));
+    if app_needs_mfa {
+        needed = needed.max(Assurance::Mfa);
+    }
+    if Assurance::of_amr(&session.amr) < needed {
+        if none {
+            return Ok(Gate::Refuse(Refusal::SecondFactorRequired));
+        }
+        return Ok(Gate::Go(Next::StepUp(handle.to_string())));
+    }
+    if crate::authn::must_change_password(app, &session.person_id)
+        .await
+        .map_err(OAuthError::server_error)?
+    {
+        if none {
+            return Ok(Gate::Refuse(Refusal::PasswordChangeRequired));
+        }
+        return Ok(Gate::Go(Next::ChangePassword(handle.to_string())));
+    }
+    let person = crate::directory::get_person(app.store(), &session.person_id)
+        .await
+        .map_err(OAuthError::server_error)?;
+    if person.status != "active" {
+        return Ok(Gate::Refuse(Refusal::AccountInactive));
+    }
+    Ok(Gate::Proceed(session))
+}
+
 /// What happens next for a validated request, given the browser's session.
 pub async fn decide(
     app: &AppState,
@@ -308,77 +416,20 @@ pub async fn decide(
     session: Option<&Session>,
 ) -> Result<Next, OAuthError> {
     let issuer = app.issuer();
-    let now_s = app.clock().now_secs();
-    let none = req.has_prompt("none");
-    let fresh_enough = |s: &Session| match req.max_age {
-        Some(max) => now_s - s.auth_time_secs() <= max,
-        None => true,
+    let refuse = |r: Refusal| {
+        let (error, description) = r.oauth();
+        Ok(Next::Respond(req.error(issuer, error, description)))
     };
-    let session = match session {
-        Some(s) if !req.has_prompt("login") && fresh_enough(s) => s,
-        _ if none => {
-            return Ok(Next::Respond(req.error(
-                issuer,
-                "login_required",
-                "the person is not signed in (or not recently enough)",
-            )))
-        }
-        _ => return Ok(Next::Login(handle.to_string())),
+    let session = match gate(app, handle, req, client.settings.mfa_required, session).await? {
+        Gate::Proceed(s) => s,
+        Gate::Go(next) => return Ok(next),
+        Gate::Refuse(r) => return refuse(r),
     };
-    if req.has_prompt("select_account") {
-        return Ok(Next::SelectAccount(handle.to_string()));
-    }
-    // The second factor the app (`mfa_required`, `acr_values`) or the person's role
-    // needs; a role granted after sign-in counts from the next authorization.
-    let mut needed = crate::authn::mfa::required_for_person(app, &session.person_id)
-        .await
-        .map_err(OAuthError::server_error)?
-        .max(Assurance::from_acr_values(req.acr_values.as_deref()));
-    if client.settings.mfa_required {
-        needed = needed.max(Assurance::Mfa);
-    }
-    if Assurance::of_amr(&session.amr) < needed {
-        if none {
-            return Ok(Next::Respond(req.error(
-                issuer,
-                "interaction_required",
-                "a second factor is needed for this app",
-            )));
-        }
-        return Ok(Next::StepUp(handle.to_string()));
-    }
-    if crate::authn::must_change_password(app, &session.person_id)
-        .await
-        .map_err(OAuthError::server_error)?
-    {
-        if none {
-            return Ok(Next::Respond(req.error(
-                issuer,
-                "interaction_required",
-                "the person must choose a new password first",
-            )));
-        }
-        return Ok(Next::ChangePassword(handle.to_string()));
-    }
     if needs_consent(app, req, client, &session.person_id).await? {
-        if none {
-            return Ok(Next::Respond(req.error(
-                issuer,
-                "consent_required",
-                "the person has not yet agreed to share this with the app",
-            )));
+        if req.has_prompt("none") {
+            return refuse(Refusal::ConsentRequired);
         }
         return Ok(Next::Consent(handle.to_string()));
-    }
-    let person = crate::directory::get_person(app.store(), &session.person_id)
-        .await
-        .map_err(OAuthError::server_error)?;
-    if person.status != "active" {
-        return Ok(Next::Respond(req.error(
-            issuer,
-            "access_denied",
-            "the account is not active",
-        )));
     }
     let code = issue_code(app, req, session, client.settings.refresh_token_ttl_seconds).await?;
     let mut params = vec![("code", code)];

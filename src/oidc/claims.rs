@@ -61,30 +61,12 @@ pub async fn person_claims(
         }
     }
     if has("roles") {
-        let now = app.clock().now_ms();
-        let assignments =
-            crate::authz::list_assignments(app.store(), &Subject::Person(person.id.clone()))
-                .await
-                .map_err(OAuthError::server_error)?;
-        let mut roles = Vec::new();
-        for a in assignments {
-            let live = a
-                .expires_at
-                .as_deref()
-                .and_then(crate::clock::parse_rfc3339)
-                .is_none_or(|exp| exp > now);
-            if !live {
-                continue;
-            }
-            let org = match &a.org_id {
-                Some(id) => crate::directory::get_org(app.store(), id)
-                    .await
-                    .ok()
-                    .map(|o| o.sourced_id),
-                None => None,
-            };
-            roles.push(json!({ "role": a.role, "org": org }));
-        }
+        let roles: Vec<Value> = live_roles(app, &person.id)
+            .await
+            .map_err(OAuthError::server_error)?
+            .into_iter()
+            .map(|(role, org)| json!({ "role": role, "org": org }))
+            .collect();
         c.insert("roles".into(), Value::Array(roles));
         c.insert("kinds".into(), json!(details.kinds));
         let orgs: Vec<Value> = details
@@ -98,4 +80,36 @@ pub async fn person_claims(
         c.insert("district_identifiers".into(), json!(details.identifiers));
     }
     Ok(c)
+}
+
+/// The person's role assignments in force now: (role, org sourcedId or None for
+/// hub-wide). Released as the `roles` claim and as SAML role attributes.
+pub async fn live_roles(
+    app: &AppState,
+    person_id: &str,
+) -> Result<Vec<(String, Option<String>)>, crate::authz::AuthzError> {
+    let now = app.clock().now_ms();
+    let assignments =
+        crate::authz::list_assignments(app.store(), &Subject::Person(person_id.to_string()))
+            .await?;
+    let mut roles = Vec::new();
+    for a in assignments {
+        let live = a
+            .expires_at
+            .as_deref()
+            .and_then(crate::clock::parse_rfc3339)
+            .is_none_or(|exp| exp > now);
+        if !live {
+            continue;
+        }
+        let org = match &a.org_id {
+            Some(id) => crate::directory::get_org(app.store(), id)
+                .await
+                .ok()
+                .map(|o| o.sourced_id),
+            None => None,
+        };
+        roles.push((a.role, org));
+    }
+    Ok(roles)
 }

@@ -32,7 +32,10 @@ mod sweep;
 mod token;
 mod verified;
 
-pub use authorize::{decide, validate_request, AuthRequest, AuthResponse, AuthorizeError, Next};
+pub use authorize::{
+    decide, gate, validate_request, AuthRequest, AuthResponse, AuthorizeError, Gate, Next, Refusal,
+};
+pub use claims::live_roles;
 pub use client_cache::ClientCache;
 pub use clients::{
     create_client, delete_client, list_clients, random_token, rotate_secret, Client, ClientView,

@@ -94,3 +94,8 @@ pub fn saml_metadata_loaded(idp: &str, now_ms: i64) {
     metrics::gauge!("hms_ach_saml_metadata_loaded_timestamp_seconds", "idp" => idp.to_string())
         .set(now_ms as f64 / 1000.0);
 }
+
+/// The hub as a SAML IdP: Responses issued, and error statuses by second-level code.
+pub fn saml_idp_event(event: &'static str) {
+    metrics::counter!("hms_ach_saml_idp_events_total", "event" => event).increment(1);
+}

@@ -127,6 +127,9 @@ pub(super) async fn continue_request(app: &AppState, browser: &Browser, handle: 
         Ok(None) => return super::request_expired(app),
         Err(e) => return unavailable(app, e.description),
     };
+    if req.saml.is_some() {
+        return super::saml_idp::continue_saml(app, browser, handle, req).await;
+    }
     let client = match app
         .clients()
         .get(app.store(), &req.client_id, app.clock().now_ms())

@@ -11,6 +11,7 @@ mod logout;
 mod mfa;
 mod passwordless;
 mod portal;
+mod saml_idp;
 mod security;
 mod signin;
 
@@ -205,6 +206,7 @@ pub fn router() -> Router<AppState> {
         .merge(authorize::router())
         .merge(signin::router())
         .merge(federated::router())
+        .merge(saml_idp::router())
         .merge(portal::router())
         .merge(mfa::router())
         .merge(passwordless::router())

@@ -194,7 +194,14 @@ async fn apps(State(app): State<AppState>, browser: Browser) -> Response {
         Err(e) => return failed(&app, e.description),
     };
     let name = display_name(&app, &session.person_id).await;
-    let ctx = minijinja::context! { lang => "en", nav => "apps", person_name => name, csrf => browser.csrf(&app), consents => minijinja::Value::from_serialize(&consents) };
+    let tiles: Vec<minijinja::Value> = app
+        .federation()
+        .saml_apps()
+        .tiles()
+        .into_iter()
+        .map(|(id, name)| minijinja::context! { id => id, name => name })
+        .collect();
+    let ctx = minijinja::context! { lang => "en", nav => "apps", person_name => name, csrf => browser.csrf(&app), consents => minijinja::Value::from_serialize(&consents), tiles => tiles };
     browser.finish(&app, page(&app, StatusCode::OK, "apps.html", ctx))
 }
 

@@ -28,6 +28,10 @@ struct PageQuery {
 
 async fn client_name(app: &AppState, request: Option<&str>) -> Option<String> {
     let req = oidc::load_request(app, request?, false).await.ok()??;
+    if let Some(p) = &req.saml {
+        let sp = app.federation().saml_apps().sp(&p.sp_id)?;
+        return Some(sp.config.display_name.clone());
+    }
     let client = app
         .clients()
         .get(app.store(), &req.client_id, app.clock().now_ms())

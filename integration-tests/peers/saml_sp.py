@@ -1,0 +1,206 @@
+"""Downstream SAML service providers played by OneLogin's python3-saml (PyPI
+`python3-saml`, xmlsec underneath), in strict mode, for the hub's SAML IdP tests.
+
+    saml_sp.py PORT HUB_BASE
+
+Three SPs on one port, by path:
+  /sp1  signs its AuthnRequests (RSA-SHA256), wants signed messages AND signed
+        assertions, persistent NameID;
+  /sp2  unsigned requests, email NameID;
+  /sp3  not registered at the hub (its requests must be refused).
+
+  GET  /{sp}/metadata   the SP's metadata (the hub is configured from it)
+  GET  /{sp}/login      302 to the hub with an AuthnRequest. Query options:
+                        force=1 (ForceAuthn), passive=1 (IsPassive), mfa=1
+                        (RequestedAuthnContext refeds MFA), acs=URL (claim another ACS)
+  POST /{sp}/acs        python3-saml's process_response (InResponseTo checked against
+                        the last request; ?unsolicited=1 for IdP-initiated). Answers
+                        JSON: errors and reason, or NameID, format, attributes,
+                        session index, AuthnContext and RelayState.
+The hub's IdP metadata is read from HUB_BASE/saml/idp/metadata on first use.
+"""
+
+import datetime
+import json
+import sys
+import urllib.parse
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+from onelogin.saml2.auth import OneLogin_Saml2_Auth
+from onelogin.saml2.constants import OneLogin_Saml2_Constants as C
+from onelogin.saml2.idp_metadata_parser import OneLogin_Saml2_IdPMetadataParser
+from onelogin.saml2.settings import OneLogin_Saml2_Settings
+
+PORT = int(sys.argv[1])
+HUB = sys.argv[2].rstrip("/")
+BASE = f"http://127.0.0.1:{PORT}"
+
+
+def key_pair():
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "python3-saml test SP")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+    return key_pem, cert_pem
+
+
+KEY, CERT = key_pair()
+SPS = {
+    "sp1": {"signed": True, "nameid": C.NAMEID_PERSISTENT},
+    "sp2": {"signed": False, "nameid": C.NAMEID_EMAIL_ADDRESS},
+    "sp3": {"signed": True, "nameid": C.NAMEID_PERSISTENT},
+}
+IDP = {}
+LAST_REQUEST = {}
+
+
+def idp_settings():
+    if not IDP:
+        xml = urllib.request.urlopen(f"{HUB}/saml/idp/metadata").read().decode()
+        IDP.update(
+            OneLogin_Saml2_IdPMetadataParser.parse(
+                xml, required_sso_binding=C.BINDING_HTTP_REDIRECT
+            )["idp"]
+        )
+    return IDP
+
+
+def settings(sp, acs=None, mfa=False, with_idp=True):
+    conf = SPS[sp]
+    s = {
+        "strict": True,
+        "debug": False,
+        "sp": {
+            "entityId": f"{BASE}/{sp}/metadata",
+            "assertionConsumerService": {
+                "url": acs or f"{BASE}/{sp}/acs",
+                "binding": C.BINDING_HTTP_POST,
+            },
+            "NameIDFormat": conf["nameid"],
+            "x509cert": CERT,
+            "privateKey": KEY,
+        },
+        "security": {
+            "authnRequestsSigned": conf["signed"],
+            "wantMessagesSigned": True,
+            "wantAssertionsSigned": True,
+            "wantNameId": True,
+            "signatureAlgorithm": C.RSA_SHA256,
+            "digestAlgorithm": C.SHA256,
+            "rejectDeprecatedAlgorithm": True,
+            "requestedAuthnContext": ["https://refeds.org/profile/mfa"] if mfa else True,
+            "requestedAuthnContextComparison": "exact",
+        },
+    }
+    if with_idp:
+        s["idp"] = idp_settings()
+    return s
+
+
+def request_data(handler, path, post=None):
+    query = urllib.parse.urlsplit(handler.path).query
+    return {
+        "https": "off",
+        "http_host": "127.0.0.1",
+        "server_port": str(PORT),
+        "script_name": path,
+        "get_data": dict(urllib.parse.parse_qsl(query)),
+        "post_data": post or {},
+    }
+
+
+class Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def reply(self, code, body, ctype="application/json", location=None):
+        data = body.encode() if isinstance(body, str) else body
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        if location:
+            self.send_header("Location", location)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def route(self):
+        parts = urllib.parse.urlsplit(self.path)
+        segs = parts.path.strip("/").split("/")
+        if len(segs) != 2 or segs[0] not in SPS:
+            return None, None, {}
+        return segs[0], segs[1], dict(urllib.parse.parse_qsl(parts.query))
+
+    def do_GET(self):
+        sp, action, q = self.route()
+        if action == "metadata":
+            s = OneLogin_Saml2_Settings(settings(sp, with_idp=False), sp_validation_only=True)
+            md = s.get_sp_metadata()
+            errors = s.validate_metadata(md)
+            if errors:
+                return self.reply(500, json.dumps(errors))
+            return self.reply(200, md, "application/samlmetadata+xml")
+        if action == "login":
+            auth = OneLogin_Saml2_Auth(
+                request_data(self, f"/{sp}/login"),
+                settings(sp, acs=q.get("acs"), mfa=q.get("mfa") == "1"),
+            )
+            url = auth.login(
+                return_to="/home",
+                force_authn=q.get("force") == "1",
+                is_passive=q.get("passive") == "1",
+            )
+            LAST_REQUEST[sp] = auth.get_last_request_id()
+            return self.reply(302, "", "text/plain", location=url)
+        return self.reply(404, "{}")
+
+    def do_POST(self):
+        sp, action, q = self.route()
+        if action != "acs":
+            return self.reply(404, "{}")
+        length = int(self.headers.get("Content-Length", "0"))
+        post = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
+        auth = OneLogin_Saml2_Auth(request_data(self, f"/{sp}/acs", post), settings(sp))
+        request_id = None if q.get("unsolicited") == "1" else LAST_REQUEST.get(sp)
+        auth.process_response(request_id=request_id)
+        out = {
+            "errors": auth.get_errors(),
+            "reason": auth.get_last_error_reason(),
+            "authenticated": auth.is_authenticated(),
+            "relay_state": post.get("RelayState"),
+        }
+        if auth.is_authenticated():
+            out.update(
+                {
+                    "nameid": auth.get_nameid(),
+                    "nameid_format": auth.get_nameid_format(),
+                    "attributes": auth.get_attributes(),
+                    "session_index": auth.get_session_index(),
+                    "authn_contexts": auth.get_last_authn_contexts(),
+                    "assertion_id": auth.get_last_assertion_id(),
+                }
+            )
+        return self.reply(200, json.dumps(out))
+
+
+if __name__ == "__main__":
+    ThreadingHTTPServer(("127.0.0.1", PORT), Handler).serve_forever()

@@ -1,0 +1,376 @@
+//! The hub as a SAML IdP, against the real binary, with OneLogin's **python3-saml**
+//! (PyPI, strict mode, xmlsec underneath) as the district's downstream SAML apps:
+//! `peers/saml_sp.py` serves three SPs (sp1 signs its requests and wants signed
+//! messages and assertions with a persistent NameID; sp2 sends unsigned requests and
+//! wants the email address as NameID; sp3 is not registered at the hub).
+//!
+//! The browser is the shared reqwest `Browser`, so each hop is visible: the app's
+//! redirect with the AuthnRequest, the hub's sign-in page, and the auto-posted
+//! Response, which python3-saml then checks (signatures, Destination, Recipient,
+//! Audience, InResponseTo, time window) exactly as it would in production.
+
+use base64::Engine as _;
+use integration_tests::browser::{absolute, Answer, Browser};
+use integration_tests::{setup_peers, workspace, Hub};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+const PASSWORD: &str = "riverside-demo-2026";
+
+/// python3-saml's SPs on their own port; killed on drop.
+struct Sp {
+    base: String,
+    child: Child,
+}
+
+impl Sp {
+    /// Starts before the hub (the hub reads the SPs' metadata at start); the SPs read
+    /// the hub's IdP metadata on first use.
+    async fn start(hub_base: &str) -> Sp {
+        let port = integration_tests::free_port();
+        let child = Command::new(workspace().join("target/peers/venv/bin/python"))
+            .arg(workspace().join("integration-tests/peers/saml_sp.py"))
+            .args([port.to_string().as_str(), hub_base])
+            .env("PYTHONWARNINGS", "ignore")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the python3-saml SPs");
+        let sp = Sp {
+            base: format!("http://127.0.0.1:{port}"),
+            child,
+        };
+        for _ in 0..100 {
+            if let Ok(r) = reqwest::get(format!("{}/sp1/metadata", sp.base)).await {
+                if r.status() == 200 {
+                    return sp;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("the python3-saml SPs did not start");
+    }
+}
+
+impl Drop for Sp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn write_config(dir: &Path, sp: &Sp) -> String {
+    let path = dir.join("hms-ach.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[[saml_apps.service_providers]]
+id = "gradebook"
+display_name = "Gradebook"
+metadata_url = "{base}/sp1/metadata"
+idp_initiated = true
+default_relay_state = "/from-portal"
+attributes = {{ mail = "email", givenName = "given_name", "urn:oid:2.5.4.4" = "family_name", eduPersonAffiliation = "affiliation", Role = "roles" }}
+
+[[saml_apps.service_providers]]
+id = "library"
+display_name = "Library"
+metadata_url = "{base}/sp2/metadata"
+name_id_format = "email"
+"#,
+            base = sp.base
+        ),
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+/// Undoes the template's HTML escaping of attribute values.
+fn unescape(v: &str) -> String {
+    v.replace("&#x2f;", "/")
+        .replace("&#x27;", "'")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// The hub's self-posting form: (action, fields).
+fn posted_form(html: &str) -> (String, Vec<(String, String)>) {
+    let action = &html[html.find("action=\"").expect("a form") + 8..];
+    let action = unescape(&action[..action.find('"').unwrap()]);
+    let mut fields = Vec::new();
+    for name in ["SAMLResponse", "RelayState"] {
+        if let Some(v) = Browser::field(html, name) {
+            fields.push((name.to_string(), unescape(&v)));
+        }
+    }
+    (action, fields)
+}
+
+/// Posts the hub's form to the app the way the browser would (cross-site).
+async fn deliver(b: &mut Browser, page: &Answer, query: &str) -> serde_json::Value {
+    assert_eq!(page.status, 200, "{}", page.body);
+    let (action, fields) = posted_form(&page.body);
+    let form: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let r = b.post_cross_site(&format!("{action}{query}"), &form).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    serde_json::from_str(&r.body).unwrap()
+}
+
+fn response_xml(page: &Answer) -> String {
+    let (_, fields) = posted_form(&page.body);
+    let b64 = &fields.iter().find(|(k, _)| k == "SAMLResponse").unwrap().1;
+    String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// From the app's login link to the hub; returns the hub's answer to the AuthnRequest.
+async fn to_hub(b: &mut Browser, sp: &Sp, path: &str) -> Answer {
+    let start = b.get(&format!("{}{path}", sp.base)).await;
+    assert_eq!(start.status, 302, "{}", start.body);
+    b.get(start.location.as_deref().unwrap()).await
+}
+
+/// The hub's sign-in page for a pending request, then the password.
+async fn password(b: &mut Browser, hub: &Hub, at_hub: &Answer, user: &str) -> Answer {
+    assert_eq!(at_hub.status, 303, "{}", at_hub.body);
+    let login_url = absolute(&hub.base, at_hub.location.as_deref().unwrap());
+    assert!(login_url.contains("/login?request="), "{login_url}");
+    let page = b.get(&login_url).await;
+    let csrf = Browser::field(&page.body, "csrf").unwrap();
+    let request = Browser::field(&page.body, "request").unwrap();
+    let posted = b
+        .post(
+            &format!("{}/login", hub.base),
+            &[
+                ("csrf", &csrf),
+                ("request", &request),
+                ("username", user),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(posted.status, 303, "{}", posted.body);
+    b.get(&absolute(&hub.base, posted.location.as_deref().unwrap()))
+        .await
+}
+
+#[tokio::test]
+async fn python3_saml_apps_accept_the_hubs_responses_and_bad_requests_are_refused() {
+    setup_peers();
+    let dir = tempfile::tempdir().unwrap();
+    // The hub's port is needed by the SPs; the SPs' by the hub's config. The SPs only
+    // read the hub's metadata on first use, so they can start with the future address.
+    let hub_port = integration_tests::free_port();
+    let hub_base = format!("http://127.0.0.1:{hub_port}");
+    let sp = Sp::start(&hub_base).await;
+    let config = write_config(dir.path(), &sp);
+    let hub =
+        Hub::start_demo_at(dir.path(), hub_port, &[("HMS_ACH_CONFIG", config.as_str())]).await;
+    let chair = Hub::demo_username(dir.path(), "department chair (approver, Science)");
+    let student = Hub::demo_username(dir.path(), "student");
+
+    // The IdP metadata python3-saml is configured from.
+    let md = reqwest::get(format!("{}/saml/idp/metadata", hub.base))
+        .await
+        .unwrap();
+    assert_eq!(md.status(), 200);
+    let md = md.text().await.unwrap();
+    assert!(
+        md.contains("HTTP-Redirect") && md.contains("HTTP-POST"),
+        "{md}"
+    );
+
+    // 1. SP-initiated, signed request (Redirect binding), password sign-in, then the
+    // strict SP accepts the Response: persistent NameID, mapped attributes, roles.
+    let mut b = Browser::new();
+    let at_hub = to_hub(&mut b, &sp, "/sp1/login").await;
+    let page = password(&mut b, &hub, &at_hub, &chair).await;
+    let xml = response_xml(&page);
+    assert!(
+        xml.contains("rsa-sha256") && xml.contains("xmlenc#sha256"),
+        "{xml}"
+    );
+    let got = deliver(&mut b, &page, "").await;
+    assert_eq!(got["authenticated"], true, "{got}");
+    assert_eq!(
+        got["nameid_format"],
+        "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
+    );
+    let persistent = got["nameid"].as_str().unwrap().to_string();
+    assert!(
+        persistent.len() >= 32 && !persistent.contains(&chair),
+        "{persistent}"
+    );
+    assert_eq!(got["relay_state"], "/home");
+    let attrs = &got["attributes"];
+    assert!(attrs["mail"][0].as_str().unwrap().contains('@'), "{attrs}");
+    assert!(attrs["urn:oid:2.5.4.4"][0].is_string(), "{attrs}");
+    assert_eq!(
+        attrs["Role"],
+        serde_json::json!(["approver@rhs-science"]),
+        "{attrs}"
+    );
+    let affiliation = attrs["eduPersonAffiliation"].as_array().unwrap();
+    assert!(affiliation.contains(&"faculty".into()) && affiliation.contains(&"member".into()));
+    // http://127.0.0.1 issuer: the password did not travel over TLS, and the
+    // AuthnContext says so (the SP asked for PasswordProtectedTransport, exact).
+    assert_eq!(
+        got["authn_contexts"],
+        serde_json::json!(["urn:oasis:names:tc:SAML:2.0:ac:classes:Password"])
+    );
+
+    // 2. Single sign-on: the session answers the next request without a page, the
+    // same persistent NameID again.
+    let again = to_hub(&mut b, &sp, "/sp1/login").await;
+    let got = deliver(&mut b, &again, "").await;
+    assert_eq!(got["nameid"], persistent.as_str(), "{got}");
+
+    // 3. A modified Response (an attribute value changed) fails python3-saml's
+    // signature check: the signatures are real.
+    let again = to_hub(&mut b, &sp, "/sp1/login").await;
+    let (action, fields) = posted_form(&again.body);
+    let xml = response_xml(&again);
+    let forged = xml.replace("approver@rhs-science", "hub-admin");
+    assert_ne!(forged, xml);
+    let forged = base64::engine::general_purpose::STANDARD.encode(forged);
+    let relay = &fields.iter().find(|(k, _)| k == "RelayState").unwrap().1;
+    let r = b
+        .post_cross_site(
+            &action,
+            &[("SAMLResponse", forged.as_str()), ("RelayState", relay)],
+        )
+        .await;
+    let r: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(r["authenticated"], false, "{r}");
+
+    // 4. ForceAuthn: a signed-in person must sign in again.
+    let forced = to_hub(&mut b, &sp, "/sp1/login?force=1").await;
+    let page = password(&mut b, &hub, &forced, &chair).await;
+    assert_eq!(deliver(&mut b, &page, "").await["authenticated"], true);
+
+    // 5. RequestedAuthnContext REFEDS MFA: a password session is stepped up, not
+    // answered with a context it does not have.
+    let mfa = to_hub(&mut b, &sp, "/sp1/login?mfa=1").await;
+    assert_eq!(mfa.status, 303, "{}", mfa.body);
+    assert!(mfa
+        .location
+        .as_deref()
+        .unwrap()
+        .starts_with("/login/mfa/step-up?request="));
+
+    // 6. IsPassive without a session: a signed NoPassive status, which python3-saml
+    // reads as a failed sign-in.
+    let mut fresh = Browser::new();
+    let passive = to_hub(&mut fresh, &sp, "/sp1/login?passive=1").await;
+    let xml = response_xml(&passive);
+    assert!(xml.contains("status:NoPassive"), "{xml}");
+    let got = deliver(&mut fresh, &passive, "").await;
+    assert_eq!(got["authenticated"], false, "{got}");
+
+    // 7. sp2: unsigned requests, email NameID, its own (different) identifier space.
+    let mut s = Browser::new();
+    let at_hub = to_hub(&mut s, &sp, "/sp2/login").await;
+    let page = password(&mut s, &hub, &at_hub, &student).await;
+    let got = deliver(&mut s, &page, "").await;
+    assert_eq!(got["authenticated"], true, "{got}");
+    assert_eq!(
+        got["nameid_format"],
+        "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
+    );
+    assert!(got["nameid"].as_str().unwrap().contains('@'), "{got}");
+    assert!(
+        got["attributes"].get("Role").is_none(),
+        "only mapped attributes: {got}"
+    );
+
+    // 8. IdP-initiated from the portal tile (a CSRF-protected POST): an unsolicited
+    // Response with the configured RelayState.
+    let portal = b.get(&format!("{}/portal/apps", hub.base)).await;
+    assert!(
+        portal.body.contains("/saml/idp/init/gradebook"),
+        "{}",
+        portal.body
+    );
+    assert!(
+        !portal.body.contains("/saml/idp/init/library"),
+        "no tile unless enabled"
+    );
+    let csrf = Browser::field(&portal.body, "csrf").unwrap();
+    let no_csrf = b
+        .post(&format!("{}/saml/idp/init/gradebook", hub.base), &[])
+        .await;
+    assert_eq!(no_csrf.status, 403);
+    let tile = b
+        .post(
+            &format!("{}/saml/idp/init/gradebook", hub.base),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    let got = deliver(&mut b, &tile, "?unsolicited=1").await;
+    assert_eq!(got["authenticated"], true, "{got}");
+    assert_eq!(got["relay_state"], "/from-portal");
+    assert_eq!(got["nameid"], persistent.as_str());
+
+    // Requests the hub must not answer: a page for the person, nothing to the app.
+    let refused = |a: &Answer, what: &str| {
+        assert_eq!(a.status, 400, "{what}: {}", a.body);
+        assert!(!a.body.contains("SAMLResponse"), "{what}");
+    };
+    // 9. The signed request with its RelayState changed: the signature fails.
+    let start = b.get(&format!("{}/sp1/login", sp.base)).await;
+    let tampered = start
+        .location
+        .unwrap()
+        .replace("RelayState=%2Fhome", "RelayState=%2Fevil");
+    let a = b.get(&tampered).await;
+    refused(&a, "tampered");
+    assert!(a.body.contains("signature"), "{}", a.body);
+    // 10. sp1's metadata says AuthnRequestsSigned: the signature stripped is refused.
+    let start = b.get(&format!("{}/sp1/login", sp.base)).await;
+    let loc = start.location.unwrap();
+    let (path, query) = loc.split_once('?').unwrap();
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.starts_with("SigAlg=") && !p.starts_with("Signature="))
+        .collect();
+    let unsigned = format!("{path}?{}", kept.join("&"));
+    let a = b.get(&unsigned).await;
+    refused(&a, "unsigned");
+    assert!(a.body.contains("must sign"), "{}", a.body);
+    // 11. An ACS the metadata does not list (signed by the SP itself): refused.
+    let a = to_hub(
+        &mut b,
+        &sp,
+        "/sp1/login?acs=http%3A%2F%2F127.0.0.1%3A9%2Fsteal",
+    )
+    .await;
+    refused(&a, "acs");
+    assert!(
+        a.body.contains("AssertionConsumerService mismatch"),
+        "{}",
+        a.body
+    );
+    // 12. An app the hub does not know.
+    let a = to_hub(&mut b, &sp, "/sp3/login").await;
+    refused(&a, "unknown");
+    assert!(a.body.contains("not registered"), "{}", a.body);
+    // 13. Garbage.
+    let a = b
+        .get(&format!("{}/saml/idp/sso?SAMLRequest=%%%", hub.base))
+        .await;
+    refused(&a, "garbage");
+
+    let log = std::fs::read_to_string(dir.path().join("hub.log")).unwrap();
+    assert!(!log.contains(PASSWORD), "no password in the log");
+    assert!(hub.stop().await);
+}

@@ -1,0 +1,276 @@
+//! The hub's SAML IdP endpoints for downstream apps: metadata, the SSO service
+//! (HTTP-Redirect and HTTP-POST bindings) and IdP-initiated sign-in from a portal
+//! tile. The protocol work is in `crate::federation::saml_idp`; this file only speaks
+//! HTTP: the pending request rides the same pages as an OIDC one, and the answer is
+//! the same self-submitting form as `response_mode=form_post`.
+
+use axum::extract::{Form, Path, State};
+use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use base64::Engine as _;
+use serde::Deserialize;
+
+use super::authorize::{go, respond};
+use super::{error_page, Browser};
+use crate::federation::saml_idp::{self, Checked, Pending, Received, Refused, SamlIdpError};
+use crate::oidc::{self, AuthRequest, AuthResponse, Gate, Refusal};
+use crate::AppState;
+
+const RESPONDER: &str = "urn:oasis:names:tc:SAML:2.0:status:Responder";
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/saml/idp/metadata", get(metadata))
+        .route("/saml/idp/sso", get(sso_redirect).post(sso_post))
+        .route("/saml/idp/init/{sp}", post(idp_initiated))
+}
+
+fn unavailable(app: &AppState, e: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "SAML sign-in for an app failed");
+    error_page(
+        app,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "The sign-in service could not finish this request; try again shortly.",
+    )
+}
+
+/// A request the hub will not answer: a page for the person (the app's address is
+/// not trusted), or the hub's own failure.
+fn refused_page(app: &AppState, e: &SamlIdpError) -> Response {
+    if e.is_internal() {
+        return unavailable(app, e);
+    }
+    tracing::warn!(reason = e.code(), error = %e, "SAML AuthnRequest refused");
+    crate::ops::metrics::saml_idp_event(e.code());
+    error_page(
+        app,
+        StatusCode::BAD_REQUEST,
+        &format!("{}.", capitalised(e)),
+    )
+}
+
+fn capitalised(e: &SamlIdpError) -> String {
+    super::signin::capitalize(&e.to_string())
+}
+
+async fn metadata(State(app): State<AppState>) -> Response {
+    let apps = app.federation().saml_apps();
+    if !apps.is_enabled() {
+        return (
+            StatusCode::NOT_FOUND,
+            "no SAML app is registered, so the hub is not a SAML IdP here",
+        )
+            .into_response();
+    }
+    match apps.metadata(app.clock().now_ms()) {
+        Ok(xml) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/samlmetadata+xml"),
+            )],
+            xml,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "IdP metadata failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "metadata unavailable").into_response()
+        }
+    }
+}
+
+/// HTTP-Redirect binding: the query string exactly as sent (its signature covers
+/// the encoded text, bindings §3.4.4.1).
+async fn sso_redirect(State(app): State<AppState>, browser: Browser, uri: Uri) -> Response {
+    match saml_idp::request::from_query(uri.query().unwrap_or("")) {
+        Ok(r) => start(&app, &browser, r, false).await,
+        Err(e) => refused_page(&app, &e),
+    }
+}
+
+#[derive(Deserialize)]
+struct SsoForm {
+    #[serde(rename = "SAMLRequest", default)]
+    saml_request: String,
+    #[serde(rename = "RelayState")]
+    relay_state: Option<String>,
+}
+
+/// HTTP-POST binding. The app's page posts cross-site, so SameSite=Lax keeps the
+/// session cookie away: the request is stored and the browser sent on with a GET,
+/// which carries it.
+async fn sso_post(
+    State(app): State<AppState>,
+    browser: Browser,
+    Form(f): Form<SsoForm>,
+) -> Response {
+    match saml_idp::request::from_form(&f.saml_request, f.relay_state.as_deref()) {
+        Ok(r) => start(&app, &browser, r, true).await,
+        Err(e) => refused_page(&app, &e),
+    }
+}
+
+async fn start(app: &AppState, browser: &Browser, r: Received, redirect_first: bool) -> Response {
+    let apps = app.federation().saml_apps();
+    if !apps.is_enabled() {
+        return error_page(
+            app,
+            StatusCode::NOT_FOUND,
+            "No SAML app is registered with this hub.",
+        );
+    }
+    let now = app.clock().now_ms();
+    let checked = match saml_idp::request::check(apps, r, now) {
+        Ok(c) => c,
+        Err(Refused::Page(e)) => return refused_page(app, &e),
+        Err(Refused::Status {
+            pending,
+            top,
+            second,
+            message,
+        }) => return send_failure(app, &pending, top, second, &message).await,
+    };
+    let req = pending_request(checked, now);
+    let handle = match oidc::save_request(app, &req, false).await {
+        Ok(h) => h,
+        Err(e) => return unavailable(app, e.description),
+    };
+    if redirect_first {
+        return Redirect::to(&format!("/oauth2/authorize/resume?request={handle}")).into_response();
+    }
+    continue_saml(app, browser, &handle, req).await
+}
+
+/// The SAML request as a pending sign-in: ForceAuthn is `prompt=login`, IsPassive is
+/// `prompt=none`, RequestedAuthnContext and the app's `mfa_required` are `acr_values`.
+fn pending_request(c: Checked, now: i64) -> AuthRequest {
+    let mut prompt = Vec::new();
+    if c.passive {
+        prompt.push("none".to_string());
+    }
+    if c.force_authn {
+        prompt.push("login".to_string());
+    }
+    AuthRequest {
+        client_id: format!("saml:{}", c.pending.sp_id),
+        redirect_uri: c.pending.acs_url.clone(),
+        scopes: Vec::new(),
+        state: None,
+        nonce: None,
+        code_challenge: None,
+        response_mode: "form_post".into(),
+        prompt,
+        max_age: None,
+        login_hint: c.login_hint,
+        acr_values: c.acr_values,
+        dpop_jkt: None,
+        created_at_ms: now,
+        saml: Some(c.pending),
+    }
+}
+
+/// After each sign-in step (`authorize::continue_request` hands SAML requests here):
+/// the same gate as OIDC apps, then the signed Response.
+pub(super) async fn continue_saml(
+    app: &AppState,
+    browser: &Browser,
+    handle: &str,
+    req: AuthRequest,
+) -> Response {
+    let Some(pending) = req.saml.as_ref() else {
+        return super::request_expired(app);
+    };
+    let gate = oidc::gate(app, handle, &req, false, browser.session.as_ref()).await;
+    let session = match gate {
+        Ok(Gate::Proceed(s)) => s,
+        Ok(Gate::Go(next)) => return go(app, next),
+        Ok(Gate::Refuse(r)) => {
+            let _ = oidc::drop_request(app, handle).await;
+            let (second, message) = match r {
+                Refusal::AccountInactive => ("RequestDenied", "the account is not active"),
+                _ => (
+                    "NoPassive",
+                    "the person must interact with the hub to sign in",
+                ),
+            };
+            return send_failure(app, pending, RESPONDER, second, message).await;
+        }
+        Err(e) => return unavailable(app, e.description),
+    };
+    let answer = match saml_idp::answer(app, pending, session).await {
+        Ok(a) => a,
+        Err(e) => return unavailable(app, e),
+    };
+    let _ = oidc::drop_request(app, handle).await;
+    match answer {
+        Ok(xml) => post_to_app(app, pending, &xml),
+        Err(message) => {
+            send_failure(app, pending, RESPONDER, "InvalidNameIDPolicy", &message).await
+        }
+    }
+}
+
+async fn send_failure(
+    app: &AppState,
+    pending: &Pending,
+    top: &'static str,
+    second: &'static str,
+    message: &str,
+) -> Response {
+    match saml_idp::failure(app, pending, top, second, message).await {
+        Ok(xml) => post_to_app(app, pending, &xml),
+        Err(e) => unavailable(app, e),
+    }
+}
+
+/// Bindings §3.5.4: a form that posts SAMLResponse (and RelayState, unchanged) to
+/// the app's ACS.
+fn post_to_app(app: &AppState, pending: &Pending, xml: &str) -> Response {
+    let mut params = vec![(
+        "SAMLResponse",
+        base64::engine::general_purpose::STANDARD.encode(xml),
+    )];
+    if let Some(rs) = &pending.relay_state {
+        params.push(("RelayState", rs.clone()));
+    }
+    respond(
+        app,
+        AuthResponse {
+            redirect_uri: pending.acs_url.clone(),
+            form_post: true,
+            params,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct TileForm {
+    csrf: Option<String>,
+}
+
+/// A portal tile (profiles §4.1.5, unsolicited Response): a POST with the portal's
+/// CSRF token, so no other site can push a person into an app.
+async fn idp_initiated(
+    State(app): State<AppState>,
+    browser: Browser,
+    Path(sp): Path<String>,
+    Form(f): Form<TileForm>,
+) -> Response {
+    if browser.session.is_none() {
+        return Redirect::to("/login").into_response();
+    }
+    if !browser.csrf_ok(&app, f.csrf.as_deref()) {
+        return super::csrf_failed(&app);
+    }
+    let checked = match app.federation().saml_apps().unsolicited(&sp) {
+        Ok(c) => c,
+        Err(e) => return refused_page(&app, &e),
+    };
+    let req = pending_request(checked, app.clock().now_ms());
+    let handle = match oidc::save_request(&app, &req, false).await {
+        Ok(h) => h,
+        Err(e) => return unavailable(&app, e.description),
+    };
+    continue_saml(&app, &browser, &handle, req).await
+}
