@@ -139,3 +139,12 @@ fn generate(issuer: &str) -> Result<(PKey<Private>, X509), FederationError> {
         .map_err(cred_err("sign"))?;
     Ok((key, b.build()))
 }
+
+#[cfg(test)]
+impl SpCredentials {
+    /// A fresh pair for unit tests (nothing stored).
+    pub(crate) fn ephemeral(issuer: &str) -> SpCredentials {
+        let (key, cert) = generate(issuer).expect("generate a test key pair");
+        SpCredentials::new(key, cert).expect("test credentials")
+    }
+}

@@ -470,3 +470,61 @@ pub fn check(apps: &SamlApps, r: Received, now_ms: i64) -> Result<Checked, Refus
         login_hint,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::write::DeflateEncoder;
+    use std::io::Write as _;
+
+    fn deflated(xml: &[u8]) -> String {
+        let mut e = DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(xml).unwrap();
+        let b = base64::engine::general_purpose::STANDARD.encode(e.finish().unwrap());
+        url::form_urlencoded::byte_serialize(b.as_bytes()).collect()
+    }
+
+    #[test]
+    fn redirect_binding_keeps_the_signed_octets_as_received() {
+        let q = format!(
+            "SAMLRequest={}&RelayState=%2Fhome&SigAlg=http%3A%2F%2Fwww.w3.org%2F2001%2F04%2Fxmldsig-more%23rsa-sha256&Signature=AAAA",
+            deflated(b"<samlp:AuthnRequest/>")
+        );
+        let r = from_query(&q).unwrap();
+        assert_eq!(r.xml, "<samlp:AuthnRequest/>");
+        assert_eq!(r.relay_state.as_deref(), Some("/home"));
+        let (signed, alg, _) = r.query_signature.unwrap();
+        assert!(signed.ends_with("&RelayState=%2Fhome&SigAlg=http%3A%2F%2Fwww.w3.org%2F2001%2F04%2Fxmldsig-more%23rsa-sha256"));
+        assert_eq!(alg, "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256");
+    }
+
+    #[test]
+    fn bad_queries_are_refused() {
+        let one = deflated(b"<x/>");
+        let code = |q: &str| from_query(q).unwrap_err().code();
+        assert_eq!(
+            code(&format!("SAMLRequest={one}&SAMLRequest={one}")),
+            "malformed"
+        );
+        assert_eq!(code("RelayState=x"), "malformed");
+        assert_eq!(code(&format!("SAMLRequest={one}&SigAlg=x")), "signature");
+        assert_eq!(code("SAMLRequest=%%%"), "malformed");
+        // A DEFLATE bomb stops at 64 KiB.
+        let bomb = deflated(&vec![b'a'; 10 * 1024 * 1024]);
+        assert_eq!(code(&format!("SAMLRequest={bomb}")), "too_large");
+        let long = "r".repeat(MAX_RELAY_STATE + 1);
+        assert_eq!(
+            code(&format!("SAMLRequest={one}&RelayState={long}")),
+            "relay_state"
+        );
+    }
+
+    #[test]
+    fn ids_must_be_xs_ids() {
+        assert!(id_ok("_a1b2"));
+        assert!(id_ok("ONELOGIN_123"));
+        assert!(!id_ok("1abc"));
+        assert!(!id_ok("a\"b"));
+        assert!(!id_ok(&"a".repeat(300)));
+    }
+}

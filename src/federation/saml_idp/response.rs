@@ -253,3 +253,81 @@ pub fn idp_metadata(
         post = sso("HTTP-POST"),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use samael::crypto::{CertificateDer, ReduceMode};
+
+    fn assertion(name_id: &str) -> Assertion {
+        Assertion {
+            idp_entity_id: "https://hub.example/saml/idp/metadata".into(),
+            sp_entity_id: "https://app.example/sp".into(),
+            acs_url: "https://app.example/acs?a=1&b=2".into(),
+            in_response_to: Some("_req1".into()),
+            now_ms: 1_800_000_000_000,
+            lifetime_ms: 300_000,
+            name_id: name_id.into(),
+            name_id_format: "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent".into(),
+            authn_instant_ms: 1_799_999_000_000,
+            session_index: "abc".into(),
+            authn_context: AC,
+            attributes: vec![Attribute {
+                name: "Role".into(),
+                values: vec![
+                    "approver@rhs-science".into(),
+                    "x</saml:AttributeValue><evil/>".into(),
+                ],
+            }],
+        }
+    }
+    const AC: &str = "urn:oasis:names:tc:SAML:2.0:ac:classes:Password";
+
+    fn verify(xml: &str, creds: &SpCredentials) -> Result<String, samael::crypto::CryptoError> {
+        Crypto::reduce_xml_to_signed(
+            xml,
+            &[CertificateDer::from(creds.cert_der.clone())],
+            ReduceMode::ValidateAndMark,
+        )
+    }
+
+    #[test]
+    fn both_signatures_verify_values_are_escaped_and_tampering_shows() {
+        let creds = SpCredentials::ephemeral("https://hub.example");
+        let xml = success(&assertion("n<1>&"), &creds).unwrap();
+        assert!(!xml.starts_with("<?xml"));
+        assert_eq!(xml.matches("<ds:SignatureValue>").count(), 2, "{xml}");
+        assert!(xml.contains("n&lt;1&gt;&amp;"), "{xml}");
+        assert!(!xml.contains("<evil/>"), "{xml}");
+        assert!(xml.contains(r#"Destination="https://app.example/acs?a=1&amp;b=2""#));
+        // The same shape rules the hub applies to upstream Responses hold for its own.
+        crate::federation::xml_guard::check(&xml, false).unwrap();
+        verify(&xml, &creds).unwrap();
+        let forged = xml.replace("approver@rhs-science", "hub-admin");
+        assert!(verify(&forged, &creds).is_err());
+        let other = SpCredentials::ephemeral("https://other.example");
+        assert!(verify(&xml, &other).is_err());
+    }
+
+    #[test]
+    fn failures_are_signed_and_carry_the_second_level_status() {
+        let creds = SpCredentials::ephemeral("https://hub.example");
+        let xml = failure(
+            &Failure {
+                idp_entity_id: "https://hub.example/saml/idp/metadata",
+                acs_url: "https://app.example/acs",
+                in_response_to: Some("_req1"),
+                now_ms: 1_800_000_000_000,
+                top: "urn:oasis:names:tc:SAML:2.0:status:Responder",
+                second: "NoPassive",
+                message: "a <message>",
+            },
+            &creds,
+        )
+        .unwrap();
+        assert!(xml.contains("urn:oasis:names:tc:SAML:2.0:status:NoPassive"));
+        assert!(xml.contains("a &lt;message&gt;"));
+        assert!(!xml.contains("Assertion"));
+        verify(&xml, &creds).unwrap();
+    }
+}
