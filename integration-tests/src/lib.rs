@@ -231,3 +231,23 @@ impl Drop for Hub {
         }
     }
 }
+
+/// Runs a Node peer script from `target/peers/node` (copied there by `setup.sh`) and
+/// checks it succeeded and printed `all checks passed`; returns its output.
+pub async fn run_node(script: &str, args: Vec<String>, env: Vec<(String, String)>) -> String {
+    let path = workspace().join("target/peers/node").join(script);
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node").arg(path).args(args).envs(env).output()
+    })
+    .await
+    .expect("join the node runner")
+    .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("all checks passed"), "{stdout}");
+    stdout
+}

@@ -164,18 +164,43 @@ async fn password(b: &mut Browser, hub: &Hub, at_hub: &Answer, user: &str) -> An
         .await
 }
 
+/// The SPs, then the hub (configured with them) on a port chosen beforehand: the SPs
+/// only read the hub's metadata on first use, so they can start with its address.
+async fn start(dir: &Path) -> (Sp, Hub) {
+    setup_peers();
+    let hub_port = integration_tests::free_port();
+    let sp = Sp::start(&format!("http://127.0.0.1:{hub_port}")).await;
+    let config = write_config(dir, &sp);
+    let hub = Hub::start_demo_at(dir, hub_port, &[("HMS_ACH_CONFIG", config.as_str())]).await;
+    (sp, hub)
+}
+
+#[tokio::test]
+async fn chromium_signs_in_to_a_saml_app_and_opens_it_from_the_portal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sp, hub) = start(dir.path()).await;
+    let chair = Hub::demo_username(dir.path(), "department chair (approver, Science)");
+    let shots = workspace().join("target/screenshots/saml-idp");
+    let args = vec![
+        sp.base.clone(),
+        hub.base.clone(),
+        chair,
+        PASSWORD.to_string(),
+        shots.display().to_string(),
+    ];
+    integration_tests::run_node("saml_browser.mjs", args, vec![]).await;
+    for name in ["saml-signin.png", "portal-tiles.png"] {
+        let bytes = std::fs::read(shots.join(name)).unwrap_or_else(|_| panic!("{name} missing"));
+        assert_eq!(&bytes[1..4], b"PNG", "{name}");
+        assert!(bytes.len() > 10_000, "{name}: {} bytes", bytes.len());
+    }
+    assert!(hub.stop().await);
+}
+
 #[tokio::test]
 async fn python3_saml_apps_accept_the_hubs_responses_and_bad_requests_are_refused() {
-    setup_peers();
     let dir = tempfile::tempdir().unwrap();
-    // The hub's port is needed by the SPs; the SPs' by the hub's config. The SPs only
-    // read the hub's metadata on first use, so they can start with the future address.
-    let hub_port = integration_tests::free_port();
-    let hub_base = format!("http://127.0.0.1:{hub_port}");
-    let sp = Sp::start(&hub_base).await;
-    let config = write_config(dir.path(), &sp);
-    let hub =
-        Hub::start_demo_at(dir.path(), hub_port, &[("HMS_ACH_CONFIG", config.as_str())]).await;
+    let (sp, hub) = start(dir.path()).await;
     let chair = Hub::demo_username(dir.path(), "department chair (approver, Science)");
     let student = Hub::demo_username(dir.path(), "student");
 

@@ -45,24 +45,6 @@ fn set_password(dir: &Path, username: &str) {
     );
 }
 
-async fn node(script: &str, args: Vec<String>, env: Vec<(String, String)>) -> String {
-    let path = workspace().join("target/peers/node").join(script);
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("node").arg(path).args(args).envs(env).output()
-    })
-    .await
-    .unwrap()
-    .expect("run node");
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("all checks passed"), "{stdout}");
-    stdout
-}
-
 #[tokio::test]
 async fn openid_client_library_runs_every_flow_against_the_hub() {
     setup_peers();
@@ -126,7 +108,7 @@ async fn openid_client_library_runs_every_flow_against_the_hub() {
         "ana.diallo0".to_string(),
         PASSWORD.to_string(),
     ];
-    let out = node("openid_client_flow.mjs", args, env).await;
+    let out = integration_tests::run_node("openid_client_flow.mjs", args, env).await;
     for step in [
         "discovery",
         "authorization-code-flow",
@@ -178,7 +160,7 @@ async fn chromium_signs_in_through_the_real_pages() {
         PASSWORD.to_string(),
         shots.display().to_string(),
     ];
-    node("browser_signin.mjs", args, vec![]).await;
+    integration_tests::run_node("browser_signin.mjs", args, vec![]).await;
     // The screenshots exist and are real PNGs of a sensible size.
     for name in [
         "signin.png",
