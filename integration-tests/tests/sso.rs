@@ -12,7 +12,6 @@ use integration_tests::{
     client_json as client, hub_command, setup_peers, sqlite_url, workspace, Hub,
 };
 use std::path::Path;
-use std::process::Command;
 
 const PASSWORD: &str = "correct horse battery staple";
 
