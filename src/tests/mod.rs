@@ -12,6 +12,7 @@ mod guard;
 mod mfa;
 mod orgs;
 mod replicas;
+mod saml_idp;
 mod schema;
 mod sso;
 mod sso_attacks;
@@ -105,6 +106,12 @@ impl TestApp {
     /// `None` (with a notice) when no PostgreSQL is configured, unless
     /// `HMS_TEST_REQUIRE_POSTGRES=1`, as in CI, where that is a failure.
     pub async fn postgres() -> Option<TestApp> {
+        let (url, guard) = Self::postgres_database().await?;
+        Some(Self::start(&url, guard).await)
+    }
+
+    /// A fresh PostgreSQL database (dropped with the guard).
+    async fn postgres_database() -> Option<(String, DbGuard)> {
         let Ok(admin_url) = std::env::var("HMS_TEST_POSTGRES_URL") else {
             if std::env::var("HMS_TEST_REQUIRE_POSTGRES").as_deref() == Ok("1") {
                 panic!("HMS_TEST_REQUIRE_POSTGRES=1 but HMS_TEST_POSTGRES_URL is not set");
@@ -120,11 +127,8 @@ impl TestApp {
         sqlx::Executor::execute(&mut admin, format!("CREATE DATABASE \"{name}\"").as_str())
             .await
             .unwrap();
-        let guard = DbGuard::Postgres {
-            admin_url: admin_url.clone(),
-            name: name.clone(),
-        };
-        Some(Self::start(&with_database(&admin_url, &name), guard).await)
+        let url = with_database(&admin_url, &name);
+        Some((url, DbGuard::Postgres { admin_url, name }))
     }
 
     /// SQLite with extra configuration, given as `HMS_ACH__…` variables.
@@ -143,12 +147,36 @@ impl TestApp {
     }
 
     async fn start_with(url: &str, guard: DbGuard, env: &[(String, String)]) -> TestApp {
+        Self::start_full(url, guard, env, None).await
+    }
+
+    /// Either database (`postgres`: false for SQLite) with a configuration file;
+    /// `None` when PostgreSQL is asked for and not configured (see `postgres`).
+    pub async fn with_config_file(postgres: bool, file: &std::path::Path) -> Option<TestApp> {
+        let (url, guard) = if postgres {
+            Self::postgres_database().await?
+        } else {
+            let path = std::env::temp_dir().join(format!("hms-test-{}.db", uuid::Uuid::new_v4()));
+            (
+                format!("sqlite://{}", path.display()),
+                DbGuard::Sqlite(path),
+            )
+        };
+        Some(Self::start_full(&url, guard, &[], Some(file)).await)
+    }
+
+    async fn start_full(
+        url: &str,
+        guard: DbGuard,
+        env: &[(String, String)],
+        file: Option<&std::path::Path>,
+    ) -> TestApp {
         let overrides = Overrides {
             database_url: Some(url.to_string()),
             issuer: Some("http://hub.test".into()),
             bind: None,
         };
-        let config = Config::load_from(None, env, &overrides).unwrap();
+        let config = Config::load_from(file, env, &overrides).unwrap();
         let store = Store::connect(url, 4, Duration::from_secs(5))
             .await
             .unwrap();
