@@ -11,8 +11,12 @@ Three SPs on one port, by path:
 
   GET  /{sp}/metadata   the SP's metadata (the hub is configured from it)
   GET  /{sp}/login      302 to the hub with an AuthnRequest. Query options:
-                        force=1 (ForceAuthn), passive=1 (IsPassive), mfa=1
-                        (RequestedAuthnContext refeds MFA), acs=URL (claim another ACS)
+                        force=1 (ForceAuthn), passive=1 (IsPassive), ctx=mfa|ppt
+                        (RequestedAuthnContext REFEDS MFA or PasswordProtectedTransport,
+                        exact; none by default), acs=URL (claim another ACS),
+                        subject=NAMEID (ask about one person, core 3.4.1.4)
+  GET  /{sp}/post-request  JSON {SAMLRequest, RelayState}: the same request for the
+                        HTTP-POST binding, XML-signed (enveloped, RSA-SHA256)
   POST /{sp}/acs        python3-saml's process_response (InResponseTo checked against
                         the last request; ?unsolicited=1 for IdP-initiated). Answers
                         JSON: errors and reason, or NameID, format, attributes,
@@ -20,6 +24,7 @@ Three SPs on one port, by path:
 The hub's IdP metadata is read from HUB_BASE/saml/idp/metadata on first use.
 """
 
+import base64
 import datetime
 import json
 import sys
@@ -32,9 +37,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from onelogin.saml2.auth import OneLogin_Saml2_Auth
+from onelogin.saml2.authn_request import OneLogin_Saml2_Authn_Request
 from onelogin.saml2.constants import OneLogin_Saml2_Constants as C
 from onelogin.saml2.idp_metadata_parser import OneLogin_Saml2_IdPMetadataParser
 from onelogin.saml2.settings import OneLogin_Saml2_Settings
+from onelogin.saml2.utils import OneLogin_Saml2_Utils
 
 PORT = int(sys.argv[1])
 HUB = sys.argv[2].rstrip("/")
@@ -85,7 +92,13 @@ def idp_settings():
     return IDP
 
 
-def settings(sp, acs=None, mfa=False, with_idp=True):
+CONTEXTS = {
+    "mfa": ["https://refeds.org/profile/mfa"],
+    "ppt": ["urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"],
+}
+
+
+def settings(sp, acs=None, ctx=None, with_idp=True):
     conf = SPS[sp]
     s = {
         "strict": True,
@@ -108,7 +121,7 @@ def settings(sp, acs=None, mfa=False, with_idp=True):
             "signatureAlgorithm": C.RSA_SHA256,
             "digestAlgorithm": C.SHA256,
             "rejectDeprecatedAlgorithm": True,
-            "requestedAuthnContext": ["https://refeds.org/profile/mfa"] if mfa else True,
+            "requestedAuthnContext": CONTEXTS.get(ctx, False),
             "requestedAuthnContextComparison": "exact",
         },
     }
@@ -162,15 +175,35 @@ class Handler(BaseHTTPRequestHandler):
         if action == "login":
             auth = OneLogin_Saml2_Auth(
                 request_data(self, f"/{sp}/login"),
-                settings(sp, acs=q.get("acs"), mfa=q.get("mfa") == "1"),
+                settings(sp, acs=q.get("acs"), ctx=q.get("ctx")),
             )
             url = auth.login(
                 return_to="/home",
                 force_authn=q.get("force") == "1",
                 is_passive=q.get("passive") == "1",
+                name_id_value_req=q.get("subject"),
             )
             LAST_REQUEST[sp] = auth.get_last_request_id()
             return self.reply(302, "", "text/plain", location=url)
+        if action == "post-request":
+            s = OneLogin_Saml2_Settings(settings(sp))
+            req = OneLogin_Saml2_Authn_Request(s)
+            signed = OneLogin_Saml2_Utils.add_sign(
+                req.get_xml(),
+                KEY,
+                CERT,
+                sign_algorithm=C.RSA_SHA256,
+                digest_algorithm=C.SHA256,
+            )
+            if isinstance(signed, bytes):
+                signed = signed.decode()
+            LAST_REQUEST[sp] = req.get_id()
+            body = {
+                "SAMLRequest": base64.b64encode(signed.encode()).decode(),
+                "RelayState": "/posted",
+                "xml": signed,
+            }
+            return self.reply(200, json.dumps(body))
         return self.reply(404, "{}")
 
     def do_POST(self):

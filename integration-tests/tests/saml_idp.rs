@@ -67,6 +67,7 @@ fn write_config(dir: &Path, sp: &Sp) -> String {
             r#"
 [[saml_apps.service_providers]]
 id = "gradebook"
+entity_id = "{base}/sp1/metadata"
 display_name = "Gradebook"
 metadata_url = "{base}/sp1/metadata"
 idp_initiated = true
@@ -75,9 +76,11 @@ attributes = {{ mail = "email", givenName = "given_name", "urn:oid:2.5.4.4" = "f
 
 [[saml_apps.service_providers]]
 id = "library"
+entity_id = "{base}/sp2/metadata"
 display_name = "Library"
 metadata_url = "{base}/sp2/metadata"
 name_id_format = "email"
+attributes = {{ displayName = "display_name" }}
 "#,
             base = sp.base
         ),
@@ -285,13 +288,78 @@ async fn python3_saml_apps_accept_the_hubs_responses_and_bad_requests_are_refuse
 
     // 5. RequestedAuthnContext REFEDS MFA: a password session is stepped up, not
     // answered with a context it does not have.
-    let mfa = to_hub(&mut b, &sp, "/sp1/login?mfa=1").await;
+    let mfa = to_hub(&mut b, &sp, "/sp1/login?ctx=mfa").await;
     assert_eq!(mfa.status, 303, "{}", mfa.body);
     assert!(mfa
         .location
         .as_deref()
         .unwrap()
         .starts_with("/login/mfa/step-up?request="));
+
+    // 5b. Exact PasswordProtectedTransport over plain http (this test's issuer): not
+    // true of this sign-in, so a signed NoAuthnContext status, not a false claim.
+    let ppt = to_hub(&mut b, &sp, "/sp1/login?ctx=ppt").await;
+    let xml = response_xml(&ppt);
+    assert!(xml.contains("status:NoAuthnContext"), "{xml}");
+    assert!(!xml.contains("<saml:Assertion"), "{xml}");
+
+    // 5c. The app asks about someone else (core §3.4.1.4): the person signs in again,
+    // and when it is still not them, UnknownPrincipal. About the signed-in person: SSO.
+    let other = to_hub(&mut b, &sp, "/sp1/login?subject=someone-else").await;
+    let relogin = password(&mut b, &hub, &other, &chair).await;
+    let xml = response_xml(&relogin);
+    assert!(xml.contains("status:UnknownPrincipal"), "{xml}");
+    let me = format!("/sp1/login?subject={persistent}");
+    let mine = to_hub(&mut b, &sp, &me).await;
+    assert_eq!(
+        deliver(&mut b, &mine, "").await["nameid"],
+        persistent.as_str()
+    );
+
+    // 5d. HTTP-POST binding with an enveloped XML signature (python3-saml signs it):
+    // the hub sends the browser on with a GET (its session cookie is SameSite=Lax),
+    // and answers. The same request modified, or wrapped in a second one, is refused.
+    let posted: serde_json::Value = reqwest::get(format!("{}/sp1/post-request", sp.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let saml_request = posted["SAMLRequest"].as_str().unwrap();
+    let sso = format!("{}/saml/idp/sso", hub.base);
+    let r = b
+        .post_cross_site(
+            &sso,
+            &[("SAMLRequest", saml_request), ("RelayState", "/posted")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let page = b
+        .get(&absolute(&hub.base, r.location.as_deref().unwrap()))
+        .await;
+    let got = deliver(&mut b, &page, "").await;
+    assert_eq!(got["authenticated"], true, "{got}");
+    assert_eq!(got["relay_state"], "/posted");
+    let signed_xml = posted["xml"].as_str().unwrap();
+    let b64 = |x: &str| base64::engine::general_purpose::STANDARD.encode(x);
+    let moved = signed_xml.replace("/sp1/acs", "/sp1/acs2");
+    assert_ne!(moved, signed_xml);
+    let r = b
+        .post_cross_site(&sso, &[("SAMLRequest", &b64(&moved))])
+        .await;
+    assert_eq!(r.status, 400, "modified: {}", r.body);
+    assert!(r.body.contains("signature"), "{}", r.body);
+    let start = signed_xml.find("<samlp:AuthnRequest").unwrap();
+    let wrapped = format!(
+        "{}<samlp:Extensions>{}</samlp:Extensions>{}",
+        &signed_xml[..start],
+        &signed_xml[start..],
+        ""
+    );
+    let r = b
+        .post_cross_site(&sso, &[("SAMLRequest", &b64(&wrapped))])
+        .await;
+    assert_eq!(r.status, 400, "wrapped: {}", r.body);
 
     // 6. IsPassive without a session: a signed NoPassive status, which python3-saml
     // reads as a failed sign-in.

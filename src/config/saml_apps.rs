@@ -4,6 +4,7 @@
 //! ```toml
 //! [[saml_apps.service_providers]]
 //! id = "library"
+//! entity_id = "https://library.example/saml/metadata"
 //! display_name = "Library catalogue"
 //! metadata_file = "sp/library.xml"
 //! name_id_format = "persistent"          # or "email"
@@ -46,6 +47,10 @@ pub struct SamlSpConfig {
     pub id: String,
     /// What the portal tile and the sign-in page call the app.
     pub display_name: String,
+    /// The app's SAML entityID. Pinned: metadata naming another entity is refused
+    /// (an app's metadata URL must not be able to take over another app's identity,
+    /// its persistent NameIDs or its settings).
+    pub entity_id: String,
     /// The SP's metadata, from a file or a URL (exactly one).
     #[serde(default)]
     pub metadata_file: Option<PathBuf>,
@@ -61,7 +66,9 @@ pub struct SamlSpConfig {
     /// SAML attribute name → what it carries: `email`, `username`, `given_name`,
     /// `family_name`, `display_name`, `sourced_id`, `affiliation` (eduPersonAffiliation
     /// values), `kinds`, `roles` (`role` or `role@org`), `orgs` or `identifier:TYPE`.
-    #[serde(default = "default_attributes")]
+    /// Nothing is released unless mapped (an address next to a persistent NameID would
+    /// let apps correlate people again).
+    #[serde(default)]
     pub attributes: BTreeMap<String, String>,
     /// Every sign-in to this app needs a second factor (as the OIDC client setting).
     #[serde(default)]
@@ -84,18 +91,6 @@ fn default_refresh_minutes() -> u64 {
 
 fn default_name_id() -> String {
     "persistent".into()
-}
-
-fn default_attributes() -> BTreeMap<String, String> {
-    [
-        ("mail", "email"),
-        ("givenName", "given_name"),
-        ("sn", "family_name"),
-        ("displayName", "display_name"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
 }
 
 /// The values an attribute may carry (see `SamlSpConfig::attributes`).
@@ -135,6 +130,7 @@ impl SamlAppsConfig {
             return bad("saml_apps.request_max_age_seconds must be between 60 and 86400".into());
         }
         let mut seen = std::collections::HashSet::new();
+        let mut entities = std::collections::HashSet::new();
         for sp in &self.service_providers {
             let at = format!("saml_apps.service_providers id = {:?}", sp.id);
             let id_ok = !sp.id.is_empty()
@@ -150,6 +146,17 @@ impl SamlAppsConfig {
             }
             if !seen.insert(sp.id.as_str()) {
                 return bad(format!("{at}: two service providers have this id"));
+            }
+            if sp.entity_id.trim().is_empty() || sp.entity_id.len() > 1024 {
+                return bad(format!(
+                    "{at}: entity_id must be the app's SAML entityID (from its metadata)"
+                ));
+            }
+            if !entities.insert(sp.entity_id.as_str()) {
+                return bad(format!(
+                    "{at}: two service providers have the entity_id {:?}",
+                    sp.entity_id
+                ));
             }
             if sp.display_name.trim().is_empty() {
                 return bad(format!("{at}: display_name is empty; people see it"));
@@ -212,21 +219,28 @@ mod tests {
 
     #[test]
     fn sources_formats_and_ids_are_checked() {
-        sps("[[service_providers]]\nid='lib'\ndisplay_name='Library'\nmetadata_file='a.xml'\n")
+        sps("[[service_providers]]\nid='lib'\nentity_id='https://lib.example/sp'\ndisplay_name='Library'\nmetadata_file='a.xml'\n")
             .unwrap();
-        let e = sps("[[service_providers]]\nid='lib'\ndisplay_name='L'\nmetadata_file='a.xml'\nname_id_format='transient'\n")
+        let e = sps("[[service_providers]]\nid='lib'\nentity_id='https://lib.example/sp'\ndisplay_name='L'\nmetadata_file='a.xml'\nname_id_format='transient'\n")
             .unwrap_err()
             .to_string();
         assert!(e.contains("persistent or email"), "{e}");
-        let e = sps("[[service_providers]]\nid='lib'\ndisplay_name='L'\nmetadata_file='a.xml'\nattributes={mail='phone'}\n")
+        let e = sps("[[service_providers]]\nid='lib'\nentity_id='https://lib.example/sp'\ndisplay_name='L'\nmetadata_file='a.xml'\nattributes={mail='phone'}\n")
             .unwrap_err()
             .to_string();
         assert!(e.contains("identifier:TYPE"), "{e}");
-        let e = sps("[[service_providers]]\nid='lib'\ndisplay_name='L'\n")
+        let e = sps("[[service_providers]]\nid='a'\nentity_id='https://x/sp'\ndisplay_name='A'\nmetadata_file='a.xml'\n[[service_providers]]\nid='b'\nentity_id='https://x/sp'\ndisplay_name='B'\nmetadata_file='b.xml'\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("two service providers have the entity_id"),
+            "{e}"
+        );
+        let e = sps("[[service_providers]]\nid='lib'\nentity_id='https://lib.example/sp'\ndisplay_name='L'\n")
             .unwrap_err()
             .to_string();
         assert!(e.contains("exactly one of"), "{e}");
-        let e = sps("[[service_providers]]\nid='lib'\ndisplay_name='L'\nmetadata_url='http://sp.example/md'\n")
+        let e = sps("[[service_providers]]\nid='lib'\nentity_id='https://lib.example/sp'\ndisplay_name='L'\nmetadata_url='http://sp.example/md'\n")
             .unwrap_err()
             .to_string();
         assert!(e.contains("https"), "{e}");

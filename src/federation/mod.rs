@@ -155,6 +155,18 @@ impl Federation {
         &self.saml_apps
     }
 
+    /// One of the few slots for xmlsec work (upstream Responses, downstream signed
+    /// AuthnRequests); None after 5 s without one (the caller answers "busy").
+    pub async fn xmlsec_slot(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            self.verify_slots.acquire(),
+        )
+        .await
+        .ok()
+        .and_then(Result::ok)
+    }
+
     pub fn idps(&self) -> &[Arc<SamlIdp>] {
         &self.idps
     }

@@ -30,10 +30,15 @@ async fn app_with_sp(postgres: bool) -> Option<(TestApp, Folder)> {
     let dir = Folder(std::env::temp_dir().join(format!("hms-saml-{}", uuid::Uuid::new_v4())));
     std::fs::create_dir_all(&dir.0).unwrap();
     std::fs::write(dir.0.join("sp.xml"), SP_METADATA).unwrap();
+    std::fs::write(
+        dir.0.join("sp2.xml"),
+        SP_METADATA.replace("app.test", "app2.test"),
+    )
+    .unwrap();
     let config = dir.0.join("hms-ach.toml");
     std::fs::write(
         &config,
-        "[[saml_apps.service_providers]]\nid = \"portal-app\"\ndisplay_name = \"Portal app\"\nmetadata_file = \"sp.xml\"\nidp_initiated = true\nattributes = { mail = \"email\", Role = \"roles\" }\n",
+        "[[saml_apps.service_providers]]\nid = \"portal-app\"\nentity_id = \"https://app.test/sp\"\ndisplay_name = \"Portal app\"\nmetadata_file = \"sp.xml\"\nidp_initiated = true\nattributes = { mail = \"email\", Role = \"roles\" }\n[[saml_apps.service_providers]]\nid = \"by-address\"\nentity_id = \"https://app2.test/sp\"\ndisplay_name = \"By address\"\nmetadata_file = \"sp2.xml\"\nname_id_format = \"email\"\n",
     )
     .unwrap();
     let t = TestApp::with_config_file(postgres, &config).await?;
@@ -41,12 +46,16 @@ async fn app_with_sp(postgres: bool) -> Option<(TestApp, Folder)> {
 }
 
 fn redirect_request(id: &str, now_ms: i64) -> String {
+    redirect_request_to("app.test", id, now_ms)
+}
+
+fn redirect_request_to(host: &str, id: &str, now_ms: i64) -> String {
     let issued = time::OffsetDateTime::from_unix_timestamp(now_ms / 1000)
         .unwrap()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap();
     let xml = format!(
-        r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" Version="2.0" IssueInstant="{issued}" Destination="http://hub.test/saml/idp/sso" AssertionConsumerServiceURL="https://app.test/acs" ProtocolBinding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"><saml:Issuer>https://app.test/sp</saml:Issuer></samlp:AuthnRequest>"#
+        r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" Version="2.0" IssueInstant="{issued}" Destination="http://hub.test/saml/idp/sso" AssertionConsumerServiceURL="https://{host}/acs" ProtocolBinding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"><saml:Issuer>https://{host}/sp</saml:Issuer></samlp:AuthnRequest>"#
     );
     let mut e = DeflateEncoder::new(Vec::new(), flate2::Compression::default());
     e.write_all(xml.as_bytes()).unwrap();
@@ -110,6 +119,37 @@ async fn sign_in_to_app(postgres: bool) {
     };
     assert_eq!(name_id(&xml), name_id(&unsolicited));
     assert_eq!(t.audit_rows("saml.sso").await.len(), 2);
+
+    // An app that keys people by address: the address as NameID, but only while it
+    // is this person's alone (a family address shared with another person is refused).
+    let by_address = b
+        .get(&redirect_request_to(
+            "app2.test",
+            "_r3abc",
+            t.clock.now_ms(),
+        ))
+        .await;
+    let xml = response_xml(&b.follow(by_address).await);
+    assert!(
+        xml.contains(">sam.saml@district.example</saml:NameID>"),
+        "{xml}"
+    );
+    let other = t.account("sibling").await;
+    sqlx::query("UPDATE people SET email = 'sam.saml@district.example' WHERE id = $1")
+        .bind(&other)
+        .execute(t.store().writer())
+        .await
+        .unwrap();
+    let shared = b
+        .get(&redirect_request_to(
+            "app2.test",
+            "_r4abc",
+            t.clock.now_ms(),
+        ))
+        .await;
+    let xml = response_xml(&b.follow(shared).await);
+    assert!(xml.contains("status:InvalidNameIDPolicy"), "{xml}");
+    assert!(!xml.contains("<saml:Assertion"), "{xml}");
 
     // An account that is no longer active: a RequestDenied status, no assertion.
     sqlx::query("UPDATE people SET status = 'inactive' WHERE id = $1")

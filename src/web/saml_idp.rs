@@ -14,7 +14,9 @@ use serde::Deserialize;
 
 use super::authorize::{go, respond};
 use super::{error_page, Browser};
-use crate::federation::saml_idp::{self, Checked, Pending, Received, Refused, SamlIdpError};
+use crate::federation::saml_idp::{
+    self, Answer, Checked, Pending, Received, Refused, SamlIdpError,
+};
 use crate::oidc::{self, AuthRequest, AuthResponse, Gate, Refusal};
 use crate::AppState;
 
@@ -121,16 +123,32 @@ async fn start(app: &AppState, browser: &Browser, r: Received, redirect_first: b
         );
     }
     let now = app.clock().now_ms();
-    let checked = match saml_idp::request::check(apps, r, now) {
-        Ok(c) => c,
-        Err(Refused::Page(e)) => return refused_page(app, &e),
-        Err(Refused::Status {
+    // A signed POST request goes through xmlsec: on a blocking thread, and only a few
+    // at a time (as upstream Responses), so a flood cannot stall every page.
+    let Some(slot) = app.federation().xmlsec_slot().await else {
+        return error_page(
+            app,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The sign-in service is busy; try again in a moment.",
+        );
+    };
+    let worker = app.clone();
+    let checked = tokio::task::spawn_blocking(move || {
+        saml_idp::request::check(worker.federation().saml_apps(), r, now)
+    })
+    .await;
+    let checked = match checked {
+        Err(e) => return unavailable(app, e),
+        Ok(Ok(c)) => c,
+        Ok(Err(Refused::Page(e))) => return refused_page(app, &e),
+        Ok(Err(Refused::Status {
             pending,
             top,
             second,
             message,
-        }) => return send_failure(app, &pending, top, second, &message).await,
+        })) => return send_failure(app, &pending, top, second, &message).await,
     };
+    drop(slot);
     let req = pending_request(checked, now);
     let handle = match oidc::save_request(app, &req, false).await {
         Ok(h) => h,
@@ -202,13 +220,34 @@ pub(super) async fn continue_saml(
         Ok(a) => a,
         Err(e) => return unavailable(app, e),
     };
-    let _ = oidc::drop_request(app, handle).await;
-    match answer {
-        Ok(xml) => post_to_app(app, pending, &xml),
-        Err(message) => {
-            send_failure(app, pending, RESPONDER, "InvalidNameIDPolicy", &message).await
+    let (second, message) = match answer {
+        Answer::Response(xml) => {
+            let _ = oidc::drop_request(app, handle).await;
+            return post_to_app(app, pending, &xml);
         }
-    }
+        Answer::Status(second, message) => (second, message),
+        // Core §3.4.1.4: the app asked about someone else (a shared computer, a
+        // session left open). Once, the person signs in again; then the request fails.
+        Answer::OtherSubject
+            if !pending.subject_relogin && !req.prompt.iter().any(|p| p == "none") =>
+        {
+            let mut again = req.clone();
+            again.prompt = vec!["login".into()];
+            if let Some(p) = again.saml.as_mut() {
+                p.subject_relogin = true;
+            }
+            if let Err(e) = oidc::update_request(app, handle, &again).await {
+                return unavailable(app, e.description);
+            }
+            return Redirect::to(&format!("/login?request={handle}")).into_response();
+        }
+        Answer::OtherSubject => (
+            "UnknownPrincipal",
+            "the signed-in person is not the one the app asked about",
+        ),
+    };
+    let _ = oidc::drop_request(app, handle).await;
+    send_failure(app, pending, RESPONDER, second, message).await
 }
 
 async fn send_failure(

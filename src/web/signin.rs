@@ -276,6 +276,16 @@ pub(super) async fn open_session(
     browser.finish(app, resp)
 }
 
+/// A pending OpenID Connect request: account choice and consent are OAuth steps, and
+/// a SAML request (which never needs them) is kept out of them.
+async fn oidc_request(app: &AppState, handle: &str) -> Option<oidc::AuthRequest> {
+    oidc::load_request(app, handle, false)
+        .await
+        .ok()
+        .flatten()
+        .filter(|r| r.saml.is_none())
+}
+
 pub(super) fn capitalize(s: &str) -> String {
     let mut c = s.chars();
     c.next()
@@ -316,7 +326,7 @@ async fn select_submit(
     if !browser.csrf_ok(&app, f.csrf.as_deref()) {
         return super::csrf_failed(&app);
     }
-    let Ok(Some(mut req)) = oidc::load_request(&app, &f.request, false).await else {
+    let Some(mut req) = oidc_request(&app, &f.request).await else {
         return super::request_expired(&app);
     };
     req.prompt.retain(|p| p != "select_account");
@@ -337,7 +347,7 @@ async fn consent_page(
     if browser.session.is_none() {
         return Redirect::to(&format!("/login?request={}", q.request)).into_response();
     }
-    let Ok(Some(req)) = oidc::load_request(&app, &q.request, false).await else {
+    let Some(req) = oidc_request(&app, &q.request).await else {
         return super::request_expired(&app);
     };
     let name = client_name(&app, Some(&q.request))
@@ -371,7 +381,7 @@ async fn consent_submit(
     let Some(session) = &browser.session else {
         return Redirect::to(&format!("/login?request={}", f.request)).into_response();
     };
-    let Ok(Some(mut req)) = oidc::load_request(&app, &f.request, false).await else {
+    let Some(mut req) = oidc_request(&app, &f.request).await else {
         return super::request_expired(&app);
     };
     if f.decision != "allow" {

@@ -107,12 +107,10 @@ impl SamlApps {
         self.sps.iter().find(|s| s.config.id == id)
     }
 
-    /// The registered app with this entity id, if its metadata is loaded.
+    /// The registered app with this (pinned) entity id, if its metadata is loaded.
     pub fn by_entity_id(&self, entity_id: &str) -> Option<(Arc<RegisteredSp>, Arc<SpEntity>)> {
-        self.sps.iter().find_map(|s| {
-            let e = s.entity()?;
-            (e.entity_id == entity_id).then(|| (s.clone(), e))
-        })
+        let sp = self.sps.iter().find(|s| s.config.entity_id == entity_id)?;
+        Some((sp.clone(), sp.entity()?))
     }
 
     /// Portal tiles: apps that allow IdP-initiated sign-in (id, name).
@@ -154,7 +152,22 @@ impl SamlApps {
             )
             .await
             .map_err(|e| SamlIdpError::BadMetadata(e.to_string()));
-            match fetched.and_then(|xml| sp_metadata::parse(&xml, now_ms).map(|e| (e, xml))) {
+            let pinned = |e: SpEntity| {
+                if e.entity_id == c.entity_id {
+                    Ok(e)
+                } else {
+                    Err(SamlIdpError::BadMetadata(format!(
+                        "it describes the entity {:?}, not the configured entity_id {:?}",
+                        e.entity_id, c.entity_id
+                    )))
+                }
+            };
+            let parsed = fetched.and_then(|xml| {
+                sp_metadata::parse(&xml, now_ms)
+                    .and_then(pinned)
+                    .map(|e| (e, xml))
+            });
+            match parsed {
                 Ok((entity, xml)) => {
                     tracing::info!(sp = %c.id, entity = %entity.entity_id, "SAML app metadata loaded");
                     crate::ops::metrics::saml_metadata_loaded(&key, now_ms);
@@ -171,7 +184,7 @@ impl SamlApps {
                     }
                     sp.next_refresh_ms.store(now_ms + 60_000, Ordering::Relaxed);
                     if let Ok(Some((xml, _))) = super::metadata::last_good(store, &key).await {
-                        if let Ok(entity) = sp_metadata::parse(&xml, now_ms) {
+                        if let Ok(entity) = sp_metadata::parse(&xml, now_ms).and_then(pinned) {
                             tracing::warn!(sp = %c.id, "using the app's last good metadata from the store");
                             sp.set(entity);
                         }
@@ -198,6 +211,10 @@ impl SamlApps {
             acs_url: acs.url.clone(),
             relay_state: sp.config.default_relay_state.clone(),
             name_id_format: request::name_id_format(&sp.config).into(),
+            subject: None,
+            subject_relogin: false,
+            requested_contexts: Vec::new(),
+            comparison: None,
         };
         Ok(Checked {
             pending,
@@ -228,12 +245,79 @@ fn authn_context(session: &Session, issuer_https: bool) -> &'static str {
     }
 }
 
+/// What `answer` decided.
+pub enum Answer {
+    /// The signed Response.
+    Response(String),
+    /// A signed error status for the app (core §3.2.2.2 second-level code).
+    Status(&'static str, &'static str),
+    /// The app asked about someone other than the signed-in person (core §3.4.1.4).
+    OtherSubject,
+}
+
+/// The AuthnContextClassRef to state: a class the app listed that the session
+/// satisfies (core §3.3.2.2.1, `exact` and `maximum`), else the truthful one, which
+/// the gate has already made strong enough for `minimum`/`better`. None: nothing the
+/// app listed is true of this sign-in (status NoAuthnContext).
+fn answer_context(
+    pending: &Pending,
+    session: &Session,
+    issuer_https: bool,
+) -> Option<&'static str> {
+    let truthful = authn_context(session, issuer_https);
+    let listed_only = matches!(
+        pending.comparison.as_deref(),
+        None | Some("exact") | Some("maximum")
+    );
+    if pending.requested_contexts.is_empty() || !listed_only {
+        return Some(truthful);
+    }
+    let level = Assurance::of_amr(&session.amr);
+    let pwd = session.amr.iter().any(|a| a == "pwd");
+    let satisfied = |class: &str| -> Option<&'static str> {
+        match class {
+            request::AC_UNSPECIFIED => Some(request::AC_UNSPECIFIED),
+            request::AC_PASSWORD if pwd => Some(request::AC_PASSWORD),
+            request::AC_PASSWORD_PROTECTED if pwd && issuer_https => {
+                Some(request::AC_PASSWORD_PROTECTED)
+            }
+            request::AC_REFEDS_MFA if level >= Assurance::Mfa => Some(request::AC_REFEDS_MFA),
+            _ => None,
+        }
+    };
+    pending.requested_contexts.iter().find_map(|c| satisfied(c))
+}
+
+/// The NameID of this person for this app: persistent (core §8.3.7: opaque, different
+/// per app so apps cannot correlate people; derived, not stored, so every replica
+/// gives the same one) or the email address, if exactly one person holds it.
+async fn name_id_for(
+    app: &AppState,
+    sp: &RegisteredSp,
+    format: &str,
+    person: &crate::directory::Person,
+) -> Result<Option<String>, SamlIdpError> {
+    if format != request::NAMEID_EMAIL {
+        let key = format!("saml-nameid\n{}\n{}", sp.config.entity_id, person.id);
+        return Ok(Some(app.master_key().digest_secret(&key)));
+    }
+    let Some(email) = person.email.clone() else {
+        return Ok(None);
+    };
+    // A family address shared by a guardian and a student must not make them one
+    // account in an app that keys people by address.
+    let holders = crate::directory::find_people_by_field(app.store(), "email", &email)
+        .await
+        .map_err(|e| SamlIdpError::Signing(format!("reading the directory: {e}")))?;
+    Ok((holders.len() == 1 && holders[0].id == person.id).then_some(email))
+}
+
 /// The signed Response for a person who passed the gate, and the audit record.
 pub async fn answer(
     app: &AppState,
     pending: &Pending,
     session: &Session,
-) -> Result<Result<String, String>, SamlIdpError> {
+) -> Result<Answer, SamlIdpError> {
     let apps = app.federation().saml_apps();
     let sp = apps.sp(&pending.sp_id).ok_or(SamlIdpError::UnknownSp)?;
     let entity = sp.entity().ok_or(SamlIdpError::MetadataUnavailable)?;
@@ -241,25 +325,28 @@ pub async fn answer(
         .await
         .map_err(|e| SamlIdpError::Signing(format!("reading the person: {e}")))?;
     let now = app.clock().now_ms();
-    let master = app.master_key();
-    // Core §8.3.7: persistent ids are opaque and differ per app, so apps cannot
-    // correlate people; derived, not stored, so every replica gives the same one.
-    let name_id = if pending.name_id_format == request::NAMEID_EMAIL {
-        match person.email.clone() {
-            Some(e) => e,
-            None => {
-                return Ok(Err(
-                    "the person has no email address in the directory".into()
-                ))
-            }
-        }
-    } else {
-        master.digest_secret(&format!("saml-nameid\n{}\n{}", entity.entity_id, person.id))
+    let Some(name_id) = name_id_for(app, sp, &pending.name_id_format, &person).await? else {
+        return Ok(Answer::Status(
+            "InvalidNameIDPolicy",
+            "the person has no address of their own in the directory",
+        ));
+    };
+    if pending.subject.as_ref().is_some_and(|s| *s != name_id) {
+        return Ok(Answer::OtherSubject);
+    }
+    let issuer_https = app.issuer().starts_with("https://");
+    let Some(ctx) = answer_context(pending, session, issuer_https) else {
+        return Ok(Answer::Status(
+            "NoAuthnContext",
+            "the sign-in does not match the requested authentication context",
+        ));
     };
     let attrs = attributes::release(app, &person, &sp.config.attributes).await?;
-    let session_index = master.digest_secret(&format!("saml-session\n{}", session.id));
-    let issuer_https = app.issuer().starts_with("https://");
-    let ctx = authn_context(session, issuer_https);
+    // Core §2.7.2: a SessionIndex must not let apps correlate people either.
+    let session_index = app.master_key().digest_secret(&format!(
+        "saml-session\n{}\n{}",
+        sp.config.entity_id, session.id
+    ));
     let a = response::Assertion {
         idp_entity_id: apps.entity_id.clone(),
         sp_entity_id: entity.entity_id.clone(),
@@ -280,7 +367,7 @@ pub async fn answer(
         .map_err(|e| SamlIdpError::Signing(e.to_string()))??;
     audit_sso(app, session, pending, ctx, now).await?;
     crate::ops::metrics::saml_idp_event("response_issued");
-    Ok(Ok(xml))
+    Ok(Answer::Response(xml))
 }
 
 /// A signed error Response for the app (when the app itself is trusted).

@@ -46,6 +46,20 @@ pub struct Pending {
     pub relay_state: Option<String>,
     /// The NameID format URN to answer with.
     pub name_id_format: String,
+    /// The NameID the app asked about (`<Subject>`, core §3.4.1.4): the answer must be
+    /// about that person or fail.
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// The person was already sent to sign in again because the session was someone
+    /// else's: a second mismatch fails the request.
+    #[serde(default)]
+    pub subject_relogin: bool,
+    /// RequestedAuthnContext classes and comparison, to answer with a listed class
+    /// (core §3.3.2.2.1); empty when the app asked for none.
+    #[serde(default)]
+    pub requested_contexts: Vec<String>,
+    #[serde(default)]
+    pub comparison: Option<String>,
 }
 
 /// The request as it arrived, before any check.
@@ -317,6 +331,55 @@ fn id_ok(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
 }
 
+fn truncated(s: &str) -> String {
+    s.chars().take(200).collect()
+}
+
+/// ID, Version, Destination (required when signed, bindings §3.4.5.2 / §3.5.5.2) and
+/// the IssueInstant window.
+fn envelope(
+    apps: &SamlApps,
+    req: &AuthnRequest,
+    signed: bool,
+    now_ms: i64,
+) -> Result<(), SamlIdpError> {
+    if !id_ok(&req.id) {
+        return Err(bad("malformed", "the request ID is not an xs:ID"));
+    }
+    if req.version != "2.0" {
+        return Err(bad("version", "only SAML 2.0 requests are accepted"));
+    }
+    match req.destination.as_deref() {
+        Some(d) if d != apps.sso_url => {
+            return Err(bad(
+                "destination",
+                "the request was addressed to another service",
+            ))
+        }
+        None if signed => {
+            return Err(bad(
+                "destination",
+                "a signed request must carry Destination",
+            ))
+        }
+        _ => {}
+    }
+    let issued = req.issue_instant.timestamp_millis();
+    if issued > now_ms + apps.skew_ms {
+        return Err(bad(
+            "not_yet_valid",
+            "IssueInstant is in the future; check the app's clock",
+        ));
+    }
+    if issued + apps.request_max_age_ms + apps.skew_ms < now_ms {
+        return Err(bad(
+            "expired",
+            "the request is too old; go back to the app and start again",
+        ));
+    }
+    Ok(())
+}
+
 /// Every check of SAML core §3.4.1 and profiles §4.1.4.1 the hub relies on.
 pub fn check(apps: &SamlApps, r: Received, now_ms: i64) -> Result<Checked, Refused> {
     let page = Refused::Page;
@@ -327,10 +390,11 @@ pub fn check(apps: &SamlApps, r: Received, now_ms: i64) -> Result<Checked, Refus
         other => page(bad("malformed", other.to_string())),
     })?;
     // Unverified: only to find the app, whose certificate then checks the signature.
-    let unverified: AuthnRequest = r
-        .xml
-        .parse()
-        .map_err(|e| page(bad("malformed", format!("not a samlp:AuthnRequest: {e}"))))?;
+    let parsed: Result<AuthnRequest, _> = r.xml.parse();
+    let unverified = parsed.map_err(|e| {
+        tracing::debug!(error = %truncated(&format!("{e}")), "unreadable AuthnRequest");
+        page(bad("malformed", "it is not a SAML 2.0 AuthnRequest"))
+    })?;
     let issuer = unverified
         .issuer
         .as_ref()
@@ -339,6 +403,16 @@ pub fn check(apps: &SamlApps, r: Received, now_ms: i64) -> Result<Checked, Refus
     let (registered, sp) = apps
         .by_entity_id(&issuer)
         .ok_or(Refused::Page(SamlIdpError::UnknownSp))?;
+    // Bindings §3.4.4.1: over HTTP-Redirect the XML signature is removed and the query
+    // is signed; one inside is either a mistake or an attempt to confuse the check.
+    if r.query_signature.is_some() && r.xml.contains("SignatureValue") {
+        return Err(page(bad(
+            "malformed",
+            "an HTTP-Redirect request must not carry an XML signature",
+        )));
+    }
+    // The cheap checks before any cryptography (again on the signed copy below).
+    envelope(apps, &unverified, false, now_ms).map_err(page)?;
     let must_sign = registered
         .config
         .require_signed_requests
@@ -347,7 +421,7 @@ pub fn check(apps: &SamlApps, r: Received, now_ms: i64) -> Result<Checked, Refus
     // A POST signature: read only the signed document xmlsec handed back.
     let req: AuthnRequest = if r.query_signature.is_none() && signed {
         xml.parse()
-            .map_err(|e| page(bad("malformed", format!("the signed request: {e}"))))?
+            .map_err(|_| page(bad("malformed", "the signed request cannot be read")))?
     } else {
         unverified
     };
@@ -357,41 +431,7 @@ pub fn check(apps: &SamlApps, r: Received, now_ms: i64) -> Result<Checked, Refus
             "the signed request names another Issuer",
         )));
     }
-    if !id_ok(&req.id) {
-        return Err(page(bad("malformed", "the request ID is not an xs:ID")));
-    }
-    if req.version != "2.0" {
-        return Err(page(bad("version", "only SAML 2.0 requests are accepted")));
-    }
-    // Bindings §3.4.5.2 / §3.5.5.2: a signed request must name where it was sent.
-    match req.destination.as_deref() {
-        Some(d) if d != apps.sso_url => {
-            return Err(page(bad(
-                "destination",
-                "the request was addressed to another service",
-            )))
-        }
-        None if signed => {
-            return Err(page(bad(
-                "destination",
-                "a signed request must carry Destination",
-            )))
-        }
-        _ => {}
-    }
-    let issued = req.issue_instant.timestamp_millis();
-    if issued > now_ms + apps.skew_ms {
-        return Err(page(bad(
-            "not_yet_valid",
-            "IssueInstant is in the future; check the app's clock",
-        )));
-    }
-    if issued + apps.request_max_age_ms + apps.skew_ms < now_ms {
-        return Err(page(bad(
-            "expired",
-            "the request is too old; go back to the app and start again",
-        )));
-    }
+    envelope(apps, &req, signed, now_ms).map_err(page)?;
     // Core §3.4.1: an ACS URL or an index (not both); the URL exactly as in metadata.
     let acs = match (
         req.assertion_consumer_service_url.as_deref(),
@@ -420,6 +460,29 @@ pub fn check(apps: &SamlApps, r: Received, now_ms: i64) -> Result<Checked, Refus
         acs_url: acs.url.clone(),
         relay_state: r.relay_state.clone(),
         name_id_format: configured.to_string(),
+        subject: req
+            .subject
+            .as_ref()
+            .and_then(|s| s.name_id.as_ref())
+            .map(|n| n.value.trim().chars().take(1024).collect::<String>())
+            .filter(|v| !v.is_empty()),
+        subject_relogin: false,
+        requested_contexts: req
+            .requested_authn_context
+            .as_ref()
+            .and_then(|r| r.authn_context_class_refs.as_ref())
+            .map(|refs| {
+                refs.iter()
+                    .filter_map(|c| c.value.clone())
+                    .take(16)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        comparison: req
+            .requested_authn_context
+            .as_ref()
+            .and_then(|r| r.comparison.as_ref())
+            .map(|c| c.value().to_string()),
     };
     let status = |pending: Pending, second: &'static str, message: &str| Refused::Status {
         pending: Box::new(pending),

@@ -158,7 +158,7 @@ pub fn success(a: &Assertion, creds: &SpCredentials) -> Result<String, SamlIdpEr
         concat!(
             r#"<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" Version="2.0" IssueInstant="{now}">"#,
             r#"<saml:Issuer>{issuer}</saml:Issuer>{sig}"#,
-            r#"<saml:Subject><saml:NameID Format="{fmt}" NameQualifier="{issuer}" SPNameQualifier="{aud}">{name_id}</saml:NameID>"#,
+            r#"<saml:Subject><saml:NameID Format="{fmt}"{qualifiers}>{name_id}</saml:NameID>"#,
             r#"<saml:SubjectConfirmation Method="{bearer}"><saml:SubjectConfirmationData NotOnOrAfter="{until}" Recipient="{acs}"{irt}/></saml:SubjectConfirmation></saml:Subject>"#,
             r#"<saml:Conditions NotBefore="{now}" NotOnOrAfter="{until}"><saml:AudienceRestriction><saml:Audience>{aud}</saml:Audience></saml:AudienceRestriction></saml:Conditions>"#,
             r#"<saml:AuthnStatement AuthnInstant="{authn}" SessionIndex="{session}"><saml:AuthnContext><saml:AuthnContextClassRef>{ctx}</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>"#,
@@ -169,6 +169,16 @@ pub fn success(a: &Assertion, creds: &SpCredentials) -> Result<String, SamlIdpEr
         issuer = xml_escape(&a.idp_entity_id),
         sig = signature_template(&assertion_id, creds),
         fmt = xml_escape(&a.name_id_format),
+        // Core §8.3.7: qualifiers belong to persistent identifiers; other formats omit them.
+        qualifiers = if a.name_id_format == super::request::NAMEID_PERSISTENT {
+            format!(
+                r#" NameQualifier="{}" SPNameQualifier="{}""#,
+                xml_escape(&a.idp_entity_id),
+                xml_escape(&a.sp_entity_id)
+            )
+        } else {
+            String::new()
+        },
         aud = xml_escape(&a.sp_entity_id),
         name_id = xml_escape(&a.name_id),
         bearer = BEARER,
