@@ -77,6 +77,11 @@ pub struct SamlIdpConfig {
     /// Accept RSA-SHA1 signatures (only for an IdP that cannot do better).
     #[serde(default)]
     pub allow_sha1: bool,
+    /// Accept encrypted assertions whose key is wrapped with RSA PKCS#1 v1.5
+    /// (`xmlenc#rsa-1_5`, a padding-oracle risk) rather than RSA-OAEP; only for an IdP
+    /// that cannot do better.
+    #[serde(default)]
+    pub allow_rsa1_5: bool,
     /// Accept Responses the hub did not ask for (exposes people to login CSRF).
     #[serde(default)]
     pub allow_idp_initiated: bool,

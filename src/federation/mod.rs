@@ -17,9 +17,12 @@ mod linking;
 mod metadata;
 mod oidc_rp;
 mod pending;
+mod saml_encrypted;
 pub mod saml_response;
 mod saml_sp;
 mod xml_guard;
+mod xml_tree;
+mod xmlenc;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -383,6 +386,8 @@ pub async fn accept_response(
     .and_then(Result::ok)
     .ok_or_else(|| FederationError::rejected("busy", "too many Responses being checked"))?;
     let sp = loaded.sp.clone();
+    let sp_key = fed.creds()?.key.clone();
+    let (allow_rsa1_5, allow_sha1) = (idp.config.allow_rsa1_5, idp.config.allow_sha1);
     let request_id = pending.as_ref().map(|p| p.id.clone());
     let skew_ms = app.config().federation.clock_skew_seconds * 1000;
     let verified = tokio::task::spawn_blocking(move || {
@@ -391,6 +396,9 @@ pub async fn accept_response(
             request_id: request_id.as_deref(),
             now_ms: now,
             skew_ms,
+            sp_key: &sp_key,
+            allow_rsa1_5,
+            allow_sha1,
         };
         saml_response::verify(&decoded, &expect)
     })

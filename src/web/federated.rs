@@ -214,6 +214,18 @@ pub(super) async fn failed(
         tracing::error!(idp, error = %e, "federated sign-in failed");
     } else if let FederationError::Rejected { reason, detail } = &e {
         tracing::warn!(idp, reason, detail = %detail, "SAML response rejected");
+    } else if let FederationError::Undecryptable(detail) = &e {
+        // Which step failed stays out of the warning (and of the page and the audit
+        // log): all of them must look alike to whoever sent the Response.
+        tracing::warn!(idp, reason = code, "encrypted SAML assertion refused");
+        tracing::debug!(idp, reason = code, step = %detail, "encrypted SAML assertion refused");
+    } else if let FederationError::EncryptionRefused { used, .. } = &e {
+        tracing::warn!(
+            idp,
+            reason = code,
+            used,
+            "the IdP encrypts with an algorithm the hub refuses"
+        );
     } else if let FederationError::IdToken(r) = &e {
         tracing::warn!(idp, reason = code, detail = %r, "OpenID Connect response rejected");
     } else if let FederationError::TokenExchange(detail) = &e {
