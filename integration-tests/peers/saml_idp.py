@@ -11,11 +11,12 @@ Endpoints (127.0.0.1 only):
   POST /control       JSON {"user": ..., "mode": ...}: who signs in next and how
   GET  /last          JSON: the last AuthnRequest seen (id, force_authn, signed)
 
-Modes: normal, signed_response, mfa, unsigned, modified, sha1, wrong_audience,
+Modes: normal, signed_response, mfa, old_authn (AuthnInstant an hour ago: a session
+reused despite ForceAuthn), unsigned, modified, sha1, wrong_audience,
 wrong_recipient, wrong_destination, expired, not_yet_valid, wrong_in_response_to,
 fixed_id, and the XML signature wrapping variants xsw_prepend, xsw_append, xsw_advice,
 xsw_response_wrap, xsw_object. Everything but normal, signed_response, mfa and fixed_id
-must be refused by the hub.
+must be refused by the hub (old_authn only when the hub asked for ForceAuthn).
 
 Encrypted assertions (to the certificate the hub's SP metadata publishes for
 encryption, by xmlsec1 with a template that names the algorithms: pysaml2's own
@@ -249,10 +250,13 @@ def respond(server, req, user, mode):
     name_id = NameID(format=NAMEID_FORMAT_PERSISTENT, sp_name_qualifier=sp,
                      text="pid-" + identity["uid"][0])
     ctx = MFA_CTX if mode == "mfa" else PASSWORD_CTX
+    authn = {"class_ref": ctx}
+    if mode == "old_authn":
+        authn["authn_instant"] = int(datetime.datetime.now().timestamp()) - 3600
     plain = dict(identity=identity, in_response_to=req.message.id, destination=acs,
-                 sp_entity_id=sp, name_id=name_id, authn={"class_ref": ctx},
+                 sp_entity_id=sp, name_id=name_id, authn=authn,
                  sign_alg=SIG_RSA_SHA256, digest_alg=DIGEST_SHA256)
-    if mode in ("normal", "mfa"):
+    if mode in ("normal", "mfa", "old_authn"):
         return str(server.create_authn_response(sign_assertion=True, sign_response=False, **plain))
     if mode == "signed_response":
         return str(server.create_authn_response(sign_assertion=False, sign_response=True, **plain))

@@ -315,6 +315,36 @@ async fn pysaml2_idp_signs_people_in_and_wrong_responses_are_refused() {
     assert_eq!(claims["acr"], "urn:hms-ach:acr:mfa", "{claims}");
     assert_eq!(claims["amr"], serde_json::json!(["fed", "mfa"]), "{claims}");
 
+    // ForceAuthn: the app's prompt=login makes the hub ask the IdP to authenticate
+    // afresh (SAML core §3.4.1), and an assertion whose AuthnInstant is older than that
+    // request is refused. Without it, an earlier authentication is fine.
+    for (prompt, mode, status) in [
+        ("&prompt=login", "old_authn", 400),
+        ("&prompt=login", "normal", 303),
+        ("&max_age=60", "old_authn", 400),
+        ("", "old_authn", 303),
+    ] {
+        let mut b = Browser::new();
+        let authz = b
+            .get(&format!(
+                "{}/oauth2/authorize?response_type=code&client_id={client_id}&redirect_uri={}&scope=openid&state=s2&nonce=n2&code_challenge={challenge}&code_challenge_method=S256{prompt}",
+                hub.base,
+                url_encode(&redirect)
+            ))
+            .await;
+        assert_eq!(authz.status, 303, "{}", authz.body);
+        let to_login = authz.location.unwrap();
+        let request = to_login.split("request=").nth(1).unwrap().to_string();
+        let (acs, _) =
+            through_idp(&mut b, &hub, &idp, "riverside", Some(&request), "ana", mode).await;
+        assert_eq!(acs.status, status, "{prompt} {mode}: {}", acs.body);
+        let forced = idp.last_request().await["force_authn"] == "true";
+        assert_eq!(forced, !prompt.is_empty(), "{prompt}");
+        if status == 400 {
+            assert!(acs.body.contains("authn_instant"), "{}", acs.body);
+        }
+    }
+
     // RSA PKCS#1 v1.5 key transport: only for the IdP entry marked allow_rsa1_5.
     let mut b = Browser::new();
     let (acs, _) = through_idp(

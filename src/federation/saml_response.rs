@@ -155,6 +155,8 @@ pub struct Expect<'a> {
     /// The pending AuthnRequest's id; None only for an IdP-initiated sign-in that the
     /// IdP's configuration allows.
     pub request_id: Option<&'a str>,
+    /// We sent ForceAuthn at this time: the IdP must have authenticated since.
+    pub authn_after_ms: Option<i64>,
     pub now_ms: i64,
     pub skew_ms: i64,
     /// Our SP key: encrypted assertions are encrypted to its certificate.
@@ -384,6 +386,24 @@ fn check_assertion(
             })
         })
         .collect();
+    // SAML core §3.4.1: ForceAuthn means the IdP "MUST authenticate the presenter
+    // directly rather than rely on a previous security context". An AuthnInstant from
+    // before our request (beyond the clock allowance) shows it did not.
+    if let Some(asked) = expect.authn_after_ms {
+        let statements = a.authn_statements.as_deref().unwrap_or_default();
+        let fresh = !statements.is_empty()
+            && statements.iter().all(|s| {
+                s.authn_instant
+                    .as_ref()
+                    .is_some_and(|at| ms(at) + skew >= asked)
+            });
+        if !fresh {
+            return Err(FederationError::rejected(
+                "authn_instant",
+                "ForceAuthn was asked for, but the AuthnInstant is older than the request",
+            ));
+        }
+    }
     let authn_contexts = a
         .authn_statements
         .iter()
