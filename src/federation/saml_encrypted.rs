@@ -5,15 +5,16 @@
 //! AES-128, so the element is read here (`xml_tree`) and decrypted with our own
 //! primitives (`xmlenc`). Encryption gives confidentiality, not authenticity: our
 //! certificate is public, so anyone can encrypt an assertion to us. A signature is
-//! still required, in one of the two places SAML profiles §4.1.4.2 allows:
+//! still required, in one of the two places SAML profiles §4.1.4.2 allows (for the
+//! HTTP-POST binding: on the assertion or on the Response):
 //!
 //! (a) The Response is signed (Shibboleth's default). Its signature covers the
 //!     EncryptedAssertion as sent, so it is verified first, over the Response as
 //!     received, with the same strict checks as any signature; nothing is decrypted
 //!     unless it passes, and only what it covers is decrypted. The decrypted assertion
 //!     is then covered by it (sign-then-encrypt is not needed).
-//! (b) The Response is not signed: the assertion must carry its own signature (SAML
-//!     profiles §4.1.4.3, sign then encrypt). It is decrypted, put back in its place
+//! (b) The Response is not signed: the assertion must carry its own signature, made
+//!     before it was encrypted (SAML core §6.2). It is decrypted, put back in its place
 //!     and verified exactly like a plain signed assertion (samael, xmlsec, the XSW
 //!     defence). Here unauthenticated ciphertext is decrypted, so every failure up to
 //!     and including that signature check is one and the same refusal ("decryption"):
@@ -21,7 +22,8 @@
 //!     the oracle of Jager & Somorovsky, "How to Break XML Encryption" (CCS 2011).
 //!
 //! Either way the result is a Response document with a plain Assertion, and it goes
-//! through the same extraction and checks as an unencrypted Response.
+//! through the same extraction and checks as an unencrypted Response (SAML profiles
+//! §4.1.4.3: Recipient, times, InResponseTo, audience; §4.1.4.5: one-time use).
 
 use base64::Engine as _;
 use openssl::pkey::{PKey, Private};

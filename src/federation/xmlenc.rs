@@ -6,7 +6,8 @@
 //! both named); RSA PKCS#1 v1.5 (§5.5.1) only for an IdP marked legacy, and then with
 //! implicit rejection: a bad padding yields a key derived from the ciphertext instead
 //! of an error, so the failure shows up later exactly like a wrong key (Bleichenbacher,
-//! CRYPTO '98; the "Marvin" countermeasure of RFC 8017 successors and OpenSSL 3.2).
+//! CRYPTO '98; the implicit rejection OpenSSL made its default in 3.2, done here
+//! because the OpenSSL we link may be older).
 //!
 //! Data (§5.2): AES-CBC (§5.2.2, IV first, XML Encryption's own padding: the last octet
 //! counts the padding octets, the others are arbitrary) and AES-GCM (§5.2.4, 96-bit IV
