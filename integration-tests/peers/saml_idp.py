@@ -11,11 +11,28 @@ Endpoints (127.0.0.1 only):
   POST /control       JSON {"user": ..., "mode": ...}: who signs in next and how
   GET  /last          JSON: the last AuthnRequest seen (id, force_authn, signed)
 
-Modes: normal, signed_response, encrypted, mfa, unsigned, modified, sha1,
-wrong_audience, wrong_recipient, wrong_destination, expired, not_yet_valid,
-wrong_in_response_to, fixed_id, and the XML signature wrapping variants xsw_prepend,
-xsw_append, xsw_advice, xsw_response_wrap, xsw_object. Everything but normal,
-signed_response, encrypted, mfa and fixed_id must be refused by the hub.
+Modes: normal, signed_response, mfa, old_authn (AuthnInstant an hour ago: a session
+reused despite ForceAuthn), unsigned, modified, sha1, wrong_audience,
+wrong_recipient, wrong_destination, expired, not_yet_valid, wrong_in_response_to,
+fixed_id, and the XML signature wrapping variants xsw_prepend, xsw_append, xsw_advice,
+xsw_response_wrap, xsw_object. Everything but normal, signed_response, mfa and fixed_id
+must be refused by the hub (old_authn only when the hub asked for ForceAuthn).
+
+Encrypted assertions (to the certificate the hub's SP metadata publishes for
+encryption, by xmlsec1 with a template that names the algorithms: pysaml2's own
+encrypt_assertion path always uses Triple DES):
+  enc_signed_response   assertion unsigned, Response signed, AES-128-CBC, RSA-OAEP,
+                        EncryptedKey inside ds:KeyInfo (Shibboleth's default shape)
+  enc_signed_assertion  assertion signed then encrypted, Response unsigned, AES-256-CBC
+  enc_gcm_sibling       Response signed, AES-256-GCM, the EncryptedKey beside the
+                        EncryptedData, found through a ds:RetrievalMethod
+  enc_rsa15             Response signed, key wrapped with RSA PKCS#1 v1.5 (accepted
+                        only by an IdP entry marked allow_rsa1_5)
+  enc_fixed_id          as enc_signed_response, the assertion ID always the same
+and, to be refused: enc_wrong_audience (as enc_signed_response, another Audience),
+enc_unsigned (nothing signed), enc_modified (Response signed,
+then the ciphertext changed), enc_3des (pysaml2's own encrypt_assertion=True: Triple
+DES), enc_wrong_key (encrypted to another certificate).
 """
 
 import base64
@@ -38,14 +55,19 @@ from saml2.config import IdPConfig
 from saml2.metadata import create_metadata_string
 from saml2.saml import NAME_FORMAT_URI, NAMEID_FORMAT_PERSISTENT, NameID
 from saml2.server import Server
-from saml2.sigver import pre_signature_part
+from saml2.sigver import (RSA_1_5, RSA_OAEP_MGF1P, get_pem_wrapped_unwrapped, make_temp,
+                          pre_encryption_part, pre_signature_part)
 from saml2.xmldsig import DIGEST_SHA1, DIGEST_SHA256, SIG_RSA_SHA1, SIG_RSA_SHA256
 
 NS = {
     "samlp": "urn:oasis:names:tc:SAML:2.0:protocol",
     "saml": "urn:oasis:names:tc:SAML:2.0:assertion",
     "ds": "http://www.w3.org/2000/09/xmldsig#",
+    "xenc": "http://www.w3.org/2001/04/xmlenc#",
 }
+AES128_CBC = "http://www.w3.org/2001/04/xmlenc#aes128-cbc"
+AES256_CBC = "http://www.w3.org/2001/04/xmlenc#aes256-cbc"
+AES256_GCM = "http://www.w3.org/2009/xmlenc11#aes256-gcm"
 PASSWORD_CTX = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
 MFA_CTX = "https://refeds.org/profile/mfa"
 
@@ -143,6 +165,80 @@ def sign(server, xml, what, node_id, sha1=False):
     return server.sec.sign_statement(xml, class_name(cls()), node_id=node_id)
 
 
+def encrypt(server, xml, cert, msg_enc, key_enc, session_key):
+    """Replaces the Response's Assertion by an EncryptedAssertion: pysaml2's
+    sec.encrypt_assertion (xmlsec1 --encrypt --node-xpath …) with our own template, so
+    the data and key algorithms are the ones named here. `cert` is base64 DER."""
+    tree = etree.fromstring(xml.encode())
+    assertion = tree.find("saml:Assertion", NS)
+    enc = etree.Element("{%s}EncryptedAssertion" % NS["saml"])
+    tree.replace(assertion, enc)
+    enc.append(assertion)
+    template = pre_encryption_part(msg_enc=msg_enc, key_enc=key_enc, encrypt_cert=cert)
+    wrapped, _ = get_pem_wrapped_unwrapped(cert)
+    cert_file = make_temp(wrapped.encode("ascii"), decode=False, delete_tmpfiles=True)
+    return server.sec.encrypt_assertion(etree.tostring(tree).decode(), cert_file.name, str(template),
+                                        key_type=session_key)
+
+
+def key_beside_data(xml):
+    """Moves the EncryptedKey out of the EncryptedData's KeyInfo to be its sibling in
+    the EncryptedAssertion, pointed at by a ds:RetrievalMethod (SAML core §2.3.4)."""
+    tree = etree.fromstring(xml.encode())
+    enc = tree.find("saml:EncryptedAssertion", NS)
+    key_info = enc.find("xenc:EncryptedData/ds:KeyInfo", NS)
+    key = key_info.find("xenc:EncryptedKey", NS)
+    key_info.remove(key)
+    rm = etree.SubElement(key_info, "{%s}RetrievalMethod" % NS["ds"])
+    rm.set("URI", "#" + key.get("Id"))
+    rm.set("Type", "http://www.w3.org/2001/04/xmlenc#EncryptedKey")
+    enc.append(key)
+    return etree.tostring(tree).decode()
+
+
+def encrypted(server, req, plain, mode):
+    sp = req.message.issuer.text
+    hub_cert = server.metadata.certs(sp, "any", "encryption")[0][1]
+    if mode == "enc_3des":
+        # pysaml2's own path: Triple DES and RSA-OAEP, to the cert in our metadata.
+        return str(server.create_authn_response(sign_assertion=False, sign_response=True,
+                                                encrypt_assertion=True, **plain))
+    sign_assertion = mode == "enc_signed_assertion"
+    xml = str(server.create_authn_response(sign_assertion=sign_assertion, sign_response=False, **plain))
+    if mode in ("enc_wrong_audience", "enc_fixed_id"):
+        # Changed before encryption and signing: only the checks after decryption see it.
+        tree = etree.fromstring(xml.encode())
+        assertion = tree.find("saml:Assertion", NS)
+        if mode == "enc_wrong_audience":
+            assertion.find(".//saml:Audience", NS).text = "https://evil.example/sp"
+        else:
+            assertion.set("ID", "_fixed-encrypted-assertion-id")
+        xml = etree.tostring(tree).decode()
+    cert, data_alg, key_alg, session = hub_cert, AES128_CBC, RSA_OAEP_MGF1P, "aes-128"
+    if mode == "enc_signed_assertion":
+        data_alg, session = AES256_CBC, "aes-256"
+    elif mode == "enc_gcm_sibling":
+        data_alg, session = AES256_GCM, "aes-256"
+    elif mode == "enc_rsa15":
+        key_alg = RSA_1_5
+    elif mode == "enc_wrong_key":
+        _, cert = get_pem_wrapped_unwrapped(open(server.config.cert_file).read())
+    xml = encrypt(server, xml, cert, data_alg, key_alg, session)
+    if mode == "enc_gcm_sibling":
+        xml = key_beside_data(xml)
+    if mode in ("enc_signed_assertion", "enc_unsigned"):
+        return xml
+    xml = sign(server, xml, "response", etree.fromstring(xml.encode()).get("ID"))
+    if mode == "enc_modified":
+        # One base64 character of the encrypted data, after signing.
+        tree = etree.fromstring(xml.encode())
+        value = tree.find(".//xenc:EncryptedData/xenc:CipherData/xenc:CipherValue", NS)
+        text = value.text.strip()
+        value.text = text[:40] + ("A" if text[40] != "A" else "B") + text[41:]
+        xml = etree.tostring(tree).decode()
+    return xml
+
+
 def iso(dt):
     return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -154,18 +250,18 @@ def respond(server, req, user, mode):
     name_id = NameID(format=NAMEID_FORMAT_PERSISTENT, sp_name_qualifier=sp,
                      text="pid-" + identity["uid"][0])
     ctx = MFA_CTX if mode == "mfa" else PASSWORD_CTX
+    authn = {"class_ref": ctx}
+    if mode == "old_authn":
+        authn["authn_instant"] = int(datetime.datetime.now().timestamp()) - 3600
     plain = dict(identity=identity, in_response_to=req.message.id, destination=acs,
-                 sp_entity_id=sp, name_id=name_id, authn={"class_ref": ctx},
+                 sp_entity_id=sp, name_id=name_id, authn=authn,
                  sign_alg=SIG_RSA_SHA256, digest_alg=DIGEST_SHA256)
-    if mode in ("normal", "mfa"):
+    if mode in ("normal", "mfa", "old_authn"):
         return str(server.create_authn_response(sign_assertion=True, sign_response=False, **plain))
     if mode == "signed_response":
         return str(server.create_authn_response(sign_assertion=False, sign_response=True, **plain))
-    if mode == "encrypted":
-        # Signed, then encrypted to the certificate in the hub's SP metadata.
-        return str(server.create_authn_response(sign_assertion=True, sign_response=False,
-                                                encrypt_assertion=True,
-                                                encrypt_assertion_self_contained=True, **plain))
+    if mode.startswith("enc_"):
+        return encrypted(server, req, plain, mode)
     if mode == "unsigned":
         return str(server.create_authn_response(sign_assertion=False, sign_response=False, **plain))
     if mode == "sha1":

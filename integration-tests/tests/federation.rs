@@ -6,6 +6,12 @@
 //! The browser is played by reqwest with a hand-kept cookie jar, so every hop (the
 //! redirect to the IdP, the cross-site POST to the ACS that carries no cookie, the
 //! same-site return that must) is visible in the test.
+//!
+//! Encrypted assertions: pysaml2 encrypts to the certificate our SP metadata publishes
+//! for encryption (xmlsec1 with a template naming AES and RSA-OAEP), in the shapes
+//! real IdPs send: a signed Response around an unsigned encrypted assertion
+//! (Shibboleth's default), an assertion signed and then encrypted, AES-GCM with the
+//! EncryptedKey beside the data; and the ones to refuse.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -95,6 +101,13 @@ link = {{ attribute = "eduPersonPrincipalName", person_field = "email" }}
 just_in_time = true
 
 [[federation.saml_idps]]
+id = "riverside-legacy"
+display_name = "Riverside (legacy encryption)"
+metadata_url = "{base}/metadata"
+link = {{ attribute = "uid", person_field = "username" }}
+allow_rsa1_5 = true
+
+[[federation.saml_idps]]
 id = "partner"
 display_name = "Partner college"
 metadata_url = "{base}/metadata"
@@ -177,18 +190,27 @@ async fn pysaml2_idp_signs_people_in_and_wrong_responses_are_refused() {
     assert_eq!(md.status(), 200);
     let md = md.text().await.unwrap();
     assert!(md.contains("AuthnRequestsSigned=\"true\""));
-    assert!(
-        !md.contains("use=\"encryption\""),
-        "no decryption yet, so no encryption key"
-    );
+    // The same certificate for encryption, with what the hub decrypts (no 3DES, no
+    // RSA v1.5).
+    assert!(md.contains("<md:KeyDescriptor use=\"encryption\">"), "{md}");
+    assert!(md.contains("http://www.w3.org/2009/xmlenc11#aes256-gcm"));
+    assert!(md.contains("http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"));
+    assert!(!md.contains("tripledes") && !md.contains("rsa-1_5"));
 
     // The sign-in page offers the IdP.
     let mut b = Browser::new();
     let login = b.get(&format!("{}/login", hub.base)).await;
     assert!(login.body.contains("Sign in with Riverside University"));
 
-    // A good sign-in: a session for the linked person (uid → username), portal next.
-    for mode in ["normal", "signed_response"] {
+    // A good sign-in: a session for the linked person (uid → username), portal next;
+    // with or without an encrypted assertion.
+    for mode in [
+        "normal",
+        "signed_response",
+        "enc_signed_response",
+        "enc_signed_assertion",
+        "enc_gcm_sibling",
+    ] {
         let mut b = Browser::new();
         let done = sign_in(&mut b, &hub, &idp, "ana", mode).await;
         assert_eq!(done.status, 303, "{mode}: {}", done.body);
@@ -293,12 +315,57 @@ async fn pysaml2_idp_signs_people_in_and_wrong_responses_are_refused() {
     assert_eq!(claims["acr"], "urn:hms-ach:acr:mfa", "{claims}");
     assert_eq!(claims["amr"], serde_json::json!(["fed", "mfa"]), "{claims}");
 
-    // Each wrong Response is refused with a page, and no session starts. (Encrypted
-    // assertions are not supported yet: our metadata offers no encryption key, and what
-    // pysaml2 makes when told to encrypt anyway is refused.)
+    // ForceAuthn: the app's prompt=login makes the hub ask the IdP to authenticate
+    // afresh (SAML core §3.4.1), and an assertion whose AuthnInstant is older than that
+    // request is refused. Without it, an earlier authentication is fine.
+    for (prompt, mode, status) in [
+        ("&prompt=login", "old_authn", 400),
+        ("&prompt=login", "normal", 303),
+        ("&max_age=60", "old_authn", 400),
+        ("", "old_authn", 303),
+    ] {
+        let mut b = Browser::new();
+        let authz = b
+            .get(&format!(
+                "{}/oauth2/authorize?response_type=code&client_id={client_id}&redirect_uri={}&scope=openid&state=s2&nonce=n2&code_challenge={challenge}&code_challenge_method=S256{prompt}",
+                hub.base,
+                url_encode(&redirect)
+            ))
+            .await;
+        assert_eq!(authz.status, 303, "{}", authz.body);
+        let to_login = authz.location.unwrap();
+        let request = to_login.split("request=").nth(1).unwrap().to_string();
+        let (acs, _) =
+            through_idp(&mut b, &hub, &idp, "riverside", Some(&request), "ana", mode).await;
+        assert_eq!(acs.status, status, "{prompt} {mode}: {}", acs.body);
+        let forced = idp.last_request().await["force_authn"] == "true";
+        assert_eq!(forced, !prompt.is_empty(), "{prompt}");
+        if status == 400 {
+            assert!(acs.body.contains("authn_instant"), "{}", acs.body);
+        }
+    }
+
+    // RSA PKCS#1 v1.5 key transport: only for the IdP entry marked allow_rsa1_5.
+    let mut b = Browser::new();
+    let (acs, _) = through_idp(
+        &mut b,
+        &hub,
+        &idp,
+        "riverside-legacy",
+        None,
+        "ana",
+        "enc_rsa15",
+    )
+    .await;
+    assert_eq!(acs.status, 303, "{}", acs.body);
+
+    // Each wrong Response is refused with a page, and no session starts.
     for (mode, expect) in [
-        ("encrypted", ""),
         ("unsigned", "signature"),
+        // The Response's signature covers the ciphertext: checked before decrypting.
+        ("enc_modified", "signature"),
+        // Decrypted, then checked like any assertion.
+        ("enc_wrong_audience", "audience"),
         ("modified", "signature"),
         ("sha1", "signature"),
         ("xsw_prepend", "structure"),
@@ -334,6 +401,35 @@ async fn pysaml2_idp_signs_people_in_and_wrong_responses_are_refused() {
         assert!(!b.cookies.contains_key("hms_session"), "{mode}");
     }
 
+    // Encryption the hub refuses: an admin-fixable algorithm gets a page that says
+    // what to change at the IdP; a key the hub cannot use, the generic refusal.
+    for (mode, expect) in [
+        ("enc_3des", "Triple DES"),
+        ("enc_rsa15", "RSA PKCS#1 v1.5"),
+        ("enc_wrong_key", "could not be decrypted and verified"),
+        // No signature on the Response, none inside: the same refusal as a wrong key
+        // (one code for every failure after decryption, no oracle).
+        ("enc_unsigned", "could not be decrypted and verified"),
+    ] {
+        let mut b = Browser::new();
+        let (acs, _) = through_idp(&mut b, &hub, &idp, "riverside", None, "ana", mode).await;
+        assert_eq!(acs.status, 400, "{mode}: {}", acs.body);
+        assert!(
+            acs.body.contains(expect),
+            "{mode}: expected {expect}: {}",
+            acs.body
+        );
+        assert!(!b.cookies.contains_key("hms_session"), "{mode}");
+    }
+    let page = {
+        let mut b = Browser::new();
+        through_idp(&mut b, &hub, &idp, "riverside", None, "ana", "enc_3des")
+            .await
+            .0
+            .body
+    };
+    assert!(page.contains("AES"), "{page}");
+
     // Replayed: the same Response again (its request is used up), and the same assertion
     // id in an answer to a new request (the replay cache).
     let mut b = Browser::new();
@@ -350,6 +446,14 @@ async fn pysaml2_idp_signs_people_in_and_wrong_responses_are_refused() {
     let (first, _) = through_idp(&mut b, &hub, &idp, "riverside", None, "ana", "fixed_id").await;
     assert_eq!(first.status, 303, "{}", first.body);
     let (second, _) = through_idp(&mut b, &hub, &idp, "riverside", None, "ana", "fixed_id").await;
+    assert_eq!(second.status, 400);
+    assert!(second.body.contains("replayed"), "{}", second.body);
+    let mut b = Browser::new();
+    let (first, _) =
+        through_idp(&mut b, &hub, &idp, "riverside", None, "ana", "enc_fixed_id").await;
+    assert_eq!(first.status, 303, "{}", first.body);
+    let (second, _) =
+        through_idp(&mut b, &hub, &idp, "riverside", None, "ana", "enc_fixed_id").await;
     assert_eq!(second.status, 400);
     assert!(second.body.contains("replayed"), "{}", second.body);
 
@@ -425,6 +529,20 @@ async fn pysaml2_idp_signs_people_in_and_wrong_responses_are_refused() {
     .await
     .unwrap();
     assert_eq!((n, status.as_str()), (1, "pending"));
+    let audited: Vec<String> = sqlx::query_scalar(
+        "SELECT details FROM audit_events WHERE action = 'federation.signin' ORDER BY seq",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    for reason in ["decryption", "tripledes", "rsa1_5", "signature"] {
+        assert!(
+            audited
+                .iter()
+                .any(|d| d.contains(&format!("\"reason\":\"{reason}\""))),
+            "no {reason} in the audit log: {audited:?}"
+        );
+    }
 
     // Home-realm discovery sends riverside.edu addresses to the IdP.
     let mut b = Browser::new();

@@ -28,6 +28,10 @@ pub struct FederationConfig {
     pub clock_skew_seconds: i64,
     /// How long a person has to finish signing in at the IdP.
     pub request_ttl_seconds: i64,
+    /// Requests to the IdP buttons, home-realm discovery and the SAML ACS per source
+    /// address per minute, per replica (one budget, apart from password attempts).
+    /// Generous: a whole school may sign in from one address.
+    pub requests_per_ip_per_minute: u32,
     pub saml_idps: Vec<SamlIdpConfig>,
     pub oidc_idps: Vec<OidcIdpConfig>,
 }
@@ -39,6 +43,7 @@ impl Default for FederationConfig {
             sp_cert_file: None,
             clock_skew_seconds: 120,
             request_ttl_seconds: 600,
+            requests_per_ip_per_minute: 300,
             saml_idps: Vec::new(),
             oidc_idps: Vec::new(),
         }
@@ -77,6 +82,11 @@ pub struct SamlIdpConfig {
     /// Accept RSA-SHA1 signatures (only for an IdP that cannot do better).
     #[serde(default)]
     pub allow_sha1: bool,
+    /// Accept encrypted assertions whose key is wrapped with RSA PKCS#1 v1.5
+    /// (`xmlenc#rsa-1_5`, a padding-oracle risk) rather than RSA-OAEP; only for an IdP
+    /// that cannot do better.
+    #[serde(default)]
+    pub allow_rsa1_5: bool,
     /// Accept Responses the hub did not ask for (exposes people to login CSRF).
     #[serde(default)]
     pub allow_idp_initiated: bool,
@@ -176,6 +186,9 @@ impl FederationConfig {
         }
         if !(60..=3600).contains(&self.request_ttl_seconds) {
             return bad("federation.request_ttl_seconds must be between 60 and 3600".into());
+        }
+        if self.requests_per_ip_per_minute == 0 {
+            return bad("federation.requests_per_ip_per_minute must be at least 1 (raise it for schools behind one address)".into());
         }
         // One namespace for both kinds: the id picks the IdP in /login/idp/{id}.
         let mut seen = std::collections::HashSet::new();

@@ -19,6 +19,18 @@ pub enum FederationError {
         reason: &'static str,
         detail: String,
     },
+    /// An encrypted assertion that could not be decrypted, or whose plaintext was not a
+    /// well-formed, signed assertion. One code for every such failure (a padding
+    /// oracle otherwise); the detail is for the debug log only and holds no secret.
+    #[error("the identity provider's encrypted answer could not be decrypted and verified; start again from the sign-in page, and if it happens again ask the identity provider's administrator to encrypt for the hub's current certificate (in the hub's SP metadata)")]
+    Undecryptable(String),
+    /// The IdP encrypts with an algorithm the hub refuses; its administrator can fix it.
+    #[error("the identity provider encrypts its answer with {used}, which the hub does not accept; its administrator must {fix}")]
+    EncryptionRefused {
+        code: &'static str,
+        used: &'static str,
+        fix: &'static str,
+    },
     #[error("the identity provider did not sign you in (status {0}); try again or contact its help desk")]
     IdpStatus(String),
     #[error(
@@ -91,6 +103,8 @@ impl FederationError {
             FederationError::UnknownIdp(_) => "unknown_idp",
             FederationError::MetadataUnavailable | FederationError::BadMetadata(_) => "metadata",
             FederationError::Rejected { reason, .. } => reason,
+            FederationError::Undecryptable(_) => "decryption",
+            FederationError::EncryptionRefused { code, .. } => code,
             FederationError::IdpStatus(_) => "idp_status",
             FederationError::Expired => "expired",
             FederationError::OtherBrowser => "other_browser",

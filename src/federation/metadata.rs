@@ -131,7 +131,8 @@ pub fn build(
         .metadata_url(ours.entity_id.to_string())
         .acs_url(ours.acs_url.to_string())
         .slo_url(None::<String>)
-        .key(creds.key.clone())
+        // No key: samael must never decrypt on its own (AES-128 only, and without
+        // the signature rules and single refusal of `saml_encrypted`).
         .certificate(CertificateDer::from(creds.cert_der.clone()))
         .idp_metadata(entity)
         .authn_name_id_format(cfg.name_id_format.clone())

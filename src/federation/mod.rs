@@ -17,10 +17,13 @@ mod linking;
 mod metadata;
 mod oidc_rp;
 mod pending;
+mod saml_encrypted;
 pub mod saml_idp;
 pub mod saml_response;
 mod saml_sp;
 mod xml_guard;
+mod xml_tree;
+mod xmlenc;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -347,6 +350,7 @@ pub async fn begin_signin(
             idp_id,
             browser_digest: &digest_hex(&browser_secret),
             auth_request,
+            force_authn,
             now_ms: now,
             expires_at_ms: now + app.config().federation.request_ttl_seconds * 1000,
         },
@@ -406,14 +410,21 @@ pub async fn accept_response(
     .and_then(Result::ok)
     .ok_or_else(|| FederationError::rejected("busy", "too many Responses being checked"))?;
     let sp = loaded.sp.clone();
+    let sp_key = fed.creds()?.key.clone();
+    let (allow_rsa1_5, allow_sha1) = (idp.config.allow_rsa1_5, idp.config.allow_sha1);
     let request_id = pending.as_ref().map(|p| p.id.clone());
+    let authn_after_ms = pending.as_ref().and_then(|p| p.forced_at);
     let skew_ms = app.config().federation.clock_skew_seconds * 1000;
     let verified = tokio::task::spawn_blocking(move || {
         let expect = saml_response::Expect {
             sp: &sp,
             request_id: request_id.as_deref(),
+            authn_after_ms,
             now_ms: now,
             skew_ms,
+            sp_key: &sp_key,
+            allow_rsa1_5,
+            allow_sha1,
         };
         saml_response::verify(&decoded, &expect)
     })

@@ -8,6 +8,8 @@ pub struct PendingRequest {
     pub id: String,
     pub browser_digest: String,
     pub auth_request: Option<String>,
+    /// When the hub asked for ForceAuthn, the time it asked.
+    pub forced_at: Option<i64>,
 }
 
 pub struct NewRequest<'a> {
@@ -15,14 +17,15 @@ pub struct NewRequest<'a> {
     pub idp_id: &'a str,
     pub browser_digest: &'a str,
     pub auth_request: Option<&'a str>,
+    pub force_authn: bool,
     pub now_ms: i64,
     pub expires_at_ms: i64,
 }
 
 pub async fn save_request(store: &Store, r: &NewRequest<'_>) -> Result<(), FederationError> {
     sqlx::query(
-        "INSERT INTO saml_requests (id, idp_id, browser_digest, auth_request, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO saml_requests (id, idp_id, browser_digest, auth_request, created_at, expires_at, forced_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(r.id)
     .bind(r.idp_id)
@@ -30,6 +33,7 @@ pub async fn save_request(store: &Store, r: &NewRequest<'_>) -> Result<(), Feder
     .bind(r.auth_request)
     .bind(r.now_ms)
     .bind(r.expires_at_ms)
+    .bind(r.force_authn.then_some(r.now_ms))
     .execute(store.writer())
     .await?;
     Ok(())
@@ -43,7 +47,7 @@ pub async fn find_request(
     now_ms: i64,
 ) -> Result<Option<PendingRequest>, FederationError> {
     let row = sqlx::query(
-        "SELECT id, browser_digest, auth_request FROM saml_requests WHERE id = $1 AND idp_id = $2 AND expires_at > $3",
+        "SELECT id, browser_digest, auth_request, forced_at FROM saml_requests WHERE id = $1 AND idp_id = $2 AND expires_at > $3",
     )
     .bind(id)
     .bind(idp_id)
@@ -55,6 +59,7 @@ pub async fn find_request(
             id: store::get(&r, "id")?,
             browser_digest: store::get(&r, "browser_digest")?,
             auth_request: store::get(&r, "auth_request")?,
+            forced_at: store::get(&r, "forced_at")?,
         })
     })
     .transpose()

@@ -8,8 +8,12 @@
 //! refuse DTDs and oversized input; after it we check again with the hub's `Clock`
 //! what the profile requires and samael leaves optional (an AudienceRestriction that
 //! names us, a bearer SubjectConfirmation bound to the request we sent).
+//!
+//! An encrypted assertion is first authenticated and decrypted (`saml_encrypted`); the
+//! document that comes out goes through the same `extract` as a plain Response.
 
 use base64::Engine as _;
+use openssl::pkey::{PKey, Private};
 use samael::crypto::AllowedSignatureAlgorithm;
 use samael::schema::{Assertion, Response};
 use samael::service_provider::ServiceProvider;
@@ -30,6 +34,10 @@ pub struct Decoded {
     pub xml: String,
     pub in_response_to: Option<String>,
     pub status: Option<String>,
+    /// The Response carries a `saml:EncryptedAssertion` (SAML core §2.3.4).
+    pub encrypted: bool,
+    /// ... and a signature of its own (as a direct child): see `saml_encrypted`.
+    pub response_signed: bool,
 }
 
 /// The signed content, checked.
@@ -91,17 +99,20 @@ pub fn decode(encoded: &str, allow_sha1: bool) -> Result<Decoded, FederationErro
             "SAMLResponse carries a DTD",
         ));
     }
-    // Encrypted assertions are refused until the hub decrypts on its own: samael's
-    // schema cannot read most IdPs' EncryptedAssertion, and decrypting before any
-    // signature is checked would offer anyone a padding oracle. Our SP metadata
-    // publishes no encryption key, so an IdP configured from it does not encrypt.
-    if xml.contains("EncryptedAssertion") {
-        return Err(FederationError::rejected(
-            "encrypted_unsupported",
-            "encrypted assertions are not supported yet: turn assertion encryption off for the hub at the IdP",
-        ));
-    }
     super::xml_guard::check(&xml, allow_sha1)?;
+    // samael's schema cannot read most IdPs' EncryptedAssertion: such a Response is
+    // read by our own tree until it is decrypted.
+    if xml.contains("EncryptedAssertion") {
+        if let Some(pre) = super::saml_encrypted::preread(&xml)? {
+            return Ok(Decoded {
+                xml,
+                in_response_to: pre.in_response_to,
+                status: pre.status,
+                encrypted: true,
+                response_signed: pre.response_signed,
+            });
+        }
+    }
     let response: Response = xml.parse().map_err(|e| {
         FederationError::rejected(
             "malformed",
@@ -122,6 +133,8 @@ pub fn decode(encoded: &str, allow_sha1: bool) -> Result<Decoded, FederationErro
         xml,
         in_response_to,
         status,
+        encrypted: false,
+        response_signed: false,
     })
 }
 
@@ -142,8 +155,27 @@ pub struct Expect<'a> {
     /// The pending AuthnRequest's id; None only for an IdP-initiated sign-in that the
     /// IdP's configuration allows.
     pub request_id: Option<&'a str>,
+    /// We sent ForceAuthn at this time: the IdP must have authenticated since.
+    pub authn_after_ms: Option<i64>,
     pub now_ms: i64,
     pub skew_ms: i64,
+    /// Our SP key: encrypted assertions are encrypted to its certificate.
+    pub sp_key: &'a PKey<Private>,
+    /// RSA PKCS#1 v1.5 key transport, for an IdP marked legacy.
+    pub allow_rsa1_5: bool,
+    /// For the checks on a decrypted document (as on the received one).
+    pub allow_sha1: bool,
+}
+
+/// A Response document on its way to `extract`.
+pub(super) enum Authenticated {
+    /// Signatures still to verify, by samael: a plain Response, or one whose assertion
+    /// was decrypted and must carry its own signature (`decrypted`).
+    VerifySignatures { xml: String, decrypted: bool },
+    /// The Response's signature was verified over the encrypted form before
+    /// decryption (`saml_encrypted`, case (a)); the decrypted assertion is covered by
+    /// it, and only the checks remain.
+    ResponseVerified(String),
 }
 
 /// Verifies signatures and every condition; returns only what was signed.
@@ -169,27 +201,69 @@ pub fn verify(decoded: &Decoded, expect: &Expect<'_>) -> Result<Verified, Federa
     }
     // samael skips the signature check entirely when the metadata has no signing
     // certificate; metadata loading refuses that, and so does this line.
-    match expect.sp.idp_signing_certs() {
-        Ok(Some(certs)) if !certs.is_empty() => {}
+    let certs = match expect.sp.idp_signing_certs() {
+        Ok(Some(certs)) if !certs.is_empty() => certs,
         _ => {
             return Err(FederationError::rejected(
                 "no_idp_key",
                 "the IdP metadata has no signing certificate",
             ))
         }
-    }
+    };
+    let doc = if decoded.encrypted {
+        super::saml_encrypted::open(decoded, expect, &certs)?
+    } else {
+        Authenticated::VerifySignatures {
+            xml: decoded.xml.clone(),
+            decrypted: false,
+        }
+    };
+    extract(doc, expect)
+}
+
+/// The one path every Response ends in: samael's checks (signatures unless already
+/// verified, Destination, Issuer, InResponseTo, conditions), then ours.
+fn extract(doc: Authenticated, expect: &Expect<'_>) -> Result<Verified, FederationError> {
+    let (mut sp, xml, decrypted) = match doc {
+        Authenticated::VerifySignatures { xml, decrypted } => (expect.sp.clone(), xml, decrypted),
+        Authenticated::ResponseVerified(xml) => (without_signature_check(expect.sp), xml, true),
+    };
     let ids: Vec<&str> = expect.request_id.into_iter().collect();
-    let mut sp = expect.sp.clone();
     sp.allow_idp_initiated = expect.request_id.is_none();
     let ids_arg = expect.request_id.map(|_| ids.as_slice());
     let assertion = sp
-        .parse_xml_response(&decoded.xml, ids_arg)
-        .map_err(classify)?;
+        .parse_xml_response(&xml, ids_arg)
+        .map_err(classify)
+        .map_err(|e| if decrypted { conceal(e) } else { e })?;
     check_assertion(
         &assertion,
         expect,
         sp.entity_id.as_deref().unwrap_or_default(),
     )
+}
+
+/// samael verifies no signature when the IdP's metadata has no signing key. That is
+/// right only for a document whose signature `saml_encrypted` verified before
+/// decrypting it (the Response's, over the encrypted form, which no longer matches
+/// the decrypted document); this copy never leaves `extract`.
+fn without_signature_check(sp: &ServiceProvider) -> ServiceProvider {
+    let mut sp = sp.clone();
+    for d in sp.idp_metadata.idp_sso_descriptors.iter_mut().flatten() {
+        d.key_descriptors.clear();
+    }
+    sp
+}
+
+/// After decryption, a decrypted document that does not parse or whose signature
+/// does not verify must look like any other decryption failure (`saml_encrypted`).
+fn conceal(e: FederationError) -> FederationError {
+    match e {
+        FederationError::Rejected {
+            reason: "signature" | "malformed" | "decryption",
+            detail,
+        } => FederationError::Undecryptable(detail),
+        e => e,
+    }
 }
 
 /// samael's error → our stable reason codes (its messages go to the log only).
@@ -312,6 +386,24 @@ fn check_assertion(
             })
         })
         .collect();
+    // SAML core §3.4.1: ForceAuthn means the IdP "MUST authenticate the presenter
+    // directly rather than rely on a previous security context". An AuthnInstant from
+    // before our request (beyond the clock allowance) shows it did not.
+    if let Some(asked) = expect.authn_after_ms {
+        let statements = a.authn_statements.as_deref().unwrap_or_default();
+        let fresh = !statements.is_empty()
+            && statements.iter().all(|s| {
+                s.authn_instant
+                    .as_ref()
+                    .is_some_and(|at| ms(at) + skew >= asked)
+            });
+        if !fresh {
+            return Err(FederationError::rejected(
+                "authn_instant",
+                "ForceAuthn was asked for, but the AuthnInstant is older than the request",
+            ));
+        }
+    }
     let authn_contexts = a
         .authn_statements
         .iter()

@@ -4,8 +4,10 @@
 //!
 //! Both are written here rather than by samael: its request ids are 32 random bits (an
 //! InResponseTo must be unguessable) and its metadata marks the encryption key as a
-//! signing key. The metadata publishes no encryption key: the hub does not decrypt
-//! assertions yet, and an IdP configured from this metadata then does not encrypt.
+//! signing key. Our metadata offers the certificate twice: for signing (our
+//! AuthnRequests) and for encryption, with the algorithms `saml_encrypted` decrypts
+//! (SAML metadata §2.4.1.1: KeyDescriptor use="encryption" and its EncryptionMethod
+//! elements), so an IdP configured from it encrypts with what we accept.
 
 use base64::Engine as _;
 use flate2::write::DeflateEncoder;
@@ -64,6 +66,10 @@ pub fn sp_metadata(m: &SpMetadata<'_>, creds: &SpCredentials) -> String {
     let key_info = format!(
         "<ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>"
     );
+    let methods: String = super::xmlenc::ACCEPTED
+        .iter()
+        .map(|a| format!("\n      <md:EncryptionMethod Algorithm=\"{a}\"/>"))
+        .collect();
     let name_id = m
         .name_id_format
         .map(|f| format!("\n    <md:NameIDFormat>{}</md:NameIDFormat>", xml_escape(f)))
@@ -73,7 +79,8 @@ pub fn sp_metadata(m: &SpMetadata<'_>, creds: &SpCredentials) -> String {
 <md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{entity}" validUntil="{until}">
   <md:SPSSODescriptor AuthnRequestsSigned="{signed}" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
     <md:KeyDescriptor use="signing">{key_info}</md:KeyDescriptor>
-{name_id}
+    <md:KeyDescriptor use="encryption">{key_info}{methods}
+    </md:KeyDescriptor>{name_id}
     <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{acs}" index="0" isDefault="true"/>
   </md:SPSSODescriptor>
 </md:EntityDescriptor>

@@ -15,6 +15,12 @@
 //! beside the first) is how XML signature wrapping hides a forged assertion next to a
 //! signed one; verification would not read it either, but the attempt is refused
 //! outright. Names are compared without prefix, so a decoy in another namespace counts.
+//!
+//! Inside a `saml:EncryptedAssertion` (SAML core §2.3.4) the elements of XML
+//! Encryption have their own rules: a `ds:DigestMethod` there is RSA-OAEP's (XML
+//! Encryption 1.1 §5.5.2, where SHA-1 is the default and harmless), and a
+//! `ds:RetrievalMethod` may only point at an EncryptedKey in the same document, with
+//! no transforms. A `CipherReference` (which would fetch a URI) is refused.
 
 use quick_xml::events::Event;
 use quick_xml::Reader;
@@ -90,17 +96,27 @@ pub struct Counts {
 fn scan(xml: &str, allow_sha1: bool, root: &[u8]) -> Result<Counts, FederationError> {
     let mut reader = Reader::from_str(xml);
     let (mut responses, mut assertions, mut signatures, mut references) = (0, 0, 0, 0);
+    // Local names of the open elements, for the rules inside an EncryptedAssertion.
+    let mut open: Vec<Vec<u8>> = Vec::new();
     loop {
         let event = reader
             .read_event()
             .map_err(|_| refuse("malformed", "the message is not well-formed XML"))?;
         let element = match &event {
             Event::Start(e) | Event::Empty(e) => e,
+            Event::End(_) => {
+                open.pop();
+                continue;
+            }
             Event::DocType(_) => return Err(refuse("dtd", "the message carries a DTD")),
             Event::Eof => break,
             _ => continue,
         };
         let local = element.local_name();
+        let parent = open.last().cloned();
+        if matches!(event, Event::Start(_)) {
+            open.push(local.as_ref().to_vec());
+        }
         let attr = |name: &[u8]| -> Option<String> {
             element
                 .attributes()
@@ -108,6 +124,12 @@ fn scan(xml: &str, allow_sha1: bool, root: &[u8]) -> Result<Counts, FederationEr
                 .find(|a| a.key.local_name().as_ref() == name)
                 .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
         };
+        if open.iter().any(|n| n == b"EncryptedAssertion") {
+            check_encrypted(local.as_ref(), parent.as_deref(), &attr)?;
+            if local.as_ref() != b"EncryptedAssertion" {
+                continue;
+            }
+        }
         match local.as_ref() {
             name if name == root => responses += 1,
             b"Assertion" | b"EncryptedAssertion" => assertions += 1,
@@ -176,6 +198,50 @@ fn scan(xml: &str, allow_sha1: bool, root: &[u8]) -> Result<Counts, FederationEr
     })
 }
 
+/// OAEP's digests (XML Encryption 1.1 §5.5.2).
+const OAEP_DIGESTS: &[&str] = &[
+    DIGEST_SHA1,
+    "http://www.w3.org/2001/04/xmldsig-more#sha224",
+    "http://www.w3.org/2001/04/xmlenc#sha256",
+    "http://www.w3.org/2001/04/xmldsig-more#sha384",
+    "http://www.w3.org/2001/04/xmlenc#sha512",
+];
+
+/// One element inside an EncryptedAssertion (`parent`: its parent's local name).
+/// Refused with the one code of every decryption failure; what is merely
+/// unsupported (an algorithm, a layout) is found later, with the same code.
+fn check_encrypted(
+    local: &[u8],
+    parent: Option<&[u8]>,
+    attr: &dyn Fn(&[u8]) -> Option<String>,
+) -> Result<(), FederationError> {
+    let refusal = match local {
+        b"DigestMethod" if parent == Some(b"EncryptionMethod".as_slice()) => (!attr(b"Algorithm")
+            .is_some_and(|a| OAEP_DIGESTS.contains(&a.as_str())))
+        .then_some("an OAEP digest other than SHA-1/SHA-2"),
+        b"RetrievalMethod" => {
+            let uri = attr(b"URI").unwrap_or_default();
+            let same_document = uri.strip_prefix('#').is_some_and(|id| {
+                !id.is_empty()
+                    && id
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+            });
+            (!same_document).then_some("a RetrievalMethod outside the document")
+        }
+        b"CipherReference" | b"Transforms" | b"Transform" | b"XPath" | b"XSLT" => {
+            Some("a CipherReference or transform")
+        }
+        b"Signature" | b"Reference" | b"SignatureMethod" | b"DigestMethod" | b"Assertion"
+        | b"Response" => Some("a signature, assertion or Response inside an EncryptedAssertion"),
+        _ => None,
+    };
+    match refusal {
+        Some(d) => Err(FederationError::Undecryptable(d.to_string())),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,6 +302,32 @@ mod tests {
             "http://www.w3.org/2001/04/xmldsig-more#rsa-md5",
         );
         assert_eq!(reason(check(&md5, true)), "signature");
+    }
+
+    const ENCRYPTED: &str = r##"<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol"><saml:EncryptedAssertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion"><xenc:EncryptedData xmlns:xenc="http://www.w3.org/2001/04/xmlenc#" xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><xenc:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#aes128-cbc"/><ds:KeyInfo><ds:RetrievalMethod URI="#EK1" Type="http://www.w3.org/2001/04/xmlenc#EncryptedKey"/></ds:KeyInfo><xenc:CipherData><xenc:CipherValue>AA==</xenc:CipherValue></xenc:CipherData></xenc:EncryptedData><xenc:EncryptedKey xmlns:xenc="http://www.w3.org/2001/04/xmlenc#" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" Id="EK1"><xenc:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"><ds:DigestMethod Algorithm="http://www.w3.org/2000/09/xmldsig#sha1"/></xenc:EncryptionMethod><xenc:CipherData><xenc:CipherValue>AA==</xenc:CipherValue></xenc:CipherData></xenc:EncryptedKey></saml:EncryptedAssertion></samlp:Response>"##;
+
+    #[test]
+    fn encryption_elements_have_their_own_rules() {
+        // OAEP's SHA-1 digest and a same-document RetrievalMethod are fine there.
+        assert_eq!(reason(check(ENCRYPTED, false)), "ok");
+        let undecryptable =
+            |xml: &str| matches!(check(xml, false), Err(FederationError::Undecryptable(_)));
+        assert!(undecryptable(
+            &ENCRYPTED.replace("#EK1\"", "http://10.0.0.5/k\"")
+        ));
+        assert!(undecryptable(&ENCRYPTED.replace(
+            "<xenc:CipherValue>AA==</xenc:CipherValue>",
+            "<xenc:CipherReference URI=\"file:///etc/passwd\"/>"
+        )));
+        assert!(undecryptable(
+            &ENCRYPTED.replace("xmldsig#sha1", "xmldsig-more#md5")
+        ));
+        // An encrypted assertion counts as one: with a plain one beside it, two.
+        let both = ENCRYPTED.replace(
+            "</samlp:Response>",
+            "<saml:Assertion xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\"/></samlp:Response>",
+        );
+        assert_eq!(reason(check(&both, false)), "structure");
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod backchannel;
 mod browser;
 mod clients_api;
 mod demo;
+mod federation_throttle;
 mod guard;
 mod mfa;
 mod orgs;

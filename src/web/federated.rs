@@ -41,12 +41,43 @@ struct BeginQuery {
     request: Option<String>,
 }
 
+/// A 429 page when this address has used up `federation.requests_per_ip_per_minute`.
+/// The buttons, discovery and the ACS share one budget (kept apart from password
+/// attempts by its key): the ACS's checks cost RSA and xmlsec work, and each button
+/// press stores a pending request.
+fn throttled(app: &AppState, browser: &Browser, idp: &str) -> Option<Response> {
+    let ip = browser.meta.source_ip.as_deref().unwrap_or_default();
+    let per_minute = app.config().federation.requests_per_ip_per_minute;
+    if app.ip_throttle().allow(
+        &format!("federation {ip}"),
+        app.clock().now_ms(),
+        per_minute,
+    ) {
+        return None;
+    }
+    let idp = if app.federation().display_name(idp).is_some() {
+        idp
+    } else {
+        "-"
+    };
+    // Counted, not audited: a flood must not fill the audit log.
+    crate::ops::metrics::federated_signin(idp, "rate_limited");
+    let message = app.web().message("federation.rate_limited");
+    let mut resp = error_page(app, StatusCode::TOO_MANY_REQUESTS, &message);
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+    Some(resp)
+}
+
 async fn begin(
     State(app): State<AppState>,
     browser: Browser,
     Path(idp): Path<String>,
     Query(q): Query<BeginQuery>,
 ) -> Response {
+    if let Some(refused) = throttled(&app, &browser, &idp) {
+        return refused;
+    }
     let request = q.request.as_deref().filter(|r| !r.is_empty());
     // prompt=login / max_age mean "authenticate again", at the IdP too (SAML
     // ForceAuthn; OpenID Connect prompt=login, max_age passed on).
@@ -89,6 +120,9 @@ async fn discover(
 ) -> Response {
     if !browser.csrf_ok(&app, f.csrf.as_deref()) {
         return super::csrf_failed(&app);
+    }
+    if let Some(refused) = throttled(&app, &browser, "-") {
+        return refused;
     }
     let request = f.request.as_deref().filter(|r| !r.is_empty());
     let Some(idp) = app.federation().idp_for_email(&f.email) else {
@@ -157,6 +191,9 @@ async fn acs(
     Path(idp): Path<String>,
     Form(f): Form<AcsForm>,
 ) -> Response {
+    if let Some(refused) = throttled(&app, &browser, &idp) {
+        return refused;
+    }
     let origin = browser.origin();
     match federation::accept_response(&app, &idp, &f.saml_response, &origin).await {
         // 303: the browser comes back with a GET, same-site, bringing its cookies.
@@ -214,6 +251,18 @@ pub(super) async fn failed(
         tracing::error!(idp, error = %e, "federated sign-in failed");
     } else if let FederationError::Rejected { reason, detail } = &e {
         tracing::warn!(idp, reason, detail = %detail, "SAML response rejected");
+    } else if let FederationError::Undecryptable(detail) = &e {
+        // Which step failed stays out of the warning (and of the page and the audit
+        // log): all of them must look alike to whoever sent the Response.
+        tracing::warn!(idp, reason = code, "encrypted SAML assertion refused");
+        tracing::debug!(idp, reason = code, step = %detail, "encrypted SAML assertion refused");
+    } else if let FederationError::EncryptionRefused { used, .. } = &e {
+        tracing::warn!(
+            idp,
+            reason = code,
+            used,
+            "the IdP encrypts with an algorithm the hub refuses"
+        );
     } else if let FederationError::IdToken(r) = &e {
         tracing::warn!(idp, reason = code, detail = %r, "OpenID Connect response rejected");
     } else if let FederationError::TokenExchange(detail) = &e {
