@@ -264,7 +264,7 @@ fn verified_xml(
     Crypto::reduce_xml_to_signed_with_allowed_algorithms(
         &r.xml,
         &certs,
-        ReduceMode::ValidateAndMarkNoAncestors,
+        ReduceMode::PreDigest,
         allowed.as_deref(),
     )
     .map(|reduced| (reduced, true))
