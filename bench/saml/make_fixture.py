@@ -26,7 +26,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "fixture")
 
-# Must match fuzz/fuzz_targets/common/mod.rs and benches/saml_totp.rs.
+# Must match src/federation/saml_fixture.rs (the fuzz targets and the bench use it) and peers.py.
 IDP = "https://idp.riverside.example/idp/shibboleth"
 SP = "https://hub.riverside.example/saml/sp/district"
 ACS = SP + "/acs"

@@ -68,6 +68,14 @@ impl Assurance {
     }
 }
 
+/// What holding a privileged role demands (`mfa.privileged_roles`).
+pub fn privileged_role_level(app: &AppState) -> Assurance {
+    match app.config().mfa.privileged_roles.as_str() {
+        "passkey" => Assurance::Passkey,
+        _ => Assurance::Mfa,
+    }
+}
+
 /// What a person needs at every sign-in, whatever the app.
 pub async fn required_for_person(app: &AppState, person_id: &str) -> Result<Assurance, AuthnError> {
     let now = app.clock().now_ms();
@@ -75,10 +83,7 @@ pub async fn required_for_person(app: &AppState, person_id: &str) -> Result<Assu
         .await
         .map_err(|e| AuthnError::Store(StoreError::Corrupt(e.to_string())))?;
     if privileged {
-        return Ok(match app.config().mfa.privileged_roles.as_str() {
-            "passkey" => Assurance::Passkey,
-            _ => Assurance::Mfa,
-        });
+        return Ok(privileged_role_level(app));
     }
     let f = factors(app, person_id).await?;
     Ok(if f.any() {

@@ -18,7 +18,7 @@ const WINDOW: i64 = 1;
 const SECRET_BYTES: usize = 20;
 
 /// HOTP (RFC 4226 §5.3): HMAC-SHA-1 of the counter, dynamically truncated.
-pub(crate) fn hotp(secret: &[u8], counter: u64) -> u32 {
+pub fn hotp(secret: &[u8], counter: u64) -> u32 {
     // SHA-1 is what the authenticator apps compute; HMAC-SHA-1 is not affected by
     // SHA-1's collision weakness (RFC 6238 §1.2 allows SHA-256, few apps honour it).
     let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, secret);
@@ -33,12 +33,12 @@ pub(crate) fn hotp(secret: &[u8], counter: u64) -> u32 {
 }
 
 /// The time step a code for `now_secs` belongs to (RFC 6238 §4.2, T0 = 0).
-pub(crate) fn step_at(now_secs: i64) -> i64 {
+pub fn step_at(now_secs: i64) -> i64 {
     now_secs.div_euclid(STEP_SECONDS)
 }
 
 /// The step within the window whose code is `code`, compared in constant time.
-pub(crate) fn matching_step(secret: &[u8], code: &str, now_secs: i64) -> Option<i64> {
+pub fn matching_step(secret: &[u8], code: &str, now_secs: i64) -> Option<i64> {
     let code = code.trim().replace([' ', '-'], "");
     if code.len() != DIGITS as usize || !code.bytes().all(|b| b.is_ascii_digit()) {
         return None;

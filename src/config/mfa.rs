@@ -4,6 +4,7 @@
 //! [mfa]
 //! privileged_roles = "passkey"   # "any" second factor, or only a passkey
 //! enroll_at_signin = true        # first sign-in of a privileged person: set one up
+//! manage_factors_max_age_seconds = 900   # the portal's factor pages want a recent one
 //! ```
 
 use serde::Deserialize;
@@ -33,6 +34,11 @@ pub struct MfaConfig {
     pub webauthn_rp_id: Option<String>,
     /// Recovery codes issued at a time.
     pub recovery_codes: usize,
+    /// Seeing or changing one's factors in the portal needs a second factor used at
+    /// most this long ago (else the portal asks for one again): a session left open
+    /// on a shared computer must not be enough to swap them (NIST SP 800-63B §6.1.2.1
+    /// asks for authentication at the level of the authenticator being bound).
+    pub manage_factors_max_age_seconds: i64,
 }
 
 impl Default for MfaConfig {
@@ -45,6 +51,7 @@ impl Default for MfaConfig {
             totp_issuer: "HMS-ACH".into(),
             webauthn_rp_id: None,
             recovery_codes: 10,
+            manage_factors_max_age_seconds: 900,
         }
     }
 }
@@ -80,6 +87,9 @@ impl MfaConfig {
         }
         if !(4..=20).contains(&self.recovery_codes) {
             return bad("mfa.recovery_codes must be between 4 and 20".into());
+        }
+        if !(60..=86_400).contains(&self.manage_factors_max_age_seconds) {
+            return bad("mfa.manage_factors_max_age_seconds must be between 60 and 86400".into());
         }
         Ok(())
     }

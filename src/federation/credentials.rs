@@ -140,11 +140,10 @@ fn generate(issuer: &str) -> Result<(PKey<Private>, X509), FederationError> {
     Ok((key, b.build()))
 }
 
-#[cfg(test)]
 impl SpCredentials {
-    /// A fresh pair for unit tests (nothing stored).
-    pub(crate) fn ephemeral(issuer: &str) -> SpCredentials {
-        let (key, cert) = generate(issuer).expect("generate a test key pair");
-        SpCredentials::new(key, cert).expect("test credentials")
+    /// A fresh pair, stored nowhere: for tests, the fuzz targets and benches.
+    pub fn ephemeral(issuer: &str) -> Result<SpCredentials, FederationError> {
+        let (key, cert) = generate(issuer)?;
+        SpCredentials::new(key, cert)
     }
 }

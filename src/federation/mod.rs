@@ -18,6 +18,8 @@ mod metadata;
 mod oidc_rp;
 mod pending;
 mod saml_encrypted;
+#[doc(hidden)]
+pub mod saml_fixture;
 pub mod saml_idp;
 pub mod saml_response;
 mod saml_sp;

@@ -456,69 +456,13 @@ mod tests {
         ));
     }
 
-    /// bench/saml/fixture: Responses signed by xmlsec1 (`make_fixture.py`) with times
-    /// that samael's wall-clock checks accept until 2099; ours run at 2026-01-01.
-    const METADATA: &str = include_str!("../../bench/saml/fixture/idp-metadata.xml");
-    const ASSERTION_SIGNED: &str = include_str!("../../bench/saml/fixture/assertion_signed.xml");
-    const REQUEST_ID: &str = "_5f0c8a1e2b3d4c5e6f708192a3b4c5d6";
-    const NOW_MS: i64 = 1_767_225_600_000;
-
-    fn fixture_sp() -> super::super::metadata::Loaded {
-        use openssl::{asn1::Asn1Time, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509::X509};
-        let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
-        let mut cert = X509::builder().unwrap();
-        cert.set_pubkey(&key).unwrap();
-        cert.set_not_before(&Asn1Time::days_from_now(0).unwrap())
-            .unwrap();
-        cert.set_not_after(&Asn1Time::days_from_now(1).unwrap())
-            .unwrap();
-        cert.sign(&key, MessageDigest::sha256()).unwrap();
-        let cert = cert.build();
-        let creds = super::super::SpCredentials {
-            cert_der: cert.to_der().unwrap(),
-            key,
-            cert,
-        };
-        let cfg: crate::config::SamlIdpConfig = serde_json::from_value(serde_json::json!({
-            "id": "district", "display_name": "District", "metadata_file": "x.xml"
-        }))
-        .unwrap();
-        let ours = super::super::metadata::SpEndpoints {
-            entity_id: "https://hub.riverside.example/saml/sp/district",
-            acs_url: "https://hub.riverside.example/saml/sp/district/acs",
-            skew_seconds: 120,
-        };
-        super::super::metadata::build(METADATA, &cfg, &ours, &creds, NOW_MS).unwrap()
-    }
-
-    fn check(
-        loaded: &super::super::metadata::Loaded,
-        xml: &str,
-    ) -> Result<Verified, FederationError> {
-        // Nothing here is encrypted: any key will do for the decryption side (made once:
-        // the leak test below verifies thousands of times).
-        static SP_KEY: std::sync::OnceLock<PKey<Private>> = std::sync::OnceLock::new();
-        let sp_key = SP_KEY
-            .get_or_init(|| PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap());
-        let expect = Expect {
-            sp: &loaded.sp,
-            request_id: Some(REQUEST_ID),
-            authn_after_ms: None,
-            now_ms: NOW_MS,
-            skew_ms: 120_000,
-            sp_key,
-            allow_rsa1_5: false,
-            allow_sha1: false,
-        };
-        let encoded = base64::engine::general_purpose::STANDARD.encode(xml);
-        verify(&decode(&encoded, false)?, &expect)
-    }
+    use super::super::saml_fixture::{Fixture, ASSERTION_SIGNED, NAME_ID, REQUEST_ID};
 
     #[test]
     fn an_xmlsec1_signed_response_verifies_and_a_changed_one_does_not() {
-        let loaded = fixture_sp();
-        let v = check(&loaded, ASSERTION_SIGNED).unwrap();
-        assert_eq!(v.name_id.as_deref(), Some("pid-ana.diallo0"));
+        let fixture = Fixture::new().unwrap();
+        let v = fixture.check_xml(ASSERTION_SIGNED).unwrap();
+        assert_eq!(v.name_id.as_deref(), Some(NAME_ID));
         assert_eq!(v.in_response_to.as_deref(), Some(REQUEST_ID));
         let eppn = v
             .attributes
@@ -527,7 +471,7 @@ mod tests {
         assert_eq!(eppn.unwrap().values, ["ana.diallo0@riverside.edu"]);
         let changed = ASSERTION_SIGNED.replace(">pid-ana.diallo0<", ">pid-zoe.williams25<");
         assert!(matches!(
-            check(&loaded, &changed),
+            fixture.check_xml(&changed),
             Err(FederationError::Rejected {
                 reason: "signature",
                 ..
@@ -551,10 +495,10 @@ mod tests {
     #[test]
     #[cfg(target_os = "linux")]
     fn verifying_a_response_does_not_leak_libxml2_memory() {
-        let loaded = fixture_sp();
+        let fixture = Fixture::new().unwrap();
         let run = |n: usize| {
             for _ in 0..n {
-                check(&loaded, ASSERTION_SIGNED).unwrap();
+                fixture.check_xml(ASSERTION_SIGNED).unwrap();
             }
         };
         run(300);

@@ -15,6 +15,7 @@ use super::grants::{self, Grant};
 use super::refresh_writer::{Rotation, Successor};
 use super::token::{parse_scope, refresh_ttl_seconds, respond, TokenResponse};
 use super::{Client, OAuthError};
+use crate::authn::mfa::{self, Assurance};
 use crate::store;
 use crate::AppState;
 
@@ -27,6 +28,8 @@ pub struct RefreshState {
     pub expires_at_ms: i64,
     /// The grant's browser session has not ended or expired.
     pub session_live: bool,
+    /// The person holds a privileged role now (the MFA policy is checked again).
+    pub privileged: bool,
 }
 
 impl RefreshState {
@@ -52,7 +55,10 @@ fn read_sql() -> &'static str {
         // COUNT(*) is a BIGINT on PostgreSQL and an INTEGER on SQLite: both read as i64.
         format!(
             "SELECT {grant_columns}, {person_columns}, r.used_at AS refresh_used_at, r.expires_at AS refresh_expires_at, \
-             (SELECT COUNT(*) FROM sessions s WHERE s.id = g.session_id AND s.ended_at IS NULL AND s.expires_at > $2) AS session_live \
+             (SELECT COUNT(*) FROM sessions s WHERE s.id = g.session_id AND s.ended_at IS NULL AND s.expires_at > $2) AS session_live, \
+             (SELECT COUNT(*) FROM role_assignments a JOIN roles ro ON ro.code = a.role \
+              WHERE a.subject = 'person:' || g.person_id AND ro.privileged = 1 \
+              AND (a.expires_at IS NULL OR a.expires_at > $2)) AS privileged \
              FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id JOIN people p ON p.id = g.person_id \
              WHERE r.token_digest = $1"
         )
@@ -80,6 +86,7 @@ pub async fn read_refresh(
         used: get_i64("refresh_used_at")?.is_some(),
         expires_at_ms: get_i64("refresh_expires_at")?.unwrap_or(0),
         session_live: get_i64("session_live")?.unwrap_or(0) > 0,
+        privileged: get_i64("privileged")?.unwrap_or(0) > 0,
     }))
 }
 
@@ -120,6 +127,22 @@ pub(super) async fn refresh_grant(
     if grant.client_id != client.id {
         return Err(OAuthError::invalid_grant(
             "the refresh token was issued to another client",
+        ));
+    }
+    // The MFA policy holds at every refresh, not only at sign-in: a role made
+    // privileged, or an app made `mfa_required`, after this grant's sign-in stops its
+    // refresh tokens until the person signs in again with a second factor.
+    let mut needed = if state.privileged {
+        mfa::privileged_role_level(app)
+    } else {
+        Assurance::Single
+    };
+    if client.settings.mfa_required {
+        needed = needed.max(Assurance::Mfa);
+    }
+    if Assurance::of_amr(&grant.amr) < needed {
+        return Err(OAuthError::invalid_grant(
+            "this account or app now requires a second factor; sign in again",
         ));
     }
     if grant.dpop_jkt.is_some() && grant.dpop_jkt != jkt {

@@ -11,7 +11,7 @@ pub async fn sweep_expired(app: &AppState) -> Result<u64, OAuthError> {
     let now = app.clock().now_ms();
     let window = app.config().auth.failure_window_seconds * 1000;
     // (statement, cutoff): each deletes rows whose time is before its cutoff.
-    let steps: [(&str, i64); 13] = [
+    let steps: [(&str, i64); 14] = [
         ("DELETE FROM auth_requests WHERE expires_at < $1", now),
         ("DELETE FROM used_jtis WHERE expires_at < $1", now),
         ("DELETE FROM auth_codes WHERE expires_at < $1", now - 3_600_000),
@@ -22,6 +22,7 @@ pub async fn sweep_expired(app: &AppState) -> Result<u64, OAuthError> {
         ("DELETE FROM logout_deliveries WHERE (delivered_at IS NOT NULL OR failed_at IS NOT NULL) AND created_at < $1", now - 7 * DAY_MS),
         ("DELETE FROM saml_requests WHERE expires_at < $1", now),
         ("DELETE FROM saml_assertions_seen WHERE expires_at < $1", now),
+        ("DELETE FROM saml_idp_requests_seen WHERE expires_at < $1", now),
         ("DELETE FROM federated_signins WHERE expires_at < $1", now),
         ("DELETE FROM oidc_rp_requests WHERE expires_at < $1", now),
         ("DELETE FROM mfa_challenges WHERE expires_at < $1", now),

@@ -132,6 +132,28 @@ store_test!(
             .await;
         assert_eq!(ok.location(), "/portal");
 
+        // The portal's factor pages want a recent second factor: 16 minutes later the
+        // same session is asked for one again first (a new code), then may see them.
+        assert_eq!(c.get("/portal/security").await.status, StatusCode::OK);
+        t.clock.advance_secs(16 * 60);
+        let stale = c.get("/portal/security").await;
+        assert_eq!(stale.location(), "/login/mfa/step-up");
+        let step = c.follow(stale).await;
+        assert_eq!(step.status, StatusCode::OK, "{}", step.body);
+        let fresh = code_at(&secret, &t, 0);
+        let ok = c
+            .post(
+                "/login/mfa/code",
+                &[
+                    ("csrf", &step.hidden("csrf")),
+                    ("kind", "totp"),
+                    ("code", &fresh),
+                ],
+            )
+            .await;
+        assert_eq!(ok.location(), "/portal");
+        assert_eq!(c.get("/portal/security").await.status, StatusCode::OK);
+
         // A recovery code works once.
         for expected in [StatusCode::SEE_OTHER, StatusCode::UNAUTHORIZED] {
             let mut d = t.agent();
@@ -230,5 +252,77 @@ store_test!(
         let first = b.get(&authorize).await;
         let step = b.follow(first).await;
         assert!(step.body.contains("Confirm it"), "{}", step.body);
+    }
+);
+
+store_test!(
+    refresh_stops_when_the_mfa_policy_changes_after_sign_in,
+    |t: TestApp| async move {
+        let pat = t.account("pat.plain").await;
+        let rp = t.rp(false, true).await;
+        let mut b = t.agent();
+        let q = b.authorize(&rp, "", "pat.plain").await;
+        let (s, tokens) = super::sso::exchange(&t, &rp, &q["code"]).await;
+        assert_eq!(s, StatusCode::OK, "{tokens}");
+        let r1 = tokens["refresh_token"].as_str().unwrap().to_string();
+        let (s, second) = super::sso::refresh(&t, &rp, &r1).await;
+        assert_eq!(s, StatusCode::OK, "{second}");
+        let r2 = second["refresh_token"].as_str().unwrap().to_string();
+
+        // A privileged role granted after the password-only sign-in: the grant's
+        // refresh tokens stop; nothing was rotated, so the token is not spent.
+        let mut tx = t.store().begin().await.unwrap();
+        crate::authz::assign_role(
+            &mut tx,
+            t.store().audit_key(),
+            t.clock.now_ms(),
+            &crate::audit::Origin::system("test"),
+            crate::authz::NewAssignment {
+                subject: crate::authz::Subject::Person(pat.clone()),
+                role: "hub-admin".into(),
+                org_id: None,
+                expires_at_ms: None,
+            },
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        let (s, err) = super::sso::refresh(&t, &rp, &r2).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{err}");
+        assert_eq!(err["error"], "invalid_grant");
+        assert!(
+            err["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("second factor"),
+            "{err}"
+        );
+
+        // The role ends: the same token works again (it was never spent).
+        sqlx::query("DELETE FROM role_assignments WHERE subject = $1")
+            .bind(format!("person:{pat}"))
+            .execute(t.store().writer())
+            .await
+            .unwrap();
+        let (s, third) = super::sso::refresh(&t, &rp, &r2).await;
+        assert_eq!(s, StatusCode::OK, "{third}");
+        let r3 = third["refresh_token"].as_str().unwrap().to_string();
+
+        // The app is marked `mfa_required` after the grant: refused too.
+        sqlx::query("UPDATE clients SET settings = $1 WHERE id = $2")
+            .bind(
+                serde_json::json!({
+                    "redirect_uris": [REDIRECT], "first_party": true, "mfa_required": true
+                })
+                .to_string(),
+            )
+            .bind(&rp.id)
+            .execute(t.store().writer())
+            .await
+            .unwrap();
+        t.app.clients().invalidate(&rp.id);
+        let (s, err) = super::sso::refresh(&t, &rp, &r3).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{err}");
+        assert_eq!(err["error"], "invalid_grant");
     }
 );

@@ -103,6 +103,13 @@ async fn sign_in_to_app(postgres: bool) {
     // The request is used up: the same handle cannot be answered twice.
     let rows = t.audit_rows("saml.sso").await;
     assert_eq!(rows.len(), 1);
+    // ... nor the same AuthnRequest sent again (a copy from history or a proxy log),
+    // even to a browser that is signed in.
+    let again = b.get(&redirect_request("_r1abc", t.clock.now_ms())).await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST, "{}", again.body);
+    assert!(again.body.contains("already used"), "{}", again.body);
+    assert!(!again.body.contains("SAMLResponse"));
+    assert_eq!(t.audit_rows("saml.sso").await.len(), 1);
 
     // A portal tile: unsolicited, no InResponseTo, the same NameID.
     let apps = b.get("/portal/apps").await;

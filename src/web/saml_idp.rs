@@ -149,6 +149,19 @@ async fn start(app: &AppState, browser: &Browser, r: Received, redirect_first: b
         })) => return send_failure(app, &pending, top, second, &message).await,
     };
     drop(slot);
+    match saml_idp::first_use(app.store(), &checked).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return refused_page(
+                app,
+                &SamlIdpError::bad(
+                    "replayed",
+                    "this sign-in request was already used; go back to the app and sign in again",
+                ),
+            )
+        }
+        Err(e) => return unavailable(app, e),
+    }
     let req = pending_request(checked, now);
     let handle = match oidc::save_request(app, &req, false).await {
         Ok(h) => h,

@@ -29,9 +29,13 @@ pub(super) fn router() -> Router<AppState> {
 }
 
 /// Once a person has a second factor, seeing or changing factors needs a session that
-/// used one: a session from a stolen password must not swap them. Else a step-up.
+/// used one, recently (`mfa.manage_factors_max_age_seconds`): neither a stolen password
+/// nor a session left open on a shared computer may swap them. Else a step-up.
 async fn weak_session(app: &AppState, session: &crate::authn::Session) -> Option<Response> {
-    if Assurance::of_amr(&session.amr) >= Assurance::Mfa {
+    let age = app.clock().now_secs() - session.auth_time_secs();
+    if Assurance::of_amr(&session.amr) >= Assurance::Mfa
+        && age <= app.config().mfa.manage_factors_max_age_seconds
+    {
         return None;
     }
     match mfa::factors(app, &session.person_id).await {

@@ -225,8 +225,31 @@ impl SamlApps {
                 .mfa_required
                 .then(|| crate::authn::mfa::ACR_MFA.to_string()),
             login_hint: None,
+            remember_until_ms: None,
         })
     }
+}
+
+/// Records that a checked AuthnRequest starts a sign-in; false when its id was already
+/// used by this app. Each request is answered once (the IdP's side of the one-time use
+/// of SAML profiles §4.1.4.5, as Shibboleth's message replay check): a request copied
+/// from someone's browser history or a proxy log cannot start a second sign-in.
+pub async fn first_use(store: &Store, checked: &Checked) -> Result<bool, SamlIdpError> {
+    let (Some(id), Some(until)) = (&checked.pending.request_id, checked.remember_until_ms) else {
+        return Ok(true);
+    };
+    let fresh = sqlx::query(
+        "INSERT INTO saml_idp_requests_seen (sp_id, request_id, expires_at) VALUES ($1, $2, $3)
+         ON CONFLICT (sp_id, request_id) DO NOTHING",
+    )
+    .bind(&checked.pending.sp_id)
+    .bind(id)
+    .bind(until)
+    .execute(store.writer())
+    .await
+    .map_err(crate::store::StoreError::from)?
+    .rows_affected();
+    Ok(fresh == 1)
 }
 
 /// The AuthnContextClassRef that says truthfully how the session was authenticated.

@@ -81,6 +81,9 @@ pub struct Checked {
     /// The hub's acr value for what the app's RequestedAuthnContext needs.
     pub acr_values: Option<String>,
     pub login_hint: Option<String>,
+    /// Until when the request id must be remembered (`saml_idp::first_use`): after
+    /// that the request is refused as too old. None for an IdP-initiated sign-in.
+    pub remember_until_ms: Option<i64>,
 }
 
 /// Why a request is not answered with a sign-in.
@@ -531,6 +534,9 @@ pub fn check(apps: &SamlApps, r: Received, now_ms: i64) -> Result<Checked, Refus
         passive: req.is_passive == Some(true),
         acr_values: acr_values.map(str::to_string),
         login_hint,
+        remember_until_ms: Some(
+            req.issue_instant.timestamp_millis() + apps.request_max_age_ms + 2 * apps.skew_ms,
+        ),
     })
 }
 

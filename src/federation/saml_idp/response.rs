@@ -303,7 +303,7 @@ mod tests {
 
     #[test]
     fn both_signatures_verify_values_are_escaped_and_tampering_shows() {
-        let creds = SpCredentials::ephemeral("https://hub.example");
+        let creds = SpCredentials::ephemeral("https://hub.example").unwrap();
         let xml = success(&assertion("n<1>&"), &creds).unwrap();
         assert!(!xml.starts_with("<?xml"));
         assert_eq!(xml.matches("<ds:SignatureValue>").count(), 2, "{xml}");
@@ -315,13 +315,13 @@ mod tests {
         verify(&xml, &creds).unwrap();
         let forged = xml.replace("approver@rhs-science", "hub-admin");
         assert!(verify(&forged, &creds).is_err());
-        let other = SpCredentials::ephemeral("https://other.example");
+        let other = SpCredentials::ephemeral("https://other.example").unwrap();
         assert!(verify(&xml, &other).is_err());
     }
 
     #[test]
     fn failures_are_signed_and_carry_the_second_level_status() {
-        let creds = SpCredentials::ephemeral("https://hub.example");
+        let creds = SpCredentials::ephemeral("https://hub.example").unwrap();
         let xml = failure(
             &Failure {
                 idp_entity_id: "https://hub.example/saml/idp/metadata",
