@@ -360,6 +360,12 @@ async fn python3_saml_apps_accept_the_hubs_responses_and_bad_requests_are_refuse
         .post_cross_site(&sso, &[("SAMLRequest", &b64(&wrapped))])
         .await;
     assert_eq!(r.status, 400, "wrapped: {}", r.body);
+    // The signed request as python3-saml sent it, a second time: answered once only.
+    let r = b
+        .post_cross_site(&sso, &[("SAMLRequest", saml_request)])
+        .await;
+    assert_eq!(r.status, 400, "replayed: {}", r.body);
+    assert!(r.body.contains("already used"), "{}", r.body);
 
     // 6. IsPassive without a session: a signed NoPassive status, which python3-saml
     // reads as a failed sign-in.

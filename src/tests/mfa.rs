@@ -31,6 +31,12 @@ fn code_at(secret: &[u8], t: &TestApp, offset_steps: i64) -> String {
 
 async fn make_admin(t: &TestApp, username: &str) -> String {
     let id = t.account(username).await;
+    grant_hub_admin(t, &id).await;
+    id
+}
+
+/// hub-admin, a privileged role, hub-wide.
+async fn grant_hub_admin(t: &TestApp, person_id: &str) {
     let mut tx = t.store().begin().await.unwrap();
     crate::authz::assign_role(
         &mut tx,
@@ -38,7 +44,7 @@ async fn make_admin(t: &TestApp, username: &str) -> String {
         t.clock.now_ms(),
         &crate::audit::Origin::system("test"),
         crate::authz::NewAssignment {
-            subject: crate::authz::Subject::Person(id.clone()),
+            subject: crate::authz::Subject::Person(person_id.to_string()),
             role: "hub-admin".into(),
             org_id: None,
             expires_at_ms: None,
@@ -47,7 +53,6 @@ async fn make_admin(t: &TestApp, username: &str) -> String {
     .await
     .unwrap();
     tx.commit().await.unwrap();
-    id
 }
 
 store_test!(
@@ -271,22 +276,7 @@ store_test!(
 
         // A privileged role granted after the password-only sign-in: the grant's
         // refresh tokens stop; nothing was rotated, so the token is not spent.
-        let mut tx = t.store().begin().await.unwrap();
-        crate::authz::assign_role(
-            &mut tx,
-            t.store().audit_key(),
-            t.clock.now_ms(),
-            &crate::audit::Origin::system("test"),
-            crate::authz::NewAssignment {
-                subject: crate::authz::Subject::Person(pat.clone()),
-                role: "hub-admin".into(),
-                org_id: None,
-                expires_at_ms: None,
-            },
-        )
-        .await
-        .unwrap();
-        tx.commit().await.unwrap();
+        grant_hub_admin(&t, &pat).await;
         let (s, err) = super::sso::refresh(&t, &rp, &r2).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{err}");
         assert_eq!(err["error"], "invalid_grant");
