@@ -41,6 +41,21 @@ impl RefreshState {
             && self.grant.expires_at_ms > now
             && (self.grant.offline || self.grant.session_id.is_none() || self.session_live)
     }
+
+    /// The MFA policy holds at every use, not only at sign-in: a role made privileged,
+    /// or an app made `mfa_required`, after a sign-in without a second factor stops
+    /// that sign-in's refresh tokens until the person signs in again with one.
+    pub fn meets_mfa_policy(&self, app: &AppState, client: &Client) -> bool {
+        let mut needed = if self.privileged {
+            mfa::privileged_role_level(app)
+        } else {
+            Assurance::Single
+        };
+        if client.settings.mfa_required {
+            needed = needed.max(Assurance::Mfa);
+        }
+        Assurance::of_amr(&self.grant.amr) >= needed
+    }
 }
 
 fn read_sql() -> &'static str {
@@ -122,29 +137,18 @@ pub(super) async fn refresh_grant(
         }
         _ => return Err(refresh_refused(app, client, &digest, now).await),
     };
-    let (mut grant, person) = (state.grant, state.person);
     // Refused before anything is written: another client cannot burn this client's token.
-    if grant.client_id != client.id {
+    if state.grant.client_id != client.id {
         return Err(OAuthError::invalid_grant(
             "the refresh token was issued to another client",
         ));
     }
-    // The MFA policy holds at every refresh, not only at sign-in: a role made
-    // privileged, or an app made `mfa_required`, after this grant's sign-in stops its
-    // refresh tokens until the person signs in again with a second factor.
-    let mut needed = if state.privileged {
-        mfa::privileged_role_level(app)
-    } else {
-        Assurance::Single
-    };
-    if client.settings.mfa_required {
-        needed = needed.max(Assurance::Mfa);
-    }
-    if Assurance::of_amr(&grant.amr) < needed {
+    if !state.meets_mfa_policy(app, client) {
         return Err(OAuthError::invalid_grant(
             "this account or app now requires a second factor; sign in again",
         ));
     }
+    let (mut grant, person) = (state.grant, state.person);
     if grant.dpop_jkt.is_some() && grant.dpop_jkt != jkt {
         return Err(OAuthError::invalid_grant(
             "the refresh token is bound to another DPoP key (RFC 9449 §5)",

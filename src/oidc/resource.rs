@@ -222,13 +222,15 @@ pub async fn introspect(
     if !state.usable(now) || !may_see(&grant.client_id) {
         return Ok(inactive);
     }
-    let enabled = app
+    // Active only if the client could use it now (RFC 7662 §2.2): enabled, and the
+    // MFA policy still met (as `refresh_grant` checks).
+    let usable = app
         .clients()
         .get(app.store(), &grant.client_id, now)
         .await
         .map_err(OAuthError::server_error)?
-        .is_some_and(|c| c.enabled);
-    if !enabled {
+        .is_some_and(|c| c.enabled && state.meets_mfa_policy(app, &c));
+    if !usable {
         return Ok(inactive);
     }
     Ok(json!({

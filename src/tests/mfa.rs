@@ -287,6 +287,8 @@ store_test!(
                 .contains("second factor"),
             "{err}"
         );
+        // Introspection agrees (RFC 7662 §2.2: not usable, so not active).
+        assert_eq!(super::sso::introspect(&t, &rp, &r2).await["active"], false);
 
         // The role ends: the same token works again (it was never spent).
         sqlx::query("DELETE FROM role_assignments WHERE subject = $1")
@@ -294,6 +296,7 @@ store_test!(
             .execute(t.store().writer())
             .await
             .unwrap();
+        assert_eq!(super::sso::introspect(&t, &rp, &r2).await["active"], true);
         let (s, third) = super::sso::refresh(&t, &rp, &r2).await;
         assert_eq!(s, StatusCode::OK, "{third}");
         let r3 = third["refresh_token"].as_str().unwrap().to_string();
