@@ -12,9 +12,9 @@
 // Prints `ok <step>` per step, `all checks passed` at the end, `FAIL <step>: <why>` and
 // exit 1 on the first failure (with failure.png).
 
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import {
+  check, passwordSignIn as signIn, run, virtualAuthenticator,
+} from './browser_steps.mjs';
 
 const argv = process.argv.slice(2);
 if (argv.length !== 4) {
@@ -22,69 +22,12 @@ if (argv.length !== 4) {
   process.exit(2);
 }
 const [base, username, password, shotDir] = argv;
-const TIMEOUT_MS = 15_000;
-mkdirSync(shotDir, { recursive: true });
 
-class CheckFailed extends Error {}
-class StepFailed extends Error {}
-const check = (cond, what) => {
-  if (!cond) throw new CheckFailed(what);
-};
-
-let page;
-async function step(name, fn) {
-  try {
-    await fn();
-    console.log(`ok ${name}`);
-  } catch (err) {
-    const why = err instanceof CheckFailed ? err.message : `${err?.name}: ${err?.message}`;
-    console.error(`FAIL ${name}: ${why}`);
-    if (page) {
-      console.error(`  page: ${page.url()}`);
-      await page.screenshot({ path: join(shotDir, 'failure.png'), fullPage: true }).catch(() => {});
-    }
-    throw new StepFailed();
-  }
-}
-const shot = (name) => page.screenshot({ path: join(shotDir, name), fullPage: true });
-const path = () => new URL(page.url()).pathname;
-
-async function passwordSignIn() {
-  await page.goto(`${base}/login`);
-  await page.getByLabel('Username', { exact: true }).fill(username);
-  await page.getByLabel('Password', { exact: true }).fill(password);
-  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-  await page.waitForLoadState('load');
-}
-
-let browser;
-let exitCode = 0;
-try {
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run'],
-    timeout: 60_000,
-  });
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-US' });
-  page = await context.newPage();
-  page.setDefaultTimeout(TIMEOUT_MS);
-
-  // The authenticator: what a laptop's platform authenticator (Touch ID, Windows Hello)
-  // does, with the person's presence and verification simulated.
-  const cdp = await context.newCDPSession(page);
-  await cdp.send('WebAuthn.enable', { enableUI: false });
-  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: {
-      protocol: 'ctap2',
-      transport: 'internal',
-      hasResidentKey: true,
-      hasUserVerification: true,
-      isUserVerified: true,
-      automaticPresenceSimulation: true,
-    },
-  });
+await run(shotDir, async (s) => {
+  const { page, context } = s;
+  const { step, shot, path } = s;
+  const passwordSignIn = () => signIn(s, base, username, password);
+  const { cdp, authenticatorId } = await virtualAuthenticator(s);
 
   await step('password-alone-is-not-enough', async () => {
     await passwordSignIn();
@@ -140,11 +83,4 @@ try {
     const csp = r.headers()['content-security-policy'] || '';
     check(csp.includes("script-src 'self'") && !csp.includes('unsafe-inline'), csp);
   });
-  console.log('all checks passed');
-} catch (err) {
-  if (!(err instanceof StepFailed)) console.error(`FAIL setup: ${err?.stack || err}`);
-  exitCode = 1;
-} finally {
-  await browser?.close().catch(() => {});
-}
-process.exit(exitCode);
+});

@@ -133,6 +133,9 @@ pub struct Pending {
     pub auth_request: Option<String>,
     pub needed: Assurance,
     webauthn: Option<String>,
+    /// The amr of a factor already proven in this sign-in without finishing it (a code,
+    /// from a person whose role needs a passkey they do not have yet: `prove`).
+    pub proven: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -140,6 +143,23 @@ struct PendingState {
     needed: Assurance,
     #[serde(default)]
     webauthn: Option<String>,
+    #[serde(default)]
+    proven: Vec<String>,
+}
+
+impl Pending {
+    fn state_json(
+        &self,
+        webauthn: Option<String>,
+        proven: &[String],
+    ) -> Result<String, AuthnError> {
+        serde_json::to_string(&PendingState {
+            needed: self.needed,
+            webauthn,
+            proven: proven.to_vec(),
+        })
+        .map_err(|e| AuthnError::Store(StoreError::Corrupt(e.to_string())))
+    }
 }
 
 pub(super) fn handle_digest(app: &AppState, handle: &str) -> String {
@@ -160,6 +180,7 @@ pub async fn begin_pending(
     let state = serde_json::to_string(&PendingState {
         needed,
         webauthn: None,
+        proven: Vec::new(),
     })
     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let mut tx = app.store().begin().await?;
@@ -242,6 +263,7 @@ pub async fn load_pending(app: &AppState, handle: &str) -> Result<Option<Pending
         auth_request: store::get(&r, "auth_request")?,
         needed: state.needed,
         webauthn: state.webauthn,
+        proven: state.proven,
     }))
 }
 
@@ -253,11 +275,7 @@ pub async fn passkey_options(
     let Some((rcr, state)) = passkeys::start_authentication(app, &pending.person_id).await? else {
         return Ok(None);
     };
-    let state = serde_json::to_string(&PendingState {
-        needed: pending.needed,
-        webauthn: Some(state),
-    })
-    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let state = pending.state_json(Some(state), &pending.proven)?;
     sqlx::query("UPDATE mfa_challenges SET state = $1 WHERE id = $2")
         .bind(state)
         .bind(&pending.id)
@@ -300,6 +318,60 @@ pub async fn verify(
     factor: Factor<'_>,
     origin: &Origin,
 ) -> Result<Verified, AuthnError> {
+    let added = check_factor(app, pending, &factor, origin).await?;
+    finish(app, pending, added, "auth.mfa", factor.name(), origin).await
+}
+
+/// A person whose role needs a passkey (`mfa.privileged_roles = "passkey"`) and who has
+/// only an authenticator app or recovery codes: the code they have proves it is them,
+/// but finishes nothing; the pending sign-in remembers it, so that they may add a
+/// passkey now (`complete_enrollment`), which finishes the sign-in with both.
+pub async fn prove(
+    app: &AppState,
+    pending: &Pending,
+    factor: Factor<'_>,
+    origin: &Origin,
+) -> Result<Pending, AuthnError> {
+    let added = check_factor(app, pending, &factor, origin).await?;
+    let proven: Vec<String> = added.iter().map(|a| (*a).to_string()).collect();
+    let state = pending.state_json(None, &proven)?;
+    let mut tx = app.store().begin().await?;
+    let kept =
+        sqlx::query("UPDATE mfa_challenges SET state = $1 WHERE id = $2 AND expires_at > $3")
+            .bind(state)
+            .bind(&pending.id)
+            .bind(app.clock().now_ms())
+            .execute(&mut *tx)
+            .await?;
+    if kept.rows_affected() != 1 {
+        return Err(AuthnError::ChallengeExpired);
+    }
+    audit_factor(
+        &mut tx,
+        app,
+        origin,
+        "auth.mfa.proven_for_passkey",
+        Outcome::Success,
+        &pending.person_id,
+        factor.name(),
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(Pending {
+        webauthn: None,
+        proven,
+        ..pending.clone()
+    })
+}
+
+/// Checks one factor for a pending sign-in; returns the amr it adds. Wrong: counted
+/// (per sign-in and per person), and after `max_attempts` the sign-in is dropped.
+async fn check_factor(
+    app: &AppState,
+    pending: &Pending,
+    factor: &Factor<'_>,
+    origin: &Origin,
+) -> Result<&'static [&'static str], AuthnError> {
     let pid = &pending.person_id;
     // Guesses are limited per person across sign-ins too (each pending sign-in allows
     // `max_attempts`, but a known password starts a new one): the same lockout as
@@ -308,7 +380,7 @@ pub async fn verify(
     let now = app.clock().now_ms();
     let throttle_key = super::throttle::login_key(app, &format!("mfa:{pid}"));
     super::throttle::reserve_attempt(app, &throttle_key, now).await?;
-    let (ok, added): (bool, &[&str]) = match &factor {
+    let (ok, added): (bool, &'static [&'static str]) = match factor {
         Factor::Totp(code) => (totp::verify(app, pid, code).await?, &["otp"]),
         Factor::Recovery(code) => (recovery::consume(app, pid, code).await?, &["otp"]),
         Factor::Passkey(cred) => {
@@ -360,7 +432,7 @@ pub async fn verify(
         });
     }
     super::throttle::clear(app.store(), &throttle_key).await?;
-    finish(app, pending, added, "auth.mfa", factor.name(), origin).await
+    Ok(added)
 }
 
 /// A person with no second factor who set one up right after the password (`[mfa]
@@ -399,7 +471,8 @@ async fn finish(
 ) -> Result<Verified, AuthnError> {
     let pid = &pending.person_id;
     let mut amr = pending.first_amr.clone();
-    for a in added.iter().chain(&["mfa"]) {
+    let proven = pending.proven.iter().map(String::as_str);
+    for a in proven.chain(added.iter().copied()).chain(["mfa"]) {
         if !amr.iter().any(|x| x == a) {
             amr.push((*a).to_string());
         }

@@ -201,6 +201,18 @@ impl Agent<'_> {
         self.send(req, Body::from(body)).await
     }
 
+    /// A JSON POST, as `static/passkey.js` sends one (same-origin fetch).
+    pub async fn post_json(&mut self, path: &str, body: &serde_json::Value) -> Page {
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(header::CONTENT_TYPE, "application/json");
+        if let Some(o) = &self.origin {
+            req = req.header(header::ORIGIN, o.as_str());
+        }
+        self.send(req, Body::from(body.to_string())).await
+    }
+
     /// Follows redirects inside the hub; stops at a page or a redirect elsewhere.
     pub async fn follow(&mut self, mut page: Page) -> Page {
         while page.status.is_redirection() && page.location().starts_with('/') {

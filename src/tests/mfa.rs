@@ -10,7 +10,7 @@ use super::*;
 use crate::authn::totp::hotp;
 
 /// RFC 4648 base32 (no padding), as the set-up page shows the key.
-fn base32_decode(s: &str) -> Vec<u8> {
+pub(super) fn base32_decode(s: &str) -> Vec<u8> {
     const ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     let (mut buf, mut bits, mut out) = (0u32, 0u32, Vec::new());
     for c in s.chars().filter(|c| !c.is_whitespace()) {
@@ -36,7 +36,7 @@ async fn make_admin(t: &TestApp, username: &str) -> String {
 }
 
 /// hub-admin, a privileged role, hub-wide.
-async fn grant_hub_admin(t: &TestApp, person_id: &str) {
+pub(super) async fn grant_hub_admin(t: &TestApp, person_id: &str) {
     let mut tx = t.store().begin().await.unwrap();
     crate::authz::assign_role(
         &mut tx,
@@ -214,24 +214,28 @@ store_test!(
     }
 );
 
+/// Marks the app `mfa_required`: every sign-in to it needs a second factor.
+async fn require_mfa_for(t: &TestApp, rp: &super::browser::Rp) {
+    sqlx::query("UPDATE clients SET settings = $1 WHERE id = $2")
+        .bind(
+            serde_json::json!({
+                "redirect_uris": [REDIRECT], "first_party": true, "mfa_required": true
+            })
+            .to_string(),
+        )
+        .bind(&rp.id)
+        .execute(t.store().writer())
+        .await
+        .unwrap();
+    t.app.clients().invalidate(&rp.id);
+}
+
 store_test!(
     mfa_required_app_steps_a_password_session_up,
     |t: TestApp| async move {
         t.account("sam.student").await;
         let rp = t.rp(false, true).await;
-        // Mark the app: every sign-in to it needs a second factor.
-        sqlx::query("UPDATE clients SET settings = $1 WHERE id = $2")
-            .bind(
-                serde_json::json!({
-                    "redirect_uris": [REDIRECT], "first_party": true, "mfa_required": true
-                })
-                .to_string(),
-            )
-            .bind(&rp.id)
-            .execute(t.store().writer())
-            .await
-            .unwrap();
-        t.app.clients().invalidate(&rp.id);
+        require_mfa_for(&t, &rp).await;
         let mut b = t.agent();
         let login = b.get("/login").await;
         assert_eq!(
@@ -302,18 +306,7 @@ store_test!(
         let r3 = third["refresh_token"].as_str().unwrap().to_string();
 
         // The app is marked `mfa_required` after the grant: refused too.
-        sqlx::query("UPDATE clients SET settings = $1 WHERE id = $2")
-            .bind(
-                serde_json::json!({
-                    "redirect_uris": [REDIRECT], "first_party": true, "mfa_required": true
-                })
-                .to_string(),
-            )
-            .bind(&rp.id)
-            .execute(t.store().writer())
-            .await
-            .unwrap();
-        t.app.clients().invalidate(&rp.id);
+        require_mfa_for(&t, &rp).await;
         let (s, err) = super::sso::refresh(&t, &rp, &r3).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{err}");
         assert_eq!(err["error"], "invalid_grant");

@@ -11,6 +11,7 @@ mod demo;
 mod federation_throttle;
 mod guard;
 mod mfa;
+mod mfa_upgrade;
 mod orgs;
 mod replicas;
 mod saml_idp;
@@ -141,6 +142,16 @@ impl TestApp {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Self::start_with(&format!("sqlite://{}", path.display()), guard, &env).await
+    }
+
+    /// PostgreSQL with environment overrides, as `sqlite_with`; None without a server.
+    pub async fn postgres_with(env: &[(&str, &str)]) -> Option<TestApp> {
+        let (url, guard) = Self::postgres_database().await?;
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Some(Self::start_with(&url, guard, &env).await)
     }
 
     async fn start(url: &str, guard: DbGuard) -> TestApp {

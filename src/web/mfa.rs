@@ -119,6 +119,7 @@ async fn render(
     // A role that needs a passkey cannot sign in where passkeys are off.
     let possible = !passkey_only || app.passkeys().available();
     let can = f.can_satisfy(pending.needed) && possible;
+    let upgrade = !can && may_prove(app, pending, &f).await.unwrap_or(false);
     let enroll = !can && possible && may_enroll(app, pending).await.unwrap_or(false);
     // Only the app asks for more than this person's own policy: the portal is the way.
     let via_portal = mfa::required_for_person(app, &pending.person_id)
@@ -127,10 +128,11 @@ async fn render(
     let ctx = minijinja::context! {
         lang => "en", csrf => browser.csrf(app), alert => alert,
         passkey_only => passkey_only, can => can, enroll => enroll, via_portal => via_portal,
+        upgrade => upgrade, proven => !pending.proven.is_empty(),
         has_passkey => f.passkeys > 0 && app.passkeys().available(),
         passkeys_on => app.passkeys().available(),
-        has_totp => f.totp && !passkey_only,
-        has_recovery => f.recovery_codes_left > 0 && !passkey_only,
+        has_totp => f.totp && (!passkey_only || upgrade),
+        has_recovery => f.recovery_codes_left > 0 && (!passkey_only || upgrade),
     };
     browser.finish(app, page(app, status, "mfa.html", ctx))
 }
@@ -222,6 +224,13 @@ struct CodeForm {
     code: String,
 }
 
+/// What a right code did.
+enum Step {
+    SignedIn(mfa::Verified),
+    /// Proven for adding a passkey; the sign-in goes on.
+    Proven(Pending),
+}
+
 async fn code_submit(
     State(app): State<AppState>,
     browser: Browser,
@@ -235,7 +244,14 @@ async fn code_submit(
         Ok(None) => return start_again(&app),
         Err(e) => return unavailable(&app, e),
     };
-    if pending.needed == Assurance::Passkey {
+    // A code never finishes a sign-in that needs a passkey; it may let a person whose
+    // role needs one, and who has none yet, add one (`mfa::prove`).
+    let upgrade = pending.needed == Assurance::Passkey
+        && match mfa::factors(&app, &pending.person_id).await {
+            Ok(f) => may_prove(&app, &pending, &f).await.unwrap_or(false),
+            Err(e) => return unavailable(&app, e),
+        };
+    if pending.needed == Assurance::Passkey && !upgrade {
         let alert = app.web().message("mfa.passkey_required");
         return render(&app, &browser, &pending, Some(alert), StatusCode::FORBIDDEN).await;
     }
@@ -243,8 +259,19 @@ async fn code_submit(
         "recovery" => Factor::Recovery(&f.code),
         _ => Factor::Totp(&f.code),
     };
-    match mfa::verify(&app, &pending, factor, &browser.origin()).await {
-        Ok(v) => signed_in(&app, &browser, v).await,
+    let origin = browser.origin();
+    let step = if upgrade {
+        mfa::prove(&app, &pending, factor, &origin)
+            .await
+            .map(Step::Proven)
+    } else {
+        mfa::verify(&app, &pending, factor, &origin)
+            .await
+            .map(Step::SignedIn)
+    };
+    match step {
+        Ok(Step::SignedIn(v)) => signed_in(&app, &browser, v).await,
+        Ok(Step::Proven(p)) => render(&app, &browser, &p, None, StatusCode::OK).await,
         Err(e @ AuthnError::WrongSecondFactor) => {
             let alert = super::signin::capitalize(&e.to_string());
             render(
@@ -394,10 +421,35 @@ async fn passkey_finish(
 async fn may_enroll(app: &AppState, pending: &Pending) -> Result<bool, AuthnError> {
     let f = mfa::factors(app, &pending.person_id).await?;
     let own = mfa::required_for_person(app, &pending.person_id).await?;
+    // A passkey-only role held by someone with only a code: after the code (`mfa::prove`).
+    let passkey_after_code =
+        own == Assurance::Passkey && f.passkeys == 0 && !pending.proven.is_empty();
     Ok(app.config().mfa.enroll_at_signin
-        && !f.any()
+        && (!f.any() || passkey_after_code)
         && own > Assurance::Single
         && !f.can_satisfy(own))
+}
+
+/// A person whose own role needs a passkey (`mfa.privileged_roles = "passkey"`), who
+/// has none but has an authenticator app or recovery codes, proves one of those before
+/// adding a passkey at sign-in (with `enroll_at_signin`): the role can be made
+/// passkey-only without sending every holder to the help desk. Not for a passkey that
+/// only the app asks for (`acr_values`), as in `may_enroll`.
+async fn may_prove(
+    app: &AppState,
+    pending: &Pending,
+    f: &mfa::Factors,
+) -> Result<bool, AuthnError> {
+    if !app.config().mfa.enroll_at_signin
+        || !app.passkeys().available()
+        || pending.needed != Assurance::Passkey
+        || !pending.proven.is_empty()
+        || f.passkeys > 0
+        || !(f.totp || f.recovery_codes_left > 0)
+    {
+        return Ok(false);
+    }
+    Ok(mfa::required_for_person(app, &pending.person_id).await? == Assurance::Passkey)
 }
 
 #[derive(Deserialize)]

@@ -1,0 +1,95 @@
+//! A role made passkey-only (`mfa.privileged_roles = "passkey"`) whose holder has only an
+//! authenticator app: the code proves it is them but signs nothing in; then, and only
+//! then, they may add a passkey at sign-in. (The passkey itself is made by Chromium's
+//! virtual authenticator in integration-tests/tests/mfa.rs; here the hub's side up to
+//! the creation options, on both databases.)
+
+use axum::http::StatusCode;
+
+use super::browser::PASSWORD;
+use super::*;
+use crate::authn::totp::hotp;
+
+const PASSKEY_ONLY: (&str, &str) = ("HMS_ACH__MFA__PRIVILEGED_ROLES", "passkey");
+
+fn data_csrf(body: &str) -> String {
+    let at = body.find("data-csrf=\"").expect("a data-csrf attribute") + 11;
+    body[at..at + body[at..].find('"').unwrap()].to_string()
+}
+
+async fn code_proves_then_a_passkey_may_be_added(t: TestApp) {
+    let id = t.account("ivy.admin").await;
+    let en = crate::authn::totp::start_enrollment(&t.app, &id, "ivy.admin")
+        .await
+        .unwrap();
+    let secret = super::mfa::base32_decode(&en.secret_base32);
+    let code = |t: &TestApp| {
+        let step = t.clock.now_ms().div_euclid(30_000) as u64;
+        format!("{:06}", hotp(&secret, step))
+    };
+    assert!(
+        crate::authn::totp::confirm_enrollment(&t.app, &id, &code(&t))
+            .await
+            .unwrap()
+    );
+    super::mfa::grant_hub_admin(&t, &id).await;
+    t.clock.advance_secs(30);
+
+    let mut b = t.agent();
+    let login = b.get("/login").await;
+    let page = b.sign_in(&login, "ivy.admin", PASSWORD).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("First confirm it"), "{}", page.body);
+    assert!(!page.body.contains("Ask the help desk"), "{}", page.body);
+    // No passkey may be added before the code.
+    let csrf = page.hidden("csrf");
+    let early = b
+        .post_json(
+            "/login/mfa/enroll/passkey/options",
+            &serde_json::json!({ "csrf": csrf }),
+        )
+        .await;
+    assert_eq!(early.status, StatusCode::FORBIDDEN, "{}", early.body);
+
+    let wrong = b
+        .post(
+            "/login/mfa/code",
+            &[("csrf", &csrf), ("kind", "totp"), ("code", "000000")],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let proven = b
+        .post(
+            "/login/mfa/code",
+            &[("csrf", &csrf), ("kind", "totp"), ("code", &code(&t))],
+        )
+        .await;
+    assert_eq!(proven.status, StatusCode::OK, "{}", proven.body);
+    assert!(proven.body.contains("Now add a passkey"), "{}", proven.body);
+    assert!(proven.body.contains("data-passkey=\"create\""));
+    // The code signed nothing in.
+    assert!(!b.cookies.contains_key("hms_session"));
+    assert_eq!(b.get("/portal").await.location(), "/login");
+    let options = b
+        .post_json(
+            "/login/mfa/enroll/passkey/options",
+            &serde_json::json!({ "csrf": data_csrf(&proven.body) }),
+        )
+        .await;
+    assert_eq!(options.status, StatusCode::OK, "{}", options.body);
+    let v: serde_json::Value = serde_json::from_str(&options.body).unwrap();
+    assert!(v["publicKey"]["challenge"].is_string(), "{v}");
+    assert_eq!(t.audit_rows("auth.mfa.proven_for_passkey").await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passkey_after_code_sqlite() {
+    code_proves_then_a_passkey_may_be_added(TestApp::sqlite_with(&[PASSKEY_ONLY]).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passkey_after_code_postgres() {
+    if let Some(t) = TestApp::postgres_with(&[PASSKEY_ONLY]).await {
+        code_proves_then_a_passkey_may_be_added(t).await;
+    }
+}
