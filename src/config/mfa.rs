@@ -39,6 +39,12 @@ pub struct MfaConfig {
     /// on a shared computer must not be enough to swap them (NIST SP 800-63B §6.1.2.1
     /// asks for authentication at the level of the authenticator being bound).
     pub manage_factors_max_age_seconds: i64,
+    /// When a role is passkey-only, a holder with only an authenticator app or recovery
+    /// codes may add a passkey at sign-in after proving one of those (with
+    /// `enroll_at_signin`). Off: they go through the help desk. A code can be phished
+    /// (a relaying proxy could add its own passkey), but the help desk's reset leaves
+    /// only the password guarding the new set-up, which is weaker still.
+    pub passkey_after_code: bool,
 }
 
 impl Default for MfaConfig {
@@ -52,6 +58,7 @@ impl Default for MfaConfig {
             webauthn_rp_id: None,
             recovery_codes: 10,
             manage_factors_max_age_seconds: 900,
+            passkey_after_code: true,
         }
     }
 }

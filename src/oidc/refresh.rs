@@ -143,17 +143,18 @@ pub(super) async fn refresh_grant(
             "the refresh token was issued to another client",
         ));
     }
+    if state.grant.dpop_jkt.is_some() && state.grant.dpop_jkt != jkt {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token is bound to another DPoP key (RFC 9449 §5)",
+        ));
+    }
+    // After the sender checks: only the token's holder learns the policy changed.
     if !state.meets_mfa_policy(app, client) {
         return Err(OAuthError::invalid_grant(
             "this account or app now requires a second factor; sign in again",
         ));
     }
     let (mut grant, person) = (state.grant, state.person);
-    if grant.dpop_jkt.is_some() && grant.dpop_jkt != jkt {
-        return Err(OAuthError::invalid_grant(
-            "the refresh token is bound to another DPoP key (RFC 9449 §5)",
-        ));
-    }
     if let Some(raw) = form.get("scope") {
         // §6: a narrower scope is allowed, a wider one is not.
         let asked = parse_scope(raw)?;

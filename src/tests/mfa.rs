@@ -156,7 +156,7 @@ store_test!(
                 ],
             )
             .await;
-        assert_eq!(ok.location(), "/portal");
+        assert_eq!(ok.location(), "/portal/security", "back where it asked");
         assert_eq!(c.get("/portal/security").await.status, StatusCode::OK);
 
         // A recovery code works once.

@@ -82,6 +82,53 @@ async fn code_proves_then_a_passkey_may_be_added(t: TestApp) {
     assert_eq!(t.audit_rows("auth.mfa.proven_for_passkey").await.len(), 1);
 }
 
+/// Recovery codes alone are something to prove, not nothing: no passkey before one of
+/// them is used (a password alone must never add a factor to such an account).
+async fn recovery_codes_only_prove_first(t: TestApp) {
+    let id = t.account("rex.admin").await;
+    let mut tx = t.store().begin().await.unwrap();
+    let codes = crate::authn::recovery::issue(&mut tx, &t.app, &id)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    super::mfa::grant_hub_admin(&t, &id).await;
+
+    let mut b = t.agent();
+    let login = b.get("/login").await;
+    let page = b.sign_in(&login, "rex.admin", PASSWORD).await;
+    assert!(page.body.contains("First confirm it"), "{}", page.body);
+    assert!(page.body.contains("name=\"kind\" value=\"recovery\""));
+    let csrf = page.hidden("csrf");
+    for path in [
+        "/login/mfa/enroll/passkey/options",
+        "/login/mfa/enroll/passkey",
+    ] {
+        let r = b
+            .post_json(path, &serde_json::json!({ "csrf": csrf }))
+            .await;
+        assert!(
+            r.status == StatusCode::FORBIDDEN || r.status == StatusCode::UNPROCESSABLE_ENTITY,
+            "{path}: {} {}",
+            r.status,
+            r.body
+        );
+    }
+    let proven = b
+        .post(
+            "/login/mfa/code",
+            &[("csrf", &csrf), ("kind", "recovery"), ("code", &codes[0])],
+        )
+        .await;
+    assert!(proven.body.contains("Now add a passkey"), "{}", proven.body);
+    let options = b
+        .post_json(
+            "/login/mfa/enroll/passkey/options",
+            &serde_json::json!({ "csrf": data_csrf(&proven.body) }),
+        )
+        .await;
+    assert_eq!(options.status, StatusCode::OK, "{}", options.body);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn passkey_after_code_sqlite() {
     code_proves_then_a_passkey_may_be_added(TestApp::sqlite_with(&[PASSKEY_ONLY]).await).await;
@@ -92,4 +139,35 @@ async fn passkey_after_code_postgres() {
     if let Some(t) = TestApp::postgres_with(&[PASSKEY_ONLY]).await {
         code_proves_then_a_passkey_may_be_added(t).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passkey_after_recovery_code_sqlite() {
+    recovery_codes_only_prove_first(TestApp::sqlite_with(&[PASSKEY_ONLY]).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passkey_after_recovery_code_postgres() {
+    if let Some(t) = TestApp::postgres_with(&[PASSKEY_ONLY]).await {
+        recovery_codes_only_prove_first(t).await;
+    }
+}
+
+/// Off (`passkey_after_code = false`): the page sends such a person to the help desk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passkey_after_code_can_be_turned_off() {
+    let t =
+        TestApp::sqlite_with(&[PASSKEY_ONLY, ("HMS_ACH__MFA__PASSKEY_AFTER_CODE", "false")]).await;
+    let id = t.account("ola.admin").await;
+    let mut tx = t.store().begin().await.unwrap();
+    crate::authn::recovery::issue(&mut tx, &t.app, &id)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    super::mfa::grant_hub_admin(&t, &id).await;
+    let mut b = t.agent();
+    let login = b.get("/login").await;
+    let page = b.sign_in(&login, "ola.admin", PASSWORD).await;
+    assert!(page.body.contains("Ask the help desk"), "{}", page.body);
+    assert!(!page.body.contains("First confirm it"));
 }

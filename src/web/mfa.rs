@@ -3,7 +3,7 @@
 //! sign-in with a passkey. The policy itself is `authn::mfa`.
 
 use axum::extract::{Form, Query, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -182,12 +182,22 @@ async fn step_up(
         Ok(n) => n,
         Err(e) => return unavailable(&app, e),
     };
+    // The step-up starts again from the session's first factor (password or upstream
+    // IdP): a second factor used hours ago does not count towards the new, fresh
+    // `auth_time` (an app's acr_values and max_age must both be true at once). A session
+    // with no such factor (a passwordless passkey) signs in again instead.
     let first: Vec<String> = session
         .amr
         .iter()
-        .filter(|a| *a != "mfa")
+        .filter(|a| *a == "pwd" || *a == "fed")
         .cloned()
         .collect();
+    if first.is_empty() {
+        return match request {
+            Some(r) => Redirect::to(&format!("/login?request={r}")).into_response(),
+            None => Redirect::to("/login").into_response(),
+        };
+    }
     ask_second_factor(
         &app,
         &browser,
@@ -202,6 +212,13 @@ async fn step_up(
 
 /// The sign-in is complete: the session starts (and the flow cookie goes).
 async fn signed_in(app: &AppState, browser: &Browser, v: mfa::Verified) -> Response {
+    // Signed in already as this person, and no app waiting: the portal's step-up before
+    // its factor pages, so back there.
+    let portal_step_up = v.auth_request.is_none()
+        && browser
+            .session
+            .as_ref()
+            .is_some_and(|s| s.person_id == v.person_id);
     let mut resp = super::signin::open_session(
         app,
         browser,
@@ -211,6 +228,17 @@ async fn signed_in(app: &AppState, browser: &Browser, v: mfa::Verified) -> Respo
         v.auth_request.as_deref(),
     )
     .await;
+    if portal_step_up
+        && resp
+            .headers()
+            .get(header::LOCATION)
+            .is_some_and(|l| l == "/portal")
+    {
+        resp.headers_mut().insert(
+            header::LOCATION,
+            HeaderValue::from_static("/portal/security"),
+        );
+    }
     set_flow(app, &mut resp, Flow::Mfa, "", 0);
     resp
 }
@@ -421,11 +449,13 @@ async fn passkey_finish(
 async fn may_enroll(app: &AppState, pending: &Pending) -> Result<bool, AuthnError> {
     let f = mfa::factors(app, &pending.person_id).await?;
     let own = mfa::required_for_person(app, &pending.person_id).await?;
-    // A passkey-only role held by someone with only a code: after the code (`mfa::prove`).
+    // Nothing at all (recovery codes count: they must be proven first, `mfa::prove`).
+    let nothing = !f.any() && f.recovery_codes_left == 0;
+    // A passkey-only role held by someone with only a code: after the code.
     let passkey_after_code =
         own == Assurance::Passkey && f.passkeys == 0 && !pending.proven.is_empty();
     Ok(app.config().mfa.enroll_at_signin
-        && (!f.any() || passkey_after_code)
+        && (nothing || passkey_after_code)
         && own > Assurance::Single
         && !f.can_satisfy(own))
 }
@@ -441,6 +471,7 @@ async fn may_prove(
     f: &mfa::Factors,
 ) -> Result<bool, AuthnError> {
     if !app.config().mfa.enroll_at_signin
+        || !app.config().mfa.passkey_after_code
         || !app.passkeys().available()
         || pending.needed != Assurance::Passkey
         || !pending.proven.is_empty()

@@ -31,11 +31,21 @@ pub(super) fn router() -> Router<AppState> {
 /// Once a person has a second factor, seeing or changing factors needs a session that
 /// used one, recently (`mfa.manage_factors_max_age_seconds`): neither a stolen password
 /// nor a session left open on a shared computer may swap them. Else a step-up.
-async fn weak_session(app: &AppState, session: &crate::authn::Session) -> Option<Response> {
+/// `Finish::Ceremony`: the second half of a set-up begun in time (a passkey's creation,
+/// a TOTP code typed after scanning) gets `challenge_ttl_seconds` more, so it is not
+/// refused half-way with a credential already made on the device.
+async fn weak_session(
+    app: &AppState,
+    session: &crate::authn::Session,
+    finish: Finish,
+) -> Option<Response> {
     let age = app.clock().now_secs() - session.auth_time_secs();
-    if Assurance::of_amr(&session.amr) >= Assurance::Mfa
-        && age <= app.config().mfa.manage_factors_max_age_seconds
-    {
+    let cfg = &app.config().mfa;
+    let max_age = match finish {
+        Finish::Ceremony => cfg.manage_factors_max_age_seconds + cfg.challenge_ttl_seconds,
+        Finish::Now => cfg.manage_factors_max_age_seconds,
+    };
+    if Assurance::of_amr(&session.amr) >= Assurance::Mfa && age <= max_age {
         return None;
     }
     match mfa::factors(app, &session.person_id).await {
@@ -45,14 +55,21 @@ async fn weak_session(app: &AppState, session: &crate::authn::Session) -> Option
     }
 }
 
+#[derive(Clone, Copy)]
+enum Finish {
+    Now,
+    Ceremony,
+}
+
 /// A portal form that changes factors: CSRF checked, and a session strong enough.
 async fn form_session<'b>(
     app: &AppState,
     browser: &'b Browser,
     csrf: Option<&str>,
+    finish: Finish,
 ) -> Result<&'b crate::authn::Session, Response> {
     let session = checked_session(app, browser, csrf).map_err(|r| *r)?;
-    match weak_session(app, session).await {
+    match weak_session(app, session, finish).await {
         Some(r) => Err(r),
         None => Ok(session),
     }
@@ -65,7 +82,7 @@ async fn remove_factor(
     csrf: Option<&str>,
     passkey: Option<&str>,
 ) -> Response {
-    let session = match form_session(app, browser, csrf).await {
+    let session = match form_session(app, browser, csrf, Finish::Now).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -115,7 +132,7 @@ async fn security_page(
     let Some(session) = &browser.session else {
         return Redirect::to("/login").into_response();
     };
-    if let Some(r) = weak_session(&app, session).await {
+    if let Some(r) = weak_session(&app, session, Finish::Now).await {
         return r;
     }
     let notice = q
@@ -220,7 +237,7 @@ async fn totp_start(
     browser: Browser,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    let session = match form_session(&app, &browser, f.csrf.as_deref()).await {
+    let session = match form_session(&app, &browser, f.csrf.as_deref(), Finish::Now).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -246,7 +263,7 @@ async fn totp_confirm(
     browser: Browser,
     Form(f): Form<CodeForm>,
 ) -> Response {
-    let session = match form_session(&app, &browser, f.csrf.as_deref()).await {
+    let session = match form_session(&app, &browser, f.csrf.as_deref(), Finish::Ceremony).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -316,7 +333,7 @@ async fn recovery_issue(
     browser: Browser,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    let session = match form_session(&app, &browser, f.csrf.as_deref()).await {
+    let session = match form_session(&app, &browser, f.csrf.as_deref(), Finish::Now).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -345,6 +362,7 @@ async fn json_session<'b>(
     app: &AppState,
     browser: &'b Browser,
     csrf: Option<&str>,
+    finish: Finish,
 ) -> Result<&'b crate::authn::Session, Response> {
     let Ok(session) = checked_session(app, browser, csrf) else {
         return Err(json_error(
@@ -352,7 +370,7 @@ async fn json_session<'b>(
             &app.web().message("csrf.failed"),
         ));
     };
-    if weak_session(app, session).await.is_some() {
+    if weak_session(app, session, finish).await.is_some() {
         let msg = app.web().message("security.confirm_first");
         return Err(json_error(StatusCode::FORBIDDEN, &msg));
     }
@@ -364,7 +382,7 @@ async fn passkey_options(
     browser: Browser,
     Json(b): Json<CsrfBody>,
 ) -> Response {
-    let session = match json_session(&app, &browser, b.csrf.as_deref()).await {
+    let session = match json_session(&app, &browser, b.csrf.as_deref(), Finish::Now).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -386,7 +404,7 @@ async fn passkey_add(
     browser: Browser,
     Json(b): Json<RegistrationBody>,
 ) -> Response {
-    let session = match json_session(&app, &browser, b.csrf.as_deref()).await {
+    let session = match json_session(&app, &browser, b.csrf.as_deref(), Finish::Ceremony).await {
         Ok(s) => s,
         Err(r) => return r,
     };
