@@ -10,9 +10,7 @@
 // Prints `ok <step>` per step and `all checks passed`; on failure `FAIL <step>: <why>`,
 // failure.png, exit 1.
 
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { check, run } from './browser_steps.mjs';
 
 const argv = process.argv.slice(2);
 if (argv.length !== 5) {
@@ -20,52 +18,19 @@ if (argv.length !== 5) {
   process.exit(2);
 }
 const [spBase, hubBase, username, password, shotDir] = argv;
-mkdirSync(shotDir, { recursive: true });
 
-class CheckFailed extends Error {}
-const check = (cond, what) => {
-  if (!cond) throw new CheckFailed(what);
-};
-let page;
-async function step(name, fn) {
-  try {
-    await fn();
-    console.log(`ok ${name}`);
-  } catch (err) {
-    const why = err instanceof CheckFailed ? err.message : `${err?.name}: ${err?.message}`;
-    console.error(`FAIL ${name}: ${why}`);
-    if (page) {
-      console.error(`  page: ${page.url()}`);
-      await page.screenshot({ path: join(shotDir, 'failure.png'), fullPage: true }).catch(() => {});
-    }
-    throw err;
-  }
-}
-const shot = (name) => page.screenshot({ path: join(shotDir, name), fullPage: true });
-
-// The app's answer page is python3-saml's JSON.
-async function appAnswer() {
-  await page.waitForURL((u) => u.href.startsWith(`${spBase}/sp1/acs`), { timeout: 15_000 });
-  return JSON.parse(await page.locator('body').innerText());
-}
-
-let browser;
-let exitCode = 0;
-try {
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run'],
-    timeout: 60_000,
-  });
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-US' });
-  page = await context.newPage();
-  page.setDefaultTimeout(15_000);
+await run(shotDir, async (s) => {
+  const { page, step, shot } = s;
   const cspViolations = [];
   page.on('console', (m) => {
     if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
   });
+
+  // The app's answer page is python3-saml's JSON.
+  async function appAnswer() {
+    await page.waitForURL((u) => u.href.startsWith(`${spBase}/sp1/acs`), { timeout: 15_000 });
+    return JSON.parse(await page.locator('body').innerText());
+  }
 
   await step('app-sends-people-to-the-hub', async () => {
     await page.goto(`${spBase}/sp1/login`);
@@ -97,10 +62,4 @@ try {
     check(got.authenticated === true, `python3-saml refused the unsolicited Response: ${JSON.stringify(got)}`);
     check(got.relay_state === '/from-portal', `RelayState ${got.relay_state}`);
   });
-  console.log('all checks passed');
-} catch {
-  exitCode = 1;
-} finally {
-  if (browser) await browser.close().catch(() => {});
-}
-process.exit(exitCode);
+});
