@@ -9,13 +9,12 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
-use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
+use webauthn_rs::prelude::PublicKeyCredential;
 
 use super::cookies::{set_flow, Flow};
-use super::portal::account_label;
 use super::{error_page, page, Browser};
 use crate::authn::mfa::{self, Assurance, Factor, Pending};
-use crate::authn::{passkeys, totp, AuthnError};
+use crate::authn::AuthnError;
 use crate::AppState;
 
 pub(super) fn router() -> Router<AppState> {
@@ -25,16 +24,10 @@ pub(super) fn router() -> Router<AppState> {
         .route("/login/mfa/code", post(code_submit))
         .route("/login/mfa/passkey/options", post(passkey_options))
         .route("/login/mfa/passkey", post(passkey_finish))
-        .route("/login/mfa/enroll/totp", post(enroll_totp))
-        .route("/login/mfa/enroll/totp/confirm", post(enroll_totp_confirm))
-        .route(
-            "/login/mfa/enroll/passkey/options",
-            post(enroll_passkey_options),
-        )
-        .route("/login/mfa/enroll/passkey", post(enroll_passkey_finish))
+        .merge(super::mfa_enroll::router())
 }
 
-fn unavailable(app: &AppState, e: impl std::fmt::Display) -> Response {
+pub(super) fn unavailable(app: &AppState, e: impl std::fmt::Display) -> Response {
     tracing::error!(error = %e, "second-factor step failed");
     error_page(
         app,
@@ -89,14 +82,17 @@ pub(super) async fn ask_second_factor(
     }
 }
 
-async fn pending_of(app: &AppState, browser: &Browser) -> Result<Option<Pending>, AuthnError> {
+pub(super) async fn pending_of(
+    app: &AppState,
+    browser: &Browser,
+) -> Result<Option<Pending>, AuthnError> {
     match browser.mfa_handle.as_deref() {
         Some(h) => mfa::load_pending(app, h).await,
         None => Ok(None),
     }
 }
 
-fn start_again(app: &AppState) -> Response {
+pub(super) fn start_again(app: &AppState) -> Response {
     error_page(
         app,
         StatusCode::BAD_REQUEST,
@@ -104,7 +100,7 @@ fn start_again(app: &AppState) -> Response {
     )
 }
 
-async fn render(
+pub(super) async fn render(
     app: &AppState,
     browser: &Browser,
     pending: &Pending,
@@ -119,8 +115,15 @@ async fn render(
     // A role that needs a passkey cannot sign in where passkeys are off.
     let possible = !passkey_only || app.passkeys().available();
     let can = f.can_satisfy(pending.needed) && possible;
-    let upgrade = !can && may_prove(app, pending, &f).await.unwrap_or(false);
-    let enroll = !can && possible && may_enroll(app, pending).await.unwrap_or(false);
+    let upgrade = !can
+        && super::mfa_enroll::may_prove(app, pending, &f)
+            .await
+            .unwrap_or(false);
+    let enroll = !can
+        && possible
+        && super::mfa_enroll::may_enroll(app, pending)
+            .await
+            .unwrap_or(false);
     // Only the app asks for more than this person's own policy: the portal is the way.
     let via_portal = mfa::required_for_person(app, &pending.person_id)
         .await
@@ -211,7 +214,7 @@ async fn step_up(
 }
 
 /// The sign-in is complete: the session starts (and the flow cookie goes).
-async fn signed_in(app: &AppState, browser: &Browser, v: mfa::Verified) -> Response {
+pub(super) async fn signed_in(app: &AppState, browser: &Browser, v: mfa::Verified) -> Response {
     // Signed in already as this person, and no app waiting: the portal's step-up before
     // its factor pages, so back there.
     let portal_step_up = v.auth_request.is_none()
@@ -244,12 +247,12 @@ async fn signed_in(app: &AppState, browser: &Browser, v: mfa::Verified) -> Respo
 }
 
 #[derive(Deserialize)]
-struct CodeForm {
-    csrf: Option<String>,
+pub(super) struct CodeForm {
+    pub csrf: Option<String>,
     #[serde(default)]
-    kind: String,
+    pub kind: String,
     #[serde(default)]
-    code: String,
+    pub code: String,
 }
 
 /// What a right code did.
@@ -276,7 +279,9 @@ async fn code_submit(
     // role needs one, and who has none yet, add one (`mfa::prove`).
     let upgrade = pending.needed == Assurance::Passkey
         && match mfa::factors(&app, &pending.person_id).await {
-            Ok(f) => may_prove(&app, &pending, &f).await.unwrap_or(false),
+            Ok(f) => super::mfa_enroll::may_prove(&app, &pending, &f)
+                .await
+                .unwrap_or(false),
             Err(e) => return unavailable(&app, e),
         };
     if pending.needed == Assurance::Passkey && !upgrade {
@@ -344,7 +349,7 @@ pub(super) struct CsrfBody {
 
 /// JSON endpoints: the same CSRF check as forms (token and Origin), and the pending
 /// sign-in of this browser.
-async fn json_pending(
+pub(super) async fn json_pending(
     app: &AppState,
     browser: &Browser,
     csrf: Option<&str>,
@@ -437,199 +442,6 @@ async fn passkey_finish(
             StatusCode::TOO_MANY_REQUESTS,
             &super::signin::capitalize(&e.to_string()),
         ),
-        Err(e) => json_unavailable(e),
-    }
-}
-
-/// Setting up a first factor at sign-in is only for a person who has none at all
-/// (`[mfa] enroll_at_signin`); anyone else proves a factor they already have.
-/// Only the person's own policy (a privileged role) counts here, never what the
-/// request asks (`acr_values` is the caller's choice): otherwise anyone with a password
-/// could plant a factor on any account by asking for MFA.
-async fn may_enroll(app: &AppState, pending: &Pending) -> Result<bool, AuthnError> {
-    let f = mfa::factors(app, &pending.person_id).await?;
-    let own = mfa::required_for_person(app, &pending.person_id).await?;
-    // Nothing at all (recovery codes count: they must be proven first, `mfa::prove`).
-    let nothing = !f.any() && f.recovery_codes_left == 0;
-    // A passkey-only role held by someone with only a code: after the code.
-    let passkey_after_code =
-        own == Assurance::Passkey && f.passkeys == 0 && !pending.proven.is_empty();
-    Ok(app.config().mfa.enroll_at_signin
-        && (nothing || passkey_after_code)
-        && own > Assurance::Single
-        && !f.can_satisfy(own))
-}
-
-/// A person whose own role needs a passkey (`mfa.privileged_roles = "passkey"`), who
-/// has none but has an authenticator app or recovery codes, proves one of those before
-/// adding a passkey at sign-in (with `enroll_at_signin`): the role can be made
-/// passkey-only without sending every holder to the help desk. Not for a passkey that
-/// only the app asks for (`acr_values`), as in `may_enroll`.
-async fn may_prove(
-    app: &AppState,
-    pending: &Pending,
-    f: &mfa::Factors,
-) -> Result<bool, AuthnError> {
-    if !app.config().mfa.enroll_at_signin
-        || !app.config().mfa.passkey_after_code
-        || !app.passkeys().available()
-        || pending.needed != Assurance::Passkey
-        || !pending.proven.is_empty()
-        || f.passkeys > 0
-        || !(f.totp || f.recovery_codes_left > 0)
-    {
-        return Ok(false);
-    }
-    Ok(mfa::required_for_person(app, &pending.person_id).await? == Assurance::Passkey)
-}
-
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf: Option<String>,
-}
-
-/// The pending sign-in of a person setting up an authenticator app at sign-in.
-async fn totp_enrolment(
-    app: &AppState,
-    browser: &Browser,
-    csrf: Option<&str>,
-) -> Result<Pending, Response> {
-    if !browser.csrf_ok(app, csrf) {
-        return Err(super::csrf_failed(app));
-    }
-    let pending = match pending_of(app, browser).await {
-        Ok(Some(p)) if p.needed != Assurance::Passkey => p,
-        Ok(_) => return Err(start_again(app)),
-        Err(e) => return Err(unavailable(app, e)),
-    };
-    match may_enroll(app, &pending).await {
-        Ok(true) => Ok(pending),
-        Ok(false) => Err(start_again(app)),
-        Err(e) => Err(unavailable(app, e)),
-    }
-}
-
-async fn enroll_totp(
-    State(app): State<AppState>,
-    browser: Browser,
-    Form(f): Form<CsrfForm>,
-) -> Response {
-    let pending = match totp_enrolment(&app, &browser, f.csrf.as_deref()).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let (account, _) = account_label(&app, &pending.person_id)
-        .await
-        .unwrap_or_else(|_| (pending.person_id.clone(), String::new()));
-    match totp::start_enrollment(&app, &pending.person_id, &account).await {
-        Ok(en) => super::security::totp_setup_page(
-            &app,
-            &browser,
-            &en,
-            "/login/mfa/enroll/totp/confirm",
-            None,
-        ),
-        Err(e) => unavailable(&app, e),
-    }
-}
-
-async fn enroll_totp_confirm(
-    State(app): State<AppState>,
-    browser: Browser,
-    Form(f): Form<CodeForm>,
-) -> Response {
-    let pending = match totp_enrolment(&app, &browser, f.csrf.as_deref()).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    match totp::confirm_enrollment(&app, &pending.person_id, &f.code).await {
-        Ok(true) => {}
-        Ok(false) => {
-            let alert = app.web().message("mfa.totp_setup_wrong");
-            return render(
-                &app,
-                &browser,
-                &pending,
-                Some(alert),
-                StatusCode::UNAUTHORIZED,
-            )
-            .await;
-        }
-        Err(e) => return unavailable(&app, e),
-    }
-    match mfa::complete_enrollment(&app, &pending, false, &browser.origin()).await {
-        Ok(v) => signed_in(&app, &browser, v).await,
-        Err(AuthnError::ChallengeExpired) => start_again(&app),
-        Err(e) => unavailable(&app, e),
-    }
-}
-
-async fn enroll_passkey_options(
-    State(app): State<AppState>,
-    browser: Browser,
-    Json(b): Json<CsrfBody>,
-) -> Response {
-    let pending = match json_pending(&app, &browser, b.csrf.as_deref()).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    match may_enroll(&app, &pending).await {
-        Ok(true) => {}
-        Ok(false) => return json_error(StatusCode::FORBIDDEN, "use the passkey you already have"),
-        Err(e) => return json_unavailable(e),
-    }
-    let (account, display) = account_label(&app, &pending.person_id)
-        .await
-        .unwrap_or_else(|_| (pending.person_id.clone(), String::new()));
-    match passkeys::start_registration(&app, &pending.person_id, &account, &display).await {
-        Ok(ccr) => Json(ccr).into_response(),
-        Err(e) => json_unavailable(e),
-    }
-}
-
-#[derive(Deserialize)]
-pub(super) struct RegistrationBody {
-    pub csrf: Option<String>,
-    #[serde(default)]
-    pub name: String,
-    pub credential: RegisterPublicKeyCredential,
-}
-
-async fn enroll_passkey_finish(
-    State(app): State<AppState>,
-    browser: Browser,
-    Json(b): Json<RegistrationBody>,
-) -> Response {
-    let pending = match json_pending(&app, &browser, b.csrf.as_deref()).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    match may_enroll(&app, &pending).await {
-        Ok(true) => {}
-        Ok(false) => return json_error(StatusCode::FORBIDDEN, "use the passkey you already have"),
-        Err(e) => return json_unavailable(e),
-    }
-    let origin = browser.origin();
-    match passkeys::finish_registration(&app, &pending.person_id, &b.name, &b.credential, &origin)
-        .await
-    {
-        Ok(_) => {}
-        Err(e @ (AuthnError::Passkey(_) | AuthnError::ChallengeExpired)) => {
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                &super::signin::capitalize(&e.to_string()),
-            )
-        }
-        Err(e) => return json_unavailable(e),
-    }
-    match mfa::complete_enrollment(&app, &pending, true, &origin).await {
-        Ok(v) => {
-            let resp = signed_in(&app, &browser, v).await;
-            json_done(&app, resp)
-        }
-        Err(e @ AuthnError::ChallengeExpired) => {
-            json_error(StatusCode::BAD_REQUEST, &e.to_string())
-        }
         Err(e) => json_unavailable(e),
     }
 }

@@ -9,6 +9,7 @@ mod federated;
 mod federated_oidc;
 mod logout;
 mod mfa;
+mod mfa_enroll;
 mod passwordless;
 mod portal;
 mod saml_idp;

@@ -9,7 +9,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::mfa::{json_error, CsrfBody, RegistrationBody};
+use super::mfa::{json_error, CsrfBody};
+use super::mfa_enroll::RegistrationBody;
 use super::{checked_session, error_page, page, Browser};
 use crate::authn::mfa::{self, Assurance};
 use crate::authn::{passkeys, totp, AuthnError};
