@@ -45,6 +45,9 @@ pub enum AppError {
     NotFound(String),
     #[error("conflict: {0}")]
     Conflict(String),
+    /// RFC 9110 §15.5.13: `If-Match` did not match the current `ETag` (carried).
+    #[error("precondition failed")]
+    PreconditionFailed { etag: String },
     #[error("internal error: {0}")]
     Internal(String),
     #[error("service unavailable: {0}")]
@@ -86,6 +89,11 @@ impl AppError {
             AppError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Not allowed"),
             AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            AppError::PreconditionFailed { .. } => (
+                StatusCode::PRECONDITION_FAILED,
+                "precondition-failed",
+                "The record has changed",
+            ),
             AppError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -114,13 +122,17 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, code, title) = self.parts();
         let detail = match &self {
-            AppError::Internal(msg) | AppError::Unavailable(msg) => {
+            AppError::Internal(msg) => {
                 tracing::error!(error = %msg, "request failed");
                 None
             }
+            AppError::Unavailable(msg) => Some(msg.clone()),
             AppError::Validation(_) => {
                 Some("Fix the fields listed in `errors` and send the request again.".into())
             }
+            AppError::PreconditionFailed { .. } => Some(
+                "The record changed since you read it (If-Match): read it again, apply your change and send it with the new ETag.".into(),
+            ),
             AppError::BadRequest(m)
             | AppError::Unauthenticated(m)
             | AppError::Forbidden(m)
@@ -146,6 +158,17 @@ impl IntoResponse for AppError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let AppError::PreconditionFailed { etag } = &self {
+            if let Ok(v) = HeaderValue::from_str(etag) {
+                resp.headers_mut().insert(header::ETAG, v);
+            }
+        }
+        if let AppError::Unavailable(_) = self {
+            resp.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
+        }
         if let AppError::Unauthenticated(_) = self {
             // RFC 6750 §3: a protected resource names the scheme it expects.
             resp.headers_mut().insert(
@@ -157,15 +180,31 @@ impl IntoResponse for AppError {
     }
 }
 
+/// What a 503 asks the client to wait (RFC 9110 §10.2.3), in seconds.
+pub const RETRY_AFTER_SECONDS: &str = "5";
+
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Duplicate(what) => {
                 AppError::Conflict(format!("a record with the same {what} already exists"))
             }
+            StoreError::Unavailable { reason, detail } => {
+                unavailable_logged(reason, &detail);
+                AppError::Unavailable(format!(
+                    "The hub cannot use its database now ({reason}). Nothing was changed; send the request again in a few seconds."
+                ))
+            }
             other => AppError::Internal(other.to_string()),
         }
     }
+}
+
+/// Logs (warn, not error: it is the database's state, and the request id is in
+/// the span) and counts a request refused because the database could not take it.
+pub fn unavailable_logged(reason: &'static str, detail: &str) {
+    tracing::warn!(reason, error = %detail, "database unavailable; answering 503");
+    crate::ops::metrics::store_unavailable(reason);
 }
 
 impl From<DirectoryError> for AppError {
@@ -174,6 +213,7 @@ impl From<DirectoryError> for AppError {
             DirectoryError::Invalid(errors) => AppError::Validation(errors),
             DirectoryError::NotFound { kind, id } => AppError::NotFound(format!("{kind} {id}")),
             DirectoryError::Conflict(m) => AppError::Conflict(m),
+            DirectoryError::PreconditionFailed(etag) => AppError::PreconditionFailed { etag },
             DirectoryError::Store(s) => s.into(),
             DirectoryError::Audit(a) => a.into(),
         }
@@ -184,7 +224,7 @@ impl From<AuditError> for AppError {
     fn from(e: AuditError) -> Self {
         match e {
             AuditError::BadFilter(m) => AppError::BadRequest(m),
-            other => AppError::Internal(other.to_string()),
+            AuditError::Store(s) => s.into(),
         }
     }
 }
@@ -232,4 +272,80 @@ impl From<crate::authn::AuthnError> for AppError {
             other => AppError::Internal(other.to_string()),
         }
     }
+}
+
+/// Why a failure is the database's state (disk full, unreachable…) rather than a
+/// fault, when it is: for the places that receive "some error" (the OAuth
+/// endpoints' `server_error`, the pages) and must still answer 503, not 500.
+pub fn transient_reason(e: &dyn std::any::Any) -> Option<&'static str> {
+    fn store(e: &StoreError) -> Option<&'static str> {
+        match e {
+            StoreError::Unavailable { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
+    fn audit(e: &AuditError) -> Option<&'static str> {
+        match e {
+            AuditError::Store(s) => store(s),
+            AuditError::BadFilter(_) => None,
+        }
+    }
+    fn authz(e: &AuthzError) -> Option<&'static str> {
+        match e {
+            AuthzError::Store(s) => store(s),
+            AuthzError::Audit(a) => audit(a),
+            _ => None,
+        }
+    }
+    fn directory(e: &DirectoryError) -> Option<&'static str> {
+        match e {
+            DirectoryError::Store(s) => store(s),
+            DirectoryError::Audit(a) => audit(a),
+            _ => None,
+        }
+    }
+    if let Some(e) = e.downcast_ref::<StoreError>() {
+        return store(e);
+    }
+    if let Some(e) = e.downcast_ref::<sqlx::Error>() {
+        return crate::store::transient_reason(e);
+    }
+    if let Some(e) = e.downcast_ref::<AuditError>() {
+        return audit(e);
+    }
+    if let Some(e) = e.downcast_ref::<AuthzError>() {
+        return authz(e);
+    }
+    if let Some(e) = e.downcast_ref::<DirectoryError>() {
+        return directory(e);
+    }
+    if let Some(e) = e.downcast_ref::<ClientError>() {
+        return match e {
+            ClientError::Store(s) => store(s),
+            ClientError::Authz(a) => authz(a),
+            ClientError::Audit(a) => audit(a),
+            _ => None,
+        };
+    }
+    if let Some(crate::oidc::KeyError::Store(s)) = e.downcast_ref::<crate::oidc::KeyError>() {
+        return store(s);
+    }
+    if let Some(e) = e.downcast_ref::<crate::authn::AuthnError>() {
+        use crate::authn::AuthnError as E;
+        return match e {
+            E::Store(s) => store(s),
+            E::Audit(a) => audit(a),
+            _ => None,
+        };
+    }
+    if let Some(e) = e.downcast_ref::<crate::federation::FederationError>() {
+        use crate::federation::FederationError as E;
+        return match e {
+            E::Store(s) => store(s),
+            E::Audit(a) => audit(a),
+            E::Directory(d) => directory(d),
+            _ => None,
+        };
+    }
+    None
 }

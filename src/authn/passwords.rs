@@ -226,7 +226,10 @@ pub async fn sign_in(
     throttle::reserve_attempt(app, &key, now).await?;
     let person = crate::directory::find_person_by_login(app.store(), login)
         .await
-        .map_err(|e| AuthnError::Store(StoreError::Corrupt(e.to_string())))?;
+        .map_err(|e| match e {
+            crate::directory::DirectoryError::Store(s) => AuthnError::Store(s),
+            other => AuthnError::Store(StoreError::Corrupt(other.to_string())),
+        })?;
     let stored = match &person {
         Some(p) => stored_hash(app, &p.id).await?,
         None => None,

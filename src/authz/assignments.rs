@@ -58,43 +58,45 @@ pub async fn assign_role(
     }
     let subject = new.subject.key();
     let scope = new.org_id.clone().unwrap_or_else(|| "*".into());
-    let existing = sqlx::query("SELECT id, expires_at FROM role_assignments WHERE subject = $1 AND role = $2 AND scope = $3")
-        .bind(&subject)
-        .bind(&new.role)
-        .bind(&scope)
-        .fetch_optional(&mut **tx)
-        .await?;
-    let (id, action) = match existing {
-        Some(row) => {
-            let id: String = store::get(&row, "id")?;
-            let old: Option<i64> = store::get(&row, "expires_at")?;
-            if old == new.expires_at_ms {
-                return find(tx, &id).await;
-            }
-            sqlx::query("UPDATE role_assignments SET expires_at = $1 WHERE id = $2")
-                .bind(new.expires_at_ms)
-                .bind(&id)
-                .execute(&mut **tx)
-                .await?;
-            (id, "role.extend")
-        }
-        None => {
-            let id = store::new_id();
-            sqlx::query(
-                "INSERT INTO role_assignments (id, subject, role, scope, granted_by, granted_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(&id)
+    // Insert first: of two identical grants at once, one inserts and the other finds
+    // the row (PostgreSQL waits for the first to commit, then does nothing), so both
+    // answer with the one assignment, on either database, never a 409.
+    let id = store::new_id();
+    let inserted = sqlx::query(
+        "INSERT INTO role_assignments (id, subject, role, scope, granted_by, granted_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (subject, role, scope) DO NOTHING",
+    )
+    .bind(&id)
+    .bind(&subject)
+    .bind(&new.role)
+    .bind(&scope)
+    .bind(format!("{}:{}", origin.actor_kind, origin.actor_id))
+    .bind(now_ms)
+    .bind(new.expires_at_ms)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected()
+        == 1;
+    let (id, action) = if inserted {
+        (id, "role.assign")
+    } else {
+        let row = sqlx::query("SELECT id, expires_at FROM role_assignments WHERE subject = $1 AND role = $2 AND scope = $3")
             .bind(&subject)
             .bind(&new.role)
             .bind(&scope)
-            .bind(format!("{}:{}", origin.actor_kind, origin.actor_id))
-            .bind(now_ms)
+            .fetch_one(&mut **tx)
+            .await?;
+        let id: String = store::get(&row, "id")?;
+        let old: Option<i64> = store::get(&row, "expires_at")?;
+        if old == new.expires_at_ms {
+            return find(tx, &id).await;
+        }
+        sqlx::query("UPDATE role_assignments SET expires_at = $1 WHERE id = $2")
             .bind(new.expires_at_ms)
+            .bind(&id)
             .execute(&mut **tx)
             .await?;
-            (id, "role.assign")
-        }
+        (id, "role.extend")
     };
     audit::record(
         tx,

@@ -107,11 +107,17 @@ impl FromRequestParts<AppState> for Actor {
                     "the Authorization header must use the Bearer scheme (RFC 6750)".into(),
                 )
             })?;
-        let claims = crate::oidc::verify_access_token(app, token.trim())
-            .await
-            .map_err(|why| {
-                AuthzError::Unauthenticated(format!("the access token is not valid: {why}"))
-            })?;
+        let claims = match crate::oidc::verify_access_token(app, token.trim()).await {
+            Ok(c) => c,
+            Err(crate::oidc::TokenRejection::Invalid(why)) => {
+                return Err(AuthzError::Unauthenticated(format!(
+                    "the access token is not valid: {why}"
+                ))
+                .into())
+            }
+            // A valid token is never called invalid because the database is down.
+            Err(crate::oidc::TokenRejection::Unchecked(e)) => return Err(e.into()),
+        };
         let subject = Subject::Client(claims.client_id.clone());
         let meta = crate::api::extract::request_meta(parts, app);
         Ok(Actor {

@@ -10,6 +10,9 @@ pub enum DirectoryError {
     NotFound { kind: &'static str, id: String },
     #[error("{0}")]
     Conflict(String),
+    /// `If-Match` named another version; carries the current `ETag`.
+    #[error("the record has changed since it was read (its ETag is now {0})")]
+    PreconditionFailed(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

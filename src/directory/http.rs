@@ -1,12 +1,14 @@
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::{OrgFilter, OrgInput, PersonFilter, PersonInput, Upserted};
-use crate::api::{decode_cursor, encode_cursor, page_limit, ApiJson, MergePatch, Page};
+use crate::api::{
+    decode_cursor, encode_cursor, if_match, page_limit, with_etag, ApiJson, MergePatch, Page,
+};
 use crate::authz::{Action, Actor, Object};
 use crate::clock::parse_rfc3339;
 use crate::error::{AppError, FieldError};
@@ -23,16 +25,17 @@ pub(super) fn router() -> Router<AppState> {
 
 /// 201 with Location for a new record, 200 otherwise.
 fn upserted<T: serde::Serialize>(u: Upserted<T>, location: String) -> Response {
-    if u.created {
+    let resp = if u.created {
         (
             StatusCode::CREATED,
             [(header::LOCATION, location)],
-            Json(u.record),
+            Json(&u.record),
         )
             .into_response()
     } else {
-        Json(u.record).into_response()
-    }
+        Json(&u.record).into_response()
+    };
+    with_etag(&u.record, resp)
 }
 
 fn since(v: &Option<String>) -> Result<Option<i64>, AppError> {
@@ -120,18 +123,19 @@ async fn get_user(
     State(app): State<AppState>,
     actor: Actor,
     Path(id): Path<String>,
-) -> Result<Json<super::Person>, AppError> {
+) -> Result<Response, AppError> {
     let person = find_person_for(&app, &actor, &id, Object::Users, Action::Read).await?;
     actor
         .require_in_any(&app, Object::Users, Action::Read, &person.org_ids())
         .await?;
-    Ok(Json(person))
+    Ok(with_etag(&person, Json(&person).into_response()))
 }
 
 async fn patch_user(
     State(app): State<AppState>,
     actor: Actor,
     Path(id): Path<String>,
+    headers: HeaderMap,
     MergePatch(patch): MergePatch,
 ) -> Result<Response, AppError> {
     let person = find_person_for(&app, &actor, &id, Object::Users, Action::Write).await?;
@@ -155,9 +159,10 @@ async fn patch_user(
         &actor.origin,
         &person.id,
         patch,
+        if_match(&headers).as_deref(),
     )
     .await?;
-    Ok(Json(done.record).into_response())
+    Ok(with_etag(&done.record, Json(&done.record).into_response()))
 }
 
 #[derive(Deserialize)]
@@ -172,7 +177,7 @@ async fn lifecycle_user(
     actor: Actor,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<LifecycleRequest>,
-) -> Result<Json<super::Person>, AppError> {
+) -> Result<Response, AppError> {
     let person = find_person_for(&app, &actor, &id, Object::Users, Action::Write).await?;
     require_each(&app, &actor, Object::Users, &person.org_ids()).await?;
     let person = super::transition_person(
@@ -184,7 +189,7 @@ async fn lifecycle_user(
         req.reason,
     )
     .await?;
-    Ok(Json(person))
+    Ok(with_etag(&person, Json(&person).into_response()))
 }
 
 #[derive(Deserialize)]
@@ -278,38 +283,36 @@ async fn get_org(
     State(app): State<AppState>,
     actor: Actor,
     Path(id): Path<String>,
-) -> Result<Json<super::Org>, AppError> {
+) -> Result<Response, AppError> {
     let org = super::get_org(app.store(), &id).await?;
     actor
         .require(&app, Object::Orgs, Action::Read, Some(&org.id))
         .await?;
-    Ok(Json(org))
+    Ok(with_etag(&org, Json(&org).into_response()))
 }
 
 async fn patch_org(
     State(app): State<AppState>,
     actor: Actor,
     Path(id): Path<String>,
+    headers: HeaderMap,
     MergePatch(patch): MergePatch,
 ) -> Result<Response, AppError> {
     let org = super::get_org(app.store(), &id).await?;
-    if patch.get("id").is_some() {
-        return Err(AppError::Validation(vec![FieldError::new(
-            "id",
-            "set by the server; leave it out",
-        )]));
-    }
-    let input: OrgInput = super::patch::merge_patch(&org.to_input(), patch)?;
+    // Authorized against the org as read now; the patch itself is applied to the
+    // org as it is inside the write transaction.
+    let input: OrgInput = super::patch::merge_patch(&org.to_input(), patch.clone())?;
     authorize_org_write(&app, &actor, Some(&org), input.parent.as_deref()).await?;
-    let done = super::upsert_org(
+    let done = super::patch_org(
         app.store(),
         app.clock().now_ms(),
         &actor.origin,
-        Some(&org.id),
-        input,
+        &org.id,
+        patch,
+        if_match(&headers).as_deref(),
     )
     .await?;
-    Ok(Json(done.record).into_response())
+    Ok(with_etag(&done.record, Json(&done.record).into_response()))
 }
 
 #[derive(Deserialize)]

@@ -13,7 +13,8 @@ mod validate;
 pub use error::DirectoryError;
 pub use model::{AffiliationInput, Org, OrgInput, Person, PersonInput, PersonStatus, PERSON_KINDS};
 pub use orgs::{
-    find_org_by_sourced_id, get_org, list_orgs, org_ancestry, resolve_org, upsert_org, OrgFilter,
+    find_org_by_sourced_id, get_org, list_orgs, org_ancestry, patch_org, resolve_org, upsert_org,
+    OrgFilter,
 };
 pub use people::{
     find_people_by_field, find_person_by_login, get_person, get_person_core, list_people,

@@ -154,6 +154,11 @@ pub struct Person {
 }
 
 impl Person {
+    /// The `ETag` of this record as the API returns it.
+    pub fn etag(&self) -> String {
+        crate::api::etag_of(self)
+    }
+
     pub fn org_ids(&self) -> Vec<String> {
         let mut v: Vec<String> = self.affiliations.iter().map(|a| a.org_id.clone()).collect();
         v.sort();
@@ -221,6 +226,11 @@ pub struct Org {
 }
 
 impl Org {
+    /// The `ETag` of this record as the API returns it.
+    pub fn etag(&self) -> String {
+        crate::api::etag_of(self)
+    }
+
     pub fn to_input(&self) -> OrgInput {
         OrgInput {
             sourced_id: self.sourced_id.clone(),

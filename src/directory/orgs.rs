@@ -125,17 +125,109 @@ pub async fn list_orgs(store: &Store, f: &OrgFilter) -> Result<Vec<Org>, Directo
     rows.iter().map(from_row).collect()
 }
 
-/// Creates the org, or updates it when `target` (PATCH) or its sourcedId (POST)
-/// names an existing one. Sending what is already stored changes nothing.
+/// Creates the org, or updates it when `target` or its sourcedId (POST) names an
+/// existing one. Sending what is already stored changes nothing.
 pub async fn upsert_org(
     store: &Store,
     now_ms: i64,
     origin: &Origin,
     target: Option<&str>,
-    mut input: OrgInput,
+    input: OrgInput,
 ) -> Result<Upserted<Org>, DirectoryError> {
-    let mut errors = check_org(&mut input);
+    write_org(
+        store,
+        now_ms,
+        origin,
+        target,
+        OrgChange::Replace(input),
+        None,
+    )
+    .await
+}
+
+/// Applies an RFC 7396 merge patch to the org as it is inside the write
+/// transaction (two patches of different fields both stand); `if_match` makes it
+/// conditional on the `ETag` the caller read (412 otherwise).
+pub async fn patch_org(
+    store: &Store,
+    now_ms: i64,
+    origin: &Origin,
+    id: &str,
+    patch: serde_json::Value,
+    if_match: Option<&str>,
+) -> Result<Upserted<Org>, DirectoryError> {
+    if patch.get("id").is_some() {
+        return Err(DirectoryError::field(
+            "id",
+            "set by the server; leave it out",
+        ));
+    }
+    write_org(
+        store,
+        now_ms,
+        origin,
+        Some(id),
+        OrgChange::Patch(patch),
+        if_match,
+    )
+    .await
+}
+
+enum OrgChange {
+    Replace(OrgInput),
+    Patch(serde_json::Value),
+}
+
+async fn write_org(
+    store: &Store,
+    now_ms: i64,
+    origin: &Origin,
+    target: Option<&str>,
+    change: OrgChange,
+    if_match: Option<&str>,
+) -> Result<Upserted<Org>, DirectoryError> {
     let mut tx = store.begin().await?;
+    let (existing, mut input) = match (change, target) {
+        (OrgChange::Replace(input), None) => {
+            store
+                .lock_row(&mut tx, "orgs", "sourced_id", &input.sourced_id)
+                .await?;
+            let row = sqlx::query(&format!("SELECT {COLUMNS} FROM orgs WHERE sourced_id = $1"))
+                .bind(&input.sourced_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            (row.as_ref().map(from_row).transpose()?, input)
+        }
+        (change, Some(id)) => {
+            store.lock_row(&mut tx, "orgs", "id", id).await?;
+            let row = sqlx::query(&format!("SELECT {COLUMNS} FROM orgs WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| DirectoryError::NotFound {
+                    kind: "org",
+                    id: id.to_string(),
+                })?;
+            let current = from_row(&row)?;
+            let input = match change {
+                OrgChange::Replace(input) => input,
+                OrgChange::Patch(patch) => super::patch::merge_patch(&current.to_input(), patch)?,
+            };
+            (Some(current), input)
+        }
+        (OrgChange::Patch(_), None) => {
+            return Err(DirectoryError::field(
+                "id",
+                "a patch names the org to change",
+            ))
+        }
+    };
+    if let (Some(expected), Some(current)) = (if_match, &existing) {
+        if !crate::api::etag_matches(expected, &current.etag()) {
+            return Err(DirectoryError::PreconditionFailed(current.etag()));
+        }
+    }
+    let mut errors = check_org(&mut input);
     let parent_id = match &input.parent {
         Some(p) => match resolve_org_tx(&mut tx, p).await? {
             Some((id, _)) => {
@@ -169,25 +261,6 @@ pub async fn upsert_org(
     if !errors.is_empty() {
         return Err(DirectoryError::Invalid(errors));
     }
-    let existing = match target {
-        Some(id) => Some(
-            sqlx::query(&format!("SELECT {COLUMNS} FROM orgs WHERE id = $1"))
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?
-                .ok_or_else(|| DirectoryError::NotFound {
-                    kind: "org",
-                    id: id.to_string(),
-                })?,
-        ),
-        None => {
-            sqlx::query(&format!("SELECT {COLUMNS} FROM orgs WHERE sourced_id = $1"))
-                .bind(&input.sourced_id)
-                .fetch_optional(&mut *tx)
-                .await?
-        }
-    };
-    let existing = existing.as_ref().map(from_row).transpose()?;
     let status = input.status.clone().unwrap_or_else(|| {
         existing
             .as_ref()

@@ -184,9 +184,9 @@ async fn resolve_affiliations(
     Ok(())
 }
 
-/// Creates the person or, when `target` (PATCH) or the sourcedId (POST) names an
-/// existing one, replaces its record. The same request twice writes nothing the
-/// second time. Everything, audit event included, commits in one transaction.
+/// Creates the person or, when `target` or the sourcedId names an existing one,
+/// replaces its record. The same request twice writes nothing the second time.
+/// Everything, audit event included, commits in one transaction.
 pub async fn upsert_person(
     store: &Store,
     now_ms: i64,
@@ -194,15 +194,25 @@ pub async fn upsert_person(
     target: Option<&str>,
     input: PersonInput,
 ) -> Result<Upserted<Person>, DirectoryError> {
-    match upsert_once(store, now_ms, origin, target, input.clone(), true).await {
+    let change = Change::Replace(input);
+    match upsert_once(store, now_ms, origin, target, change.clone(), true, None).await {
         // Two first-time requests for one sourcedId raced. If the winner stored the
         // same record this one is a no-op (200); if not, this caller was authorized
         // against orgs that are no longer the record's, so it must read and retry.
         Err(DirectoryError::Store(StoreError::Duplicate(_))) if target.is_none() => {
-            upsert_once(store, now_ms, origin, None, input, false).await
+            upsert_once(store, now_ms, origin, None, change, false, None).await
         }
         other => other,
     }
+}
+
+/// What a write asks for: a whole record (POST), or an RFC 7396 merge patch applied
+/// to the record as it is inside the write transaction (PATCH), so that two patches
+/// of different fields both stand.
+#[derive(Clone)]
+enum Change {
+    Replace(PersonInput),
+    Patch(serde_json::Value),
 }
 
 async fn upsert_once(
@@ -210,29 +220,44 @@ async fn upsert_once(
     now_ms: i64,
     origin: &Origin,
     target: Option<&str>,
-    mut input: PersonInput,
+    change: Change,
     may_update: bool,
+    if_match: Option<&str>,
 ) -> Result<Upserted<Person>, DirectoryError> {
-    let mut errors = check_person(&mut input);
     let mut tx = store.begin().await?;
+    let (existing, mut input, mut errors) = match change {
+        Change::Replace(mut input) => {
+            let errors = check_person(&mut input);
+            let existing = match target {
+                Some(id) => Some(load_locked(store, &mut tx, "id", id).await?),
+                None => {
+                    store
+                        .lock_row(&mut tx, "people", "sourced_id", &input.sourced_id)
+                        .await?;
+                    repo::load(&mut tx, "p.sourced_id = $1", &[input.sourced_id.clone()])
+                        .await?
+                        .pop()
+                }
+            };
+            (existing, input, errors)
+        }
+        Change::Patch(patch) => {
+            let id = target.unwrap_or_default();
+            let current = load_locked(store, &mut tx, "id", id).await?;
+            let mut input: PersonInput = merge_patch(&current.to_input(), patch)?;
+            let errors = check_person(&mut input);
+            (Some(current), input, errors)
+        }
+    };
+    if let (Some(expected), Some(current)) = (if_match, &existing) {
+        if !crate::api::etag_matches(expected, &current.etag()) {
+            return Err(DirectoryError::PreconditionFailed(current.etag()));
+        }
+    }
     resolve_affiliations(&mut tx, &mut input, &mut errors).await?;
     if !errors.is_empty() {
         return Err(DirectoryError::Invalid(errors));
     }
-    let existing = match target {
-        Some(id) => {
-            let found = repo::load(&mut tx, "p.id = $1", &[id.to_string()])
-                .await?
-                .pop();
-            Some(found.ok_or_else(|| DirectoryError::NotFound {
-                kind: "user",
-                id: id.to_string(),
-            })?)
-        }
-        None => repo::load(&mut tx, "p.sourced_id = $1", &[input.sourced_id.clone()])
-            .await?
-            .pop(),
-    };
     let org_ids: Vec<String> = input.affiliations.iter().map(|a| a.org.clone()).collect();
     let (id, created, details) = match existing {
         Some(old) => {
@@ -350,16 +375,18 @@ fn diff(before: &PersonInput, after: &PersonInput) -> Vec<(String, serde_json::V
         .collect()
 }
 
-/// Applies an RFC 7396 merge patch to the person's record. `status` moves only
-/// through the lifecycle endpoint; `id` and timestamps are the server's.
+/// Applies an RFC 7396 merge patch to the person's record, read and written in one
+/// transaction. `status` moves only through the lifecycle endpoint; `id` and
+/// timestamps are the server's. `if_match` (an `ETag` the caller read) makes the
+/// write conditional (RFC 9110 §13.1.1): 412 when the record has changed since.
 pub async fn patch_person(
     store: &Store,
     now_ms: i64,
     origin: &Origin,
     id: &str,
     patch: serde_json::Value,
+    if_match: Option<&str>,
 ) -> Result<Upserted<Person>, DirectoryError> {
-    let current = get_person(store, id).await?;
     if let Some(obj) = patch.as_object() {
         for key in [
             "id",
@@ -379,8 +406,33 @@ pub async fn patch_person(
             }
         }
     }
-    let input: PersonInput = merge_patch(&current.to_input(), patch)?;
-    upsert_person(store, now_ms, origin, Some(&current.id), input).await
+    upsert_once(
+        store,
+        now_ms,
+        origin,
+        Some(id),
+        Change::Patch(patch),
+        true,
+        if_match,
+    )
+    .await
+}
+
+/// The person `column = value`, locked for the rest of the transaction.
+async fn load_locked(
+    store: &Store,
+    tx: &mut Tx,
+    column: &'static str,
+    value: &str,
+) -> Result<Person, DirectoryError> {
+    store.lock_row(tx, "people", column, value).await?;
+    repo::load(tx, &format!("p.{column} = $1"), &[value.to_string()])
+        .await?
+        .pop()
+        .ok_or_else(|| DirectoryError::NotFound {
+            kind: "user",
+            id: value.to_string(),
+        })
 }
 
 /// Moves a person through the lifecycle (suspend, reinstate, graduate, separate).
@@ -404,7 +456,8 @@ pub async fn transition_person(
             ));
         }
     }
-    let current = get_person(store, id).await?;
+    let mut tx = store.begin().await?;
+    let current = load_locked(store, &mut tx, "id", id).await?;
     let from = PersonStatus::parse(&current.status).unwrap_or(PersonStatus::Active);
     if from == next {
         return Ok(current);
@@ -428,7 +481,6 @@ pub async fn transition_person(
             "only students graduate; use separated for staff who leave".into(),
         ));
     }
-    let mut tx = store.begin().await?;
     repo::set_status(
         &mut tx,
         &current.id,

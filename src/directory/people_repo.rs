@@ -262,7 +262,9 @@ pub(super) async fn set_status(
 ) -> Result<(), DirectoryError> {
     // Conditional on the status read before: two replicas moving one person at once
     // cannot both win.
-    let done = sqlx::query("UPDATE people SET status = $1, status_reason = $2, status_changed_at = $3, updated_at = $3 WHERE id = $4 AND status = $5")
+    // `updated_at` only moves forward, even for two changes within a millisecond.
+    let done = sqlx::query("UPDATE people SET status = $1, status_reason = $2, status_changed_at = $3, \
+         updated_at = CASE WHEN updated_at >= $3 THEN updated_at + 1 ELSE $3 END WHERE id = $4 AND status = $5")
         .bind(status)
         .bind(reason)
         .bind(now_ms)

@@ -57,12 +57,28 @@ impl OAuthError {
     }
     /// Not an RFC 6749 code for this endpoint, but what servers answer on a failure
     /// of their own (RFC 6749 §4.1.2.1 defines `server_error` for the same purpose).
-    pub fn server_error(internal: impl std::fmt::Display) -> Self {
+    ///
+    /// When the database cannot take the request now (disk full, down, frozen) the
+    /// answer is 503 `temporarily_unavailable` with `Retry-After` (RFC 6749
+    /// §4.1.2.1 names that code for the same condition): a client retries it, and
+    /// nothing about a token's validity is implied.
+    pub fn server_error<E: std::fmt::Display + 'static>(internal: E) -> Self {
+        if let Some(reason) = crate::error::transient_reason(&internal) {
+            crate::error::unavailable_logged(reason, &internal.to_string());
+            return Self::temporarily_unavailable(reason);
+        }
         tracing::error!(error = %internal, "token endpoint failed");
         Self::new(
             "server_error",
             StatusCode::INTERNAL_SERVER_ERROR,
             "the server could not issue a token; try again later",
+        )
+    }
+    pub fn temporarily_unavailable(reason: &str) -> Self {
+        Self::new(
+            "temporarily_unavailable",
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the server cannot answer now ({reason}); try again in a few seconds"),
         )
     }
 }
@@ -75,6 +91,12 @@ impl IntoResponse for OAuthError {
         let h = resp.headers_mut();
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            h.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(crate::error::RETRY_AFTER_SECONDS),
+            );
+        }
         if self.basic_challenge {
             h.insert(
                 header::WWW_AUTHENTICATE,

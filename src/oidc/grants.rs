@@ -320,11 +320,14 @@ pub async fn use_jti(app: &AppState, jti: &str, expires_at_ms: i64) -> Result<bo
     Ok(true)
 }
 
-pub async fn jti_used(app: &AppState, jti: &str) -> Result<bool, OAuthError> {
+/// Whether `jti` (a `revoked:` or `used:` key) is recorded.
+pub async fn revoked_jti(
+    store: &crate::store::Store,
+    jti: &str,
+) -> Result<bool, crate::store::StoreError> {
     let seen: Option<i64> = sqlx::query_scalar("SELECT 1 FROM used_jtis WHERE jti = $1")
         .bind(jti)
-        .fetch_optional(app.store().reader())
-        .await
-        .map_err(OAuthError::server_error)?;
+        .fetch_optional(store.reader())
+        .await?;
     Ok(seen.is_some())
 }

@@ -102,12 +102,11 @@ impl IntoResponse for BearerError {
             "{} error=\"{}\", error_description=\"{}\"",
             self.scheme, self.error, desc
         );
-        let status = if self.error == "insufficient_scope" {
-            StatusCode::FORBIDDEN
-        } else if self.error == "invalid_request" {
-            StatusCode::BAD_REQUEST
-        } else {
-            StatusCode::UNAUTHORIZED
+        let status = match self.error {
+            "insufficient_scope" => StatusCode::FORBIDDEN,
+            "invalid_request" => StatusCode::BAD_REQUEST,
+            "temporarily_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::UNAUTHORIZED,
         };
         let mut resp = (
             status,
@@ -116,7 +115,13 @@ impl IntoResponse for BearerError {
             ),
         )
             .into_response();
-        if let Ok(v) = HeaderValue::from_str(&challenge) {
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // Not a verdict on the token: no challenge, and a time to retry.
+            resp.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(crate::error::RETRY_AFTER_SECONDS),
+            );
+        } else if let Ok(v) = HeaderValue::from_str(&challenge) {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
         }
         no_store(resp)

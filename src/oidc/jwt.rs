@@ -131,10 +131,26 @@ pub fn verify_for(
 
 /// Verifies an access token presented to the admin API, and that its client is
 /// still registered and enabled (a deleted client's tokens stop working).
+/// Why an API access token was not accepted.
+#[derive(Debug)]
+pub enum TokenRejection {
+    /// The token is not valid (says why; safe to show).
+    Invalid(&'static str),
+    /// The token could not be checked now (the database did not answer): a 503,
+    /// never a verdict on the token.
+    Unchecked(crate::store::StoreError),
+}
+
+impl From<&'static str> for TokenRejection {
+    fn from(why: &'static str) -> Self {
+        TokenRejection::Invalid(why)
+    }
+}
+
 pub async fn verify_access_token(
     app: &AppState,
     token: &str,
-) -> Result<AccessClaims, &'static str> {
+) -> Result<AccessClaims, TokenRejection> {
     let check = || {
         verify(
             &app.keys(),
@@ -155,19 +171,24 @@ pub async fn verify_access_token(
         .await
     {
         Ok(Some(c)) if c.enabled => {}
-        Ok(Some(_)) => return Err("the client is disabled"),
-        Ok(None) => return Err("the client no longer exists"),
-        Err(_) => return Err("the client could not be checked"),
+        Ok(Some(_)) => return Err("the client is disabled".into()),
+        Ok(None) => return Err("the client no longer exists".into()),
+        Err(super::ClientError::Store(e)) => return Err(TokenRejection::Unchecked(e)),
+        Err(e) => {
+            return Err(TokenRejection::Unchecked(crate::store::StoreError::Worker(
+                e.to_string(),
+            )))
+        }
     }
     // The API takes Bearer tokens only; a DPoP-bound token without its proof is refused
     // (RFC 9449 §7.1), and a token revoked at /oauth2/revoke stops working at once.
     if claims.cnf.is_some() {
-        return Err("the token is DPoP-bound; this API takes Bearer tokens");
+        return Err("the token is DPoP-bound; this API takes Bearer tokens".into());
     }
-    match super::grants::jti_used(app, &format!("revoked:{}", claims.jti)).await {
+    match super::grants::revoked_jti(app.store(), &format!("revoked:{}", claims.jti)).await {
         Ok(false) => Ok(claims),
-        Ok(true) => Err("the token has been revoked"),
-        Err(_) => Err("the token could not be checked"),
+        Ok(true) => Err("the token has been revoked".into()),
+        Err(e) => Err(TokenRejection::Unchecked(e)),
     }
 }
 

@@ -32,9 +32,7 @@ impl LivenessChecker {
         let batcher = Batcher::start("token-liveness", MAX_BATCH, move |checks: Vec<Check>| {
             let (store, now) = (store.clone(), clock.now_ms());
             async move {
-                let (revoked, live) = check_batch(&store, now, &checks)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let (revoked, live) = check_batch(&store, now, &checks).await?;
                 Ok(checks
                     .iter()
                     .map(|c| {

@@ -44,7 +44,7 @@ pub use clients::{
 pub use consent::{granted_scopes, list_consents, remember_consent, revoke_consent, ConsentView};
 pub use error::{ClientError, KeyError, OAuthError};
 pub use grants::move_session_grants;
-pub use jwt::{at_hash, sign as sign_jwt, verify_access_token, AccessClaims};
+pub use jwt::{at_hash, sign as sign_jwt, verify_access_token, AccessClaims, TokenRejection};
 pub use keys::Alg;
 /// AES-256-GCM under the master key, bound to a label (also seals the SAML SP key).
 pub(crate) use keys::{decrypt as open_secret, encrypt as seal_secret};

@@ -55,7 +55,7 @@ impl RefreshWriter {
                     rotations.len(),
                     started.elapsed().as_secs_f64(),
                 );
-                won.map_err(|e| e.to_string())
+                won
             }
         })?;
         Ok(RefreshWriter(batcher))

@@ -107,7 +107,17 @@ pub async fn userinfo(
             })
         }
     };
-    let server = |_| invalid_token(scheme, "the token could not be checked; try again");
+    // The token could not be checked (the database did not answer): that says
+    // nothing about the token, so never `invalid_token`.
+    let server = |e: OAuthError| BearerError {
+        scheme,
+        error: if e.status == axum::http::StatusCode::SERVICE_UNAVAILABLE {
+            "temporarily_unavailable"
+        } else {
+            "server_error"
+        },
+        description: e.description,
+    };
     let aud = userinfo_audience(app);
     let claims = live_access_token(app, token, &[&aud])
         .await
@@ -158,9 +168,13 @@ pub async fn userinfo(
             description: "the token lacks the openid scope".into(),
         });
     }
-    let person = crate::directory::get_person_core(app.store(), &claims.sub)
-        .await
-        .map_err(|_| invalid_token(scheme, "the person no longer exists"))?;
+    let person = match crate::directory::get_person_core(app.store(), &claims.sub).await {
+        Ok(p) => p,
+        Err(crate::directory::DirectoryError::NotFound { .. }) => {
+            return Err(invalid_token(scheme, "the person no longer exists"))
+        }
+        Err(e) => return Err(server(OAuthError::server_error(e))),
+    };
     if person.status != "active" {
         return Err(invalid_token(scheme, "the account is no longer active"));
     }
@@ -168,8 +182,7 @@ pub async fn userinfo(
         .clients()
         .get(app.store(), &claims.client_id, app.clock().now_ms())
         .await
-        .ok()
-        .flatten()
+        .map_err(|e| server(OAuthError::server_error(e)))?
         .ok_or_else(|| invalid_token(scheme, "the client no longer exists"))?;
     let mut out = super::claims::person_claims(app, &person, &scopes, &client)
         .await

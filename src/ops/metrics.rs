@@ -99,3 +99,20 @@ pub fn saml_metadata_loaded(idp: &str, now_ms: i64) {
 pub fn saml_idp_event(event: &'static str) {
     metrics::counter!("hms_ach_saml_idp_events_total", "event" => event).increment(1);
 }
+
+/// A database connection closed because it was left inside a failed transaction
+/// (see `Store::connect`).
+pub fn store_connection_recycled() {
+    metrics::counter!("hms_ach_store_connections_recycled_total").increment(1);
+}
+
+/// A request answered 503 because the database could not take it (`reason` is one
+/// of a few fixed strings, e.g. "database disk full").
+pub fn store_unavailable(reason: &'static str) {
+    metrics::counter!("hms_ach_store_unavailable_total", "reason" => reason).increment(1);
+}
+
+/// 1 while `/readyz` finds the database unable to take writes, else 0.
+pub fn store_ready(ready: bool) {
+    metrics::gauge!("hms_ach_store_ready").set(if ready { 1.0 } else { 0.0 });
+}

@@ -49,6 +49,26 @@ async fn sanitize_request_id(mut req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
+/// A request that runs past `server.request_timeout_seconds` is the server's delay
+/// (typically a database that stopped answering), not the client's: 503
+/// problem+json with `Retry-After`, not 408.
+async fn time_limit(
+    axum::extract::State(limit): axum::extract::State<Duration>,
+    req: Request,
+    next: Next,
+) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => {
+            tracing::warn!(seconds = limit.as_secs(), "request timed out");
+            crate::ops::metrics::store_unavailable("request timed out");
+            axum::response::IntoResponse::into_response(crate::error::AppError::Unavailable(
+                "The request took longer than the server allows. A change it asked for may or may not have been saved: read the record before sending it again.".into(),
+            ))
+        }
+    }
+}
+
 /// Layers, outermost first: request id → trace span (id, method, path; never
 /// headers, query strings or bodies, which may hold secrets) → id echoed on the
 /// response → panic guard → timeout → body limit → security headers → metrics.
@@ -84,7 +104,10 @@ pub fn apply(router: Router, config: &Config) -> Router {
     }
     router
         .layer(tower_http::limit::RequestBodyLimitLayer::new(config.server.request_body_limit_bytes))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(config.server.request_timeout_seconds)))
+        .layer(axum::middleware::from_fn_with_state(
+            Duration::from_secs(config.server.request_timeout_seconds),
+            time_limit,
+        ))
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(

@@ -15,7 +15,9 @@ use std::future::Future;
 
 use tokio::sync::{mpsc, oneshot};
 
-type Job<Req, Resp> = (Req, oneshot::Sender<Result<Resp, String>>);
+use super::StoreError;
+
+type Job<Req, Resp> = (Req, oneshot::Sender<Result<Resp, StoreError>>);
 
 /// The handle callers use; the worker thread ends when the last handle is dropped.
 pub struct Batcher<Req, Resp> {
@@ -44,7 +46,7 @@ impl<Req: Send + 'static, Resp: Send + 'static> Batcher<Req, Resp> {
     pub fn start<F, Fut>(name: &'static str, max_batch: usize, handle: F) -> std::io::Result<Self>
     where
         F: FnMut(Vec<Req>) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<Vec<Resp>, String>> + Send,
+        Fut: Future<Output = Result<Vec<Resp>, StoreError>> + Send,
     {
         let (queue, jobs) = mpsc::channel(4 * max_batch);
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -57,8 +59,8 @@ impl<Req: Send + 'static, Resp: Send + 'static> Batcher<Req, Resp> {
     }
 
     /// Sends one request and waits for its answer.
-    pub async fn call(&self, request: Req) -> Result<Resp, String> {
-        let stopped = || format!("the {} worker has stopped", self.name);
+    pub async fn call(&self, request: Req) -> Result<Resp, StoreError> {
+        let stopped = || StoreError::Worker(format!("the {} worker has stopped", self.name));
         let (done, wait) = oneshot::channel();
         self.queue
             .send((request, done))
@@ -75,7 +77,7 @@ async fn run<Req, Resp, F, Fut>(
     mut handle: F,
 ) where
     F: FnMut(Vec<Req>) -> Fut,
-    Fut: Future<Output = Result<Vec<Resp>, String>>,
+    Fut: Future<Output = Result<Vec<Resp>, StoreError>>,
 {
     let mut jobs = Vec::with_capacity(max_batch);
     while queue.recv_many(&mut jobs, max_batch).await > 0 {
@@ -88,13 +90,25 @@ async fn run<Req, Resp, F, Fut>(
                 }
             }
             result => {
-                let msg = match result {
-                    Err(e) => e,
-                    Ok(a) => format!("{} answers for {n} requests", a.len()),
+                // One failure answers every request of the group; a transient one
+                // (disk full, database down) stays transient for each of them.
+                let (reason, msg) = match result {
+                    Err(StoreError::Unavailable { reason, detail }) => (Some(reason), detail),
+                    Err(e) => (None, e.to_string()),
+                    Ok(a) => (None, format!("{} answers for {n} requests", a.len())),
                 };
-                tracing::error!(worker = name, requests = n, error = %msg, "batch failed");
+                if reason.is_none() {
+                    tracing::error!(worker = name, requests = n, error = %msg, "batch failed");
+                }
                 for done in replies {
-                    let _ = done.send(Err(msg.clone()));
+                    let e = match reason {
+                        Some(reason) => StoreError::Unavailable {
+                            reason,
+                            detail: msg.clone(),
+                        },
+                        None => StoreError::Worker(msg.clone()),
+                    };
+                    let _ = done.send(Err(e));
                 }
             }
         }

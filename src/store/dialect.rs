@@ -63,6 +63,47 @@ pub(super) async fn prepare_connection(
     Ok(())
 }
 
+/// How a write transaction starts (see `Store::begin`).
+pub(super) fn begin_write(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "BEGIN IMMEDIATE",
+        Backend::Postgres => "BEGIN",
+    }
+}
+
+/// A statement that locks one row for the rest of the transaction, where one is
+/// needed (see `Store::lock_row`).
+pub(super) fn lock_row_sql(backend: Backend, table: &str, column: &str) -> Option<String> {
+    match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(format!(
+            "SELECT 1 FROM {table} WHERE {column} = $1 FOR UPDATE"
+        )),
+    }
+}
+
+/// The readiness probe's committed write (portable upsert: SQLite ≥ 3.24).
+pub(super) const PROBE_UPSERT: &str =
+    "INSERT INTO store_probe (id, checked_at, pad) VALUES ('readyz', $1, '') \
+     ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at";
+
+/// The size of the probe's rolled-back row: a few pages, so a database without a
+/// free page left is found.
+pub(super) const PROBE_PAD_BYTES: usize = 16 * 1024;
+
+/// SQLite's largest `max_page_count` (its default).
+pub(super) const SQLITE_MAX_PAGES: u64 = 4_294_967_294;
+
+pub(super) async fn set_page_limit(
+    conn: &mut AnyConnection,
+    pages: u64,
+) -> Result<(), sqlx::Error> {
+    // A number from code, not input: PRAGMA takes no bound parameters.
+    conn.execute(format!("PRAGMA max_page_count = {pages}").as_str())
+        .await?;
+    Ok(())
+}
+
 pub(super) fn schema_query(backend: Backend) -> &'static str {
     match backend {
         Backend::Sqlite => {

@@ -7,12 +7,13 @@
 
 mod batcher;
 mod dialect;
+mod fault;
 
 pub use batcher::Batcher;
 pub use dialect::Backend;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::AnyPool;
+use sqlx::{AnyPool, Connection as _};
 use std::time::Duration;
 
 pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
@@ -32,8 +33,18 @@ pub enum StoreError {
     Duplicate(String),
     #[error("database error: {0}")]
     Database(sqlx::Error),
+    /// The database cannot take the request now (disk full, unreachable, locked,
+    /// read-only after a failover…): nothing was written, and the same request may
+    /// succeed later. Answered 503 with `Retry-After`, never 500.
+    #[error("the database cannot take this request now ({reason}): {detail}")]
+    Unavailable {
+        reason: &'static str,
+        detail: String,
+    },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error("{0}")]
+    Worker(String),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -43,7 +54,26 @@ impl From<sqlx::Error> for StoreError {
                 return StoreError::Duplicate(db.constraint().unwrap_or("key").to_string());
             }
         }
-        StoreError::Database(e)
+        match fault::transient(&e) {
+            Some(reason) => StoreError::Unavailable {
+                reason,
+                detail: e.to_string(),
+            },
+            None => StoreError::Database(e),
+        }
+    }
+}
+
+/// Why `e` is transient (see [`StoreError::Unavailable`]), if it is.
+pub fn transient_reason(e: &sqlx::Error) -> Option<&'static str> {
+    fault::transient(e)
+}
+
+impl StoreError {
+    /// Whether the failure is the database's state, not the request: answer 503 and
+    /// let the client retry.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable { .. })
     }
 }
 
@@ -57,6 +87,8 @@ pub struct Store {
     read: AnyPool,
     backend: Backend,
     audit_key: std::sync::Arc<AuditKey>,
+    /// SQLite only: a cap on the database's pages (see `limit_sqlite_pages`).
+    page_limit: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The key that seals the audit chain (HMAC-SHA256). Someone who can write to the
@@ -96,7 +128,9 @@ impl Store {
             hint: backend.unreachable_hint(),
         };
         let url = backend.normalize_url(url);
+        let page_limit = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let open = |max: u32, writer: bool| {
+            let page_limit = page_limit.clone();
             AnyPoolOptions::new()
                 .max_connections(max)
                 .acquire_timeout(timeout)
@@ -106,9 +140,36 @@ impl Store {
                 // after a failover a stale connection is found before it fails a request.
                 .test_before_acquire(backend == Backend::Postgres)
                 .after_connect(move |conn, _| {
-                    Box::pin(
-                        async move { dialect::prepare_connection(backend, conn, writer).await },
-                    )
+                    let pages = page_limit.load(std::sync::atomic::Ordering::Relaxed);
+                    Box::pin(async move {
+                        dialect::prepare_connection(backend, conn, writer).await?;
+                        if writer && pages > 0 {
+                            dialect::set_page_limit(conn, pages).await?;
+                        }
+                        Ok(())
+                    })
+                })
+                // A connection must come back outside any transaction. A transaction
+                // dropped without commit queues its rollback; if that rollback fails
+                // (SQLite after SQLITE_FULL or an I/O error at COMMIT) the connection
+                // would stay inside a transaction that never commits, and every later
+                // "transaction" on it would be a savepoint of that one: acknowledged,
+                // then lost. Such a connection is closed (closing rolls back) and the
+                // pool opens a fresh one.
+                .after_release(|conn, _| {
+                    Box::pin(async move {
+                        if !conn.is_in_transaction() {
+                            return Ok(true);
+                        }
+                        // Runs the queued rollback first.
+                        conn.ping().await?;
+                        if conn.is_in_transaction() {
+                            tracing::warn!("a database connection was left inside a failed transaction; closing it");
+                            crate::ops::metrics::store_connection_recycled();
+                            return Ok(false);
+                        }
+                        Ok(true)
+                    })
                 })
         };
         let (write, read) = match backend {
@@ -133,6 +194,7 @@ impl Store {
             write,
             read,
             backend,
+            page_limit,
             audit_key: std::sync::Arc::new(AuditKey::new(&UNCONFIGURED_AUDIT_KEY)),
         })
     }
@@ -169,8 +231,84 @@ impl Store {
     }
 
     /// A write transaction: everything one change does commits together or not at all.
+    /// On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`): a deferred
+    /// transaction that reads first and writes later fails at once with
+    /// SQLITE_BUSY_SNAPSHOT when another process (the CLI) wrote in between, whatever
+    /// the busy timeout; an immediate one waits for the lock instead.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
-        Ok(self.write.begin().await?)
+        Ok(self
+            .write
+            .begin_with(dialect::begin_write(self.backend))
+            .await?)
+    }
+
+    /// SQLite only: caps the database file at `pages` pages (`PRAGMA max_page_count`
+    /// on the writing connection, and on any connection that replaces it), or lifts
+    /// the cap (`None`). A full disk as SQLite sees it (SQLITE_FULL), made and
+    /// unmade at will: the fault tests use it to check that nothing is acknowledged
+    /// that was not committed, and that writes resume when space returns.
+    #[doc(hidden)]
+    pub async fn limit_sqlite_pages(&self, pages: Option<u64>) -> Result<(), StoreError> {
+        if self.backend != Backend::Sqlite {
+            return Ok(());
+        }
+        self.page_limit
+            .store(pages.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
+        let mut conn = self.write.acquire().await?;
+        dialect::set_page_limit(&mut conn, pages.unwrap_or(dialect::SQLITE_MAX_PAGES)).await?;
+        Ok(())
+    }
+
+    /// The database's size in pages (SQLite; 0 elsewhere).
+    #[doc(hidden)]
+    pub async fn sqlite_pages(&self) -> Result<u64, StoreError> {
+        if self.backend != Backend::Sqlite {
+            return Ok(0);
+        }
+        let n: i64 = sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(&self.write)
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Locks the row `table.column = value` until the transaction ends, so that a
+    /// read-modify-write inside it cannot interleave with another (PostgreSQL `FOR
+    /// UPDATE`; SQLite's write transactions already run one at a time, see `begin`).
+    /// `table` and `column` come from code, never from input.
+    pub async fn lock_row(
+        &self,
+        tx: &mut Tx,
+        table: &'static str,
+        column: &'static str,
+        value: &str,
+    ) -> Result<(), StoreError> {
+        if let Some(sql) = dialect::lock_row_sql(self.backend, table, column) {
+            sqlx::query(&sql).bind(value).execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Whether the database can take writes now: a read, then a small committed
+    /// write and a larger one that is rolled back (so a database that has room for
+    /// nothing more is found even when the committed row fits in place). `Err` says
+    /// why not, for `/readyz`.
+    pub async fn check_writable(&self, now_ms: i64) -> Result<(), StoreError> {
+        self.ping().await?;
+        let mut tx = self.begin().await?;
+        sqlx::query(dialect::PROBE_UPSERT)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let mut tx = self.begin().await?;
+        sqlx::query("INSERT INTO store_probe (id, checked_at, pad) VALUES ($1, $2, $3)")
+            .bind(new_id())
+            .bind(now_ms)
+            .bind("0".repeat(dialect::PROBE_PAD_BYTES))
+            .execute(&mut *tx)
+            .await?;
+        tx.rollback().await?;
+        Ok(())
     }
 
     /// The pool for reads outside a transaction.

@@ -7,12 +7,14 @@ mod audit_log;
 mod backchannel;
 mod browser;
 mod clients_api;
+mod data_safety;
 mod demo;
 mod federation_throttle;
 mod guard;
 mod mfa;
 mod mfa_upgrade;
 mod orgs;
+mod outage;
 mod replicas;
 mod saml_idp;
 mod schema;
@@ -39,13 +41,19 @@ use crate::{AppState, SystemClock};
 
 /// Removes the test's database when the test ends, passed or failed.
 enum DbGuard {
+    /// The test owns the whole server (see `outage`).
+    None,
     Sqlite(std::path::PathBuf),
-    Postgres { admin_url: String, name: String },
+    Postgres {
+        admin_url: String,
+        name: String,
+    },
 }
 
 impl Drop for DbGuard {
     fn drop(&mut self) {
         match self {
+            DbGuard::None => {}
             DbGuard::Sqlite(path) => {
                 for suffix in ["", "-wal", "-shm"] {
                     let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
@@ -84,6 +92,7 @@ pub struct TestApp {
     pub app: AppState,
     pub router: Router,
     pub clock: Arc<ManualClock>,
+    url: String,
     _db: DbGuard,
 }
 
@@ -200,8 +209,25 @@ impl TestApp {
             app,
             router,
             clock,
+            url: url.to_string(),
             _db: guard,
         }
+    }
+
+    /// The hub stopped (its connections closed) and started again on the same
+    /// database: what survives is what was committed.
+    pub async fn restart(self) -> TestApp {
+        let TestApp {
+            app,
+            router,
+            url,
+            _db,
+            ..
+        } = self;
+        app.store().close().await;
+        drop(router);
+        drop(app);
+        Self::start_full(&url, _db, &[], None).await
     }
 
     pub fn store(&self) -> &Store {

@@ -114,6 +114,12 @@ pub fn page(app: &AppState, status: StatusCode, name: &str, ctx: minijinja::Valu
                 header::REFERRER_POLICY,
                 HeaderValue::from_static("same-origin"),
             );
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                h.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from_static(crate::error::RETRY_AFTER_SECONDS),
+                );
+            }
             resp
         }
         Err(e) => {
