@@ -3,13 +3,14 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::Value;
 
 use super::client_admin::{get_client, new_client_from_json, update_client};
 use super::ClientView;
-use crate::api::{ApiJson, MergePatch};
+use crate::api::{if_match, with_etag, ApiJson, MergePatch};
 use crate::authz::{Action, Actor, Object};
 use crate::error::AppError;
 use crate::AppState;
@@ -48,11 +49,12 @@ async fn show(
     State(app): State<AppState>,
     actor: Actor,
     Path(id): Path<String>,
-) -> Result<Json<ClientView>, AppError> {
+) -> Result<Response, AppError> {
     actor
         .require(&app, Object::Clients, Action::Read, None)
         .await?;
-    Ok(Json(ClientView::from(&get_client(app.store(), &id).await?)))
+    let view = ClientView::from(&get_client(app.store(), &id).await?);
+    Ok(with_etag(&view, Json(&view).into_response()))
 }
 
 async fn create(
@@ -88,14 +90,26 @@ async fn patch(
     State(app): State<AppState>,
     actor: Actor,
     Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
     MergePatch(p): MergePatch,
-) -> Result<Json<ClientView>, AppError> {
+) -> Result<Response, AppError> {
     actor
         .require(&app, Object::Clients, Action::Write, None)
         .await?;
-    let client = update_client(app.store(), app.clock().now_ms(), &actor.origin, &id, p).await?;
+    let expected = if_match(&headers);
+    let client = update_client(
+        app.store(),
+        app.clock().now_ms(),
+        &actor.origin,
+        &id,
+        p,
+        expected.as_deref(),
+    )
+    .await?
+    .map_err(|etag| AppError::PreconditionFailed { etag })?;
     app.clients().invalidate(&id);
-    Ok(Json(ClientView::from(&client)))
+    let view = ClientView::from(&client);
+    Ok(with_etag(&view, Json(&view).into_response()))
 }
 
 async fn rotate(

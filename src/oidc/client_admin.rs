@@ -94,13 +94,17 @@ pub fn new_client_from_json(doc: Value) -> Result<NewClient, ClientError> {
 
 /// Applies a merge patch to a client; roles are managed separately, and the secret
 /// by rotation.
+/// Applies a merge patch to the client as it is inside the write transaction (two
+/// patches of different fields both stand); `if_match` makes it conditional on the
+/// `ETag` the caller read (`Ok(Err(current_etag))` when it no longer matches).
 pub async fn update_client(
     store: &Store,
     now_ms: i64,
     origin: &Origin,
     id: &str,
     patch: Value,
-) -> Result<Client, ClientError> {
+    if_match: Option<&str>,
+) -> Result<Result<Client, String>, ClientError> {
     if !patch.is_object() {
         return Err(invalid(
             "body",
@@ -113,11 +117,19 @@ pub async fn update_client(
             "change a client's roles with the roles API, not by patching it",
         ));
     }
-    let current = find_client(store.reader(), id)
+    let mut tx = store.begin().await?;
+    store.lock_row(&mut tx, "clients", "id", id).await?;
+    let current = find_client(&mut *tx, id)
         .await?
         .ok_or_else(|| ClientError::NotFound(id.to_string()))?;
-    let mut doc = serde_json::to_value(super::ClientView::from(&current))
-        .map_err(|e| invalid("body", e.to_string()))?;
+    let view = super::ClientView::from(&current);
+    if let Some(expected) = if_match {
+        let etag = crate::api::etag_of(&view);
+        if !crate::api::etag_matches(expected, &etag) {
+            return Ok(Err(etag));
+        }
+    }
+    let mut doc = serde_json::to_value(view).map_err(|e| invalid("body", e.to_string()))?;
     let before = doc.clone();
     crate::api::apply_merge_patch(&mut doc, patch);
     let enabled = doc
@@ -135,7 +147,6 @@ pub async fn update_client(
             "a client cannot change between public and confidential; register a new one",
         ));
     }
-    let mut tx = store.begin().await?;
     sqlx::query("UPDATE clients SET name = $1, grant_types = $2, scopes = $3, access_token_ttl_seconds = $4, enabled = $5, settings = $6, updated_at = $7 WHERE id = $8")
         .bind(new.name.trim())
         .bind(serde_json::to_string(&new.grants).unwrap_or_default())
@@ -187,7 +198,7 @@ pub async fn update_client(
     )
     .await?;
     tx.commit().await.map_err(StoreError::from)?;
-    Ok(updated)
+    Ok(Ok(updated))
 }
 
 pub async fn get_client(store: &Store, id: &str) -> Result<Client, ClientError> {

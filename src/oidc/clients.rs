@@ -289,13 +289,13 @@ pub(super) fn from_row(r: &store::Row) -> Result<Client, ClientError> {
 
 pub(super) const COLUMNS: &str = "id, name, secret_digest, grant_types, scopes, access_token_ttl_seconds, enabled, created_at, updated_at, secret_rotated_at, settings";
 
-pub(super) async fn find_client(
-    pool: &sqlx::AnyPool,
-    id: &str,
-) -> Result<Option<Client>, ClientError> {
+pub(super) async fn find_client<'e, E>(db: E, id: &str) -> Result<Option<Client>, ClientError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
     let row = sqlx::query(&format!("SELECT {COLUMNS} FROM clients WHERE id = $1"))
         .bind(id)
-        .fetch_optional(pool)
+        .fetch_optional(db)
         .await?;
     row.as_ref().map(from_row).transpose()
 }

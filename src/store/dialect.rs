@@ -84,12 +84,14 @@ pub(super) fn lock_row_sql(backend: Backend, table: &str, column: &str) -> Optio
 
 /// The readiness probe's committed write (portable upsert: SQLite ≥ 3.24).
 pub(super) const PROBE_UPSERT: &str =
-    "INSERT INTO store_probe (id, checked_at, pad) VALUES ('readyz', $1, '') \
-     ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at";
+    "INSERT INTO store_probe (id, checked_at, pad) VALUES ('readyz', $1, $2) \
+     ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at, pad = excluded.pad";
 
-/// The size of the probe's rolled-back row: a few pages, so a database without a
-/// free page left is found.
-pub(super) const PROBE_PAD_BYTES: usize = 16 * 1024;
+/// The size of the probe's rows. The committed one is rewritten each time, so the
+/// write-ahead log must take that much more (a full disk fails it even while small
+/// writes still fit in the log's old space); the rolled-back one needs new pages, so
+/// a database without a free page left is found.
+pub(super) const PROBE_PAD_BYTES: usize = 64 * 1024;
 
 /// SQLite's largest `max_page_count` (its default).
 pub(super) const SQLITE_MAX_PAGES: u64 = 4_294_967_294;

@@ -288,15 +288,16 @@ impl Store {
         Ok(())
     }
 
-    /// Whether the database can take writes now: a read, then a small committed
-    /// write and a larger one that is rolled back (so a database that has room for
-    /// nothing more is found even when the committed row fits in place). `Err` says
-    /// why not, for `/readyz`.
+    /// Whether the database can take writes now: a read, a committed rewrite of a
+    /// 64 KiB row, and an insert that is rolled back (see
+    /// `dialect::PROBE_PAD_BYTES`). `Err` says why not, for `/readyz`.
     pub async fn check_writable(&self, now_ms: i64) -> Result<(), StoreError> {
         self.ping().await?;
         let mut tx = self.begin().await?;
+        let digit = char::from(b'0' + u8::try_from(now_ms.rem_euclid(10)).unwrap_or(0));
         sqlx::query(dialect::PROBE_UPSERT)
             .bind(now_ms)
+            .bind(digit.to_string().repeat(dialect::PROBE_PAD_BYTES))
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
