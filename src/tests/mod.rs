@@ -198,9 +198,13 @@ impl TestApp {
             bind: None,
         };
         let config = Config::load_from(file, env, &overrides).unwrap();
-        let store = Store::connect(url, 4, Duration::from_secs(5))
-            .await
-            .unwrap();
+        let store = Store::connect(
+            url,
+            4,
+            Duration::from_secs(config.database.connect_timeout_seconds),
+        )
+        .await
+        .unwrap();
         store.migrate().await.unwrap();
         let clock = Arc::new(ManualClock::new(SystemClock.now_ms()));
         let app = AppState::build(config, store, clock.clone()).await.unwrap();
