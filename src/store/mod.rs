@@ -89,7 +89,14 @@ pub struct Store {
     audit_key: std::sync::Arc<AuditKey>,
     /// SQLite only: a cap on the database's pages (see `limit_sqlite_pages`).
     page_limit: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// The last write probe: when, and why it failed (`None`: it succeeded).
+    last_probe: std::sync::Arc<std::sync::Mutex<Option<(i64, ProbeVerdict)>>>,
 }
+
+type ProbeVerdict = Option<(&'static str, String)>;
+
+/// How long a write probe's verdict stands (see `check_writable`).
+const PROBE_EVERY_MS: i64 = 2_000;
 
 /// The key that seals the audit chain (HMAC-SHA256). Someone who can write to the
 /// database but does not hold the master key cannot recompute the chain after
@@ -195,6 +202,7 @@ impl Store {
             read,
             backend,
             page_limit,
+            last_probe: Default::default(),
             audit_key: std::sync::Arc::new(AuditKey::new(&UNCONFIGURED_AUDIT_KEY)),
         })
     }
@@ -291,8 +299,39 @@ impl Store {
     /// Whether the database can take writes now: a read, a committed rewrite of a
     /// 64 KiB row, and an insert that is rolled back (see
     /// `dialect::PROBE_PAD_BYTES`). `Err` says why not, for `/readyz`.
+    ///
+    /// The write is made at most every `PROBE_EVERY_MS` per replica (the verdict is
+    /// kept in between): an orchestrator probing often costs no more writes.
     pub async fn check_writable(&self, now_ms: i64) -> Result<(), StoreError> {
         self.ping().await?;
+        if let Ok(last) = self.last_probe.lock() {
+            if let Some((at, verdict)) = &*last {
+                if (0..PROBE_EVERY_MS).contains(&(now_ms - at)) {
+                    return match verdict {
+                        None => Ok(()),
+                        Some((reason, detail)) => Err(StoreError::Unavailable {
+                            reason,
+                            detail: detail.clone(),
+                        }),
+                    };
+                }
+            }
+        }
+        let result = self.probe_write(now_ms).await;
+        let verdict = match &result {
+            Ok(()) => Some(None),
+            Err(StoreError::Unavailable { reason, detail }) => {
+                Some(Some((*reason, detail.clone())))
+            }
+            Err(_) => None,
+        };
+        if let (Some(verdict), Ok(mut last)) = (verdict, self.last_probe.lock()) {
+            *last = Some((now_ms, verdict));
+        }
+        result
+    }
+
+    async fn probe_write(&self, now_ms: i64) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         let digit = char::from(b'0' + u8::try_from(now_ms.rem_euclid(10)).unwrap_or(0));
         sqlx::query(dialect::PROBE_UPSERT)

@@ -444,6 +444,8 @@ async fn disk_full_on_sqlite_acknowledges_only_what_it_keeps() {
         .await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
     created.push("after".into());
+    // The probe's verdict stands two seconds; then it writes again.
+    t.clock.advance_secs(3);
     let (s, _, _) = t
         .send(Request::get("/readyz").body(Body::empty()).unwrap())
         .await;
