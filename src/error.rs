@@ -266,6 +266,7 @@ impl From<crate::authn::AuthnError> for AppError {
         use crate::authn::AuthnError as E;
         match e {
             E::PasswordPolicy(m) => AppError::Validation(vec![FieldError::new("password", m)]),
+            E::LastFactor => AppError::Conflict(E::LastFactor.to_string()),
             E::UnknownPerson(id) => AppError::NotFound(format!("user {id}")),
             E::Store(s) => s.into(),
             E::Audit(a) => a.into(),

@@ -30,6 +30,9 @@ pub enum AuthnError {
     WrongSecondFactor,
     #[error("too many wrong codes; sign in again from the start")]
     TooManyAttempts,
+    /// Removing this factor would leave a privileged person without one their role needs.
+    #[error("this is the last factor your role allows; add another before removing it")]
+    LastFactor,
     #[error("hashing failed: {0}")]
     Hash(String),
     #[error(transparent)]

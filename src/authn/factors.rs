@@ -1,10 +1,11 @@
 //! Changes to a person's second factors (removal, recovery codes, the help desk's
 //! reset) and passwordless sign-in with a passkey, each audited in its transaction.
 
+use super::mfa::Assurance;
 use super::mfa::{audit_factor, handle_digest};
 use super::{passkeys, recovery, totp, AuthnError};
 use crate::audit::{Origin, Outcome};
-use crate::store::StoreError;
+use crate::store::{StoreError, Tx};
 use crate::AppState;
 
 /// Audits a change to a person's factors made elsewhere (a confirmed TOTP set-up).
@@ -29,13 +30,22 @@ pub async fn record_change(
     Ok(())
 }
 
+/// Removes the authenticator app. `keep`: what the person's role needs (a
+/// privileged person); the removal is refused (`LastFactor`, nothing written) when
+/// what is left would not meet it, checked inside the transaction, so two removals
+/// at once cannot both pass.
 pub async fn remove_totp(
     app: &AppState,
     origin: &Origin,
     person_id: &str,
+    keep: Option<Assurance>,
 ) -> Result<bool, AuthnError> {
     let mut tx = app.store().begin().await?;
+    app.store()
+        .lock_row(&mut tx, "people", "id", person_id)
+        .await?;
     let removed = totp::remove(&mut tx, person_id).await?;
+    check_left(&mut tx, person_id, keep).await?;
     if removed {
         audit_factor(
             &mut tx,
@@ -52,14 +62,20 @@ pub async fn remove_totp(
     Ok(removed)
 }
 
+/// Removes one passkey; `keep` as for [`remove_totp`].
 pub async fn remove_passkey(
     app: &AppState,
     origin: &Origin,
     person_id: &str,
     id: &str,
+    keep: Option<Assurance>,
 ) -> Result<bool, AuthnError> {
     let mut tx = app.store().begin().await?;
+    app.store()
+        .lock_row(&mut tx, "people", "id", person_id)
+        .await?;
     let removed = passkeys::remove(&mut tx, person_id, id).await?;
+    check_left(&mut tx, person_id, keep).await?;
     if removed {
         audit_factor(
             &mut tx,
@@ -74,6 +90,34 @@ pub async fn remove_passkey(
     }
     tx.commit().await.map_err(StoreError::from)?;
     Ok(removed)
+}
+
+/// Whether the factors left (inside the transaction) still meet `keep`.
+async fn check_left(
+    tx: &mut Tx,
+    person_id: &str,
+    keep: Option<Assurance>,
+) -> Result<(), AuthnError> {
+    let Some(needed) = keep else {
+        return Ok(());
+    };
+    let passkeys: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM passkeys WHERE person_id = $1")
+        .bind(person_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    let totp: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM totp_factors WHERE person_id = $1")
+        .bind(person_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    let still_ok = match needed {
+        Assurance::Passkey => passkeys > 0,
+        _ => passkeys > 0 || totp > 0,
+    };
+    if still_ok {
+        Ok(())
+    } else {
+        Err(AuthnError::LastFactor)
+    }
 }
 
 /// A new set of recovery codes (the old ones stop working), audited.

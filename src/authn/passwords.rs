@@ -270,11 +270,14 @@ pub async fn sign_in(
         // The configured cost changed since this hash was made: re-hash now, while
         // the plain password is at hand (RFC 9106 §4 "tuning").
         if let Ok(h) = hash_password(app, password).await {
-            let _ = sqlx::query("UPDATE passwords SET hash = $1 WHERE person_id = $2")
-                .bind(h)
-                .bind(&person.id)
-                .execute(app.store().writer())
-                .await;
+            // Only over the hash that was checked: a reset made meanwhile stands.
+            let _ =
+                sqlx::query("UPDATE passwords SET hash = $1 WHERE person_id = $2 AND hash = $3")
+                    .bind(h)
+                    .bind(&person.id)
+                    .bind(stored.as_deref())
+                    .execute(app.store().writer())
+                    .await;
         }
     }
     crate::ops::metrics::signin("success");
@@ -305,15 +308,41 @@ pub async fn set_password(
 ) -> Result<(), AuthnError> {
     app.passwords()
         .check_policy(password, person.username.as_deref())?;
+    store_password(app, person, password, must_change, origin, None).await
+}
+
+/// Writes a new password hash in one transaction. `replaces`: the hash the caller
+/// checked the current password against (a person changing their own); when the
+/// stored one differs by now (an admin reset in between), nothing is written and
+/// the answer is `InvalidCredentials`, so the older password never wins.
+async fn store_password(
+    app: &AppState,
+    person: &Person,
+    password: &str,
+    must_change: bool,
+    origin: &Origin,
+    replaces: Option<Option<String>>,
+) -> Result<(), AuthnError> {
     let hash = hash_password(app, password).await?;
     let now = app.clock().now_ms();
     let mut tx = app.store().begin().await?;
-    sqlx::query("DELETE FROM passwords WHERE person_id = $1")
-        .bind(&person.id)
-        .execute(&mut *tx)
+    app.store()
+        .lock_row(&mut tx, "people", "id", &person.id)
         .await?;
+    if let Some(expected) = replaces {
+        let current: Option<String> =
+            sqlx::query_scalar("SELECT hash FROM passwords WHERE person_id = $1")
+                .bind(&person.id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if current != expected {
+            return Err(AuthnError::InvalidCredentials);
+        }
+    }
+    // An upsert: two resets at once both succeed (the later one stands).
     sqlx::query(
-        "INSERT INTO passwords (person_id, hash, must_change, changed_at) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO passwords (person_id, hash, must_change, changed_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (person_id) DO UPDATE SET hash = excluded.hash, must_change = excluded.must_change, changed_at = excluded.changed_at",
     )
     .bind(&person.id)
     .bind(&hash)
@@ -352,13 +381,15 @@ pub async fn change_password(
     let key = throttle::login_key(app, &format!("change-password:{}", person.id));
     throttle::reserve_attempt(app, &key, now).await?;
     let stored = stored_hash(app, &person.id).await?;
-    let (ok, _) = verify(app, current, stored).await;
+    let (ok, _) = verify(app, current, stored.clone()).await;
     if !ok {
         throttle::record_failure(app, &key, now).await?;
         return Err(AuthnError::InvalidCredentials);
     }
     throttle::clear(app.store(), &key).await?;
-    set_password(app, person, new, false, origin).await
+    app.passwords()
+        .check_policy(new, person.username.as_deref())?;
+    store_password(app, person, new, false, origin, Some(stored)).await
 }
 
 #[cfg(test)]

@@ -44,6 +44,8 @@ pub async fn issue(
     person_id: &str,
 ) -> Result<Vec<String>, AuthnError> {
     let now = app.clock().now_ms();
+    // Two issues at once: the second waits, then replaces the first's set.
+    app.store().lock_row(tx, "people", "id", person_id).await?;
     sqlx::query("DELETE FROM recovery_codes WHERE person_id = $1")
         .bind(person_id)
         .execute(&mut **tx)

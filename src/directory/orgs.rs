@@ -134,15 +134,16 @@ pub async fn upsert_org(
     target: Option<&str>,
     input: OrgInput,
 ) -> Result<Upserted<Org>, DirectoryError> {
-    write_org(
-        store,
-        now_ms,
-        origin,
-        target,
-        OrgChange::Replace(input),
-        None,
-    )
-    .await
+    let change = || OrgChange::Replace(input.clone());
+    match write_org(store, now_ms, origin, target, change(), None, true).await {
+        // Two first-time creates of one sourcedId raced (PostgreSQL: the row the
+        // loser would have locked did not exist yet). The same record is a no-op;
+        // a different one was authorized against another state: read and retry.
+        Err(DirectoryError::Store(store::StoreError::Duplicate(_))) if target.is_none() => {
+            write_org(store, now_ms, origin, None, change(), None, false).await
+        }
+        other => other,
+    }
 }
 
 /// Applies an RFC 7396 merge patch to the org as it is inside the write
@@ -169,6 +170,7 @@ pub async fn patch_org(
         Some(id),
         OrgChange::Patch(patch),
         if_match,
+        true,
     )
     .await
 }
@@ -185,6 +187,7 @@ async fn write_org(
     target: Option<&str>,
     change: OrgChange,
     if_match: Option<&str>,
+    may_update: bool,
 ) -> Result<Upserted<Org>, DirectoryError> {
     let mut tx = store.begin().await?;
     let (existing, mut input) = match (change, target) {
@@ -325,6 +328,12 @@ async fn write_org(
                     created: false,
                     changed: false,
                 });
+            }
+            if !may_update {
+                return Err(DirectoryError::Conflict(format!(
+                    "{} was created by another request just now; read it and retry",
+                    old.sourced_id
+                )));
             }
             // Optimistic concurrency, as for people.
             let done = sqlx::query("UPDATE orgs SET sourced_id = $1, kind = $2, name = $3, identifier = $4, parent_id = $5, status = $6, updated_at = $7 WHERE id = $8 AND updated_at = $9")

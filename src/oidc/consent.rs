@@ -34,18 +34,34 @@ pub async fn remember_consent(
     origin: &Origin,
 ) -> Result<(), OAuthError> {
     let now = app.clock().now_ms();
-    let mut all = granted_scopes(app, person_id, client_id).await?;
+    let mut tx = app
+        .store()
+        .begin()
+        .await
+        .map_err(OAuthError::server_error)?;
+    // Read what was granted inside the transaction, the person locked: two "Allow"
+    // clicks both add their scopes, and a withdrawal is not undone by a click that
+    // read the consent before it.
+    app.store()
+        .lock_row(&mut tx, "people", "id", person_id)
+        .await
+        .map_err(OAuthError::server_error)?;
+    let row: Option<String> =
+        sqlx::query_scalar("SELECT scopes FROM consents WHERE person_id = $1 AND client_id = $2")
+            .bind(person_id)
+            .bind(client_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(OAuthError::server_error)?;
+    let mut all: Vec<String> = row
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
     for s in scopes {
         if !all.contains(s) {
             all.push(s.clone());
         }
     }
     all.sort();
-    let mut tx = app
-        .store()
-        .begin()
-        .await
-        .map_err(OAuthError::server_error)?;
     // An upsert: two concurrent "Allow" clicks must not collide on the primary key.
     sqlx::query(
         "INSERT INTO consents (person_id, client_id, scopes, granted_at) VALUES ($1, $2, $3, $4) \
@@ -118,6 +134,10 @@ pub async fn revoke_consent(
     let mut tx = app
         .store()
         .begin()
+        .await
+        .map_err(OAuthError::server_error)?;
+    app.store()
+        .lock_row(&mut tx, "people", "id", person_id)
         .await
         .map_err(OAuthError::server_error)?;
     let done = sqlx::query("DELETE FROM consents WHERE person_id = $1 AND client_id = $2")

@@ -88,19 +88,20 @@ async fn remove_factor(
         Err(r) => return r,
     };
     let pid = &session.person_id;
-    match removal_refused(app, pid, passkey.is_some()).await {
-        Ok(Some(alert)) => {
-            return render(app, browser, pid, None, Some(alert), StatusCode::CONFLICT).await
-        }
-        Ok(None) => {}
+    let keep = match removal_keeps(app, pid).await {
+        Ok(k) => k,
         Err(e) => return failed(app, e),
-    }
+    };
     let origin = browser.origin();
     let removed = match passkey {
-        Some(id) => crate::authn::factors::remove_passkey(app, &origin, pid, id).await,
-        None => crate::authn::factors::remove_totp(app, &origin, pid).await,
+        Some(id) => crate::authn::factors::remove_passkey(app, &origin, pid, id, keep).await,
+        None => crate::authn::factors::remove_totp(app, &origin, pid, keep).await,
     };
     match removed {
+        Err(AuthnError::LastFactor) => {
+            let alert = app.web().message("security.last_factor");
+            render(app, browser, pid, None, Some(alert), StatusCode::CONFLICT).await
+        }
         Ok(true) => Redirect::to("/portal/security?done=removed").into_response(),
         Ok(false) => error_page(
             app,
@@ -297,13 +298,9 @@ async fn audit(app: &AppState, browser: &Browser, person_id: &str, action: &'sta
     }
 }
 
-/// A removal that would leave a privileged person unable to sign in is refused.
-async fn removal_refused(
-    app: &AppState,
-    person_id: &str,
-    passkey: bool,
-) -> Result<Option<String>, AuthnError> {
-    let needed = mfa::required_for_person(app, person_id).await?;
+/// What a removal must leave: the person's own need when they hold a privileged
+/// role (checked again inside the removal's transaction), else nothing.
+async fn removal_keeps(app: &AppState, person_id: &str) -> Result<Option<Assurance>, AuthnError> {
     let privileged =
         crate::authz::holds_privileged_role(app.store(), person_id, app.clock().now_ms())
             .await
@@ -311,14 +308,7 @@ async fn removal_refused(
     if !privileged {
         return Ok(None);
     }
-    let f = mfa::factors(app, person_id).await?;
-    let left_passkeys = f.passkeys.saturating_sub(usize::from(passkey));
-    let left_totp = f.totp && passkey;
-    let still_ok = match needed {
-        Assurance::Passkey => left_passkeys > 0,
-        _ => left_passkeys > 0 || left_totp,
-    };
-    Ok((!still_ok).then(|| app.web().message("security.last_factor")))
+    Ok(Some(mfa::required_for_person(app, person_id).await?))
 }
 
 async fn totp_remove(
