@@ -392,3 +392,71 @@ async fn a_flood_past_the_cap_leaves_probes_answering_refuses_the_rest_and_recov
     assert!(lines <= 10, "{lines} log lines");
     assert!(hub.stop().await, "the hub exits 0 on SIGTERM");
 }
+
+/// The production failure: the open-file limit ran out before any connection limit, and
+/// then nothing could be accepted, health checks included. Under a low limit the hub
+/// lowers its cap to fit, so a flood meets the cap, not the file limit.
+#[tokio::test]
+async fn under_a_low_file_limit_the_cap_is_lowered_and_probes_outlast_a_flood() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("HMS_ACH__SERVER__RESERVED_CONNECTIONS", "4"),
+        ("HMS_ACH__SERVER__HEADER_READ_TIMEOUT_SECONDS", "20"),
+        ("HMS_ACH__SERVER__KEEP_ALIVE_IDLE_SECONDS", "20"),
+    ];
+    let hub = Hub::start_with_file_limit(dir.path(), &env, 256).await;
+    let host = addr(&hub);
+    let http = fresh_client();
+    let log = hub_log(dir.path());
+    assert!(log.contains("max_connections lowered"), "{log}");
+    // 256 descriptors: 128 for the hub's other files, 4 reserved, 124 normal.
+    assert_eq!(
+        sample(&scrape(&hub).await, "hms_ach_connections_max"),
+        124.0
+    );
+
+    // More silent sockets than the hub has descriptors.
+    let mut flood = Vec::new();
+    for _ in 0..300 {
+        flood.push(TcpStream::connect(&host).await.unwrap());
+    }
+    let deadline = Instant::now() + CLOSED_WITHIN;
+    let mut open = still_open(flood).await;
+    while open.len() > 128 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        open = still_open(open).await;
+    }
+    assert!(open.len() <= 128, "{} open", open.len());
+    for path in ["/healthz", "/readyz", "/healthz"] {
+        let resp = http
+            .get(format!("{}{path}", hub.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{path} during the flood");
+    }
+    drop(open);
+    let deadline = Instant::now() + CLOSED_WITHIN;
+    loop {
+        let resp = http.get(format!("{}/oauth2/jwks", hub.base)).send().await;
+        if matches!(&resp, Ok(r) if r.status() == 200) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no recovery: {resp:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let metrics = scrape(&hub).await;
+    assert_eq!(
+        sample(&metrics, "hms_ach_accept_errors_total{kind=\"file_limit\"}"),
+        0.0,
+        "the hub never ran out of descriptors\n{metrics}"
+    );
+    assert!(
+        sample(
+            &metrics,
+            "hms_ach_connections_refused_total{reason=\"evicted\"}"
+        ) >= 300.0 - 128.0,
+        "{metrics}"
+    );
+    assert!(hub.stop().await, "the hub exits 0 on SIGTERM");
+}

@@ -89,8 +89,8 @@ pub async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
             s.web_client_id, s.web_client_secret, s.spa_client_id
         );
     }
-    let limits = crate::ops::ConnectionLimits::from_config(&config.server);
-    crate::ops::raise_file_limit(&limits);
+    let limits =
+        crate::ops::raise_file_limit(crate::ops::ConnectionLimits::from_config(&config.server));
     let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("cannot listen on {bind}: is another process using the port? Pass --bind 127.0.0.1:PORT"))?;
     tracing::info!(%bind, issuer = %config.issuer(), jwks = %format!("{}/oauth2/jwks", config.issuer()), "HMS-ACH listening");
     tracing::info!(

@@ -22,7 +22,7 @@ use crate::config::ServerConfig;
 /// not logged.
 const LOG_EVERY: Duration = Duration::from_secs(10);
 
-/// File descriptors the hub needs besides client connections: the database pool,
+/// File descriptors kept for the hub besides client connections: the database pool,
 /// outgoing HTTP (metadata, back-channel logout), files.
 const OTHER_FILES: u64 = 256;
 
@@ -236,14 +236,16 @@ impl Throttle {
 }
 
 /// Raises the soft open-file limit to the hard one (each connection is a descriptor;
-/// distributions often start services with a soft limit of 1024) and warns when the
-/// connection limits do not fit under it.
-pub fn raise_file_limit(limits: &ConnectionLimits) {
+/// distributions often start services with a soft limit of 1024) and returns the
+/// limits to serve with: when the configured ones do not fit under the file limit they
+/// are lowered, so the connection cap and its reserve bite before the process runs out
+/// of descriptors (when nothing, not even a health check, can be accepted).
+pub fn raise_file_limit(limits: ConnectionLimits) -> ConnectionLimits {
     let (before, hard) = match rlimit::Resource::NOFILE.get() {
         Ok(pair) => pair,
         Err(e) => {
             tracing::warn!(error = %e, "cannot read the open-file limit (RLIMIT_NOFILE)");
-            return;
+            return limits;
         }
     };
     let soft = match rlimit::increase_nofile_limit(u64::MAX) {
@@ -267,18 +269,38 @@ pub fn raise_file_limit(limits: &ConnectionLimits) {
             "open-file limit (RLIMIT_NOFILE) already at its hard limit"
         );
     }
-    let wanted = (limits.max_connections as u64)
-        .saturating_add(limits.reserved_connections as u64)
-        .saturating_add(OTHER_FILES);
-    if wanted > soft {
+    let fitted = fit_under(limits, soft);
+    if fitted.max_connections != limits.max_connections
+        || fitted.reserved_connections != limits.reserved_connections
+    {
         tracing::warn!(
             soft,
             hard,
-            max_connections = limits.max_connections,
-            reserved_connections = limits.reserved_connections,
-            "the connection limits plus {OTHER_FILES} other files ({wanted}) exceed the open-file limit: the hub may run out of descriptors before its connection limit bites. Lower server.max_connections or raise the hard limit (systemd LimitNOFILE=, docker --ulimit nofile=)"
+            configured_max = limits.max_connections,
+            configured_reserved = limits.reserved_connections,
+            max_connections = fitted.max_connections,
+            reserved_connections = fitted.reserved_connections,
+            "server.max_connections + reserved_connections do not fit under the open-file limit with room for the hub's other files: max_connections lowered for this run. Raise the hard limit (systemd LimitNOFILE=, docker --ulimit nofile=) or lower server.max_connections"
         );
     }
+    fitted
+}
+
+/// The limits lowered, if needed, to fit under `soft` descriptors with room for the
+/// hub's other files (up to [`OTHER_FILES`], at most half of a small limit).
+fn fit_under(mut limits: ConnectionLimits, soft: u64) -> ConnectionLimits {
+    let other = OTHER_FILES.min(soft / 2);
+    let room = usize::try_from(soft.saturating_sub(other)).unwrap_or(usize::MAX);
+    if limits
+        .max_connections
+        .saturating_add(limits.reserved_connections)
+        <= room
+    {
+        return limits;
+    }
+    limits.reserved_connections = limits.reserved_connections.min(room / 4).max(1);
+    limits.max_connections = room.saturating_sub(limits.reserved_connections).max(1);
+    limits
 }
 
 /// Serves `router` on `listener` under `limits` until `signal` resolves, then stops
@@ -361,6 +383,25 @@ mod tests {
         assert_eq!(t.allow(10_000), Some(2));
         assert_eq!(t.allow(10_001), None);
         assert_eq!(t.allow(25_000), Some(1));
+    }
+
+    #[test]
+    fn limits_are_lowered_to_fit_under_the_file_limit() {
+        let configured = ConnectionLimits::from_config(&ServerConfig::default());
+        let fit = |soft| {
+            let l = fit_under(configured, soft);
+            (l.max_connections, l.reserved_connections)
+        };
+        assert_eq!(fit(1_048_576), (4096, 32), "room to spare: unchanged");
+        assert_eq!(fit(4096 + 32 + 256), (4096, 32), "just fits");
+        assert_eq!(fit(1024), (768 - 32, 32));
+        assert_eq!(fit(256), (128 - 32, 32));
+        assert_eq!(
+            fit(64),
+            (32 - 8, 8),
+            "a small limit keeps half for other files"
+        );
+        assert_eq!(fit(2), (1, 1));
     }
 
     #[test]
