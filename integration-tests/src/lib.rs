@@ -117,19 +117,19 @@ impl Hub {
 
     /// `serve --demo`: the demo district seeded before serving.
     pub async fn start_demo(dir: &Path, env: &[(&str, &str)]) -> Hub {
-        Self::launch(dir, "info", env, true, false).await
+        Self::launch(dir, "info", env, true, false, None).await
     }
 
     /// `serve --demo` on a port chosen beforehand (a peer that must know the hub's
     /// address before the hub starts).
     pub async fn start_demo_at(dir: &Path, port: u16, env: &[(&str, &str)]) -> Hub {
-        Self::launch_on(dir, port, "info", env, true, false).await
+        Self::launch_on(dir, port, "info", env, true, false, None).await
     }
 
     /// `serve --demo` with the issuer `http://localhost:PORT`: WebAuthn (passkeys)
     /// refuses an IP address as the relying party id.
     pub async fn start_demo_localhost(dir: &Path, env: &[(&str, &str)]) -> Hub {
-        Self::launch(dir, "info", env, true, true).await
+        Self::launch(dir, "info", env, true, true, None).await
     }
 
     /// The username the demo printed for a persona (e.g. "hub administrator").
@@ -147,7 +147,12 @@ impl Hub {
 
     /// With extra `HMS_ACH__…` configuration in the environment.
     pub async fn start_with_env(dir: &Path, rust_log: &str, env: &[(&str, &str)]) -> Hub {
-        Self::launch(dir, rust_log, env, false, false).await
+        Self::launch(dir, rust_log, env, false, false, None).await
+    }
+
+    /// With the open-file limit (soft and hard, `ulimit -n`) set to `limit`.
+    pub async fn start_with_file_limit(dir: &Path, env: &[(&str, &str)], limit: u32) -> Hub {
+        Self::launch(dir, "info", env, false, false, Some(limit)).await
     }
 
     async fn launch(
@@ -156,8 +161,9 @@ impl Hub {
         env: &[(&str, &str)],
         demo: bool,
         localhost: bool,
+        file_limit: Option<u32>,
     ) -> Hub {
-        Self::launch_on(dir, free_port(), rust_log, env, demo, localhost).await
+        Self::launch_on(dir, free_port(), rust_log, env, demo, localhost, file_limit).await
     }
 
     async fn launch_on(
@@ -167,12 +173,25 @@ impl Hub {
         env: &[(&str, &str)],
         demo: bool,
         localhost: bool,
+        file_limit: Option<u32>,
     ) -> Hub {
         let host = if localhost { "localhost" } else { "127.0.0.1" };
         let base = format!("http://{host}:{port}");
         let log = std::fs::File::create(dir.join("hub.log")).expect("create hub.log");
         let out = std::fs::File::create(dir.join("hub.stdout")).expect("create hub.stdout");
-        let mut cmd = hub_command(dir);
+        let mut cmd = match file_limit {
+            None => hub_command(dir),
+            // The shell lowers the limit, then becomes the hub (same pid, so `stop` works).
+            Some(n) => {
+                let mut c = Command::new("sh");
+                c.current_dir(dir)
+                    .env_remove("HMS_ACH_CONFIG")
+                    .env("HMS_ACH__KEYS__MASTER_KEY", TEST_MASTER_KEY)
+                    .args(["-c", &format!("ulimit -n {n} && exec \"$0\" \"$@\"")])
+                    .arg(binary());
+                c
+            }
+        };
         if localhost {
             cmd.env("HMS_ACH__SERVER__ISSUER", &base);
         }

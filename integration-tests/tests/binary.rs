@@ -83,6 +83,20 @@ async fn serve_issue_token_verify_with_jwks_call_api_and_shut_down() {
     // Graceful shutdown on SIGTERM, exit status 0.
     assert!(server.stop().await, "the hub exits 0 on SIGTERM");
 
+    // The accept loop hands the peer address to the app (`ConnectInfo`): the audit
+    // event of the org created above names the address the request came from.
+    let pool = sqlx::SqlitePool::connect(&db_url(dir.path()))
+        .await
+        .unwrap();
+    let ips: Vec<(String,)> =
+        sqlx::query_as("SELECT source_ip FROM audit_events WHERE action = 'org.create'")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    pool.close().await;
+    assert!(!ips.is_empty(), "the org's creation was audited");
+    assert!(ips.iter().all(|(ip,)| ip == "127.0.0.1"), "{ips:?}");
+
     // Neither the secret nor the token appears in the logs, even at debug level.
     let log = std::fs::read_to_string(dir.path().join("hub.log")).unwrap();
     assert!(log.contains("request"), "the log was captured: {log}");

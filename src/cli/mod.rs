@@ -89,16 +89,20 @@ pub async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
             s.web_client_id, s.web_client_secret, s.spa_client_id
         );
     }
+    let limits =
+        crate::ops::raise_file_limit(crate::ops::ConnectionLimits::from_config(&config.server));
     let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("cannot listen on {bind}: is another process using the port? Pass --bind 127.0.0.1:PORT"))?;
     tracing::info!(%bind, issuer = %config.issuer(), jwks = %format!("{}/oauth2/jwks", config.issuer()), "HMS-ACH listening");
+    tracing::info!(
+        max_connections = limits.max_connections,
+        reserved_connections = limits.reserved_connections,
+        header_read_timeout_seconds = limits.header_read.as_secs(),
+        keep_alive_idle_seconds = limits.keep_alive_idle.as_secs(),
+        "connection limits"
+    );
     tokio::spawn(background(app.clone()));
     let router = crate::build_router(app.clone());
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    crate::ops::serve(listener, router, limits, shutdown_signal()).await?;
     tracing::info!("shutting down: in-flight requests finished");
     app.store().close().await;
     Ok(())

@@ -9,12 +9,14 @@ mod federation;
 mod federation_oidc;
 mod mfa;
 mod saml_apps;
+mod server;
 mod sources;
 
 pub use federation::{AttributeMapping, FederationConfig, LinkConfig, SamlIdpConfig};
 pub use federation_oidc::{ClaimMapping, OidcIdpConfig, OidcLinkConfig};
 pub use mfa::MfaConfig;
 pub use saml_apps::{SamlAppsConfig, SamlSpConfig, ATTRIBUTE_SOURCES};
+pub use server::ServerConfig;
 
 use serde::Deserialize;
 use sources::{describe_toml_error, overlay_env};
@@ -34,31 +36,6 @@ pub struct Config {
     pub mfa: MfaConfig,
     pub saml_apps: SamlAppsConfig,
     pub log: LogConfig,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ServerConfig {
-    /// Address the HTTP server listens on.
-    pub bind: String,
-    /// The issuer URL (RFC 8414 §2): what tokens carry in `iss`. Defaults to `http://{bind}`.
-    pub issuer: Option<String>,
-    pub request_body_limit_bytes: usize,
-    pub request_timeout_seconds: u64,
-    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
-    pub trust_forwarded_for: bool,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        Self {
-            bind: "127.0.0.1:8080".into(),
-            issuer: None,
-            request_body_limit_bytes: 1024 * 1024,
-            request_timeout_seconds: 30,
-            trust_forwarded_for: false,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -429,9 +406,7 @@ impl Config {
                 self.log.format
             ));
         }
-        if self.server.request_body_limit_bytes < 1024 {
-            return bad("server.request_body_limit_bytes must be at least 1024".into());
-        }
+        self.server.validate()?;
         self.mfa.validate()?;
         self.saml_apps.validate()?;
         self.federation.validate()

@@ -115,4 +115,31 @@ pub fn store_unavailable(reason: &'static str) {
 /// 1 while `/readyz` finds the database unable to take writes, else 0.
 pub fn store_ready(ready: bool) {
     metrics::gauge!("hms_ach_store_ready").set(if ready { 1.0 } else { 0.0 });
+
+/// Connections being served now (both bands), and the normal band's size: alert when
+/// the first nears the second.
+pub fn connections_open(delta: f64) {
+    metrics::gauge!("hms_ach_connections_open").increment(delta);
+}
+
+pub fn connections_max(max: usize) {
+    metrics::gauge!("hms_ach_connections_max").set(max as f64);
+}
+
+/// The connection limit bit: `over_capacity` (closed at accept), `evicted` (a reserve
+/// connection that had sent nothing, closed for a newer one), `reserved_for_ops` (a
+/// request other than a probe or a scrape answered 503 on a reserve connection).
+pub fn connection_refused(reason: &'static str) {
+    metrics::counter!("hms_ach_connections_refused_total", "reason" => reason).increment(1);
+}
+
+/// A connection closed by a timeout: `header` (no whole request head in time), `idle`
+/// (kept alive without a next request), `stalled` (a response nobody read).
+pub fn connection_timed_out(phase: &'static str) {
+    metrics::counter!("hms_ach_connections_timed_out_total", "phase" => phase).increment(1);
+}
+
+/// `accept()` failed: `file_limit` (EMFILE/ENFILE) or `other`.
+pub fn accept_failed(kind: &'static str) {
+    metrics::counter!("hms_ach_accept_errors_total", "kind" => kind).increment(1);
 }
