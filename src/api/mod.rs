@@ -5,6 +5,6 @@ pub(crate) mod extract;
 mod merge;
 mod paging;
 
-pub use extract::{ApiJson, MergePatch, RequestMeta};
+pub use extract::{from_json_value, ApiJson, ApiQuery, MergePatch, RequestMeta};
 pub use merge::apply_merge_patch;
 pub use paging::{decode_cursor, encode_cursor, page_limit, Page};

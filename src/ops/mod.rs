@@ -1,6 +1,8 @@
 //! Operations: health and readiness probes, Prometheus metrics, and the HTTP
 //! middleware every route shares (request ids, tracing, limits, security headers).
 
+pub(crate) mod audience;
+mod bare_errors;
 mod health;
 pub mod metrics;
 mod middleware;
