@@ -214,7 +214,6 @@ impl AppState {
 }
 
 pub fn build_router(state: AppState) -> Router {
-    let config = state.config().clone();
     let router = Router::new()
         .merge(crate::ops::router())
         .merge(crate::oidc::router())
@@ -224,6 +223,6 @@ pub fn build_router(state: AppState) -> Router {
         .merge(crate::authn::router())
         .merge(crate::web::router())
         .fallback(|| async { crate::error::AppError::NotFound("no such route".into()) })
-        .with_state(state);
-    crate::ops::apply_middleware(router, &config)
+        .with_state(state.clone());
+    crate::ops::apply_middleware(router, &state)
 }

@@ -31,10 +31,47 @@ impl FieldError {
     }
 }
 
+/// The field a serde or axum message is about: `missing field `sourcedId``, `unknown
+/// field `x``, or the path before the first `: ` of a `serde_path_to_error` message
+/// ("…target type: affiliations[0].role: invalid type…"). `None` when it names none.
+pub fn field_of_message(message: &str) -> Option<String> {
+    for marker in ["missing field `", "unknown field `", "duplicate field `"] {
+        if let Some(rest) = message.split(marker).nth(1) {
+            let name = rest.split('`').next().unwrap_or("");
+            if !name.is_empty() {
+                // A nested field's path precedes the message: "affiliations[0]: missing field `role`".
+                let before = message.split(marker).next().unwrap_or("");
+                let parent = before
+                    .trim_end()
+                    .strip_suffix(':')
+                    .and_then(|b| b.rsplit(": ").next())
+                    .filter(|p| !p.is_empty() && !p.contains(' ') && *p != ".");
+                return Some(match parent {
+                    Some(p) => format!("{p}.{name}"),
+                    None => name.to_string(),
+                });
+            }
+        }
+    }
+    let rest = message
+        .split_once("target type: ")
+        .map_or(message, |(_, r)| r);
+    match rest.split_once(": ") {
+        Some((path, _)) if !path.is_empty() && !path.contains(' ') && path != "." => {
+            Some(path.to_string())
+        }
+        _ => None,
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("malformed request: {0}")]
     BadRequest(String),
+    /// A malformed request whose faults are in named fields (a parameter with a
+    /// control character, a query value of the wrong type).
+    #[error("malformed fields")]
+    BadFields(Vec<FieldError>),
     #[error("validation failed")]
     Validation(Vec<FieldError>),
     #[error("authentication required: {0}")]
@@ -73,7 +110,7 @@ struct Problem<'a> {
 impl AppError {
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         match self {
-            AppError::BadRequest(_) => {
+            AppError::BadRequest(_) | AppError::BadFields(_) => {
                 (StatusCode::BAD_REQUEST, "bad-request", "Malformed request")
             }
             AppError::Validation(_) => (
@@ -127,7 +164,7 @@ impl IntoResponse for AppError {
                 None
             }
             AppError::Unavailable(msg) => Some(msg.clone()),
-            AppError::Validation(_) => {
+            AppError::Validation(_) | AppError::BadFields(_) => {
                 Some("Fix the fields listed in `errors` and send the request again.".into())
             }
             AppError::PreconditionFailed { .. } => Some(
@@ -142,22 +179,10 @@ impl IntoResponse for AppError {
             | AppError::UnsupportedMediaType(m) => Some(m.clone()),
         };
         let errors = match &self {
-            AppError::Validation(list) => Some(list.as_slice()),
+            AppError::Validation(list) | AppError::BadFields(list) => Some(list.as_slice()),
             _ => None,
         };
-        let body = Problem {
-            kind: format!("urn:hms-ach:problem:{code}"),
-            title,
-            status: status.as_u16(),
-            detail,
-            errors,
-        };
-        let json = serde_json::to_vec(&body).unwrap_or_default();
-        let mut resp = (status, json).into_response();
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
+        let mut resp = problem_response(status, code, title, detail, errors);
         if let AppError::PreconditionFailed { etag } = &self {
             if let Ok(v) = HeaderValue::from_str(etag) {
                 resp.headers_mut().insert(header::ETAG, v);
@@ -182,6 +207,67 @@ impl IntoResponse for AppError {
 
 /// What a 503 asks the client to wait (RFC 9110 §10.2.3), in seconds.
 pub const RETRY_AFTER_SECONDS: &str = "5";
+
+fn problem_response(
+    status: StatusCode,
+    code: &str,
+    title: &str,
+    detail: Option<String>,
+    errors: Option<&[FieldError]>,
+) -> Response {
+    let body = Problem {
+        kind: format!("urn:hms-ach:problem:{code}"),
+        title,
+        status: status.as_u16(),
+        detail,
+        errors,
+    };
+    let json = serde_json::to_vec(&body).unwrap_or_default();
+    let mut resp = (status, json).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    resp
+}
+
+/// A problem+json answer for a status the middleware or the router produced
+/// (405, 408, 413, 414, 431, …), with the stable `type` of that status. `detail`
+/// is what the caller can act on; 500 never carries one.
+pub fn status_problem(
+    status: StatusCode,
+    detail: Option<String>,
+    errors: &[FieldError],
+) -> Response {
+    let (code, title) = match status {
+        StatusCode::BAD_REQUEST => ("bad-request", "Malformed request"),
+        StatusCode::UNAUTHORIZED => ("unauthenticated", "Authentication required"),
+        StatusCode::FORBIDDEN => ("forbidden", "Not allowed"),
+        StatusCode::NOT_FOUND => ("not-found", "Not found"),
+        StatusCode::METHOD_NOT_ALLOWED => ("method-not-allowed", "Method not allowed"),
+        StatusCode::NOT_ACCEPTABLE => ("not-acceptable", "Not acceptable"),
+        StatusCode::REQUEST_TIMEOUT => ("timeout", "Request timed out"),
+        StatusCode::CONFLICT => ("conflict", "Conflict"),
+        StatusCode::LENGTH_REQUIRED => ("length-required", "Length required"),
+        StatusCode::PRECONDITION_FAILED => ("precondition-failed", "Precondition failed"),
+        StatusCode::PAYLOAD_TOO_LARGE => ("too-large", "Request too large"),
+        StatusCode::URI_TOO_LONG => ("uri-too-long", "URI too long"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported-media-type", "Unsupported media type"),
+        StatusCode::UNPROCESSABLE_ENTITY => ("validation", "Some fields are invalid"),
+        StatusCode::PRECONDITION_REQUIRED => ("precondition-required", "Precondition required"),
+        StatusCode::TOO_MANY_REQUESTS => ("rate-limited", "Too many requests"),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
+            ("headers-too-large", "Request header fields too large")
+        }
+        StatusCode::SERVICE_UNAVAILABLE => ("unavailable", "Service unavailable"),
+        StatusCode::GATEWAY_TIMEOUT => ("timeout", "Timed out"),
+        s if s.is_client_error() => ("client-error", "Request refused"),
+        _ => ("internal", "Internal error"),
+    };
+    let detail = detail.filter(|_| status != StatusCode::INTERNAL_SERVER_ERROR);
+    let errors = (!errors.is_empty()).then_some(errors);
+    problem_response(status, code, title, detail, errors)
+}
 
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
@@ -349,4 +435,32 @@ pub fn transient_reason(e: &dyn std::any::Any) -> Option<&'static str> {
         };
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_found_in_serde_messages() {
+        let f = |m: &str| field_of_message(m);
+        assert_eq!(
+            f("Failed to deserialize the JSON body into the target type: missing field `sourcedId` at line 1 column 2").as_deref(),
+            Some("sourcedId")
+        );
+        assert_eq!(
+            f("Failed to deserialize the JSON body into the target type: affiliations[0]: missing field `role` at line 1 column 9").as_deref(),
+            Some("affiliations[0].role")
+        );
+        assert_eq!(
+            f("Failed to deserialize the JSON body into the target type: email: invalid type: integer `5`, expected a string").as_deref(),
+            Some("email")
+        );
+        assert_eq!(
+            f("Failed to deserialize query string: unknown field `x`, expected `a`").as_deref(),
+            Some("x")
+        );
+        assert_eq!(f("length limit exceeded"), None);
+        assert_eq!(f("Invalid URL: Cannot parse `abc` to a `u64`"), None);
+    }
 }

@@ -19,6 +19,7 @@ pub mod demo;
 pub mod directory;
 pub mod error;
 pub mod federation;
+pub mod input;
 pub mod oidc;
 pub mod ops;
 pub mod store;

@@ -3,51 +3,88 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use std::net::SocketAddr;
 
-use crate::error::AppError;
+use crate::error::{AppError, FieldError};
 use crate::AppState;
 
 /// `Json<T>` whose failures say, as problem+json, what to fix: 415 without the JSON
-/// content type, 400 for malformed JSON, 422 naming the field for a wrong shape.
+/// content type, 400 for malformed JSON, 422 naming the field for a wrong shape
+/// (a missing field by its name, a wrong type by its path, never by its value).
 pub struct ApiJson<T>(pub T);
+
+fn is_json_content_type(req: &Request) -> bool {
+    req.headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| ct.split(';').next())
+        .map(|essence| essence.trim().to_ascii_lowercase())
+        .is_some_and(|e| e == "application/json" || e.ends_with("+json"))
+}
+
+async fn body_bytes(req: Request, state: &AppState) -> Result<axum::body::Bytes, AppError> {
+    axum::body::Bytes::from_request(req, state)
+        .await
+        .map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                AppError::TooLarge(format!(
+                    "the body is larger than server.request_body_limit_bytes ({} bytes)",
+                    state.config().server.request_body_limit_bytes
+                ))
+            } else {
+                AppError::BadRequest(e.body_text())
+            }
+        })
+}
 
 impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        use axum::extract::rejection::JsonRejection;
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            Err(JsonRejection::JsonDataError(e)) => {
-                Err(AppError::Validation(vec![crate::error::FieldError::new(
-                    data_error_path(&e.body_text()),
-                    e.body_text(),
-                )]))
-            }
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(AppError::UnsupportedMediaType(
+        if !is_json_content_type(&req) {
+            return Err(AppError::UnsupportedMediaType(
                 "send the body as JSON with Content-Type: application/json".into(),
-            )),
-            Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
-                Err(AppError::TooLarge(format!(
-                    "the body is larger than server.request_body_limit_bytes ({} bytes)",
-                    state.config().server.request_body_limit_bytes
-                )))
-            }
-            Err(e) => Err(AppError::BadRequest(e.body_text())),
+            ));
         }
+        let body = body_bytes(req, state).await?;
+        let mut de = serde_json::Deserializer::from_slice(&body);
+        let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            use serde_json::error::Category;
+            match e.inner().classify() {
+                Category::Data => AppError::Validation(vec![field_error(&e)]),
+                _ => AppError::BadRequest(format!("the body is not JSON: {}", e.inner())),
+            }
+        })?;
+        de.end()
+            .map_err(|e| AppError::BadRequest(format!("the body is not JSON: {e}")))?;
+        Ok(ApiJson(value))
     }
 }
 
-/// serde's messages look like "Failed to deserialize the JSON body into the target
-/// type: email: invalid type: …"; the text before the first ": " after the prefix is
-/// the field path.
-fn data_error_path(text: &str) -> String {
-    let rest = text
-        .strip_prefix("Failed to deserialize the JSON body into the target type: ")
-        .unwrap_or(text);
-    match rest.split_once(": ") {
-        Some((path, _)) if !path.contains(' ') => path.to_string(),
-        _ => "body".to_string(),
-    }
+/// The field a deserialization error is about: serde's path to it (`affiliations[0]`)
+/// joined with the name a "missing field" or "unknown field" message gives.
+pub fn field_error(e: &serde_path_to_error::Error<serde_json::Error>) -> FieldError {
+    let path = e.path().to_string();
+    let parent = if path == "." { "" } else { path.as_str() };
+    let message = e.inner().to_string();
+    let named = crate::error::field_of_message(&message).filter(|_| message.contains(" field `"));
+    let field = match (named, parent) {
+        (Some(n), "") => n,
+        (Some(n), p) if p.ends_with(&format!(".{n}")) || p == n => p.to_string(),
+        (Some(n), p) => format!("{p}.{n}"),
+        (None, "") => "body".to_string(),
+        (None, p) => p.to_string(),
+    };
+    // serde_json appends " at line 1 column 9", which means nothing to the caller.
+    let reason = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(&message)
+        .to_string();
+    FieldError::new(field, reason)
+}
+
+/// A value of `T` from a JSON document, a failure naming the field (see `field_error`).
+pub fn from_json_value<T: DeserializeOwned>(doc: serde_json::Value) -> Result<T, FieldError> {
+    serde_path_to_error::deserialize(doc).map_err(|e| field_error(&e))
 }
 
 /// An RFC 7396 merge patch body (`application/merge-patch+json`, or plain JSON).
@@ -68,20 +105,34 @@ impl FromRequest<AppState> for MergePatch {
                 "send the patch with Content-Type: application/merge-patch+json (RFC 7396)".into(),
             ));
         }
-        let body = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| {
-                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                    AppError::TooLarge(
-                        "the body is larger than server.request_body_limit_bytes".into(),
-                    )
-                } else {
-                    AppError::BadRequest(e.body_text())
-                }
-            })?;
+        let body = body_bytes(req, state).await?;
         let value = serde_json::from_slice(&body)
             .map_err(|e| AppError::BadRequest(format!("the body is not JSON: {e}")))?;
         Ok(MergePatch(value))
+    }
+}
+
+/// Query parameters as `T`; a failure is a 400 naming the parameter (`limit`), not
+/// serde's sentence about the whole query string.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let raw = parts.uri.query().unwrap_or("");
+        let de = serde_urlencoded::Deserializer::new(url::form_urlencoded::parse(raw.as_bytes()));
+        serde_path_to_error::deserialize(de)
+            .map(ApiQuery)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let message = e.inner().to_string();
+                let field = crate::error::field_of_message(&message)
+                    .filter(|_| message.contains(" field `"))
+                    .or_else(|| (path != ".").then_some(path))
+                    .unwrap_or_else(|| "query".to_string());
+                AppError::BadFields(vec![FieldError::new(field, message)])
+            })
     }
 }
 

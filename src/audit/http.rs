@@ -1,9 +1,9 @@
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use crate::api::{page_limit, Page};
+use crate::api::{page_limit, ApiQuery, Page};
 use crate::authz::{Action, Actor, Object};
 use crate::clock::parse_rfc3339;
 use crate::error::{AppError, FieldError};
@@ -30,12 +30,12 @@ struct AuditQuery {
 async fn list_handler(
     State(app): State<AppState>,
     actor: Actor,
-    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<ApiQuery<AuditQuery>, AppError>,
 ) -> Result<Json<Page<super::AuditEvent>>, AppError> {
     actor
         .require(&app, Object::Audit, Action::Read, None)
         .await?;
-    let Query(q) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let ApiQuery(q) = query?;
     let time = |field: &str, v: &Option<String>| -> Result<Option<i64>, AppError> {
         v.as_deref()
             .map(|t| {

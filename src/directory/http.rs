@@ -1,4 +1,4 @@
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -7,7 +7,8 @@ use serde::Deserialize;
 
 use super::{OrgFilter, OrgInput, PersonFilter, PersonInput, Upserted};
 use crate::api::{
-    decode_cursor, encode_cursor, if_match, page_limit, with_etag, ApiJson, MergePatch, Page,
+    decode_cursor, encode_cursor, if_match, page_limit, with_etag, ApiJson, ApiQuery, MergePatch,
+    Page,
 };
 use crate::authz::{Action, Actor, Object};
 use crate::clock::parse_rfc3339;
@@ -51,9 +52,8 @@ fn since(v: &Option<String>) -> Result<Option<i64>, AppError> {
         .transpose()
 }
 
-fn query<T>(q: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> Result<T, AppError> {
-    q.map(|Query(v)| v)
-        .map_err(|e| AppError::BadRequest(e.body_text()))
+fn query<T>(q: Result<ApiQuery<T>, AppError>) -> Result<T, AppError> {
+    q.map(|ApiQuery(v)| v)
 }
 
 /// The person, or — when there is none — a 404 only for callers allowed to see the
@@ -206,7 +206,7 @@ struct UserQuery {
 async fn list_users(
     State(app): State<AppState>,
     actor: Actor,
-    q: Result<Query<UserQuery>, axum::extract::rejection::QueryRejection>,
+    q: Result<ApiQuery<UserQuery>, AppError>,
 ) -> Result<Json<Page<super::Person>>, AppError> {
     let q = query(q)?;
     let org = match &q.org {
@@ -328,7 +328,7 @@ struct OrgQuery {
 async fn list_orgs(
     State(app): State<AppState>,
     actor: Actor,
-    q: Result<Query<OrgQuery>, axum::extract::rejection::QueryRejection>,
+    q: Result<ApiQuery<OrgQuery>, AppError>,
 ) -> Result<Json<Page<super::Org>>, AppError> {
     let q = query(q)?;
     let parent = match &q.parent {

@@ -20,11 +20,8 @@ pub(super) fn merge_patch<T: Serialize + DeserializeOwned>(
     let mut doc =
         serde_json::to_value(current).map_err(|e| DirectoryError::field("body", e.to_string()))?;
     apply(&mut doc, patch);
-    serde_json::from_value(doc).map_err(|e| {
-        let msg = e.to_string();
-        let field = msg.split('`').nth(1).unwrap_or("body").to_string();
-        DirectoryError::field(field, msg)
-    })
+    // The field by its path ("givenName", "affiliations[0].role"), never by the value.
+    crate::api::from_json_value(doc).map_err(|e| DirectoryError::Invalid(vec![e]))
 }
 
 #[cfg(test)]

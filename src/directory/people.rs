@@ -62,7 +62,11 @@ pub async fn find_person_by_login(
     store: &Store,
     login: &str,
 ) -> Result<Option<Person>, DirectoryError> {
-    let name = login.trim().to_lowercase();
+    // RFC 8265 §3.3: the name is prepared as the stored usernames were.
+    let name = crate::input::prepare_username(login);
+    if crate::input::find_control(&name, false).is_some() {
+        return Ok(None);
+    }
     let mut conn = store.reader().acquire().await?;
     let mut found = repo::load(&mut conn, "p.username = $1", std::slice::from_ref(&name)).await?;
     if found.is_empty() && name.contains('@') {
@@ -83,9 +87,16 @@ pub async fn find_people_by_field(
     value: &str,
 ) -> Result<Vec<Person>, DirectoryError> {
     let mut conn = store.reader().acquire().await?;
+    if crate::input::find_control(value, false).is_some() {
+        // No stored value holds one; asking the database would only fail on PostgreSQL.
+        return Ok(Vec::new());
+    }
     let lower = value.trim().to_lowercase();
     match field {
-        "username" => repo::load_core(&mut conn, "p.username = $1", &[lower]).await,
+        "username" => {
+            let name = crate::input::prepare_username(value);
+            repo::load_core(&mut conn, "p.username = $1", &[name]).await
+        }
         "email" => repo::load_core(&mut conn, "p.email = $1", &[lower]).await,
         "sourced_id" => repo::load_core(&mut conn, "p.sourced_id = $1", &[value.trim().to_string()]).await,
         other => match other.strip_prefix("identifier:") {
@@ -453,6 +464,15 @@ pub async fn transition_person(
             return Err(DirectoryError::field(
                 "reason",
                 "must be at most 500 characters",
+            ));
+        }
+        if let Some(c) = crate::input::find_control(r, false) {
+            return Err(DirectoryError::field(
+                "reason",
+                format!(
+                    "contains a control character ({}); write the reason on one line",
+                    crate::input::code_point(c)
+                ),
             ));
         }
     }

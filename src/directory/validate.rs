@@ -21,15 +21,27 @@ fn check_sourced_id(errors: &mut Vec<FieldError>, v: &str) {
     }
 }
 
-fn check_name(errors: &mut Vec<FieldError>, field: &str, v: &str, required: bool) {
-    let n = v.trim().chars().count();
-    if (required && n == 0) || n > 100 || v.chars().any(char::is_control) {
+/// A name of a person, org or role: prepared as RFC 8266 nicknames are (spaces,
+/// NFKC), then refused when it holds controls, bidi formatting or invisible
+/// characters, which would let one name pass for another.
+fn check_name(
+    errors: &mut Vec<FieldError>,
+    field: &str,
+    v: &mut String,
+    required: bool,
+    max: usize,
+) {
+    *v = crate::input::prepare_name(v);
+    let n = v.chars().count();
+    if let Some(refused) = crate::input::refused_in_name(v) {
+        errors.push(FieldError::new(field, refused.reason()));
+    } else if (required && n == 0) || n > max {
         errors.push(FieldError::new(
             field,
             if required {
-                "must be 1 to 100 characters without control characters"
+                format!("must be 1 to {max} characters")
             } else {
-                "must be at most 100 characters without control characters"
+                format!("must be at most {max} characters")
             },
         ));
     }
@@ -47,6 +59,7 @@ pub fn normalize_email(v: &str) -> Option<String> {
         && !domain.starts_with('.')
         && !domain.ends_with('.')
         && !v.chars().any(|c| c.is_whitespace() || c.is_control())
+        && crate::input::refused_as_lookalike(v).is_none()
         && !local.contains('@')
         && domain
             .chars()
@@ -89,17 +102,14 @@ fn npi_is_valid(v: &str) -> bool {
 pub fn check_person(input: &mut PersonInput) -> Vec<FieldError> {
     let mut errors = Vec::new();
     check_sourced_id(&mut errors, &input.sourced_id);
-    input.given_name = input.given_name.trim().to_string();
-    input.family_name = input.family_name.trim().to_string();
-    check_name(&mut errors, "givenName", &input.given_name, true);
-    check_name(&mut errors, "familyName", &input.family_name, true);
+    check_name(&mut errors, "givenName", &mut input.given_name, true, 100);
+    check_name(&mut errors, "familyName", &mut input.family_name, true, 100);
     for (field, v) in [
         ("middleName", &mut input.middle_name),
         ("preferredName", &mut input.preferred_name),
     ] {
         if let Some(s) = v {
-            check_name(&mut errors, field, s, false);
-            *s = s.trim().to_string();
+            check_name(&mut errors, field, s, false, 100);
             if s.is_empty() {
                 *v = None;
             }
@@ -129,13 +139,18 @@ pub fn check_person(input: &mut PersonInput) -> Vec<FieldError> {
             Some(n) => input.email = Some(n),
             None => errors.push(FieldError::new(
                 "email",
-                "must be an address like name@district.example",
+                match crate::input::refused_as_lookalike(e) {
+                    Some(r) => r.reason(),
+                    None => "must be an address like name@district.example".to_string(),
+                },
             )),
         }
     }
     if let Some(u) = &input.username {
-        let u = u.trim().to_lowercase();
-        if u.len() < 2
+        let u = crate::input::prepare_username(u);
+        if let Some(refused) = crate::input::refused_in_name(&u) {
+            errors.push(FieldError::new("username", refused.reason()));
+        } else if u.len() < 2
             || u.len() > 64
             || !u
                 .bytes()
@@ -186,13 +201,7 @@ pub fn check_person(input: &mut PersonInput) -> Vec<FieldError> {
     let mut primaries = 0;
     for (i, a) in input.affiliations.iter_mut().enumerate() {
         let f = |name: &str| format!("affiliations[{i}].{name}");
-        a.role = a.role.trim().to_string();
-        if a.role.is_empty() || a.role.chars().count() > 64 {
-            errors.push(FieldError::new(
-                f("role"),
-                "must be 1 to 64 characters, e.g. student or Course Director",
-            ));
-        }
+        check_name(&mut errors, &f("role"), &mut a.role, true, 64);
         primaries += usize::from(a.primary);
         let begin = a.begin_date.as_deref().map(|d| (d, parse_date(d)));
         let end = a.end_date.as_deref().map(|d| (d, parse_date(d)));
@@ -222,16 +231,7 @@ pub fn check_person(input: &mut PersonInput) -> Vec<FieldError> {
 pub fn check_org(input: &mut OrgInput) -> Vec<FieldError> {
     let mut errors = Vec::new();
     check_sourced_id(&mut errors, &input.sourced_id);
-    input.name = input.name.trim().to_string();
-    if input.name.is_empty()
-        || input.name.chars().count() > 200
-        || input.name.chars().any(char::is_control)
-    {
-        errors.push(FieldError::new(
-            "name",
-            "must be 1 to 200 characters without control characters",
-        ));
-    }
+    check_name(&mut errors, "name", &mut input.name, true, 200);
     if !ORG_KINDS.contains(&input.kind.as_str()) {
         errors.push(FieldError::new(
             "kind",
@@ -258,10 +258,10 @@ pub fn check_org(input: &mut OrgInput) -> Vec<FieldError> {
         }
     }
     if let Some(i) = &input.identifier {
-        if i.is_empty() || i.len() > 64 {
+        if i.is_empty() || i.len() > 64 || crate::input::find_control(i, false).is_some() {
             errors.push(FieldError::new(
                 "identifier",
-                "must be 1 to 64 characters (e.g. a state or NCES school id)",
+                "must be 1 to 64 characters without control characters (e.g. a state or NCES school id)",
             ));
         }
     }

@@ -46,11 +46,8 @@ fn split(doc: Value) -> Result<(Map<String, Value>, ClientSettings), ClientError
     ] {
         map.remove(read_only);
     }
-    let settings: ClientSettings = serde_json::from_value(Value::Object(map)).map_err(|e| {
-        let msg = e.to_string();
-        let field = msg.split('`').nth(1).unwrap_or("body").to_string();
-        invalid(&field, msg)
-    })?;
+    let settings: ClientSettings = crate::api::from_json_value(Value::Object(map))
+        .map_err(|e| ClientError::Invalid(vec![e]))?;
     Ok((own, settings))
 }
 

@@ -67,7 +67,15 @@ pub fn parse_basic(header: &str) -> Result<(String, String), OAuthError> {
             .map(|(_, v)| v.into_owned())
             .unwrap_or_default()
     };
-    Ok((decode(id), decode(secret)))
+    let (id, secret) = (decode(id), decode(secret));
+    // The input rule (crate::input) for what the edge cannot see inside the header.
+    if let Some(c) = crate::input::find_control(&id, false) {
+        return Err(OAuthError::invalid_request(format!(
+            "the client_id of the HTTP Basic credentials contains a control character ({})",
+            crate::input::code_point(c)
+        )));
+    }
+    Ok((id, secret))
 }
 
 fn failed(client_id: &str, basic: bool) -> OAuthError {
@@ -183,6 +191,12 @@ async fn private_key_jwt(
             "client_id differs from the client assertion's sub",
         ));
     }
+    if crate::input::find_control(&id, false).is_some() {
+        return Err(OAuthError::invalid_client(
+            "the client assertion's sub contains a control character",
+            false,
+        ));
+    }
     let client = match load(app, &id).await? {
         Some(c) if c.settings.token_endpoint_auth_method == "private_key_jwt" => c,
         _ => return Err(failed(&id, false)),
@@ -217,7 +231,13 @@ async fn private_key_jwt(
         return Err(OAuthError::invalid_client("the client assertion must have iss = sub = client_id, aud = the issuer, and exp within 10 minutes (RFC 7523 §3)", false));
     }
     let jti = s("jti")
-        .ok_or_else(|| OAuthError::invalid_client("the client assertion needs a jti", false))?;
+        .filter(|j| crate::input::find_control(j, false).is_none())
+        .ok_or_else(|| {
+            OAuthError::invalid_client(
+                "the client assertion needs a jti without control characters",
+                false,
+            )
+        })?;
     if !super::grants::use_jti(app, &format!("assertion:{id}:{jti}"), (exp + 60) * 1000).await? {
         return Err(OAuthError::invalid_client(
             "this client assertion was used before (jti replay)",

@@ -86,7 +86,10 @@ pub fn random_token(bytes: usize) -> String {
 pub(super) fn validate(new: &NewClient) -> Vec<FieldError> {
     let mut errors = Vec::new();
     let name = new.name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
+    // The consent page shows it: a name that could pass for another app's is refused.
+    if let Some(refused) = crate::input::refused_in_name(name) {
+        errors.push(FieldError::new("name", refused.reason()));
+    } else if name.is_empty() || name.chars().count() > 100 {
         errors.push(FieldError::new("name", "must be 1 to 100 characters"));
     }
     if new.grants.is_empty() {

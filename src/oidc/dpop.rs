@@ -83,6 +83,9 @@ pub async fn check_proof(
     let jti = s("jti")
         .filter(|j| !j.is_empty() && j.len() <= 200)
         .ok_or_else(|| bad("jti is missing"))?;
+    if crate::input::find_control(jti, false).is_some() {
+        return Err(bad("jti contains a control character"));
+    }
     let jkt = thumbprint(jwk).ok_or_else(|| bad("unsupported jwk"))?;
     if !super::grants::use_jti(app, &format!("dpop:{jkt}:{jti}"), (now + 120) * 1000).await? {
         return Err(bad("this proof was used before (jti replay)"));

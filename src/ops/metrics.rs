@@ -115,6 +115,7 @@ pub fn store_unavailable(reason: &'static str) {
 /// 1 while `/readyz` finds the database unable to take writes, else 0.
 pub fn store_ready(ready: bool) {
     metrics::gauge!("hms_ach_store_ready").set(if ready { 1.0 } else { 0.0 });
+}
 
 /// Connections being served now (both bands), and the normal band's size: alert when
 /// the first nears the second.

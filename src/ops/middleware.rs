@@ -8,7 +8,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::config::Config;
+use crate::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -71,10 +71,17 @@ async fn time_limit(
 
 /// Layers, outermost first: request id → trace span (id, method, path; never
 /// headers, query strings or bodies, which may hold secrets) → id echoed on the
-/// response → panic guard → timeout → body limit → security headers → metrics.
-pub fn apply(router: Router, config: &Config) -> Router {
+/// response → bare errors shaped (`bare_errors`) → panic guard → timeout → body
+/// limit → security headers → metrics → the input rule (`input::edge`). Router
+/// layers wrap each route, so all of them run after routing.
+pub fn apply(router: Router, state: &AppState) -> Router {
+    let config = state.config();
     let https = config.issuer().starts_with("https://");
     let mut router = router
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::input::edge::enforce,
+        ))
         .layer(axum::middleware::from_fn(record_metrics))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
@@ -109,6 +116,7 @@ pub fn apply(router: Router, config: &Config) -> Router {
             time_limit,
         ))
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), super::bare_errors::shape))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
             TraceLayer::new_for_http()

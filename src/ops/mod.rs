@@ -3,6 +3,8 @@
 //! the listener that accepts connections under the connection limits.
 
 mod admission;
+pub(crate) mod audience;
+mod bare_errors;
 mod connection;
 mod health;
 mod listener;

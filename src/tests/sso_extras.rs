@@ -235,6 +235,69 @@ store_test!(
     }
 );
 
+// The input rule inside signed JWTs the edge cannot read: a control character in
+// a DPoP proof's jti or a client assertion's sub is refused, never sent to the
+// database (where PostgreSQL would fail on NUL).
+store_test!(
+    control_characters_inside_proofs_and_assertions_are_refused,
+    |t: TestApp| async move {
+        let (id, secret) = t.client(None, None, &["users.read"]).await;
+        let key = ClientKey::new();
+        let now = t.clock.now_secs();
+        let proof = key.sign(
+            serde_json::json!({ "typ": "dpop+jwt", "alg": "ES256", "jwk": key.jwk() }),
+            serde_json::json!({ "jti": "a\u{0}b", "htm": "POST", "htu": "http://hub.test/oauth2/token", "iat": now }),
+        );
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri("/oauth2/token")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header("DPoP", proof)
+            .body(Body::from(format!(
+                "grant_type=client_credentials&client_id={id}&client_secret={secret}"
+            )))
+            .unwrap();
+        let (s, _, b) = t.send(req).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+        assert_eq!(b["error"], "invalid_dpop_proof");
+        let new = crate::oidc::NewClient {
+            name: "Reporting service".into(),
+            grants: vec!["client_credentials".into()],
+            scopes: vec!["users.read".into()],
+            role: None,
+            org: None,
+            access_token_ttl_seconds: None,
+            settings: crate::oidc::ClientSettings {
+                token_endpoint_auth_method: "private_key_jwt".into(),
+                jwks: Some(serde_json::json!({ "keys": [key.jwk()] })),
+                ..Default::default()
+            },
+        };
+        let (c, _) = crate::oidc::create_client(
+            t.store(),
+            t.app.master_key(),
+            t.clock.now_ms(),
+            &crate::audit::Origin::system("test"),
+            new,
+        )
+        .await
+        .unwrap();
+        for claims in [
+            serde_json::json!({ "iss": "x\u{0}", "sub": "x\u{0}", "aud": "http://hub.test/oauth2/token", "exp": now + 60, "jti": "j-1" }),
+            serde_json::json!({ "iss": c.id, "sub": c.id, "aud": "http://hub.test/oauth2/token", "exp": now + 60, "jti": "j\u{0}" }),
+        ] {
+            let assertion = key.sign(serde_json::json!({ "alg": "ES256", "typ": "JWT" }), claims);
+            let body = format!(
+                "grant_type=client_credentials&client_assertion_type={}&client_assertion={assertion}",
+                urlencode("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+            );
+            let (s, _, b) = t.form("/oauth2/token", &body, None).await;
+            assert_eq!(s, StatusCode::UNAUTHORIZED, "{b}");
+            assert_eq!(b["error"], "invalid_client");
+        }
+    }
+);
+
 store_test!(pushed_requests_and_form_post, |t: TestApp| async move {
     t.account("pa.r").await;
     let rp: Rp = t.rp(false, true).await;
