@@ -304,10 +304,7 @@ async fn a_full_disk_acknowledges_only_what_it_keeps_and_recovers() {
         ready_status, 503,
         "readyz while the disk was full: {ready_body}"
     );
-    assert!(
-        ready_body.starts_with("not ready: database"),
-        "{ready_body}"
-    );
+    assert!(ready_body.contains("not ready: database"), "{ready_body}");
 
     // A crash, then a second hub on the same disk.
     let pid1 = std::fs::read_to_string(dir.path().join("hub1.pid")).unwrap();

@@ -320,19 +320,26 @@ pub(super) async fn finish_discoverable(
     Ok(person_id)
 }
 
-/// Stores the new signature counter and backup state (WebAuthn L3 §7.2 steps 21-22).
+/// Stores the new signature counter and backup state (WebAuthn L3 §7.2 steps 21-22),
+/// read and written in one transaction under the passkey's row lock: two uses at
+/// once cannot move the counter backwards, and a passkey removed meanwhile signs
+/// nothing in.
 async fn update_after_use(
     app: &AppState,
     person_id: &str,
     cred_id: &str,
     result: &webauthn_rs::prelude::AuthenticationResult,
 ) -> Result<(), AuthnError> {
+    let mut tx = app.store().begin().await?;
+    app.store()
+        .lock_row(&mut tx, "passkeys", "credential_id", cred_id)
+        .await?;
     let row = sqlx::query(
         "SELECT id, credential FROM passkeys WHERE person_id = $1 AND credential_id = $2",
     )
     .bind(person_id)
     .bind(cred_id)
-    .fetch_optional(app.store().reader())
+    .fetch_optional(&mut *tx)
     .await?;
     let Some(row) = row else {
         return Err(AuthnError::Passkey("this passkey was removed".into()));
@@ -346,8 +353,9 @@ async fn update_after_use(
         .bind(serde_json::to_string(&passkey).map_err(webauthn_err)?)
         .bind(app.clock().now_ms())
         .bind(&id)
-        .execute(app.store().writer())
+        .execute(&mut *tx)
         .await?;
+    tx.commit().await.map_err(StoreError::from)?;
     Ok(())
 }
 

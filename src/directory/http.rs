@@ -160,6 +160,7 @@ async fn patch_user(
         &person.id,
         patch,
         if_match(&headers).as_deref(),
+        Some(&orgs),
     )
     .await?;
     Ok(with_etag(&done.record, Json(&done.record).into_response()))
@@ -179,7 +180,8 @@ async fn lifecycle_user(
     ApiJson(req): ApiJson<LifecycleRequest>,
 ) -> Result<Response, AppError> {
     let person = find_person_for(&app, &actor, &id, Object::Users, Action::Write).await?;
-    require_each(&app, &actor, Object::Users, &person.org_ids()).await?;
+    let orgs = person.org_ids();
+    require_each(&app, &actor, Object::Users, &orgs).await?;
     let person = super::transition_person(
         app.store(),
         app.clock().now_ms(),
@@ -187,6 +189,7 @@ async fn lifecycle_user(
         &person.id,
         &req.status,
         req.reason,
+        Some(&orgs),
     )
     .await?;
     Ok(with_etag(&person, Json(&person).into_response()))

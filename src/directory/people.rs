@@ -205,13 +205,32 @@ pub async fn upsert_person(
     target: Option<&str>,
     input: PersonInput,
 ) -> Result<Upserted<Person>, DirectoryError> {
-    let change = Change::Replace(input);
-    match upsert_once(store, now_ms, origin, target, change.clone(), true, None).await {
+    let change = Change::Replace(Box::new(input));
+    match upsert_once(
+        store,
+        now_ms,
+        origin,
+        target,
+        change.clone(),
+        true,
+        Preconditions::NONE,
+    )
+    .await
+    {
         // Two first-time requests for one sourcedId raced. If the winner stored the
         // same record this one is a no-op (200); if not, this caller was authorized
         // against orgs that are no longer the record's, so it must read and retry.
         Err(DirectoryError::Store(StoreError::Duplicate(_))) if target.is_none() => {
-            upsert_once(store, now_ms, origin, None, change, false, None).await
+            upsert_once(
+                store,
+                now_ms,
+                origin,
+                None,
+                change,
+                false,
+                Preconditions::NONE,
+            )
+            .await
         }
         other => other,
     }
@@ -222,7 +241,7 @@ pub async fn upsert_person(
 /// of different fields both stand.
 #[derive(Clone)]
 enum Change {
-    Replace(PersonInput),
+    Replace(Box<PersonInput>),
     Patch(serde_json::Value),
 }
 
@@ -233,11 +252,12 @@ async fn upsert_once(
     target: Option<&str>,
     change: Change,
     may_update: bool,
-    if_match: Option<&str>,
+    pre: Preconditions<'_>,
 ) -> Result<Upserted<Person>, DirectoryError> {
     let mut tx = store.begin().await?;
     let (existing, mut input, mut errors) = match change {
-        Change::Replace(mut input) => {
+        Change::Replace(input) => {
+            let mut input = *input;
             let errors = check_person(&mut input);
             let existing = match target {
                 Some(id) => Some(load_locked(store, &mut tx, "id", id).await?),
@@ -255,12 +275,13 @@ async fn upsert_once(
         Change::Patch(patch) => {
             let id = target.unwrap_or_default();
             let current = load_locked(store, &mut tx, "id", id).await?;
+            orgs_unchanged(&current, pre.authorized_orgs)?;
             let mut input: PersonInput = merge_patch(&current.to_input(), patch)?;
             let errors = check_person(&mut input);
             (Some(current), input, errors)
         }
     };
-    if let (Some(expected), Some(current)) = (if_match, &existing) {
+    if let (Some(expected), Some(current)) = (pre.if_match, &existing) {
         if !crate::api::etag_matches(expected, &current.etag()) {
             return Err(DirectoryError::PreconditionFailed(current.etag()));
         }
@@ -397,6 +418,7 @@ pub async fn patch_person(
     id: &str,
     patch: serde_json::Value,
     if_match: Option<&str>,
+    authorized_orgs: Option<&[String]>,
 ) -> Result<Upserted<Person>, DirectoryError> {
     if let Some(obj) = patch.as_object() {
         for key in [
@@ -424,9 +446,43 @@ pub async fn patch_person(
         Some(id),
         Change::Patch(patch),
         true,
-        if_match,
+        Preconditions {
+            if_match,
+            authorized_orgs,
+        },
     )
     .await
+}
+
+/// What must still hold when a write reads the record inside its transaction.
+#[derive(Clone, Copy)]
+struct Preconditions<'a> {
+    /// The `ETag` the caller read (`If-Match`).
+    if_match: Option<&'a str>,
+    /// The orgs the caller was authorized in (see [`orgs_unchanged`]).
+    authorized_orgs: Option<&'a [String]>,
+}
+
+impl Preconditions<'_> {
+    const NONE: Preconditions<'static> = Preconditions {
+        if_match: None,
+        authorized_orgs: None,
+    };
+}
+
+/// The caller was authorized against the person's orgs as it read them; if the
+/// person has moved to other orgs since (a concurrent change), the write is refused
+/// rather than made on the strength of a check that no longer holds.
+fn orgs_unchanged(current: &Person, authorized: Option<&[String]>) -> Result<(), DirectoryError> {
+    match authorized {
+        Some(orgs) if !current.org_ids().iter().all(|o| orgs.contains(o)) => {
+            Err(DirectoryError::Conflict(
+                "the person's orgs changed while this request ran; read the record again and retry"
+                    .into(),
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The person `column = value`, locked for the rest of the transaction.
@@ -454,6 +510,7 @@ pub async fn transition_person(
     id: &str,
     status: &str,
     reason: Option<String>,
+    authorized_orgs: Option<&[String]>,
 ) -> Result<Person, DirectoryError> {
     let next = PersonStatus::parse(status).ok_or_else(|| {
         let all: Vec<&str> = PersonStatus::ALL.iter().map(|s| s.as_str()).collect();
@@ -478,6 +535,7 @@ pub async fn transition_person(
     }
     let mut tx = store.begin().await?;
     let current = load_locked(store, &mut tx, "id", id).await?;
+    orgs_unchanged(&current, authorized_orgs)?;
     let from = PersonStatus::parse(&current.status).unwrap_or(PersonStatus::Active);
     if from == next {
         return Ok(current);

@@ -230,7 +230,7 @@ store_test!(
             .call(Method::GET, "/api/v1/orgs/s2", Some(&admin), None)
             .await;
         let path = format!("/api/v1/orgs/{}", org["id"].as_str().unwrap());
-        let bodies = vec![
+        let bodies = [
             serde_json::json!({"name": "South High"}),
             serde_json::json!({"identifier": "NCES-0042"}),
         ];
@@ -430,7 +430,11 @@ async fn disk_full_on_sqlite_acknowledges_only_what_it_keeps() {
         .send(Request::get("/readyz").body(Body::empty()).unwrap())
         .await;
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-    assert!(body.as_str().unwrap().contains("disk full"), "{body}");
+    // problem+json (as every error), the reason in `detail`.
+    assert!(
+        body["detail"].as_str().unwrap().contains("disk full"),
+        "{body}"
+    );
 
     // Space comes back: writes succeed again by themselves.
     t.store().limit_sqlite_pages(None).await.unwrap();

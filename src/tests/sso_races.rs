@@ -74,6 +74,7 @@ store_test!(
             &person,
             "suspended",
             Some("test".into()),
+            None,
         )
         .await
         .unwrap();
