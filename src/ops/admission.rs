@@ -24,8 +24,16 @@ struct Reserve {
     serving: usize,
     /// Reserve connections that have sent no request yet, oldest first.
     waiting: VecDeque<(u64, Arc<Notify>)>,
+    /// Evicted connections whose task has not closed the socket yet: each still holds
+    /// a file descriptor, so at most [`MAX_CLOSING`] may be in flight (under a flood on
+    /// a busy machine the evicted tasks lag behind the accept loop, and unbounded
+    /// they ran the hub out of descriptors).
+    closing: usize,
     next_id: u64,
 }
+
+/// See `Reserve::closing`; past it a newcomer is refused (closed at once) instead.
+const MAX_CLOSING: usize = 8;
 
 pub(super) enum Admission {
     Normal(NormalSlot),
@@ -63,6 +71,7 @@ impl Gate {
                 capacity: reserved,
                 serving: 0,
                 waiting: VecDeque::new(),
+                closing: 0,
                 next_id: 0,
             }),
         })
@@ -76,8 +85,11 @@ impl Gate {
         let mut r = self.lock();
         let evicted_other = if r.serving + r.waiting.len() < r.capacity {
             false
+        } else if r.closing >= MAX_CLOSING {
+            return Admission::Refused;
         } else if let Some((_, oldest)) = r.waiting.pop_front() {
             oldest.notify_one();
+            r.closing += 1;
             true
         } else {
             return Admission::Refused;
@@ -135,6 +147,9 @@ impl Drop for ReserveSlot {
             r.serving = r.serving.saturating_sub(1);
         } else if let Some(at) = r.waiting.iter().position(|(id, _)| *id == self.id) {
             r.waiting.remove(at);
+        } else {
+            // Neither serving nor waiting: it was evicted, and its socket closes now.
+            r.closing = r.closing.saturating_sub(1);
         }
     }
 }
@@ -215,5 +230,25 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(5), first.evicted())
             .await
             .unwrap();
+    }
+
+    #[test]
+    fn evictions_still_closing_are_bounded() {
+        let gate = Gate::new(0, 1);
+        let mut held = vec![gate.admit()];
+        for _ in 0..MAX_CLOSING {
+            let a = gate.admit();
+            assert_eq!(band(&a), "reserve, evicting");
+            held.push(a);
+        }
+        // Eight evicted connections have not closed their sockets yet: the next
+        // newcomer is closed at once rather than holding one more descriptor.
+        assert_eq!(band(&gate.admit()), "refused");
+        held.remove(0);
+        assert_eq!(
+            band(&gate.admit()),
+            "reserve, evicting",
+            "one closed, one may go"
+        );
     }
 }
