@@ -20,6 +20,7 @@ mod outage;
 mod replicas;
 mod saml_idp;
 mod schema;
+mod signin_pages;
 mod sso;
 mod sso_attacks;
 mod sso_extras;
