@@ -149,12 +149,19 @@ async fn a_full_disk_acknowledges_only_what_it_keeps_and_recovers() {
         let r = http
             .post(format!("{base}/oauth2/token"))
             .basic_auth(id, Some(secret))
-            .form(&[("grant_type", "client_credentials"), ("scope", SCOPES)])
+            // No `scope`: each client gets the scopes it was registered with.
+            .form(&[("grant_type", "client_credentials")])
             .send()
             .await
             .unwrap();
         let v: Value = r.json().await.unwrap();
-        v["access_token"].as_str().unwrap_or_default().to_string()
+        match v["access_token"].as_str() {
+            Some(t) => t.to_string(),
+            None => {
+                eprintln!("token endpoint: {v}");
+                String::new()
+            }
+        }
     };
     let token = token_of(http.clone(), base.clone(), id.into(), secret.into()).await;
     assert!(!token.is_empty());
@@ -364,7 +371,7 @@ async fn a_full_disk_acknowledges_only_what_it_keeps_and_recovers() {
         );
     }
     eprintln!(
-        "DISK FULL: {} writes acknowledged and kept, {} refused with 503 and absent; writes resumed {recovered_in:?} after space was freed",
+        "DISK FULL: {} creates acknowledged and kept, {} refused with 503 and absent (patch {patched}, grant {granted}, client {client_made}, lifecycle {suspended} acknowledged); writes resumed {recovered_in:?} after space was freed",
         kept.len(),
         refused.len()
     );
