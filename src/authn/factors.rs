@@ -40,10 +40,7 @@ pub async fn remove_totp(
     person_id: &str,
     keep: Option<Assurance>,
 ) -> Result<bool, AuthnError> {
-    let mut tx = app.store().begin().await?;
-    app.store()
-        .lock_row(&mut tx, "people", "id", person_id)
-        .await?;
+    let mut tx = app.store().begin_locked("people", "id", person_id).await?;
     let removed = totp::remove(&mut tx, person_id).await?;
     check_left(&mut tx, person_id, keep).await?;
     if removed {
@@ -70,10 +67,7 @@ pub async fn remove_passkey(
     id: &str,
     keep: Option<Assurance>,
 ) -> Result<bool, AuthnError> {
-    let mut tx = app.store().begin().await?;
-    app.store()
-        .lock_row(&mut tx, "people", "id", person_id)
-        .await?;
+    let mut tx = app.store().begin_locked("people", "id", person_id).await?;
     let removed = passkeys::remove(&mut tx, person_id, id).await?;
     check_left(&mut tx, person_id, keep).await?;
     if removed {

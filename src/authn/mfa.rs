@@ -216,11 +216,8 @@ pub(super) async fn replace_challenge(
     state: &str,
 ) -> Result<(), AuthnError> {
     let now = app.clock().now_ms();
-    let mut tx = app.store().begin().await?;
     // One live ceremony per purpose even when two start at once.
-    app.store()
-        .lock_row(&mut tx, "people", "id", person_id)
-        .await?;
+    let mut tx = app.store().begin_locked("people", "id", person_id).await?;
     sqlx::query("DELETE FROM mfa_challenges WHERE purpose = $1 AND person_id = $2")
         .bind(purpose)
         .bind(person_id)

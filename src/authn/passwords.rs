@@ -325,10 +325,7 @@ async fn store_password(
 ) -> Result<(), AuthnError> {
     let hash = hash_password(app, password).await?;
     let now = app.clock().now_ms();
-    let mut tx = app.store().begin().await?;
-    app.store()
-        .lock_row(&mut tx, "people", "id", &person.id)
-        .await?;
+    let mut tx = app.store().begin_locked("people", "id", &person.id).await?;
     if let Some(expected) = replaces {
         let current: Option<String> =
             sqlx::query_scalar("SELECT hash FROM passwords WHERE person_id = $1")

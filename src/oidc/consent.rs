@@ -34,16 +34,12 @@ pub async fn remember_consent(
     origin: &Origin,
 ) -> Result<(), OAuthError> {
     let now = app.clock().now_ms();
-    let mut tx = app
-        .store()
-        .begin()
-        .await
-        .map_err(OAuthError::server_error)?;
     // Read what was granted inside the transaction, the person locked: two "Allow"
     // clicks both add their scopes, and a withdrawal is not undone by a click that
     // read the consent before it.
-    app.store()
-        .lock_row(&mut tx, "people", "id", person_id)
+    let mut tx = app
+        .store()
+        .begin_locked("people", "id", person_id)
         .await
         .map_err(OAuthError::server_error)?;
     let row: Option<String> =
@@ -133,11 +129,7 @@ pub async fn revoke_consent(
     let now = app.clock().now_ms();
     let mut tx = app
         .store()
-        .begin()
-        .await
-        .map_err(OAuthError::server_error)?;
-    app.store()
-        .lock_row(&mut tx, "people", "id", person_id)
+        .begin_locked("people", "id", person_id)
         .await
         .map_err(OAuthError::server_error)?;
     let done = sqlx::query("DELETE FROM consents WHERE person_id = $1 AND client_id = $2")

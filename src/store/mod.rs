@@ -250,6 +250,19 @@ impl Store {
             .await?)
     }
 
+    /// A write transaction that starts by locking `table.column = value` (see
+    /// [`Store::lock_row`]): for a read-modify-write of that row's dependants.
+    pub async fn begin_locked(
+        &self,
+        table: &'static str,
+        column: &'static str,
+        value: &str,
+    ) -> Result<Tx, StoreError> {
+        let mut tx = self.begin().await?;
+        self.lock_row(&mut tx, table, column, value).await?;
+        Ok(tx)
+    }
+
     /// SQLite only: caps the database file at `pages` pages (`PRAGMA max_page_count`
     /// on the writing connection, and on any connection that replaces it), or lifts
     /// the cap (`None`). A full disk as SQLite sees it (SQLITE_FULL), made and
