@@ -213,6 +213,24 @@ impl AppState {
     }
 }
 
+/// No route matched: a page for a browser (a mistyped portal address gets the hub's
+/// styled error page with a way back), problem+json for the API.
+async fn not_found(
+    axum::extract::State(app): axum::extract::State<AppState>,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match crate::ops::audience::Audience::of(uri.path(), &headers) {
+        crate::ops::audience::Audience::Page => crate::web::error_page(
+            &app,
+            axum::http::StatusCode::NOT_FOUND,
+            "There is no page at this address. Check the link, or start from your profile.",
+        ),
+        _ => crate::error::AppError::NotFound("no such route".into()).into_response(),
+    }
+}
+
 pub fn build_router(state: AppState) -> Router {
     let router = Router::new()
         .merge(crate::ops::router())
@@ -222,7 +240,7 @@ pub fn build_router(state: AppState) -> Router {
         .merge(crate::audit::router())
         .merge(crate::authn::router())
         .merge(crate::web::router())
-        .fallback(|| async { crate::error::AppError::NotFound("no such route".into()) })
+        .fallback(not_found)
         .with_state(state.clone());
     crate::ops::apply_middleware(router, &state)
 }

@@ -123,6 +123,26 @@ pub async fn factors(app: &AppState, person_id: &str) -> Result<Factors, AuthnEr
     })
 }
 
+/// True when every second factor the person has was set up at or after `since_ms`
+/// (a session that began with no factor and added the first ones itself: it is as
+/// strong as when they had none, so it may still see them).
+pub async fn factors_all_since(
+    app: &AppState,
+    person_id: &str,
+    since_ms: i64,
+) -> Result<bool, AuthnError> {
+    let older: i64 = sqlx::query_scalar(
+        "SELECT (SELECT COUNT(*) FROM passkeys WHERE person_id = $1 AND created_at < $2) \
+              + (SELECT COUNT(*) FROM totp_factors WHERE person_id = $1 \
+                 AND confirmed_at IS NOT NULL AND confirmed_at < $2)",
+    )
+    .bind(person_id)
+    .bind(since_ms)
+    .fetch_one(app.store().reader())
+    .await?;
+    Ok(older == 0)
+}
+
 /// A sign-in waiting for its second factor.
 #[derive(Debug, Clone)]
 pub struct Pending {

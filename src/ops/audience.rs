@@ -21,7 +21,7 @@ pub enum Audience {
 }
 
 /// Pages a browser navigates to or posts forms at.
-fn is_page_path(path: &str) -> bool {
+pub(crate) fn is_page_path(path: &str) -> bool {
     const PAGES: &[&str] = &[
         "/login",
         "/portal",

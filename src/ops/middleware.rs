@@ -72,7 +72,8 @@ async fn time_limit(
 /// Layers, outermost first: request id → trace span (id, method, path; never
 /// headers, query strings or bodies, which may hold secrets) → id echoed on the
 /// response → bare errors shaped (`bare_errors`) → panic guard → timeout → body
-/// limit → security headers → metrics → the input rule (`input::edge`). Router
+/// limit → security headers → metrics → the pages' address check (`web::address`) →
+/// the input rule (`input::edge`). Router
 /// layers wrap each route, so all of them run after routing.
 pub fn apply(router: Router, state: &AppState) -> Router {
     let config = state.config();
@@ -81,6 +82,10 @@ pub fn apply(router: Router, state: &AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::input::edge::enforce,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::web::address::enforce,
         ))
         .layer(axum::middleware::from_fn(record_metrics))
         .layer(SetResponseHeaderLayer::if_not_present(

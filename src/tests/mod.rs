@@ -10,6 +10,7 @@ mod clients_api;
 mod data_safety;
 mod demo;
 mod error_forms;
+mod every_page;
 mod federation_throttle;
 mod guard;
 mod input_rule;

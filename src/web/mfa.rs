@@ -93,10 +93,11 @@ pub(super) async fn pending_of(
 }
 
 pub(super) fn start_again(app: &AppState) -> Response {
-    error_page(
+    super::error_page_to(
         app,
         StatusCode::BAD_REQUEST,
         "This sign-in has expired or was already finished; sign in again from the start.",
+        super::Next::SignIn,
     )
 }
 

@@ -51,6 +51,15 @@ async fn weak_session(
     }
     match mfa::factors(app, &session.person_id).await {
         Ok(f) if !f.any() => None,
+        Ok(_) if age <= max_age => {
+            // A first passkey or app added in this very session (issue 14): show
+            // the confirmation, not a step-up for a factor just made.
+            match mfa::factors_all_since(app, &session.person_id, session.auth_time_ms).await {
+                Ok(true) => None,
+                Ok(false) => Some(Redirect::to("/login/mfa/step-up").into_response()),
+                Err(e) => Some(failed(app, e)),
+            }
+        }
         Ok(_) => Some(Redirect::to("/login/mfa/step-up").into_response()),
         Err(e) => Some(failed(app, e)),
     }
