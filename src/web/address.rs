@@ -62,7 +62,10 @@ fn misdirected(issuer_origin: &str, method: &Method, headers: &axum::http::Heade
 }
 
 pub async fn enforce(State(app): State<AppState>, req: Request, next: Next) -> Response {
-    if !crate::ops::audience::is_page_path(req.uri().path()) {
+    // The stylesheet and script load at any address (the page that says where to go
+    // is styled too).
+    let path = req.uri().path();
+    if !crate::ops::audience::is_page_path(path) || path.starts_with("/static/") {
         return next.run(req).await;
     }
     let audience = Audience::of(req.uri().path(), req.headers());
