@@ -150,14 +150,18 @@ async fn login_submit(
             e @ (AuthnError::InvalidCredentials
             | AuthnError::Locked { .. }
             | AuthnError::Busy
+            | AuthnError::Slowed { .. }
             | AuthnError::Inactive(_)),
         ) => {
-            let status = if matches!(e, AuthnError::Locked { .. } | AuthnError::Busy) {
+            let status = if matches!(
+                e,
+                AuthnError::Locked { .. } | AuthnError::Busy | AuthnError::Slowed { .. }
+            ) {
                 StatusCode::TOO_MANY_REQUESTS
             } else {
                 StatusCode::UNAUTHORIZED
             };
-            return render_login(
+            let mut resp = render_login(
                 &app,
                 &browser,
                 request,
@@ -167,6 +171,12 @@ async fn login_submit(
                 status,
             )
             .await;
+            if let AuthnError::Slowed { seconds } = e {
+                if let Ok(v) = axum::http::HeaderValue::from_str(&seconds.to_string()) {
+                    resp.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+                }
+            }
+            return resp;
         }
         Err(e) => {
             tracing::error!(error = %e, "sign-in failed");
