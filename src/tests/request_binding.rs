@@ -77,7 +77,7 @@ store_test!(
         // The attacker learns the handle and tries every step with their own session.
         let mut attacker = t.agent();
         own_session(&mut attacker, "mal.lory").await;
-        let csrf = attacker.get("/portal").await.hidden("csrf");
+        let csrf = attacker.get("/portal/sessions").await.hidden("csrf");
         for path in [
             format!("/oauth2/authorize/resume?request={handle}"),
             format!("/login?request={handle}"),
@@ -315,7 +315,7 @@ store_test!(
         assert_eq!(stale.status, StatusCode::FORBIDDEN, "{}", stale.body);
         assert!(b.cookies.contains_key("hms_session"), "still signed in");
         // …and the page's new one works.
-        let fresh = portal.hidden("csrf");
+        let fresh = b.get("/portal/sessions").await.hidden("csrf");
         assert_ne!(fresh, token_before);
         let out = b
             .post("/portal/sessions/end-all", &[("csrf", &fresh)])
