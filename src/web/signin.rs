@@ -49,13 +49,11 @@ pub(super) async fn render_login(
     notice: Option<String>,
     status: StatusCode,
 ) -> Response {
-    // Only the browser that started a request sees its sign-in page (issue 14).
-    let req = match request {
-        Some(h) => match bound_request(app, browser, h).await {
-            Ok(r) => Some(r),
-            Err(refused) => return refused,
-        },
-        None => None,
+    // Only the browser that started a request sees its sign-in page (issue 14). One
+    // that is gone still gets the page (what happens to it is said after sign-in).
+    let req = match pending_for(app, browser, request).await {
+        Ok(r) => r,
+        Err(refused) => return refused,
     };
     let hint = match (&req, username.is_empty()) {
         (Some(r), true) => r.login_hint.clone().unwrap_or_default(),
@@ -106,11 +104,10 @@ async fn login_submit(
     Form(f): Form<LoginForm>,
 ) -> Response {
     let request = f.request.as_deref().filter(|r| !r.is_empty());
-    // Someone else's request is refused before the password is even looked at.
-    if let Some(h) = request {
-        if let Err(refused) = bound_request(&app, &browser, h).await {
-            return refused;
-        }
+    // Someone else's request is refused before the password is even looked at (one
+    // that is gone is said so after sign-in, as before).
+    if let Err(refused) = pending_for(&app, &browser, request).await {
+        return refused;
     }
     if !browser.csrf_ok(&app, f.csrf.as_deref()) {
         let alert = app.web().message("csrf.failed");
@@ -208,10 +205,8 @@ pub(super) async fn start_session(
     acr: &str,
     request: Option<&str>,
 ) -> Response {
-    if let Some(h) = request {
-        if let Err(refused) = bound_request(app, browser, h).await {
-            return refused;
-        }
+    if let Err(refused) = pending_for(app, browser, request).await {
+        return refused;
     }
     let needed = match super::mfa::needed_for(app, person_id, request).await {
         Ok(n) => n,
@@ -243,12 +238,9 @@ pub(super) async fn open_session(
 ) -> Response {
     // Checked before anything changes: someone else's request neither starts a
     // session here nor has its prompt changed (issue 14).
-    let req = match request {
-        Some(h) => match bound_request(app, browser, h).await {
-            Ok(r) => Some((h, r)),
-            Err(refused) => return refused,
-        },
-        None => None,
+    let req = match pending_for(app, browser, request).await {
+        Ok(r) => r,
+        Err(refused) => return refused,
     };
     let origin = browser.origin();
     let new = NewSession {
@@ -283,12 +275,14 @@ pub(super) async fn open_session(
             tracing::error!(error = %e.description, "moving grants to the new session failed");
         }
     }
-    let mut resp = match req {
-        Some((h, mut req)) => {
+    let mut resp = match request {
+        Some(h) => {
             // The person just signed in: prompt=login and max_age are satisfied.
-            req.prompt.retain(|p| p != "login" && p != "select_account");
-            req.max_age = None;
-            let _ = oidc::update_request(app, h, &req).await;
+            if let Some(mut req) = req {
+                req.prompt.retain(|p| p != "login" && p != "select_account");
+                req.max_age = None;
+                let _ = oidc::update_request(app, h, &req).await;
+            }
             let _ = session;
             Redirect::to(&format!("/oauth2/authorize/resume?request={h}")).into_response()
         }
@@ -307,6 +301,32 @@ pub(super) async fn open_session(
     // A new CSRF token with the new session (issue 14): one planted or read before
     // the sign-in is useless after it.
     browser.rotate_csrf(app, resp)
+}
+
+/// The pending request a sign-in continues, if it is still there; refused (a page)
+/// only when it belongs to another browser (issue 14). A gone request lets the
+/// sign-in go on, and `resume` then says it expired.
+async fn pending_for(
+    app: &AppState,
+    browser: &Browser,
+    request: Option<&str>,
+) -> Result<Option<oidc::AuthRequest>, Response> {
+    let Some(h) = request else {
+        return Ok(None);
+    };
+    match oidc::load_bound_request(app, h, Some(browser.binding())).await {
+        Ok(oidc::BoundRequest::Found(r)) => Ok(Some(r)),
+        Ok(oidc::BoundRequest::Gone) => Ok(None),
+        Ok(oidc::BoundRequest::OtherBrowser) => Err(super::request_other_browser(app)),
+        Err(e) => {
+            tracing::error!(error = %e.description, "reading a pending request failed");
+            Err(error_page(
+                app,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The sign-in service is unavailable; try again shortly.",
+            ))
+        }
+    }
 }
 
 /// A pending OpenID Connect request of this browser: account choice and consent are
