@@ -218,7 +218,12 @@ pub(super) async fn failed(
     // Who is targeted (the person, or the digest of a name that is nobody's), how
     // hard: never the name typed or any password.
     let target = person_id.map_or_else(
-        || ("login", attempt.account.chars().take(16).collect::<String>()),
+        || {
+            (
+                "login",
+                attempt.account.chars().take(16).collect::<String>(),
+            )
+        },
         |p| ("person", p.to_string()),
     );
     audit::record(
@@ -267,10 +272,7 @@ mod tests {
             ..Default::default()
         };
         let d: Vec<i64> = (0..10).map(|n| delay_ms(&cfg, n, 3)).collect();
-        assert_eq!(
-            d,
-            [0, 0, 0, 1000, 2000, 4000, 8000, 16_000, 32_000, 60_000]
-        );
+        assert_eq!(d, [0, 0, 0, 1000, 2000, 4000, 8000, 16_000, 32_000, 60_000]);
         assert_eq!(delay_ms(&cfg, i64::MAX, 1), 60_000, "no overflow");
         assert_eq!(delay_ms(&cfg, 0, 1), 0);
         assert_eq!(delay_ms(&cfg, 1, 1), 1000);

@@ -239,25 +239,31 @@ pub async fn sign_in(
     let person = match person {
         Some(p) if ok => p,
         other => {
-            backoff::failed(app, &attempt, other.as_ref().map(|p| p.id.as_str()), origin, now)
-                .await?;
+            backoff::failed(
+                app,
+                &attempt,
+                other.as_ref().map(|p| p.id.as_str()),
+                origin,
+                now,
+            )
+            .await?;
             crate::ops::metrics::signin("failed");
             if let Some(p) = other {
                 let mut tx = app.store().begin().await?;
                 audit::record(
-                &mut tx,
-                app.store().audit_key(),
-                now,
-                origin,
-                Entry {
-                    action: "auth.signin",
-                    outcome: Outcome::Denied,
-                    target_kind: "person",
-                    target_id: &p.id,
-                    details: serde_json::json!({ "reason": "invalid_credentials" }),
-                },
-            )
-            .await?;
+                    &mut tx,
+                    app.store().audit_key(),
+                    now,
+                    origin,
+                    Entry {
+                        action: "auth.signin",
+                        outcome: Outcome::Denied,
+                        target_kind: "person",
+                        target_id: &p.id,
+                        details: serde_json::json!({ "reason": "invalid_credentials" }),
+                    },
+                )
+                .await?;
                 tx.commit().await.map_err(StoreError::from)?;
             }
             return Err(AuthnError::InvalidCredentials);

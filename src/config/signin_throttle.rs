@@ -62,13 +62,17 @@ impl SigninThrottleConfig {
         if self.max_delay > Duration::from_secs(24 * 3600) {
             return bad("max_delay must be at most 24h");
         }
-        if self.forget_after < Duration::from_secs(60) || self.forget_after > Duration::from_secs(30 * 86_400) {
+        if self.forget_after < Duration::from_secs(60)
+            || self.forget_after > Duration::from_secs(30 * 86_400)
+        {
             return bad("forget_after must be between 1m and 30d");
         }
         if !(1..=1_000_000).contains(&self.account_alert_failures) {
             return bad("account_alert_failures must be between 1 and 1000000");
         }
-        if self.account_window < Duration::from_secs(60) || self.account_window > Duration::from_secs(30 * 86_400) {
+        if self.account_window < Duration::from_secs(60)
+            || self.account_window > Duration::from_secs(30 * 86_400)
+        {
             return bad("account_window must be between 1m and 30d");
         }
         Ok(())
@@ -123,10 +127,18 @@ mod tests {
         for bad in ["", "m", "1w", "-1s", "1.5h", "99999999999999999999d"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
-        let c: SigninThrottleConfig = toml::from_str("first_delay = \"2s\"\nmax_delay = 600\n").unwrap();
-        assert_eq!((c.first_delay, c.max_delay), (Duration::from_secs(2), Duration::from_secs(600)));
+        let c: SigninThrottleConfig =
+            toml::from_str("first_delay = \"2s\"\nmax_delay = 600\n").unwrap();
+        assert_eq!(
+            (c.first_delay, c.max_delay),
+            (Duration::from_secs(2), Duration::from_secs(600))
+        );
         assert!(c.validate().is_ok());
         let c: SigninThrottleConfig = toml::from_str("first_delay = \"20m\"").unwrap();
-        assert!(c.validate().unwrap_err().to_string().contains("first_delay"));
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("first_delay"));
     }
 }

@@ -113,7 +113,7 @@ pub async fn load_request(
 /// A browser's pending request, as this browser may see it.
 #[derive(Debug)]
 pub enum BoundRequest {
-    Found(AuthRequest),
+    Found(Box<AuthRequest>),
     /// Expired, finished or never issued.
     Gone,
     /// Live, but started in another browser (or one whose cookies were cleared since),
@@ -155,13 +155,17 @@ pub async fn load_bound_request(
         return Ok(BoundRequest::OtherBrowser);
     }
     let req = serde_json::from_str(&params).map_err(OAuthError::server_error)?;
-    Ok(BoundRequest::Found(req))
+    Ok(BoundRequest::Found(Box::new(req)))
 }
 
 /// Binds a request saved unbound (see [`save_request`]) to this browser; one
 /// statement, so only the first browser to arrive gets it. False when it is gone or
 /// already bound (to this browser or another: the caller then loads it bound).
-pub async fn claim_request(app: &AppState, handle: &str, binding: &str) -> Result<bool, OAuthError> {
+pub async fn claim_request(
+    app: &AppState,
+    handle: &str,
+    binding: &str,
+) -> Result<bool, OAuthError> {
     if handle.is_empty() || handle.len() > 100 {
         return Ok(false);
     }

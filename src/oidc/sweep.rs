@@ -12,8 +12,8 @@ pub async fn sweep_expired(app: &AppState) -> Result<u64, OAuthError> {
     let window = app.config().auth.failure_window_seconds * 1000;
     let t = &app.config().auth.throttle;
     // A sign-in count is of no use once both of its windows have passed.
-    let backoff_keep = i64::try_from(t.forget_after.max(t.account_window).as_millis())
-        .unwrap_or(i64::MAX / 2);
+    let backoff_keep =
+        i64::try_from(t.forget_after.max(t.account_window).as_millis()).unwrap_or(i64::MAX / 2);
     // (statement, cutoff): each deletes rows whose time is before its cutoff.
     let steps: [(&str, i64); 15] = [
         ("DELETE FROM auth_requests WHERE expires_at < $1", now),

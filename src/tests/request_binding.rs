@@ -60,14 +60,10 @@ store_test!(
             first.location()
         );
         assert!(
-            first
-                .headers
-                .get_all(header::SET_COOKIE)
-                .iter()
-                .any(|c| {
-                    let c = c.to_str().unwrap();
-                    c.starts_with("hms_req=") && c.contains("HttpOnly") && c.contains("SameSite=Lax")
-                }),
+            first.headers.get_all(header::SET_COOKIE).iter().any(|c| {
+                let c = c.to_str().unwrap();
+                c.starts_with("hms_req=") && c.contains("HttpOnly") && c.contains("SameSite=Lax")
+            }),
             "the binding cookie is set with the request"
         );
         let handle = handle_of(&first);
@@ -113,7 +109,10 @@ store_test!(
             !stranger.cookies.contains_key("hms_req"),
             "no binding is handed out with a refusal"
         );
-        assert!(t.audit_rows("oidc.authorize").await.is_empty(), "no code was issued");
+        assert!(
+            t.audit_rows("oidc.authorize").await.is_empty(),
+            "no code was issued"
+        );
 
         // The victim still finishes, with their own state and account.
         let page = victim.sign_in(&login, "vic.tim", PASSWORD).await;
@@ -164,7 +163,10 @@ store_test!(
             let (s, _) = exchange(&t, rp, &q["code"]).await;
             assert_eq!(s, StatusCode::OK, "{state}");
         }
-        assert_eq!(b.cookies["hms_req"], binding, "the binding outlives sign-in");
+        assert_eq!(
+            b.cookies["hms_req"], binding,
+            "the binding outlives sign-in"
+        );
         assert_eq!(t.audit_rows("oidc.authorize").await.len(), 3);
         let _ = h3;
     }
@@ -200,7 +202,9 @@ store_test!(
             .await;
         assert_eq!(posted.status, StatusCode::SEE_OTHER, "{}", posted.body);
         assert!(
-            posted.location().starts_with("/oauth2/authorize/resume?request="),
+            posted
+                .location()
+                .starts_with("/oauth2/authorize/resume?request="),
             "{}",
             posted.location()
         );
@@ -214,7 +218,10 @@ store_test!(
         // The same-site GET brings the binding and claims the request.
         let login = b.follow(posted).await;
         assert!(login.body.contains("action=\"/login\""), "{}", login.body);
-        assert_eq!(b.cookies["hms_req"], binding, "the browser's binding is kept");
+        assert_eq!(
+            b.cookies["hms_req"], binding,
+            "the browser's binding is kept"
+        );
         // Now it is this browser's: another one arriving later is refused.
         let mut other = t.agent();
         let p = other
@@ -241,7 +248,10 @@ async fn saml_request_bound(postgres: bool) {
     t.account("sam.attacker").await;
     let mut victim = t.agent();
     let to_login = victim
-        .get(&super::saml_idp::redirect_request("_bind1", t.clock.now_ms()))
+        .get(&super::saml_idp::redirect_request(
+            "_bind1",
+            t.clock.now_ms(),
+        ))
         .await;
     assert_eq!(to_login.status, StatusCode::SEE_OTHER, "{}", to_login.body);
     let handle = handle_of(&to_login);

@@ -105,7 +105,11 @@ backoff_test!(
         let mut attacker = from(&t, "198.51.100.7");
         fail_times(&t, &mut attacker, "hold.er", 10).await;
         let p = try_password(&mut attacker, "hold.er", "one-more-guess-99").await;
-        assert_eq!(p.status, StatusCode::TOO_MANY_REQUESTS, "the attacker is slowed");
+        assert_eq!(
+            p.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "the attacker is slowed"
+        );
         // The holder, from home, signs in at once.
         let mut holder = from(&t, "203.0.113.9");
         let p = try_password(&mut holder, "hold.er", PASSWORD).await;
@@ -192,7 +196,10 @@ backoff_test!(
 
 backoff_test!(
     one_address_guessing_many_accounts_is_slowed,
-    &[PROXIED, ("HMS_ACH__AUTH__THROTTLE__FREE_FAILURES_PER_ADDRESS", "5")],
+    &[
+        PROXIED,
+        ("HMS_ACH__AUTH__THROTTLE__FREE_FAILURES_PER_ADDRESS", "5")
+    ],
     |t: TestApp| async move {
         t.account("spr.ay").await;
         let mut sprayer = from(&t, "198.51.100.99");
@@ -221,7 +228,12 @@ backoff_test!(
         let before = guessing_alerts();
         // One guess each from five addresses: nobody is delayed…
         for i in 1..=5 {
-            let p = try_password(&mut from(&t, &format!("192.0.2.{i}")), "tar.get", "guess-1234-x").await;
+            let p = try_password(
+                &mut from(&t, &format!("192.0.2.{i}")),
+                "tar.get",
+                "guess-1234-x",
+            )
+            .await;
             assert_eq!(p.status, StatusCode::UNAUTHORIZED, "address {i}");
             if i < 5 {
                 assert!(t.audit_rows("auth.signin.guessing").await.is_empty());
@@ -233,7 +245,10 @@ backoff_test!(
         let row = serde_json::to_value(&rows[0]).unwrap();
         assert_eq!(row["targetId"], person.as_str(), "{row}");
         assert_eq!(row["details"]["failures"], 5, "{row}");
-        assert!(!row.to_string().contains("guess-1234-x"), "no password in the log");
+        assert!(
+            !row.to_string().contains("guess-1234-x"),
+            "no password in the log"
+        );
         assert!(guessing_alerts() > before, "the Prometheus counter");
         // From now on each address is delayed from its first failure for this account.
         let mut sixth = from(&t, "192.0.2.6");
@@ -262,7 +277,11 @@ backoff_test!(
         let mut b = from(&t, "198.51.100.20");
         fail_times(&t, &mut b, "fed.holder", 6).await;
         let p = try_password(&mut b, "fed.holder", PASSWORD).await;
-        assert_eq!(p.status, StatusCode::TOO_MANY_REQUESTS, "passwords are slowed here");
+        assert_eq!(
+            p.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "passwords are slowed here"
+        );
         assert_eq!(t.audit_rows("auth.signin.guessing").await.len(), 1);
         // The same browser, the same address, through the district IdP: signed in.
         // (Passkeys open their session the same way, without any password check.)

@@ -384,7 +384,7 @@ store_test!(pages_refuse_framing, |t: TestApp| async move {
     }
 });
 
-store_test!(guessing_is_slowed_without_user_enumeration, |t: TestApp| async move {
+store_test!(guessing_slowed_not_locked, |t: TestApp| async move {
     t.account("lo.ck").await;
     let mut b = t.agent();
     let login = b.get("/login").await;
@@ -439,14 +439,20 @@ store_test!(guessing_is_slowed_without_user_enumeration, |t: TestApp| async move
     // Two more failures (three in all): then this browser waits, even with the right
     // password, and is told so; it is never locked (issue 14, `authn::backoff`).
     for _ in 0..2 {
-        assert_eq!(b.post("/login", wrong).await.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            b.post("/login", wrong).await.status,
+            StatusCode::UNAUTHORIZED
+        );
     }
     let p = b.post("/login", right).await;
     assert_eq!(p.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(msg(&p).contains("wait a second"), "{}", msg(&p));
     // Unknown names are slowed the same way, so the delay reveals nothing either.
     for _ in 0..2 {
-        assert_eq!(b.post("/login", nobody).await.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            b.post("/login", nobody).await.status,
+            StatusCode::UNAUTHORIZED
+        );
     }
     let p = b.post("/login", nobody).await;
     assert_eq!(p.status, StatusCode::TOO_MANY_REQUESTS);

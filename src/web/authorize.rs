@@ -151,7 +151,7 @@ pub(super) async fn bound_request(
     handle: &str,
 ) -> Result<oidc::AuthRequest, Response> {
     match oidc::load_bound_request(app, handle, Some(browser.binding())).await {
-        Ok(oidc::BoundRequest::Found(r)) => Ok(r),
+        Ok(oidc::BoundRequest::Found(r)) => Ok(*r),
         Ok(oidc::BoundRequest::Gone) => Err(super::request_expired(app)),
         Ok(oidc::BoundRequest::OtherBrowser) => Err(super::request_other_browser(app)),
         Err(e) => Err(unavailable(app, e.description)),

@@ -170,7 +170,8 @@ async fn login_submit(
             .await;
             if let AuthnError::Slowed { seconds } = e {
                 if let Ok(v) = axum::http::HeaderValue::from_str(&seconds.to_string()) {
-                    resp.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+                    resp.headers_mut()
+                        .insert(axum::http::header::RETRY_AFTER, v);
                 }
             }
             return resp;
@@ -315,7 +316,7 @@ async fn pending_for(
         return Ok(None);
     };
     match oidc::load_bound_request(app, h, Some(browser.binding())).await {
-        Ok(oidc::BoundRequest::Found(r)) => Ok(Some(r)),
+        Ok(oidc::BoundRequest::Found(r)) => Ok(Some(*r)),
         Ok(oidc::BoundRequest::Gone) => Ok(None),
         Ok(oidc::BoundRequest::OtherBrowser) => Err(super::request_other_browser(app)),
         Err(e) => {
