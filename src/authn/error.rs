@@ -9,6 +9,11 @@ pub enum AuthnError {
     InvalidCredentials,
     #[error("too many failed sign-ins for this username; try again in {minutes} minute(s)")]
     Locked { minutes: i64 },
+    /// Password guessing from this address (for this account, or for many): the next
+    /// attempt may come in `seconds` (`authn::backoff`). Said the same for names that
+    /// exist and names that do not.
+    #[error("too many failed sign-ins from here; wait {} and try again", wait_text(*seconds))]
+    Slowed { seconds: i64 },
     /// More attempts for one name at once than `max_failures`: refused unchecked.
     #[error("too many sign-ins for this username at once; wait a moment and try again")]
     Busy,
@@ -39,6 +44,14 @@ pub enum AuthnError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Audit(#[from] AuditError),
+}
+
+fn wait_text(seconds: i64) -> String {
+    match seconds {
+        ..=1 => "a second".into(),
+        2..=119 => format!("{seconds} seconds"),
+        _ => format!("{} minutes", (seconds + 59) / 60),
+    }
 }
 
 impl From<sqlx::Error> for AuthnError {

@@ -1,7 +1,9 @@
-//! Authentication of people: local passwords (argon2id, lockout, no enumeration),
+//! Authentication of people: local passwords (argon2id, guessing slowed but never
+//! locked, no enumeration),
 //! browser sessions kept in the store, CSRF tokens for every form, and second
 //! factors (passkeys, TOTP, recovery codes) with the policy of who needs one.
 
+mod backoff;
 mod csrf;
 mod error;
 pub mod factors;

@@ -8,7 +8,7 @@ use rand::RngCore;
 use std::sync::{Arc, Mutex};
 
 use super::throttle;
-use super::AuthnError;
+use super::{backoff, AuthnError};
 use crate::audit::{self, Entry, Origin, Outcome};
 use crate::config::AuthConfig;
 use crate::directory::Person;
@@ -214,7 +214,8 @@ async fn stored_hash(app: &AppState, person_id: &str) -> Result<Option<String>, 
 
 /// Checks a sign-in. Unknown names, people without a password and wrong passwords
 /// all answer `InvalidCredentials` after the same argon2 work; failures count per
-/// name (existing or not) and lock it after `auth.max_failures`.
+/// name (existing or not) and source address, and slow further guesses
+/// (`authn::backoff`, never a lockout).
 pub async fn sign_in(
     app: &AppState,
     login: &str,
@@ -222,8 +223,8 @@ pub async fn sign_in(
     origin: &Origin,
 ) -> Result<Person, AuthnError> {
     let now = app.clock().now_ms();
-    let key = throttle::login_key(app, login);
-    throttle::reserve_attempt(app, &key, now).await?;
+    let attempt = backoff::Attempt::new(app, login, origin.meta.source_ip.as_deref());
+    backoff::begin(app, &attempt, now).await?;
     let person = crate::directory::find_person_by_login(app.store(), login)
         .await
         .map_err(|e| match e {
@@ -238,30 +239,37 @@ pub async fn sign_in(
     let person = match person {
         Some(p) if ok => p,
         other => {
-            let locked = throttle::record_failure(app, &key, now).await?;
+            backoff::failed(
+                app,
+                &attempt,
+                other.as_ref().map(|p| p.id.as_str()),
+                origin,
+                now,
+            )
+            .await?;
             crate::ops::metrics::signin("failed");
             if let Some(p) = other {
                 let mut tx = app.store().begin().await?;
                 audit::record(
-                &mut tx,
-                app.store().audit_key(),
-                now,
-                origin,
-                Entry {
-                    action: "auth.signin",
-                    outcome: Outcome::Denied,
-                    target_kind: "person",
-                    target_id: &p.id,
-                    details: serde_json::json!({ "reason": "invalid_credentials", "locked": locked }),
-                },
-            )
-            .await?;
+                    &mut tx,
+                    app.store().audit_key(),
+                    now,
+                    origin,
+                    Entry {
+                        action: "auth.signin",
+                        outcome: Outcome::Denied,
+                        target_kind: "person",
+                        target_id: &p.id,
+                        details: serde_json::json!({ "reason": "invalid_credentials" }),
+                    },
+                )
+                .await?;
                 tx.commit().await.map_err(StoreError::from)?;
             }
             return Err(AuthnError::InvalidCredentials);
         }
     };
-    throttle::clear(app.store(), &key).await?;
+    backoff::succeeded(app, &attempt).await?;
     if person.status != "active" {
         crate::ops::metrics::signin("inactive");
         return Err(AuthnError::Inactive(person.status.clone()));

@@ -1,5 +1,8 @@
-//! Sign-in throttling: failures per username in the store (all replicas see them),
-//! and a per-replica limit per source address against password spraying.
+//! Lockout of second-factor codes and of the current password on the change-password
+//! page (both need a password or a session first): failures per key in the store
+//! (all replicas see them). Passwords at sign-in are slowed instead, never locked
+//! (`authn::backoff`). Also a per-replica limit of attempts per source address and
+//! minute, against floods.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

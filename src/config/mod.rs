@@ -10,6 +10,7 @@ mod federation_oidc;
 mod mfa;
 mod saml_apps;
 mod server;
+mod signin_throttle;
 mod sources;
 
 pub use federation::{AttributeMapping, FederationConfig, LinkConfig, SamlIdpConfig};
@@ -17,6 +18,7 @@ pub use federation_oidc::{ClaimMapping, OidcIdpConfig, OidcLinkConfig};
 pub use mfa::MfaConfig;
 pub use saml_apps::{SamlAppsConfig, SamlSpConfig, ATTRIBUTE_SOURCES};
 pub use server::ServerConfig;
+pub use signin_throttle::SigninThrottleConfig;
 
 use serde::Deserialize;
 use sources::{describe_toml_error, overlay_env};
@@ -129,8 +131,10 @@ pub struct AuthConfig {
     pub argon2_iterations: u32,
     pub argon2_parallelism: u32,
     pub min_password_length: usize,
-    /// After this many failed sign-ins for one username within `failure_window_seconds`,
-    /// the username is locked for `lockout_seconds`.
+    /// Second-factor codes and the current password on the change-password page
+    /// (both need a session or a password already): after this many failures within
+    /// `failure_window_seconds` they are refused for `lockout_seconds`. Passwords at
+    /// sign-in are never locked: see `throttle`.
     pub max_failures: i64,
     pub failure_window_seconds: i64,
     pub lockout_seconds: i64,
@@ -139,6 +143,8 @@ pub struct AuthConfig {
     /// A browser session ends this long after sign-in, or after this long unused.
     pub session_ttl_seconds: i64,
     pub session_idle_seconds: i64,
+    /// How password guessing at sign-in is slowed (`[auth.throttle]`).
+    pub throttle: SigninThrottleConfig,
 }
 
 impl Default for AuthConfig {
@@ -154,6 +160,7 @@ impl Default for AuthConfig {
             attempts_per_ip_per_minute: 30,
             session_ttl_seconds: 12 * 3600,
             session_idle_seconds: 2 * 3600,
+            throttle: SigninThrottleConfig::default(),
         }
     }
 }
@@ -407,6 +414,7 @@ impl Config {
             ));
         }
         self.server.validate()?;
+        self.auth.throttle.validate()?;
         self.mfa.validate()?;
         self.saml_apps.validate()?;
         self.federation.validate()

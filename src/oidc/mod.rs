@@ -54,7 +54,10 @@ pub use logout::{deliver_logouts, parse_id_token_hint, sign_out, Hint};
 pub use master_key::MasterKey;
 pub use refresh_writer::RefreshWriter;
 pub use registration::{ClientSettings, OIDC_SCOPES, SUPPORTED_GRANTS};
-pub use requests::{drop_request, load_request, save_request, update_request, PAR_PREFIX};
+pub use requests::{
+    claim_request, drop_request, load_bound_request, load_request, save_bound_request,
+    save_request, update_request, BoundRequest, PAR_PREFIX,
+};
 pub use resource::userinfo_audience;
 pub use rotation::{keys_fingerprint, list_keys, maintain_keys, rotate_keys};
 pub use sweep::sweep_expired;

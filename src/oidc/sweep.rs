@@ -10,8 +10,12 @@ const DAY_MS: i64 = 86_400_000;
 pub async fn sweep_expired(app: &AppState) -> Result<u64, OAuthError> {
     let now = app.clock().now_ms();
     let window = app.config().auth.failure_window_seconds * 1000;
+    let t = &app.config().auth.throttle;
+    // A sign-in count is of no use once both of its windows have passed.
+    let backoff_keep =
+        i64::try_from(t.forget_after.max(t.account_window).as_millis()).unwrap_or(i64::MAX / 2);
     // (statement, cutoff): each deletes rows whose time is before its cutoff.
-    let steps: [(&str, i64); 14] = [
+    let steps: [(&str, i64); 15] = [
         ("DELETE FROM auth_requests WHERE expires_at < $1", now),
         ("DELETE FROM used_jtis WHERE expires_at < $1", now),
         ("DELETE FROM auth_codes WHERE expires_at < $1", now - 3_600_000),
@@ -27,6 +31,7 @@ pub async fn sweep_expired(app: &AppState) -> Result<u64, OAuthError> {
         ("DELETE FROM oidc_rp_requests WHERE expires_at < $1", now),
         ("DELETE FROM mfa_challenges WHERE expires_at < $1", now),
         ("DELETE FROM login_throttle WHERE first_failed < $1 AND (locked_until IS NULL OR locked_until < $1)", now - window),
+        ("DELETE FROM signin_backoff WHERE last_failed < $1", now - backoff_keep),
     ];
     let mut removed = 0;
     for (sql, cutoff) in steps {

@@ -74,6 +74,11 @@ pub fn signin(outcome: &'static str) {
     metrics::counter!("hms_ach_signins_total", "outcome" => outcome).increment(1);
 }
 
+/// A spread-out password-guessing attack on one account (`authn::backoff`).
+pub fn signin_guessing_alert() {
+    metrics::counter!("hms_ach_signin_guessing_alerts_total").increment(1);
+}
+
 pub fn oidc_event(event: &'static str) {
     metrics::counter!("hms_ach_oidc_events_total", "event" => event).increment(1);
 }

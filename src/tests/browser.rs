@@ -97,6 +97,7 @@ impl TestApp {
             t: self,
             cookies: HashMap::new(),
             origin: Some("http://hub.test".into()),
+            forwarded_for: None,
         }
     }
 }
@@ -106,6 +107,9 @@ pub struct Agent<'a> {
     pub cookies: HashMap<String, String>,
     /// The Origin header sent with POSTs (what a browser sends).
     pub origin: Option<String>,
+    /// The address a trusted proxy reports for this browser (`X-Forwarded-For`; the
+    /// hub reads it only with `server.trust_forwarded_for`).
+    pub forwarded_for: Option<String>,
 }
 
 pub struct Page {
@@ -145,6 +149,9 @@ pub fn query(location: &str) -> HashMap<String, String> {
 impl Agent<'_> {
     async fn send(&mut self, req: axum::http::request::Builder, body: Body) -> Page {
         let mut req = req;
+        if let Some(ip) = &self.forwarded_for {
+            req = req.header("x-forwarded-for", ip.as_str());
+        }
         if !self.cookies.is_empty() {
             let c: Vec<String> = self
                 .cookies

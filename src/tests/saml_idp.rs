@@ -18,7 +18,7 @@ const SP_METADATA: &str = r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:S
 </md:SPSSODescriptor></md:EntityDescriptor>"#;
 
 /// Removes the test's folder when dropped.
-struct Folder(std::path::PathBuf);
+pub(super) struct Folder(std::path::PathBuf);
 
 impl Drop for Folder {
     fn drop(&mut self) {
@@ -26,7 +26,7 @@ impl Drop for Folder {
     }
 }
 
-async fn app_with_sp(postgres: bool) -> Option<(TestApp, Folder)> {
+pub(super) async fn app_with_sp(postgres: bool) -> Option<(TestApp, Folder)> {
     let dir = Folder(std::env::temp_dir().join(format!("hms-saml-{}", uuid::Uuid::new_v4())));
     std::fs::create_dir_all(&dir.0).unwrap();
     std::fs::write(dir.0.join("sp.xml"), SP_METADATA).unwrap();
@@ -45,7 +45,7 @@ async fn app_with_sp(postgres: bool) -> Option<(TestApp, Folder)> {
     Some((t, dir))
 }
 
-fn redirect_request(id: &str, now_ms: i64) -> String {
+pub(super) fn redirect_request(id: &str, now_ms: i64) -> String {
     redirect_request_to("app.test", id, now_ms)
 }
 
@@ -64,7 +64,7 @@ fn redirect_request_to(host: &str, id: &str, now_ms: i64) -> String {
     format!("/saml/idp/sso?SAMLRequest={enc}&RelayState=r1")
 }
 
-fn response_xml(page: &super::browser::Page) -> String {
+pub(super) fn response_xml(page: &super::browser::Page) -> String {
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     let b64 = page.hidden("SAMLResponse");
     String::from_utf8(

@@ -384,7 +384,7 @@ store_test!(pages_refuse_framing, |t: TestApp| async move {
     }
 });
 
-store_test!(lockout_without_user_enumeration, |t: TestApp| async move {
+store_test!(guessing_slowed_not_locked, |t: TestApp| async move {
     t.account("lo.ck").await;
     let mut b = t.agent();
     let login = b.get("/login").await;
@@ -425,59 +425,41 @@ store_test!(lockout_without_user_enumeration, |t: TestApp| async move {
             .to_string()
     };
     assert_eq!(msg(&unknown), msg(&wrong));
-    for _ in 0..4 {
-        b.post(
-            "/login",
-            &[
-                ("csrf", &csrf),
-                ("username", "lo.ck"),
-                ("password", "whatever-12"),
-            ],
-        )
-        .await;
+    let wrong: &[(&str, &str)] = &[
+        ("csrf", &csrf),
+        ("username", "lo.ck"),
+        ("password", "whatever-12"),
+    ];
+    let right: &[(&str, &str)] = &[
+        ("csrf", &csrf),
+        ("username", "lo.ck"),
+        ("password", super::browser::PASSWORD),
+    ];
+    let nobody: &[(&str, &str)] = &[("csrf", &csrf), ("username", "no.body"), ("password", "x")];
+    // Two more failures (three in all): then this browser waits, even with the right
+    // password, and is told so; it is never locked (issue 14, `authn::backoff`).
+    for _ in 0..2 {
+        assert_eq!(
+            b.post("/login", wrong).await.status,
+            StatusCode::UNAUTHORIZED
+        );
     }
-    // Locked now, even with the right password, with a clear message.
-    let p = b
-        .post(
-            "/login",
-            &[
-                ("csrf", &csrf),
-                ("username", "lo.ck"),
-                ("password", super::browser::PASSWORD),
-            ],
-        )
-        .await;
+    let p = b.post("/login", right).await;
     assert_eq!(p.status, StatusCode::TOO_MANY_REQUESTS);
-    assert!(msg(&p).contains("try again in 15 minute"), "{}", msg(&p));
-    // Unknown names lock the same way, so lockout reveals nothing either.
-    for _ in 0..5 {
-        b.post(
-            "/login",
-            &[("csrf", &csrf), ("username", "no.body"), ("password", "x")],
-        )
-        .await;
+    assert!(msg(&p).contains("wait a second"), "{}", msg(&p));
+    // Unknown names are slowed the same way, so the delay reveals nothing either.
+    for _ in 0..2 {
+        assert_eq!(
+            b.post("/login", nobody).await.status,
+            StatusCode::UNAUTHORIZED
+        );
     }
-    assert_eq!(
-        b.post(
-            "/login",
-            &[("csrf", &csrf), ("username", "no.body"), ("password", "x")]
-        )
-        .await
-        .status,
-        StatusCode::TOO_MANY_REQUESTS
-    );
-    t.clock.advance_secs(901);
-    let p = b
-        .post(
-            "/login",
-            &[
-                ("csrf", &csrf),
-                ("username", "lo.ck"),
-                ("password", super::browser::PASSWORD),
-            ],
-        )
-        .await;
-    assert_eq!(p.status, StatusCode::SEE_OTHER, "the lock expires");
+    let p = b.post("/login", nobody).await;
+    assert_eq!(p.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(msg(&p).contains("wait a second"), "{}", msg(&p));
+    t.clock.advance_secs(1);
+    let p = b.post("/login", right).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "the delay passes");
 });
 
 store_test!(

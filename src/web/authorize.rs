@@ -97,14 +97,26 @@ async fn authorize(
             Err(AuthorizeError::Redirect(r)) => return respond(&app, r),
         }
     };
-    let handle = match oidc::save_request(&app, &req, false).await {
+    // Bound to this browser (issue 14). A cross-site POST carries no SameSite=Lax
+    // cookie even when the browser has one: that request is saved unbound and the
+    // browser sent on with a GET, which brings the cookie and claims it (`resume`).
+    if browser.request_binding.is_none() && method == Method::POST {
+        return match oidc::save_request(&app, &req, false).await {
+            Ok(h) => Redirect::to(&format!("/oauth2/authorize/resume?request={h}")).into_response(),
+            Err(e) => unavailable(&app, e.description),
+        };
+    }
+    let handle = match oidc::save_bound_request(&app, &req, browser.binding()).await {
         Ok(h) => h,
         Err(e) => return unavailable(&app, e.description),
     };
-    match oidc::decide(&app, &handle, &req, &client, browser.session.as_ref()).await {
+    let mut resp = match oidc::decide(&app, &handle, &req, &client, browser.session.as_ref()).await
+    {
         Ok(next) => go(&app, next),
         Err(e) => unavailable(&app, e.description),
-    }
+    };
+    browser.keep_binding(&app, &mut resp);
+    resp
 }
 
 #[derive(Deserialize)]
@@ -112,20 +124,44 @@ struct ResumeQuery {
     request: String,
 }
 
-/// After sign-in, account choice or consent: decide again with the new state.
+/// After sign-in, account choice or consent: decide again with the new state. The
+/// first same-site GET after a cross-site POST also claims the request for this
+/// browser (see `authorize`).
 async fn resume(
     State(app): State<AppState>,
     browser: Browser,
     Query(q): Query<ResumeQuery>,
 ) -> Response {
-    continue_request(&app, &browser, &q.request).await
+    let claimed = match oidc::claim_request(&app, &q.request, browser.binding()).await {
+        Ok(c) => c,
+        Err(e) => return unavailable(&app, e.description),
+    };
+    let mut resp = continue_request(&app, &browser, &q.request).await;
+    if claimed {
+        browser.keep_binding(&app, &mut resp);
+    }
+    resp
+}
+
+/// The pending request `handle`, if this browser started it; else the page to show:
+/// expired, or started in another browser (then left untouched for its own).
+pub(super) async fn bound_request(
+    app: &AppState,
+    browser: &Browser,
+    handle: &str,
+) -> Result<oidc::AuthRequest, Response> {
+    match oidc::load_bound_request(app, handle, Some(browser.binding())).await {
+        Ok(oidc::BoundRequest::Found(r)) => Ok(*r),
+        Ok(oidc::BoundRequest::Gone) => Err(super::request_expired(app)),
+        Ok(oidc::BoundRequest::OtherBrowser) => Err(super::request_other_browser(app)),
+        Err(e) => Err(unavailable(app, e.description)),
+    }
 }
 
 pub(super) async fn continue_request(app: &AppState, browser: &Browser, handle: &str) -> Response {
-    let req = match oidc::load_request(app, handle, false).await {
-        Ok(Some(r)) => r,
-        Ok(None) => return super::request_expired(app),
-        Err(e) => return unavailable(app, e.description),
+    let req = match bound_request(app, browser, handle).await {
+        Ok(r) => r,
+        Err(page) => return page,
     };
     if req.saml.is_some() {
         return super::saml_idp::continue_saml(app, browser, handle, req).await;

@@ -20,6 +20,13 @@ pub struct Browser {
     pub meta: RequestMeta,
     /// Binds an upstream (federated) sign-in to the browser that began it.
     pub federation_binding: Option<String>,
+    /// Binds the pending authorization requests (OIDC and SAML) this browser started
+    /// to it (`oidc::load_bound_request`): one random value per browser, so any
+    /// number of requests (tabs, apps) can be in flight at once.
+    pub request_binding: Option<String>,
+    /// A fresh binding to set, when the browser had none (used only if a request is
+    /// bound to it: see `binding` and `keep_binding`).
+    new_binding: String,
     /// A sign-in waiting for its second factor (`authn::mfa::Pending`).
     pub mfa_handle: Option<String>,
     /// A passwordless (passkey) sign-in between its two requests.
@@ -33,6 +40,14 @@ fn names(app: &AppState) -> (&'static str, &'static str, bool) {
         ("__Host-hms_session", "__Host-hms_csrf", true)
     } else {
         ("hms_session", "hms_csrf", false)
+    }
+}
+
+fn binding_name(app: &AppState) -> &'static str {
+    if app.issuer().starts_with("https://") {
+        "__Host-hms_req"
+    } else {
+        "hms_req"
     }
 }
 
@@ -103,6 +118,10 @@ impl FromRequestParts<AppState> for Browser {
             federation_binding: cookie(&parts.headers, federation_name(app))
                 .filter(|c| c.len() <= 100)
                 .map(str::to_string),
+            request_binding: cookie(&parts.headers, binding_name(app))
+                .filter(|c| (32..=100).contains(&c.len()))
+                .map(str::to_string),
+            new_binding: crate::oidc::random_token(32),
             mfa_handle: cookie(&parts.headers, flow_name(app, Flow::Mfa))
                 .filter(|c| c.len() <= 100)
                 .map(str::to_string),
@@ -172,6 +191,47 @@ impl Browser {
                 .unwrap_or_else(|| "-".into()),
             meta: self.meta.clone(),
         }
+    }
+
+    /// The value this browser's pending requests are bound to: its cookie, or the new
+    /// one `keep_binding` sets (which then matches only requests bound just now).
+    pub fn binding(&self) -> &str {
+        self.request_binding.as_deref().unwrap_or(&self.new_binding)
+    }
+
+    /// After binding a request to `binding()`: sets the cookie if the browser had none.
+    /// A browser session cookie (no Max-Age), HttpOnly, SameSite=Lax (a top-level GET
+    /// from the app brings it), Secure with the `__Host-` prefix under https.
+    pub fn keep_binding(&self, app: &AppState, resp: &mut Response) {
+        if self.request_binding.is_some() {
+            return;
+        }
+        let (_, _, secure) = names(app);
+        let name = binding_name(app);
+        set(
+            resp,
+            &format!(
+                "{name}={}; Path=/; HttpOnly; SameSite=Lax{}",
+                self.new_binding,
+                if secure { "; Secure" } else { "" }
+            ),
+        );
+    }
+
+    /// After a sign-in: a new CSRF cookie, whatever the browser had, so a token
+    /// planted or read before the sign-in is worthless after it. Forms rendered
+    /// before it (other tabs) must be reloaded.
+    pub fn rotate_csrf(&self, app: &AppState, mut resp: Response) -> Response {
+        let (_, name, secure) = names(app);
+        let fresh = crate::oidc::random_token(24);
+        set(
+            &mut resp,
+            &format!(
+                "{name}={fresh}; Path=/; HttpOnly; SameSite=Lax{}",
+                if secure { "; Secure" } else { "" }
+            ),
+        );
+        resp
     }
 
     /// Sets the CSRF cookie on a response if the browser did not have one.

@@ -14,7 +14,6 @@ use super::cookies::{clear_federation_binding, set_federation_binding};
 use super::{error_page, Browser};
 use crate::audit::{self, Entry, Outcome};
 use crate::federation::{self, FederationError};
-use crate::oidc;
 use crate::AppState;
 
 pub(super) fn router() -> Router<AppState> {
@@ -82,9 +81,9 @@ async fn begin(
     // prompt=login / max_age mean "authenticate again", at the IdP too (SAML
     // ForceAuthn; OpenID Connect prompt=login, max_age passed on).
     let (login, max_age) = match request {
-        Some(h) => match oidc::load_request(&app, h, false).await {
-            Ok(Some(r)) => (r.prompt.iter().any(|p| p == "login"), r.max_age),
-            _ => return super::request_expired(&app),
+        Some(h) => match super::authorize::bound_request(&app, &browser, h).await {
+            Ok(r) => (r.prompt.iter().any(|p| p == "login"), r.max_age),
+            Err(refused) => return refused,
         },
         None => (false, None),
     };

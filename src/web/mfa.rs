@@ -174,6 +174,11 @@ async fn step_up(
     if request.is_some_and(|r| !handle_ok(r)) {
         return super::request_expired(&app);
     }
+    if let Some(h) = request {
+        if let Err(refused) = super::authorize::bound_request(&app, &browser, h).await {
+            return refused;
+        }
+    }
     let Some(session) = &browser.session else {
         return match request {
             Some(r) => Redirect::to(&format!("/login?request={r}")).into_response(),

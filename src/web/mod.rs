@@ -320,6 +320,19 @@ pub(crate) fn request_expired(app: &AppState) -> Response {
     )
 }
 
+/// A sign-in request that is live but belongs to another browser (issue 14): refused,
+/// and left for the browser that started it. 403: resending will not help, starting
+/// again from the app will.
+pub(crate) fn request_other_browser(app: &AppState) -> Response {
+    crate::ops::metrics::oidc_event("request_other_browser");
+    tracing::warn!("a pending sign-in request was presented by another browser; refused");
+    error_page(
+        app,
+        StatusCode::FORBIDDEN,
+        &app.web().message("request.other_browser"),
+    )
+}
+
 /// The parameters of a request that may come as a GET query or a POST form (the
 /// authorization and end-session endpoints accept both: OIDC Core §3.1.2.1,
 /// RP-Initiated Logout §2). `None` for a POST that is not form-encoded.

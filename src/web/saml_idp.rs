@@ -163,14 +163,23 @@ async fn start(app: &AppState, browser: &Browser, r: Received, redirect_first: b
         Err(e) => return unavailable(app, e),
     }
     let req = pending_request(checked, now);
-    let handle = match oidc::save_request(app, &req, false).await {
+    // Bound to this browser, as an OIDC request (issue 14); the POST binding's
+    // cross-site POST brings no cookie, so that request is claimed by the GET.
+    let saved = if redirect_first && browser.request_binding.is_none() {
+        oidc::save_request(app, &req, false).await
+    } else {
+        oidc::save_bound_request(app, &req, browser.binding()).await
+    };
+    let handle = match saved {
         Ok(h) => h,
         Err(e) => return unavailable(app, e.description),
     };
     if redirect_first {
         return Redirect::to(&format!("/oauth2/authorize/resume?request={handle}")).into_response();
     }
-    continue_saml(app, browser, &handle, req).await
+    let mut resp = continue_saml(app, browser, &handle, req).await;
+    browser.keep_binding(app, &mut resp);
+    resp
 }
 
 /// The SAML request as a pending sign-in: ForceAuthn is `prompt=login`, IsPassive is
@@ -320,9 +329,11 @@ async fn idp_initiated(
         Err(e) => return refused_page(&app, &e),
     };
     let req = pending_request(checked, app.clock().now_ms());
-    let handle = match oidc::save_request(&app, &req, false).await {
+    let handle = match oidc::save_bound_request(&app, &req, browser.binding()).await {
         Ok(h) => h,
         Err(e) => return unavailable(&app, e.description),
     };
-    continue_saml(&app, &browser, &handle, req).await
+    let mut resp = continue_saml(&app, &browser, &handle, req).await;
+    browser.keep_binding(&app, &mut resp);
+    resp
 }

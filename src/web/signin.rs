@@ -7,7 +7,7 @@ use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 
-use super::authorize::{continue_request, respond};
+use super::authorize::{bound_request, continue_request, respond};
 use super::{error_page, page, Browser};
 use crate::authn::{AuthnError, NewSession, ACR_PASSWORD};
 use crate::oidc;
@@ -26,8 +26,8 @@ struct PageQuery {
     signed_out: Option<String>,
 }
 
-async fn client_name(app: &AppState, request: Option<&str>) -> Option<String> {
-    let req = oidc::load_request(app, request?, false).await.ok()??;
+async fn client_name(app: &AppState, req: Option<&oidc::AuthRequest>) -> Option<String> {
+    let req = req?;
     if let Some(p) = &req.saml {
         let sp = app.federation().saml_apps().sp(&p.sp_id)?;
         return Some(sp.config.display_name.clone());
@@ -49,18 +49,19 @@ pub(super) async fn render_login(
     notice: Option<String>,
     status: StatusCode,
 ) -> Response {
-    let hint = match (request, username.is_empty()) {
-        (Some(h), true) => oidc::load_request(app, h, false)
-            .await
-            .ok()
-            .flatten()
-            .and_then(|r| r.login_hint)
-            .unwrap_or_default(),
+    // Only the browser that started a request sees its sign-in page (issue 14). One
+    // that is gone still gets the page (what happens to it is said after sign-in).
+    let req = match pending_for(app, browser, request).await {
+        Ok(r) => r,
+        Err(refused) => return refused,
+    };
+    let hint = match (&req, username.is_empty()) {
+        (Some(r), true) => r.login_hint.clone().unwrap_or_default(),
         _ => username.to_string(),
     };
     let ctx = minijinja::context! {
         lang => "en", csrf => browser.csrf(app), request => request, username => hint,
-        client_name => client_name(app, request).await, alert => alert, notice => notice,
+        client_name => client_name(app, req.as_ref()).await, alert => alert, notice => notice,
         idps => super::federated::idp_buttons(app), passkeys_on => app.passkeys().available(),
     };
     browser.finish(app, page(app, status, "login.html", ctx))
@@ -103,6 +104,11 @@ async fn login_submit(
     Form(f): Form<LoginForm>,
 ) -> Response {
     let request = f.request.as_deref().filter(|r| !r.is_empty());
+    // Someone else's request is refused before the password is even looked at (one
+    // that is gone is said so after sign-in, as before).
+    if let Err(refused) = pending_for(&app, &browser, request).await {
+        return refused;
+    }
     if !browser.csrf_ok(&app, f.csrf.as_deref()) {
         let alert = app.web().message("csrf.failed");
         return render_login(
@@ -141,14 +147,18 @@ async fn login_submit(
             e @ (AuthnError::InvalidCredentials
             | AuthnError::Locked { .. }
             | AuthnError::Busy
+            | AuthnError::Slowed { .. }
             | AuthnError::Inactive(_)),
         ) => {
-            let status = if matches!(e, AuthnError::Locked { .. } | AuthnError::Busy) {
+            let status = if matches!(
+                e,
+                AuthnError::Locked { .. } | AuthnError::Busy | AuthnError::Slowed { .. }
+            ) {
                 StatusCode::TOO_MANY_REQUESTS
             } else {
                 StatusCode::UNAUTHORIZED
             };
-            return render_login(
+            let mut resp = render_login(
                 &app,
                 &browser,
                 request,
@@ -158,6 +168,13 @@ async fn login_submit(
                 status,
             )
             .await;
+            if let AuthnError::Slowed { seconds } = e {
+                if let Ok(v) = axum::http::HeaderValue::from_str(&seconds.to_string()) {
+                    resp.headers_mut()
+                        .insert(axum::http::header::RETRY_AFTER, v);
+                }
+            }
+            return resp;
         }
         Err(e) => {
             tracing::error!(error = %e, "sign-in failed");
@@ -189,6 +206,9 @@ pub(super) async fn start_session(
     acr: &str,
     request: Option<&str>,
 ) -> Response {
+    if let Err(refused) = pending_for(app, browser, request).await {
+        return refused;
+    }
     let needed = match super::mfa::needed_for(app, person_id, request).await {
         Ok(n) => n,
         Err(e) => {
@@ -217,6 +237,12 @@ pub(super) async fn open_session(
     acr: &str,
     request: Option<&str>,
 ) -> Response {
+    // Checked before anything changes: someone else's request neither starts a
+    // session here nor has its prompt changed (issue 14).
+    let req = match pending_for(app, browser, request).await {
+        Ok(r) => r,
+        Err(refused) => return refused,
+    };
     let origin = browser.origin();
     let new = NewSession {
         person_id: person_id.to_string(),
@@ -253,7 +279,7 @@ pub(super) async fn open_session(
     let mut resp = match request {
         Some(h) => {
             // The person just signed in: prompt=login and max_age are satisfied.
-            if let Ok(Some(mut req)) = oidc::load_request(app, h, false).await {
+            if let Some(mut req) = req {
                 req.prompt.retain(|p| p != "login" && p != "select_account");
                 req.max_age = None;
                 let _ = oidc::update_request(app, h, &req).await;
@@ -273,17 +299,49 @@ pub(super) async fn open_session(
         resp = Redirect::to("/portal/password?required=1").into_response();
     }
     super::cookies::set_session(app, &mut resp, &token);
-    browser.finish(app, resp)
+    // A new CSRF token with the new session (issue 14): one planted or read before
+    // the sign-in is useless after it.
+    browser.rotate_csrf(app, resp)
 }
 
-/// A pending OpenID Connect request: account choice and consent are OAuth steps, and
-/// a SAML request (which never needs them) is kept out of them.
-async fn oidc_request(app: &AppState, handle: &str) -> Option<oidc::AuthRequest> {
-    oidc::load_request(app, handle, false)
-        .await
-        .ok()
-        .flatten()
-        .filter(|r| r.saml.is_none())
+/// The pending request a sign-in continues, if it is still there; refused (a page)
+/// only when it belongs to another browser (issue 14). A gone request lets the
+/// sign-in go on, and `resume` then says it expired.
+async fn pending_for(
+    app: &AppState,
+    browser: &Browser,
+    request: Option<&str>,
+) -> Result<Option<oidc::AuthRequest>, Response> {
+    let Some(h) = request else {
+        return Ok(None);
+    };
+    match oidc::load_bound_request(app, h, Some(browser.binding())).await {
+        Ok(oidc::BoundRequest::Found(r)) => Ok(Some(*r)),
+        Ok(oidc::BoundRequest::Gone) => Ok(None),
+        Ok(oidc::BoundRequest::OtherBrowser) => Err(super::request_other_browser(app)),
+        Err(e) => {
+            tracing::error!(error = %e.description, "reading a pending request failed");
+            Err(error_page(
+                app,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The sign-in service is unavailable; try again shortly.",
+            ))
+        }
+    }
+}
+
+/// A pending OpenID Connect request of this browser: account choice and consent are
+/// OAuth steps, and a SAML request (which never needs them) is kept out of them.
+async fn oidc_request(
+    app: &AppState,
+    browser: &Browser,
+    handle: &str,
+) -> Result<oidc::AuthRequest, Response> {
+    match bound_request(app, browser, handle).await {
+        Ok(r) if r.saml.is_none() => Ok(r),
+        Ok(_) => Err(super::request_expired(app)),
+        Err(refused) => Err(refused),
+    }
 }
 
 pub(super) fn capitalize(s: &str) -> String {
@@ -303,6 +361,9 @@ async fn select_page(
     browser: Browser,
     Query(q): Query<RequestQuery>,
 ) -> Response {
+    if let Err(refused) = oidc_request(&app, &browser, &q.request).await {
+        return refused;
+    }
     let Some(session) = &browser.session else {
         return Redirect::to(&format!("/login?request={}", q.request)).into_response();
     };
@@ -326,8 +387,9 @@ async fn select_submit(
     if !browser.csrf_ok(&app, f.csrf.as_deref()) {
         return super::csrf_failed(&app);
     }
-    let Some(mut req) = oidc_request(&app, &f.request).await else {
-        return super::request_expired(&app);
+    let mut req = match oidc_request(&app, &browser, &f.request).await {
+        Ok(r) => r,
+        Err(refused) => return refused,
     };
     req.prompt.retain(|p| p != "select_account");
     if f.decision == "switch" {
@@ -344,15 +406,14 @@ async fn consent_page(
     browser: Browser,
     Query(q): Query<RequestQuery>,
 ) -> Response {
+    let req = match oidc_request(&app, &browser, &q.request).await {
+        Ok(r) => r,
+        Err(refused) => return refused,
+    };
     if browser.session.is_none() {
         return Redirect::to(&format!("/login?request={}", q.request)).into_response();
     }
-    let Some(req) = oidc_request(&app, &q.request).await else {
-        return super::request_expired(&app);
-    };
-    let name = client_name(&app, Some(&q.request))
-        .await
-        .unwrap_or_default();
+    let name = client_name(&app, Some(&req)).await.unwrap_or_default();
     let scopes: Vec<String> = req
         .scopes
         .iter()
@@ -378,11 +439,12 @@ async fn consent_submit(
     if !browser.csrf_ok(&app, f.csrf.as_deref()) {
         return super::csrf_failed(&app);
     }
+    let mut req = match oidc_request(&app, &browser, &f.request).await {
+        Ok(r) => r,
+        Err(refused) => return refused,
+    };
     let Some(session) = &browser.session else {
         return Redirect::to(&format!("/login?request={}", f.request)).into_response();
-    };
-    let Some(mut req) = oidc_request(&app, &f.request).await else {
-        return super::request_expired(&app);
     };
     if f.decision != "allow" {
         let _ = oidc::drop_request(&app, &f.request).await;
