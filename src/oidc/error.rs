@@ -108,7 +108,8 @@ pub fn error_description(text: &str) -> String {
 }
 
 /// True when every character is one RFC 6749 §5.2 allows in `error_description`.
-pub fn is_rfc6749_description(text: &str) -> bool {
+#[cfg(test)]
+fn is_rfc6749_description(text: &str) -> bool {
     text.bytes().all(|b| {
         (0x20..=0x21).contains(&b) || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b)
     })

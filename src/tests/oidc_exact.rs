@@ -378,7 +378,7 @@ store_test!(
         let mut page = go(&mut b, &path).await;
         page = b.sign_in(&page, "gus.c", PASSWORD).await;
         assert!(page.body.contains("action=\"/consent\""), "{}", page.body);
-        for what in ["email address", "phone number", "name"] {
+        for what in ["email address", "phone number", "name and username"] {
             assert!(
                 page.body.contains(what),
                 "the consent page names {what}: {}",
