@@ -282,6 +282,8 @@ pub(super) async fn open_session(
             if let Some(mut req) = req {
                 req.prompt.retain(|p| p != "login" && p != "select_account");
                 req.max_age = None;
+                // Whoever signed in now is who continues (`id_token_hint`).
+                req.expected_sub = None;
                 let _ = oidc::update_request(app, h, &req).await;
             }
             let _ = session;
@@ -415,7 +417,7 @@ async fn consent_page(
     }
     let name = client_name(&app, Some(&req)).await.unwrap_or_default();
     let scopes: Vec<String> = req
-        .scopes
+        .consent_scopes()
         .iter()
         .map(|s| {
             let key = format!("scope.{s}");
@@ -457,7 +459,7 @@ async fn consent_submit(
         &app,
         &session.person_id,
         &req.client_id,
-        &req.scopes,
+        &req.consent_scopes(),
         &browser.origin(),
     )
     .await
