@@ -2,7 +2,9 @@
 
 Peer: Authlib's OAuth2Session (client_credentials, client_secret_basic and
 client_secret_post) and joserfc (Authlib's JOSE library) verifying the access token
-against the published JWKS. Usage: python authlib_client_credentials.py BASE ID SECRET
+against the published JWKS. Each client uses the method it registered: the other
+one is refused (OIDC Core 9). Usage:
+python authlib_client_credentials.py BASE BASIC_ID BASIC_SECRET POST_ID POST_SECRET
 """
 import sys
 
@@ -12,7 +14,12 @@ from authlib.integrations.requests_client import OAuth2Session
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-base, client_id, secret = sys.argv[1:4]
+base, basic_id, basic_secret, post_id, post_secret = sys.argv[1:6]
+clients = {
+    "client_secret_basic": (basic_id, basic_secret),
+    "client_secret_post": (post_id, post_secret),
+}
+client_id, secret = basic_id, basic_secret
 token_url = f"{base}/oauth2/token"
 
 
@@ -25,7 +32,7 @@ def check(cond, what):
 
 keyset = KeySet.import_key_set(requests.get(f"{base}/oauth2/jwks", timeout=5).json())
 
-for method in ("client_secret_basic", "client_secret_post"):
+for method, (client_id, secret) in clients.items():
     session = OAuth2Session(client_id, secret, scope="orgs.read", token_endpoint_auth_method=method)
     token = session.fetch_token(token_url, grant_type="client_credentials")
     check(token["token_type"] == "Bearer" and token["scope"] == "orgs.read", f"{method}: token issued")
@@ -43,6 +50,17 @@ for method in ("client_secret_basic", "client_secret_post"):
     resp = session.get(f"{base}/api/v1/orgs")
     check(resp.status_code == 200, f"{method}: API call with the token")
 
+# The registered method is enforced: the right secret sent the other way is refused.
+for method, other in (("client_secret_basic", "client_secret_post"), ("client_secret_post", "client_secret_basic")):
+    cid, csecret = clients[method]
+    wrong_way = OAuth2Session(cid, csecret, scope="orgs.read", token_endpoint_auth_method=other)
+    try:
+        wrong_way.fetch_token(token_url, grant_type="client_credentials")
+        check(False, f"a {method} client is refused with {other}")
+    except OAuthError as e:
+        check(e.error == "invalid_client", f"a {method} client is refused with {other} ({e.error})")
+
+client_id, secret = basic_id, basic_secret
 bad = OAuth2Session(client_id, "not-the-secret", token_endpoint_auth_method="client_secret_basic")
 try:
     bad.fetch_token(token_url, grant_type="client_credentials")

@@ -19,6 +19,24 @@ async fn authlib_client_credentials_and_joserfc_verification() {
     );
     let dir = tempfile::tempdir().unwrap();
     let (id, secret) = create_client(dir.path(), "lms", "auditor", &["orgs.read"]);
+    // A second client registered for client_secret_post (the CLI's default is Basic).
+    let post = integration_tests::client_json(
+        dir.path(),
+        &[
+            "--name",
+            "lms-post",
+            "--grant",
+            "client_credentials",
+            "--role",
+            "auditor",
+            "--scope",
+            "orgs.read",
+            "--auth-method",
+            "client_secret_post",
+        ],
+    );
+    let post_id = post["client_id"].as_str().unwrap().to_string();
+    let post_secret = post["client_secret"].as_str().unwrap().to_string();
     let hub = Hub::start(dir.path()).await;
     let python = workspace().join("target/peers/venv/bin/python");
     let out = tokio::task::spawn_blocking({
@@ -26,7 +44,7 @@ async fn authlib_client_credentials_and_joserfc_verification() {
         move || {
             Command::new(python)
                 .arg(peers.join("authlib_client_credentials.py"))
-                .args([&base, &id, &secret])
+                .args([&base, &id, &secret, &post_id, &post_secret])
                 .output()
         }
     })

@@ -52,6 +52,9 @@ fn person(
         preferred_name: None,
         email: Some(format!("{username}@riverside.k12.example")),
         username: Some(username),
+        phone_number: None,
+        phone_number_verified: false,
+        address: None,
         status: None,
         identifiers: ids
             .iter()

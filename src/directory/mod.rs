@@ -11,7 +11,9 @@ mod people_repo;
 mod validate;
 
 pub use error::DirectoryError;
-pub use model::{AffiliationInput, Org, OrgInput, Person, PersonInput, PersonStatus, PERSON_KINDS};
+pub use model::{
+    AffiliationInput, Org, OrgInput, Person, PersonInput, PersonStatus, PostalAddress, PERSON_KINDS,
+};
 pub use orgs::{
     find_org_by_sourced_id, get_org, list_orgs, org_ancestry, patch_org, resolve_org, upsert_org,
     OrgFilter,

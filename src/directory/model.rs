@@ -110,6 +110,14 @@ pub struct PersonInput {
     pub email: Option<String>,
     #[serde(default)]
     pub username: Option<String>,
+    /// E.164 (`+` and digits), as OIDC Core §5.1 recommends for `phone_number`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+    /// The district's system of record confirmed the number.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub phone_number_verified: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<PostalAddress>,
     /// Only when creating; afterwards status moves through `/users/{id}/lifecycle`.
     #[serde(default, skip_serializing)]
     pub status: Option<String>,
@@ -117,6 +125,66 @@ pub struct PersonInput {
     pub identifiers: BTreeMap<String, String>,
     #[serde(default)]
     pub affiliations: Vec<AffiliationInput>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// A postal address: the parts of OIDC Core §5.1.1's `address` claim (without
+/// `formatted`, which is built from them), each one line.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PostalAddress {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub street_address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locality: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postal_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+}
+
+impl PostalAddress {
+    pub fn is_empty(&self) -> bool {
+        self == &PostalAddress::default()
+    }
+
+    /// The OIDC `address` claim (§5.1.1): snake_case members and `formatted`, the
+    /// parts on lines as a US address is written.
+    pub fn to_claim(&self) -> serde_json::Value {
+        let mut m = serde_json::Map::new();
+        let city_line = [
+            self.locality.as_deref(),
+            self.region.as_deref(),
+            self.postal_code.as_deref(),
+        ];
+        let city_line: Vec<&str> = city_line.into_iter().flatten().collect();
+        let lines: Vec<String> = [
+            self.street_address.clone(),
+            (!city_line.is_empty()).then(|| city_line.join(" ")),
+            self.country.clone(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        m.insert("formatted".into(), lines.join("\n").into());
+        for (k, v) in [
+            ("street_address", &self.street_address),
+            ("locality", &self.locality),
+            ("region", &self.region),
+            ("postal_code", &self.postal_code),
+            ("country", &self.country),
+        ] {
+            if let Some(v) = v {
+                m.insert(k.into(), v.clone().into());
+            }
+        }
+        serde_json::Value::Object(m)
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -143,6 +211,12 @@ pub struct Person {
     pub preferred_name: Option<String>,
     pub email: Option<String>,
     pub username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+    #[serde(skip_serializing_if = "is_false")]
+    pub phone_number_verified: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<PostalAddress>,
     pub identifiers: BTreeMap<String, String>,
     pub affiliations: Vec<Affiliation>,
     pub status_changed_at: String,
@@ -177,6 +251,9 @@ impl Person {
             preferred_name: self.preferred_name.clone(),
             email: self.email.clone(),
             username: self.username.clone(),
+            phone_number: self.phone_number.clone(),
+            phone_number_verified: self.phone_number_verified,
+            address: self.address.clone(),
             status: None,
             identifiers: self.identifiers.clone(),
             affiliations: self

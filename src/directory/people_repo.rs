@@ -7,7 +7,7 @@ use super::DirectoryError;
 use crate::clock::format_rfc3339;
 use crate::store::{self, Tx};
 
-const COLUMNS: &str = "id, sourced_id, status, given_name, family_name, middle_name, preferred_name, email, username, status_changed_at, status_reason, created_at, updated_at";
+const COLUMNS: &str = "id, sourced_id, status, given_name, family_name, middle_name, preferred_name, email, username, status_changed_at, status_reason, created_at, updated_at, phone_number, phone_number_verified, address";
 
 /// Loads people with their kinds, identifiers and affiliations in four queries.
 pub(super) async fn load(
@@ -61,6 +61,17 @@ pub fn person_from_row(r: &store::Row, prefix: &str) -> Result<Person, Directory
         preferred_name: store::get(r, &c("preferred_name"))?,
         email: store::get(r, &c("email"))?,
         username: store::get(r, &c("username"))?,
+        phone_number: store::get(r, &c("phone_number"))?,
+        phone_number_verified: store::get::<i64>(r, &c("phone_number_verified"))? != 0,
+        address: store::get::<Option<String>>(r, &c("address"))?
+            .map(|t| {
+                serde_json::from_str(&t).map_err(|e| {
+                    DirectoryError::Store(store::StoreError::Corrupt(format!(
+                        "people.address: {e}"
+                    )))
+                })
+            })
+            .transpose()?,
         identifiers: BTreeMap::new(),
         affiliations: Vec::new(),
         status_changed_at: format_rfc3339(store::get(r, &c("status_changed_at"))?),
@@ -150,6 +161,15 @@ async fn rows_for(
     q.fetch_all(conn).await
 }
 
+/// The address as stored: JSON text, or NULL when there is none.
+fn address_text(input: &PersonInput) -> Option<String> {
+    input
+        .address
+        .as_ref()
+        .filter(|a| !a.is_empty())
+        .and_then(|a| serde_json::to_string(a).ok())
+}
+
 pub(super) enum Write<'a> {
     Insert { status: &'a str },
     Update { expected_updated_at: i64 },
@@ -169,7 +189,8 @@ pub(super) async fn write(
         Write::Insert { status } => {
             sqlx::query(
                 "INSERT INTO people (id, sourced_id, status, given_name, family_name, middle_name, preferred_name, email, username, \
-                 status_changed_at, status_reason, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $10, $10)",
+                 status_changed_at, status_reason, created_at, updated_at, phone_number, phone_number_verified, address) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $10, $10, $11, $12, $13)",
             )
             .bind(id)
             .bind(&input.sourced_id)
@@ -181,6 +202,9 @@ pub(super) async fn write(
             .bind(&input.email)
             .bind(&input.username)
             .bind(now_ms)
+            .bind(&input.phone_number)
+            .bind(i64::from(input.phone_number_verified))
+            .bind(address_text(input))
             .execute(&mut **tx)
             .await?;
         }
@@ -191,7 +215,8 @@ pub(super) async fn write(
             // request changed it in between and this one must not overwrite it.
             let done = sqlx::query(
                 "UPDATE people SET sourced_id = $1, given_name = $2, family_name = $3, middle_name = $4, preferred_name = $5, \
-                 email = $6, username = $7, updated_at = $8 WHERE id = $9 AND updated_at = $10",
+                 email = $6, username = $7, updated_at = $8, phone_number = $11, phone_number_verified = $12, address = $13 \
+                 WHERE id = $9 AND updated_at = $10",
             )
             .bind(&input.sourced_id)
             .bind(&input.given_name)
@@ -203,6 +228,9 @@ pub(super) async fn write(
             .bind(now_ms.max(expected_updated_at + 1))
             .bind(id)
             .bind(expected_updated_at)
+            .bind(&input.phone_number)
+            .bind(i64::from(input.phone_number_verified))
+            .bind(address_text(input))
             .execute(&mut **tx)
             .await?;
             if done.rows_affected() != 1 {

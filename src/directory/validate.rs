@@ -97,6 +97,66 @@ fn npi_is_valid(v: &str) -> bool {
         && npi_check_digit(&v[..9]).is_some_and(|c| v[9..] == c.to_string())
 }
 
+/// An E.164 number (`+`, then 7 to 15 digits, the first not 0), the form OIDC
+/// Core §5.1 recommends for `phone_number`, with an optional RFC 3966 extension
+/// (`;ext=123`). Spaces, dots, dashes and parentheses are removed first.
+pub fn normalize_phone(v: &str) -> Option<String> {
+    let (number, ext) = match v.trim().split_once(";ext=") {
+        Some((n, e)) => (n, Some(e)),
+        None => (v.trim(), None),
+    };
+    let compact: String = number
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '.' | '-' | '(' | ')'))
+        .collect();
+    let digits = compact.strip_prefix('+')?;
+    let ok = (7..=15).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && !digits.starts_with('0')
+        && ext.is_none_or(|e| (1..=10).contains(&e.len()) && e.bytes().all(|b| b.is_ascii_digit()));
+    ok.then(|| match ext {
+        Some(e) => format!("{compact};ext={e}"),
+        None => compact,
+    })
+}
+
+fn check_contact(errors: &mut Vec<FieldError>, input: &mut PersonInput) {
+    if let Some(p) = &input.phone_number {
+        match normalize_phone(p) {
+            Some(n) => input.phone_number = Some(n),
+            None => errors.push(FieldError::new(
+                "phoneNumber",
+                "must be an international number like +13125550123 (E.164)",
+            )),
+        }
+    }
+    if input.phone_number.is_none() && input.phone_number_verified {
+        errors.push(FieldError::new(
+            "phoneNumberVerified",
+            "only with a phoneNumber",
+        ));
+    }
+    if let Some(a) = &mut input.address {
+        for (field, v, max) in [
+            ("address.streetAddress", &mut a.street_address, 200),
+            ("address.locality", &mut a.locality, 100),
+            ("address.region", &mut a.region, 100),
+            ("address.postalCode", &mut a.postal_code, 20),
+            ("address.country", &mut a.country, 100),
+        ] {
+            if let Some(s) = v {
+                check_name(errors, field, s, false, max);
+                if s.is_empty() {
+                    *v = None;
+                }
+            }
+        }
+        if a.is_empty() {
+            input.address = None;
+        }
+    }
+}
+
 /// Checks and normalizes a person (trims names, lowercases username and email
 /// domain, de-duplicates kinds).
 pub fn check_person(input: &mut PersonInput) -> Vec<FieldError> {
@@ -163,6 +223,7 @@ pub fn check_person(input: &mut PersonInput) -> Vec<FieldError> {
         }
         input.username = Some(u);
     }
+    check_contact(&mut errors, input);
     if let Some(s) = &input.status {
         if super::PersonStatus::parse(s).is_none() {
             errors.push(FieldError::new(

@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::claims_request::{parse_claims, ClaimsRequest};
 use super::grants::{self, CodeRow, Grant};
 use super::pkce;
 use super::{Client, OAuthError};
@@ -30,6 +31,18 @@ pub struct AuthRequest {
     pub acr_values: Option<String>,
     pub dpop_jkt: Option<String>,
     pub created_at_ms: i64,
+    /// The person the app expects: the subject of a verified `id_token_hint`, or
+    /// `sub` asked for by value in `claims` (OIDC Core §3.1.2.1, §5.5.1). A session
+    /// of someone else does not answer the request until the person signs in again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_sub: Option<String>,
+    /// The `claims` request parameter (OIDC Core §5.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claims: Option<ClaimsRequest>,
+    /// Scopes of the claims asked for by name, registered for the client but not
+    /// among `scopes`: consent covers them too (`claims_request`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub claim_scopes: Vec<String>,
     /// A SAML AuthnRequest (or an IdP-initiated sign-in) from a downstream SAML app
     /// rides on the same pending request: the sign-in pages are the same, and
     /// `federation::saml_idp` answers with a Response instead of a code.
@@ -79,7 +92,10 @@ impl AuthResponse {
     ) -> Self {
         let mut params = vec![
             ("error", error.to_string()),
-            ("error_description", description.to_string()),
+            (
+                "error_description",
+                super::error::error_description(description),
+            ),
         ];
         if let Some(s) = state {
             params.push(("state", s.to_string()));
@@ -90,6 +106,18 @@ impl AuthResponse {
             form_post,
             params,
         }
+    }
+
+    /// The same answer with another error code and description (state and iss kept).
+    pub fn with_error(mut self, error: &str, description: &str) -> Self {
+        for (k, v) in &mut self.params {
+            match *k {
+                "error" => *v = error.to_string(),
+                "error_description" => *v = super::error::error_description(description),
+                _ => {}
+            }
+        }
+        self
     }
 
     /// The redirect URI with the parameters appended to its query (§4.1.2: keep
@@ -204,22 +232,35 @@ pub async fn validate_request(
         }
     }
     let raw_scope = get("scope")?.unwrap_or("");
+    let asked: Vec<&str> = raw_scope.split(' ').filter(|s| !s.is_empty()).collect();
+    if asked.is_empty() {
+        return Err(fail(
+            "invalid_scope",
+            "scope is missing; OpenID Connect requests include openid".into(),
+        ));
+    }
+    // OIDC Core §3.1.2.1 ("scope values used that are not understood by an
+    // implementation SHOULD be ignored") and RFC 6749 §3.3 (the server may grant
+    // less than asked, and says so in the token response's `scope`): scopes the
+    // hub does not know or the client did not register are dropped, not fatal.
+    // `openid` is never dropped silently: an OpenID Connect request from a client
+    // not registered for it is refused.
+    if asked.contains(&"openid") && !client.scopes.iter().any(|c| c == "openid") {
+        return Err(fail(
+            "invalid_scope",
+            "the app is not registered for the openid scope".into(),
+        ));
+    }
     let mut scopes: Vec<String> = Vec::new();
-    for s in raw_scope.split(' ').filter(|s| !s.is_empty()) {
-        if !client.scopes.iter().any(|c| c == s) {
-            return Err(fail(
-                "invalid_scope",
-                format!("the app may not request the scope {s}"),
-            ));
-        }
-        if !scopes.iter().any(|x| x == s) {
+    for s in asked {
+        if client.scopes.iter().any(|c| c == s) && !scopes.iter().any(|x| x == s) {
             scopes.push(s.to_string());
         }
     }
     if scopes.is_empty() {
         return Err(fail(
             "invalid_scope",
-            "scope is missing; OpenID Connect requests include openid".into(),
+            "none of the requested scopes is registered for the app; OpenID Connect requests include openid".into(),
         ));
     }
     let code_challenge = get("code_challenge")?;
@@ -270,6 +311,53 @@ pub async fn validate_request(
     {
         return Err(fail("invalid_request", "state or nonce is too long".into()));
     }
+    let claims = match get("claims")? {
+        None => None,
+        Some(raw) => Some(parse_claims(raw).map_err(|m| fail("invalid_request", m))?),
+    };
+    let claim_scopes: Vec<String> = claims
+        .as_ref()
+        .map(|c| {
+            c.scopes()
+                .into_iter()
+                .filter(|s| client.scopes.iter().any(|x| x == s) && !scopes.iter().any(|x| x == s))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    // OIDC Core §3.1.2.1: the hint must be an ID token this hub issued (its own
+    // signature; expiry is not checked), to this client. One that is not is an
+    // invalid request, answered to the app.
+    let hint_sub = match get("id_token_hint")? {
+        None => None,
+        Some(token) => match super::verify_id_token_hint(app, token).await {
+            Ok(h) if h.issued_to(&client.id) => Some(h.sub),
+            Ok(_) => {
+                return Err(fail(
+                    "invalid_request",
+                    "id_token_hint was issued to another client".into(),
+                ))
+            }
+            Err(why) => return Err(fail("invalid_request", why.into())),
+        },
+    };
+    let claims_sub = match claims.as_ref().map(|c| c.sub_value()) {
+        Some(Err(m)) => return Err(fail("invalid_request", m)),
+        Some(Ok(v)) => v,
+        None => None,
+    };
+    let expected_sub = match (hint_sub, claims_sub) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(fail(
+                "invalid_request",
+                "id_token_hint and the claims parameter name different people".into(),
+            ))
+        }
+        (a, b) => a.or(b),
+    };
+    let acr_values = get("acr_values")?
+        .map(str::to_string)
+        .or_else(|| claims.as_ref().and_then(|c| c.acr_values()));
     let req = AuthRequest {
         client_id: client.id.clone(),
         redirect_uri: redirect_uri.clone(),
@@ -281,12 +369,37 @@ pub async fn validate_request(
         prompt,
         max_age,
         login_hint: get("login_hint")?.map(|h| h.chars().take(200).collect()),
-        acr_values: get("acr_values")?.map(str::to_string),
+        acr_values,
         dpop_jkt: get("dpop_jkt")?.map(str::to_string),
         created_at_ms: now,
+        expected_sub,
+        claims,
+        claim_scopes,
         saml: None,
     };
     Ok((req, client))
+}
+
+/// OIDC Core §6.2: a `request_uri` that did not come from this hub's PAR endpoint
+/// (a Request Object by reference, which is not supported). The answer goes to the
+/// app (`request_uri_not_supported`) when the client and redirect URI are good,
+/// else to the person.
+pub async fn refuse_request_uri(app: &AppState, params: &[(String, String)]) -> AuthorizeError {
+    const WHY: &str = "request_uri is supported only as returned by the pushed authorization request endpoint (RFC 9126)";
+    let rest: Vec<(String, String)> = params
+        .iter()
+        .filter(|(k, _)| k != "request_uri")
+        .cloned()
+        .collect();
+    match validate_request(app, &rest).await {
+        Ok((req, _)) => {
+            AuthorizeError::Redirect(req.error(app.issuer(), "request_uri_not_supported", WHY))
+        }
+        Err(AuthorizeError::Redirect(r)) => {
+            AuthorizeError::Redirect(r.with_error("request_uri_not_supported", WHY))
+        }
+        Err(page) => page,
+    }
 }
 
 impl AuthRequest {
@@ -302,6 +415,19 @@ impl AuthRequest {
     }
     fn has_prompt(&self, p: &str) -> bool {
         self.prompt.iter().any(|x| x == p)
+    }
+    /// What the person's consent must cover: the scopes, and the scopes of claims
+    /// asked for by name.
+    pub fn consent_scopes(&self) -> Vec<String> {
+        let mut v = self.scopes.clone();
+        v.extend(self.claim_scopes.iter().cloned());
+        v
+    }
+    /// The session answers for the person the app expects (or it expects nobody).
+    fn is_expected(&self, s: &Session) -> bool {
+        self.expected_sub
+            .as_deref()
+            .is_none_or(|sub| sub == s.person_id)
     }
 }
 
@@ -366,8 +492,11 @@ pub async fn gate<'s>(
         Some(max) => now_s - s.auth_time_secs() <= max,
         None => true,
     };
+    // A session of another person than the app expects (`id_token_hint`) is not
+    // used: with prompt=none that is login_required (OIDC Core §3.1.2.6), else the
+    // person signs in again (and may then continue as whoever they sign in as).
     let session = match session {
-        Some(s) if !req.has_prompt("login") && fresh_enough(s) => s,
+        Some(s) if !req.has_prompt("login") && fresh_enough(s) && req.is_expected(s) => s,
         _ if none => return Ok(Gate::Refuse(Refusal::LoginRequired)),
         _ => return Ok(Gate::Go(Next::Login(handle.to_string()))),
     };
@@ -460,7 +589,7 @@ async fn needs_consent(
         return Ok(false);
     }
     let granted = super::consent::granted_scopes(app, person_id, &client.id).await?;
-    Ok(!req.scopes.iter().all(|s| granted.contains(s)))
+    Ok(!req.consent_scopes().iter().all(|s| granted.contains(s)))
 }
 
 async fn issue_code(
@@ -491,6 +620,7 @@ async fn issue_code(
         offline,
         expires_at_ms: now + lifetime * 1000,
         revoked: false,
+        claims: req.claims.clone(),
     };
     let code = super::random_token(32);
     let mut tx = app

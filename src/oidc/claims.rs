@@ -1,21 +1,49 @@
 //! Claims about a person, released by scope (OIDC Core §5.4): `profile`, `email`,
-//! and the hub's own `roles` (RBAC assignments) and `orgs` (directory affiliations);
+//! `phone`, `address`, and the hub's own `roles` (RBAC assignments) and `orgs` (directory affiliations);
 //! district identifiers only with `identifiers`, for clients allowed them.
 
 use serde_json::{json, Map, Value};
 
+use super::claims_request::claim_scope;
 use super::{Client, OAuthError};
 use crate::authz::Subject;
 use crate::directory::Person;
 use crate::AppState;
 
+/// The claims released for `scopes`, plus the claims in `requested` (named by the
+/// `claims` parameter for this place, OIDC Core §5.5) whose scope the client is
+/// registered for (consent covered them at authorization, `claims_request`): only
+/// those, not the rest of their scope.
 pub async fn person_claims(
     app: &AppState,
     person: &Person,
     scopes: &[String],
     client: &Client,
+    requested: &[String],
 ) -> Result<Map<String, Value>, OAuthError> {
-    let has = |s: &str| scopes.iter().any(|x| x == s);
+    let mut extra: Vec<&str> = requested
+        .iter()
+        .filter_map(|c| claim_scope(c))
+        .filter(|s| !scopes.iter().any(|x| x == s) && client.scopes.iter().any(|x| x == s))
+        .collect();
+    extra.sort_unstable();
+    extra.dedup();
+    let mut c = scope_claims(app, person, scopes, &extra, client).await?;
+    // Claims of the extra scopes that were not asked for by name stay out.
+    c.retain(|name, _| {
+        claim_scope(name).is_none_or(|s| !extra.contains(&s)) || requested.iter().any(|r| r == name)
+    });
+    Ok(c)
+}
+
+async fn scope_claims(
+    app: &AppState,
+    person: &Person,
+    scopes: &[String],
+    extra: &[&str],
+    client: &Client,
+) -> Result<Map<String, Value>, OAuthError> {
+    let has = |s: &str| scopes.iter().any(|x| x == s) || extra.contains(&s);
     let mut c = Map::new();
     // The caller may hold only the person's own fields (`get_person_core`); kinds,
     // affiliations and identifiers are loaded here when a scope releases them.
@@ -58,6 +86,20 @@ pub async fn person_claims(
             c.insert("email".into(), json!(e));
             // Addresses come from the district's systems of record, not from the person.
             c.insert("email_verified".into(), json!(true));
+        }
+    }
+    if has("phone") {
+        if let Some(p) = &person.phone_number {
+            c.insert("phone_number".into(), json!(p));
+            c.insert(
+                "phone_number_verified".into(),
+                json!(person.phone_number_verified),
+            );
+        }
+    }
+    if has("address") {
+        if let Some(a) = &person.address {
+            c.insert("address".into(), a.to_claim());
         }
     }
     if has("roles") {

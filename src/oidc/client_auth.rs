@@ -118,12 +118,14 @@ pub async fn authenticate_client(
             ));
         }
         return match load(app, &id).await? {
+            // The registered method only (OIDC Core §9, RFC 7591 §2): a client
+            // registered for client_secret_post cannot switch to Basic, or back.
             Some(c)
-                if !c.settings.is_public()
-                    && c.settings
-                        .token_endpoint_auth_method
-                        .starts_with("client_secret")
-                    && master.secret_matches(&secret, &c.secret_digest) =>
+                // The digest is compared first, whatever the method, so the time
+                // taken does not tell which method a client registered.
+                if master.secret_matches(&secret, &c.secret_digest)
+                    && !c.settings.is_public()
+                    && c.settings.token_endpoint_auth_method == "client_secret_basic" =>
             {
                 Ok(c)
             }
@@ -149,11 +151,9 @@ pub async fn authenticate_client(
     };
     match (load(app, id).await?, form.get("client_secret")) {
         (Some(c), Some(secret))
-            if !c.settings.is_public()
-                && c.settings
-                    .token_endpoint_auth_method
-                    .starts_with("client_secret")
-                && master.secret_matches(secret, &c.secret_digest) =>
+            if master.secret_matches(secret, &c.secret_digest)
+                && !c.settings.is_public()
+                && c.settings.token_endpoint_auth_method == "client_secret_post" =>
         {
             Ok(c)
         }

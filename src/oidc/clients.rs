@@ -155,8 +155,8 @@ pub(super) fn validate(new: &NewClient) -> Vec<FieldError> {
     errors
 }
 
-/// Registers a client and returns it with its secret (none for public clients),
-/// which is shown this once.
+/// Registers a client and returns it with its secret (none for public and
+/// `private_key_jwt` clients), which is shown this once.
 pub async fn create_client(
     store: &Store,
     master: &MasterKey,
@@ -190,7 +190,10 @@ pub async fn create_client(
     scopes.sort();
     scopes.dedup();
     let id = format!("hms_{}", random_token(12));
-    let secret = (!new.settings.is_public()).then(|| random_token(32));
+    // Only clients that authenticate with a secret get one: a public client has
+    // none, and a private_key_jwt client proves itself with its key (a secret it
+    // never uses would only be something more to leak).
+    let secret = new.settings.uses_secret().then(|| random_token(32));
     let client = Client {
         id: id.clone(),
         name: new.name.trim().to_string(),
@@ -329,11 +332,11 @@ pub async fn rotate_secret(
         .await?;
     if settings
         .and_then(|s| serde_json::from_str::<ClientSettings>(&s).ok())
-        .is_some_and(|s| s.is_public())
+        .is_some_and(|s| !s.uses_secret())
     {
         return Err(ClientError::Invalid(vec![FieldError::new(
             "client_id",
-            "a public client has no secret to rotate",
+            "this client has no secret to rotate (a public client, or one that authenticates with private_key_jwt)",
         )]));
     }
     let done = sqlx::query("UPDATE clients SET secret_digest = $1, secret_rotated_at = $2, updated_at = $2 WHERE id = $3")

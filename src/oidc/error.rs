@@ -83,10 +83,41 @@ impl OAuthError {
     }
 }
 
+/// An `error_description` as RFC 6749 §5.2 (and §4.1.2.1, RFC 6750 §3) allows it:
+/// only `%x20-21 / %x23-5B / %x5D-7E`. Every description the hub sends goes through
+/// here: the sign that names a section becomes "Sec. ", quotes become
+/// apostrophes, a backslash a slash, typographic dashes and ellipses their ASCII
+/// forms, line breaks spaces, anything else a `?` (never dropped silently, so a
+/// value cannot be made to look like another by removing characters).
+pub fn error_description(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\x20'..='\x21' | '\x23'..='\x5B' | '\x5D'..='\x7E' => out.push(c),
+            '"' | '\u{2018}' | '\u{2019}' | '\u{201C}' | '\u{201D}' => out.push('\''),
+            '\\' => out.push('/'),
+            '\u{A7}' => out.push_str("Sec. "),
+            '\u{2013}' | '\u{2014}' | '\u{2010}' | '\u{2011}' => out.push('-'),
+            '\u{2026}' => out.push_str("..."),
+            '\n' | '\r' | '\t' | '\u{A0}' => out.push(' '),
+            _ => out.push('?'),
+        }
+    }
+    // "Sec. " before a space or at the end leaves a doubled or trailing space.
+    out.replace("Sec.  ", "Sec. ").trim_end().to_string()
+}
+
+/// True when every character is one RFC 6749 §5.2 allows in `error_description`.
+#[cfg(test)]
+fn is_rfc6749_description(text: &str) -> bool {
+    text.bytes().all(|b| {
+        (0x20..=0x21).contains(&b) || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b)
+    })
+}
+
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let body =
-            serde_json::json!({ "error": self.error, "error_description": self.description });
+        let body = serde_json::json!({ "error": self.error, "error_description": error_description(&self.description) });
         let mut resp = (self.status, axum::Json(body)).into_response();
         let h = resp.headers_mut();
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -142,5 +173,42 @@ pub enum KeyError {
 impl From<sqlx::Error> for KeyError {
     fn from(e: sqlx::Error) -> Self {
         KeyError::Store(e.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_descriptions_use_only_rfc6749_characters() {
+        // Every Unicode scalar value, alone and inside text, comes out allowed.
+        for c in (0u32..=0x10FFFF).filter_map(char::from_u32) {
+            let d = error_description(&format!("a{c}b"));
+            assert!(is_rfc6749_description(&d), "U+{:04X} gave {d:?}", c as u32);
+        }
+        assert_eq!(
+            error_description("send it as form data (RFC 6749 §3.2)"),
+            "send it as form data (RFC 6749 Sec. 3.2)"
+        );
+        assert_eq!(
+            error_description("response_type \"x\" \\ y"),
+            "response_type 'x' / y"
+        );
+        assert_eq!(error_description("line\nbreak\u{0}"), "line break?");
+        assert_eq!(error_description("plain text stays"), "plain text stays");
+    }
+
+    #[tokio::test]
+    async fn every_oauth_error_response_is_sanitised() {
+        let e = OAuthError::invalid_request("bad \"value\" §4 \u{202E}evil");
+        let resp = e.into_response();
+        let bytes = http_body_util::BodyExt::collect(resp.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let d = v["error_description"].as_str().unwrap();
+        assert!(is_rfc6749_description(d), "{d:?}");
     }
 }

@@ -24,9 +24,11 @@ pub struct Grant {
     pub offline: bool,
     pub expires_at_ms: i64,
     pub revoked: bool,
+    /// The `claims` request parameter of the authorization (OIDC Core §5.5).
+    pub claims: Option<super::claims_request::ClaimsRequest>,
 }
 
-pub(super) const GRANT_COLUMNS: &str = "id, client_id, person_id, session_id, scopes, auth_time, acr, amr, dpop_jkt, offline, expires_at, revoked_at";
+pub(super) const GRANT_COLUMNS: &str = "id, client_id, person_id, session_id, scopes, auth_time, acr, amr, dpop_jkt, offline, expires_at, revoked_at, claims";
 
 pub(super) fn grant_from_row(r: &store::Row) -> Result<Grant, OAuthError> {
     let list = |c: &str| -> Result<Vec<String>, OAuthError> {
@@ -50,12 +52,16 @@ pub(super) fn grant_from_row(r: &store::Row) -> Result<Grant, OAuthError> {
         revoked: store::get::<Option<i64>>(r, "revoked_at")
             .map_err(OAuthError::server_error)?
             .is_some(),
+        claims: store::get::<Option<String>>(r, "claims")
+            .map_err(OAuthError::server_error)?
+            .map(|t| serde_json::from_str(&t).map_err(OAuthError::server_error))
+            .transpose()?,
     })
 }
 
 pub async fn insert_grant(tx: &mut Tx, g: &Grant, now: i64) -> Result<(), OAuthError> {
     sqlx::query(&format!(
-        "INSERT INTO grants ({GRANT_COLUMNS}, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, $12)"
+        "INSERT INTO grants ({GRANT_COLUMNS}, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, $12, $13)"
     ))
     .bind(&g.id)
     .bind(&g.client_id)
@@ -68,6 +74,11 @@ pub async fn insert_grant(tx: &mut Tx, g: &Grant, now: i64) -> Result<(), OAuthE
     .bind(&g.dpop_jkt)
     .bind(i64::from(g.offline))
     .bind(g.expires_at_ms)
+    .bind(
+        g.claims
+            .as_ref()
+            .and_then(|c| serde_json::to_string(c).ok()),
+    )
     .bind(now)
     .execute(&mut **tx)
     .await

@@ -96,8 +96,18 @@ async fn discovery_handler(State(app): State<AppState>) -> Response {
 
 impl IntoResponse for BearerError {
     fn into_response(self) -> Response {
-        // RFC 6750 §3: the challenge names the error; quotes are not allowed inside.
-        let desc = self.description.replace('"', "'");
+        if self.error.is_empty() {
+            // RFC 6750 §3.1: no authentication at all: 401, a bare challenge.
+            let mut resp = StatusCode::UNAUTHORIZED.into_response();
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"hms-ach\""),
+            );
+            return no_store(resp);
+        }
+        // RFC 6750 §3: the challenge names the error; the description uses only the
+        // characters RFC 6749 §5.2 allows (so no quote can end the parameter).
+        let desc = super::error::error_description(&self.description);
         let challenge = format!(
             "{} error=\"{}\", error_description=\"{}\"",
             self.scheme, self.error, desc
@@ -110,9 +120,7 @@ impl IntoResponse for BearerError {
         };
         let mut resp = (
             status,
-            axum::Json(
-                serde_json::json!({ "error": self.error, "error_description": self.description }),
-            ),
+            axum::Json(serde_json::json!({ "error": self.error, "error_description": desc })),
         )
             .into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
@@ -132,10 +140,28 @@ async fn userinfo_handler(
     State(app): State<AppState>,
     method: Method,
     headers: HeaderMap,
+    body: Bytes,
 ) -> Response {
     let auth = header_str(&headers, header::AUTHORIZATION);
     let dpop = headers.get("dpop").and_then(|v| v.to_str().ok());
-    match resource::userinfo(&app, auth, dpop, method.as_str()).await {
+    // RFC 6750 §2.2: the token may come as `access_token` in a form-encoded POST body.
+    let form = if method == Method::POST && require_form(&headers).is_ok() {
+        match super::client_auth::Form::parse(&body) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                return BearerError {
+                    scheme: "Bearer",
+                    error: "invalid_request",
+                    description: e.description,
+                }
+                .into_response()
+            }
+        }
+    } else {
+        None
+    };
+    let body_token = form.as_ref().and_then(|f| f.get("access_token"));
+    match resource::userinfo(&app, auth, body_token, dpop, method.as_str()).await {
         Ok(claims) => no_store(axum::Json(claims).into_response()),
         Err(e) => e.into_response(),
     }

@@ -44,6 +44,10 @@ pub struct AccessClaims {
     /// RFC 9449 §6.1: the DPoP key the token is bound to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cnf: Option<serde_json::Value>,
+    /// Claims the `claims` parameter asked for at UserInfo (OIDC Core §5.5), by
+    /// name: UserInfo reads them from the token it is shown.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub userinfo_claims: Vec<String>,
 }
 
 const UNKNOWN_KEY: &str = "signed by an unknown key";

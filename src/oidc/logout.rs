@@ -102,38 +102,6 @@ fn logout_token(
     jwt::sign(&signer, "logout+jwt", &claims).map_err(OAuthError::server_error)
 }
 
-/// What an `id_token_hint` says, if it is one of ours (expired ones are accepted:
-/// RP-Initiated Logout §2 expects that).
-pub struct Hint {
-    pub client_id: String,
-    pub sub: String,
-    pub sid: Option<String>,
-}
-
-pub fn parse_id_token_hint(app: &AppState, token: &str) -> Option<Hint> {
-    let ring = app.keys();
-    let (_, claims) = jwt::decode_verified(token, |kid| {
-        kid.and_then(|k| ring.verifier(k)).into_iter().collect()
-    })
-    .ok()?;
-    if claims.get("iss")?.as_str()? != app.issuer() {
-        return None;
-    }
-    let aud = match claims.get("aud")? {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Array(a) => a.first()?.as_str()?.to_string(),
-        _ => return None,
-    };
-    Some(Hint {
-        client_id: aud,
-        sub: claims.get("sub")?.as_str()?.to_string(),
-        sid: claims
-            .get("sid")
-            .and_then(|s| s.as_str())
-            .map(str::to_string),
-    })
-}
-
 /// Delivers due back-channel logout tokens: POST `logout_token=…` (§2.5), retried
 /// with backoff (1 min, 2, 4 … up to 5 attempts) on errors and non-2xx answers.
 pub async fn deliver_logouts(app: &AppState, http: &reqwest::Client) -> Result<usize, OAuthError> {

@@ -5,6 +5,7 @@
 mod admin_http;
 mod authorize;
 mod claims;
+mod claims_request;
 mod client_admin;
 mod client_auth;
 mod client_cache;
@@ -15,6 +16,7 @@ mod dpop;
 mod error;
 mod grants;
 mod http;
+mod id_token_hint;
 mod jwt;
 mod keys;
 mod liveness;
@@ -33,7 +35,8 @@ mod token;
 mod verified;
 
 pub use authorize::{
-    decide, gate, validate_request, AuthRequest, AuthResponse, AuthorizeError, Gate, Next, Refusal,
+    decide, gate, refuse_request_uri, validate_request, AuthRequest, AuthResponse, AuthorizeError,
+    Gate, Next, Refusal,
 };
 pub use claims::live_roles;
 pub use client_cache::ClientCache;
@@ -42,15 +45,16 @@ pub use clients::{
     NewClient,
 };
 pub use consent::{granted_scopes, list_consents, remember_consent, revoke_consent, ConsentView};
-pub use error::{ClientError, KeyError, OAuthError};
+pub use error::{error_description, ClientError, KeyError, OAuthError};
 pub use grants::move_session_grants;
+pub use id_token_hint::{verify_id_token_hint, Hint};
 pub use jwt::{at_hash, sign as sign_jwt, verify_access_token, AccessClaims, TokenRejection};
 pub use keys::Alg;
 /// AES-256-GCM under the master key, bound to a label (also seals the SAML SP key).
 pub(crate) use keys::{decrypt as open_secret, encrypt as seal_secret};
 pub use keys::{ensure_keys, load_keyring, KeyRing};
 pub use liveness::LivenessChecker;
-pub use logout::{deliver_logouts, parse_id_token_hint, sign_out, Hint};
+pub use logout::{deliver_logouts, sign_out};
 pub use master_key::MasterKey;
 pub use refresh_writer::RefreshWriter;
 pub use registration::{ClientSettings, OIDC_SCOPES, SUPPORTED_GRANTS};

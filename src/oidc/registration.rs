@@ -14,6 +14,8 @@ pub const OIDC_SCOPES: &[&str] = &[
     "openid",
     "profile",
     "email",
+    "phone",
+    "address",
     "offline_access",
     "roles",
     "identifiers",
@@ -81,6 +83,14 @@ impl Default for ClientSettings {
 impl ClientSettings {
     pub fn is_public(&self) -> bool {
         self.client_type == "public"
+    }
+    /// Authenticates with a client secret (`client_secret_basic` or `_post`).
+    pub fn uses_secret(&self) -> bool {
+        !self.is_public()
+            && matches!(
+                self.token_endpoint_auth_method.as_str(),
+                "client_secret_basic" | "client_secret_post"
+            )
     }
 }
 

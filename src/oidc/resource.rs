@@ -25,6 +25,18 @@ pub struct BearerError {
     pub description: String,
 }
 
+impl BearerError {
+    /// No token was sent: RFC 6750 §3.1 says the challenge then carries no error
+    /// code (`error` is empty here, and the response names none).
+    pub fn missing() -> Self {
+        BearerError {
+            scheme: "Bearer",
+            error: "",
+            description: String::new(),
+        }
+    }
+}
+
 fn invalid_token(scheme: &'static str, d: impl Into<String>) -> BearerError {
     BearerError {
         scheme,
@@ -84,28 +96,39 @@ async fn live_access_token(
     Ok(Some(claims))
 }
 
-/// UserInfo for an `Authorization: Bearer|DPoP <token>` header (plus the DPoP proof).
+/// UserInfo for an `Authorization: Bearer|DPoP <token>` header (plus the DPoP
+/// proof), or a Bearer token sent as `access_token` in a form-encoded POST body
+/// (RFC 6750 §2.2; the handler reads the body).
 pub async fn userinfo(
     app: &AppState,
     authorization: Option<&str>,
+    body_token: Option<&str>,
     dpop: Option<&str>,
     method: &str,
 ) -> Result<Map<String, Value>, BearerError> {
-    let header = authorization.ok_or_else(|| BearerError {
-        scheme: "Bearer",
-        error: "invalid_request",
-        description: "send the access token: Authorization: Bearer TOKEN".into(),
-    })?;
-    let (scheme, token) = match header.split_once(' ') {
-        Some((s, t)) if s.eq_ignore_ascii_case("bearer") => ("Bearer", t.trim()),
-        Some((s, t)) if s.eq_ignore_ascii_case("dpop") => ("DPoP", t.trim()),
-        _ => {
-            return Err(BearerError {
-                scheme: "Bearer",
-                error: "invalid_request",
-                description: "use the Bearer or DPoP scheme".into(),
-            })
-        }
+    let (scheme, token) = match (authorization, body_token) {
+        // RFC 6750 §3.1: no credentials at all is a challenge without an error code.
+        (None, None) => return Err(BearerError::missing()),
+        // RFC 6750 §2: a client must not use more than one method.
+        (Some(_), Some(_)) => return Err(BearerError {
+            scheme: "Bearer",
+            error: "invalid_request",
+            description:
+                "send the access token once: in the Authorization header or in the body, not both"
+                    .into(),
+        }),
+        (None, Some(t)) => ("Bearer", t.trim()),
+        (Some(header), None) => match header.split_once(' ') {
+            Some((s, t)) if s.eq_ignore_ascii_case("bearer") => ("Bearer", t.trim()),
+            Some((s, t)) if s.eq_ignore_ascii_case("dpop") => ("DPoP", t.trim()),
+            _ => {
+                return Err(BearerError {
+                    scheme: "Bearer",
+                    error: "invalid_request",
+                    description: "use the Bearer or DPoP scheme".into(),
+                })
+            }
+        },
     };
     // The token could not be checked (the database did not answer): that says
     // nothing about the token, so never `invalid_token`.
@@ -184,9 +207,10 @@ pub async fn userinfo(
         .await
         .map_err(|e| server(OAuthError::server_error(e)))?
         .ok_or_else(|| invalid_token(scheme, "the client no longer exists"))?;
-    let mut out = super::claims::person_claims(app, &person, &scopes, &client)
-        .await
-        .map_err(server)?;
+    let mut out =
+        super::claims::person_claims(app, &person, &scopes, &client, &claims.userinfo_claims)
+            .await
+            .map_err(server)?;
     out.insert("sub".into(), claims.sub.clone().into());
     Ok(out)
 }

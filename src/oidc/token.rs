@@ -146,6 +146,7 @@ async fn client_credentials(
         gid: None,
         auth_time: None,
         cnf: cnf(&jkt),
+        userinfo_claims: Vec::new(),
     };
     let signer = app
         .keys()
@@ -339,6 +340,11 @@ pub(super) async fn respond(
         gid: Some(grant.id.clone()),
         auth_time: Some(grant.auth_time_ms.div_euclid(1000)),
         cnf: cnf(&jkt),
+        userinfo_claims: grant
+            .claims
+            .as_ref()
+            .map(|c| c.userinfo.keys().cloned().collect())
+            .unwrap_or_default(),
     };
     let keys = app.keys();
     let access_token = jwt::sign(
@@ -350,7 +356,13 @@ pub(super) async fn respond(
     )
     .map_err(OAuthError::server_error)?;
     let id_token = if grant.scopes.iter().any(|s| s == "openid") {
-        let mut c = super::claims::person_claims(app, &person, &grant.scopes, client).await?;
+        let asked: Vec<String> = grant
+            .claims
+            .as_ref()
+            .map(|c| c.id_token.keys().cloned().collect())
+            .unwrap_or_default();
+        let mut c =
+            super::claims::person_claims(app, &person, &grant.scopes, client, &asked).await?;
         let alg = Alg::parse(&client.settings.id_token_signed_response_alg).unwrap_or(Alg::Rs256);
         c.insert("iss".into(), app.issuer().into());
         c.insert("sub".into(), grant.person_id.clone().into());

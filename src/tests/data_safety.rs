@@ -501,8 +501,8 @@ async fn disk_full_on_sqlite_acknowledges_only_what_it_keeps() {
         let (s, _, b) = t
             .form(
                 "/oauth2/token",
-                &format!("grant_type=client_credentials&client_id={id}&client_secret={secret}"),
-                None,
+                "grant_type=client_credentials",
+                Some(&super::basic_auth(&id, &secret)),
             )
             .await;
         assert_eq!(

@@ -23,11 +23,8 @@ store_test!(demo_seed_is_idempotent, |t: TestApp| async move {
     let (s, _, body) = t
         .form(
             "/oauth2/token",
-            &format!(
-                "grant_type=client_credentials&client_id={}&client_secret={}",
-                second.client_id, second.client_secret
-            ),
-            None,
+            "grant_type=client_credentials",
+            Some(&super::basic_auth(&second.client_id, &second.client_secret)),
         )
         .await;
     assert_eq!(s, StatusCode::OK);

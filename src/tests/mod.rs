@@ -15,6 +15,7 @@ mod guard;
 mod input_rule;
 mod mfa;
 mod mfa_upgrade;
+mod oidc_exact;
 mod orgs;
 mod outage;
 mod replicas;
@@ -241,9 +242,22 @@ impl TestApp {
         self.app.store()
     }
 
-    /// Registers a client and returns (id, secret).
+    /// Registers a client that sends its secret in the body (`client_secret_post`,
+    /// as the helpers here do) and returns (id, secret).
     pub async fn client(
         &self,
+        role: Option<&str>,
+        org: Option<&str>,
+        scopes: &[&str],
+    ) -> (String, String) {
+        self.client_using("client_secret_post", role, org, scopes)
+            .await
+    }
+
+    /// Registers a client for the token endpoint authentication `method`.
+    pub async fn client_using(
+        &self,
+        method: &str,
         role: Option<&str>,
         org: Option<&str>,
         scopes: &[&str],
@@ -255,7 +269,10 @@ impl TestApp {
             role: role.map(str::to_string),
             org: org.map(str::to_string),
             access_token_ttl_seconds: None,
-            settings: Default::default(),
+            settings: crate::oidc::ClientSettings {
+                token_endpoint_auth_method: method.into(),
+                ..Default::default()
+            },
         };
         let (c, secret) = crate::oidc::create_client(
             self.store(),
@@ -347,6 +364,15 @@ impl TestApp {
             .await
             .unwrap()
     }
+}
+
+/// An `Authorization: Basic` header (client_secret_basic, RFC 6749 §2.3.1).
+pub fn basic_auth(id: &str, secret: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+    )
 }
 
 /// Defines `mod $name { sqlite(), postgres() }`: one test body, both databases.

@@ -16,7 +16,12 @@ store_test!(
     issues_es256_jwt_verified_against_jwks_by_jsonwebtoken,
     |t: TestApp| async move {
         let (id, secret) = t
-            .client(Some("auditor"), None, &["audit.read", "users.read"])
+            .client_using(
+                "client_secret_basic",
+                Some("auditor"),
+                None,
+                &["audit.read", "users.read"],
+            )
             .await;
         let (status, headers, body) = t
             .form(
@@ -53,11 +58,17 @@ store_test!(
         assert_eq!(claims["sub"], id.as_str());
         assert!(claims["jti"].as_str().unwrap().len() >= 32);
 
-        // client_secret_post works too, and no scope means the registered scopes.
+        // client_secret_post works too (for a client registered for it), and no
+        // scope means the registered scopes.
+        let (post_id, post_secret) = t
+            .client(Some("auditor"), None, &["audit.read", "users.read"])
+            .await;
         let (status, _, body) = t
             .form(
                 "/oauth2/token",
-                &format!("grant_type=client_credentials&client_id={id}&client_secret={secret}"),
+                &format!(
+                    "grant_type=client_credentials&client_id={post_id}&client_secret={post_secret}"
+                ),
                 None,
             )
             .await;
@@ -67,7 +78,14 @@ store_test!(
 );
 
 store_test!(token_errors_follow_rfc6749, |t: TestApp| async move {
-    let (id, secret) = t.client(Some("auditor"), None, &["audit.read"]).await;
+    let (id, secret) = t
+        .client_using(
+            "client_secret_basic",
+            Some("auditor"),
+            None,
+            &["audit.read"],
+        )
+        .await;
     let cases: Vec<(String, Option<String>, StatusCode, &str)> = vec![
         (
             format!("grant_type=client_credentials&client_id={id}&client_secret=wrong"),
@@ -186,7 +204,14 @@ store_test!(token_errors_follow_rfc6749, |t: TestApp| async move {
 store_test!(
     rotated_or_deleted_client_loses_access,
     |t: TestApp| async move {
-        let (id, secret) = t.client(Some("auditor"), None, &["audit.read"]).await;
+        let (id, secret) = t
+            .client_using(
+                "client_secret_basic",
+                Some("auditor"),
+                None,
+                &["audit.read"],
+            )
+            .await;
         let origin = crate::audit::Origin::system("test");
         let (_, new_secret) = crate::oidc::rotate_secret(
             t.store(),

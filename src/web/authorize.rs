@@ -52,11 +52,10 @@ async fn authorize(
         .map(|(_, v)| v.clone());
     let (req, client) = if let Some(request_uri) = pushed {
         let Some(handle) = request_uri.strip_prefix(PAR_PREFIX) else {
-            return error_page(
-                &app,
-                StatusCode::BAD_REQUEST,
-                "The app's request_uri is not one this service issued.",
-            );
+            return match oidc::refuse_request_uri(&app, &params).await {
+                AuthorizeError::Page(m) => error_page(&app, StatusCode::BAD_REQUEST, &m),
+                AuthorizeError::Redirect(r) => respond(&app, r),
+            };
         };
         let req = match oidc::load_request(&app, handle, true).await {
             Ok(Some(r)) => r,

@@ -1,7 +1,8 @@
 //! RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0). With a valid
 //! `id_token_hint` for the current session the person is signed out at once;
-//! otherwise they confirm on a page (a CSRF-protected form), so a link on another
-//! site cannot sign them out.
+//! otherwise (no hint, or a hint for another person or session) they confirm on a
+//! page (a CSRF-protected form), so a link on another site cannot sign them out. A
+//! hint that does not verify is refused outright (§4).
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -39,14 +40,31 @@ async fn logout(
             .map(|(_, v)| v.as_str())
             .filter(|v| !v.is_empty())
     };
-    // A hint we cannot verify (a key long retired, another issuer's token) counts as
-    // absent: the person is asked to confirm instead of being stranded on an error.
-    let hint = get("id_token_hint").and_then(|t| crate::oidc::parse_id_token_hint(&app, t));
+    // RP-Initiated Logout 1.0 §2 and §4: the hub must have issued the hint (its
+    // signature and issuer; expiry is not checked). One that does not verify is
+    // refused: no sign-out and no redirection to the app.
+    let hint = match get("id_token_hint") {
+        None => None,
+        Some(t) => match crate::oidc::verify_id_token_hint(&app, t).await {
+            Ok(h) => Some(h),
+            Err(why) => {
+                tracing::info!(
+                    reason = why,
+                    "sign-out request with an id_token_hint that does not verify"
+                );
+                return error_page(
+                    &app,
+                    StatusCode::BAD_REQUEST,
+                    "The app's sign-out request could not be verified (its id_token_hint was not issued by this service), so nothing was done. You are still signed in here; sign out from your portal if you want to.",
+                );
+            }
+        },
+    };
     let client_id = get("client_id")
         .map(str::to_string)
         .or_else(|| hint.as_ref().map(|h| h.client_id.clone()));
     if let (Some(h), Some(c)) = (&hint, get("client_id")) {
-        if h.client_id != c {
+        if !h.issued_to(c) {
             return error_page(
                 &app,
                 StatusCode::BAD_REQUEST,

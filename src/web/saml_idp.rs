@@ -197,6 +197,9 @@ fn pending_request(c: Checked, now: i64) -> AuthRequest {
         acr_values: c.acr_values,
         dpop_jkt: None,
         created_at_ms: now,
+        expected_sub: None,
+        claims: None,
+        claim_scopes: Vec::new(),
         saml: Some(c.pending),
     }
 }

@@ -256,6 +256,8 @@ pub(super) async fn open_session(
             if let Ok(Some(mut req)) = oidc::load_request(app, h, false).await {
                 req.prompt.retain(|p| p != "login" && p != "select_account");
                 req.max_age = None;
+                // Whoever signed in now is who continues (`id_token_hint`).
+                req.expected_sub = None;
                 let _ = oidc::update_request(app, h, &req).await;
             }
             let _ = session;
@@ -354,7 +356,7 @@ async fn consent_page(
         .await
         .unwrap_or_default();
     let scopes: Vec<String> = req
-        .scopes
+        .consent_scopes()
         .iter()
         .map(|s| {
             let key = format!("scope.{s}");
@@ -395,7 +397,7 @@ async fn consent_submit(
         &app,
         &session.person_id,
         &req.client_id,
-        &req.scopes,
+        &req.consent_scopes(),
         &browser.origin(),
     )
     .await
