@@ -13,7 +13,9 @@
 //! (listed in `MAY_SKIP` with the suite's reason); skipped modules are printed and never
 //! counted as passed, and any other skip fails the test.
 
-use integration_tests::{client_json, create_client, hub_command, setup_peers, sqlite_url, workspace, Hub};
+use integration_tests::{
+    client_json, create_client, hub_command, setup_peers, sqlite_url, workspace, Hub,
+};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -311,7 +313,14 @@ async fn openid_certification_op_test_plans() {
         &scopes,
         &["--auth-method", "client_secret_post"],
     );
-    let second = register(dir.path(), "Conformance second", &rp, "second", &scopes, &[]);
+    let second = register(
+        dir.path(),
+        "Conformance second",
+        &rp,
+        "second",
+        &scopes,
+        &[],
+    );
     let bcl_uri = format!("{rp}/backchannel_logout");
     let mut bcl = register(
         dir.path(),
@@ -380,10 +389,7 @@ async fn openid_certification_op_test_plans() {
         }
     }
     println!("{table}");
-    let skipped: Vec<&str> = table
-        .lines()
-        .filter(|l| l.starts_with("skipped"))
-        .collect();
+    let skipped: Vec<&str> = table.lines().filter(|l| l.starts_with("skipped")).collect();
     if !skipped.is_empty() {
         println!("skipped (as the suite skips them, NOT passed):");
         for s in &skipped {
@@ -391,7 +397,10 @@ async fn openid_certification_op_test_plans() {
         }
     }
     assert!(seen.is_empty(), "modules outside the plans: {seen:?}");
-    assert!(missing.is_empty(), "modules that never reported: {missing:?}\n{stderr}");
+    assert!(
+        missing.is_empty(),
+        "modules that never reported: {missing:?}\n{stderr}"
+    );
     assert!(
         bad_skips.is_empty(),
         "modules skipped that the suite would run: {bad_skips:?}\n{table}"
