@@ -19,6 +19,7 @@ mod orgs;
 mod outage;
 mod replicas;
 mod saml_idp;
+mod saml_refusals;
 mod schema;
 mod signin_pages;
 mod sso;
