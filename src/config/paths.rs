@@ -43,9 +43,9 @@ fn resolve(table: &mut toml::Table, key: &[&str], dir: &Path) {
     };
     match (value, rest) {
         (toml::Value::String(p), []) => {
-            let path = Path::new(p.as_str());
-            if path.is_relative() && !p.is_empty() {
-                *p = dir.join(path).display().to_string();
+            if !p.is_empty() && Path::new(p.as_str()).is_relative() {
+                let joined = dir.join(p.as_str()).display().to_string();
+                *p = joined;
             }
         }
         (toml::Value::Table(t), rest) => resolve(t, rest, dir),

@@ -55,7 +55,7 @@ pub enum FederationError {
     /// A claim in the provider's token response that the hub cannot read (a wrong
     /// type: `email_verified: "yes"`, a string `exp`). The provider's answer is wrong,
     /// so trying again gives the same answer: the people who run it must change it.
-    #[error("the identity provider sent a {0:?} value the hub cannot read, so trying again will not help; contact the district IT office, who must have the provider's configuration corrected")]
+    #[error("the identity provider's answer has a value the hub cannot read in its {0} claim, so trying again will not help; contact the district IT office, who must have the provider's configuration corrected")]
     UnreadableClaim(String),
     #[error(
         "your account at the identity provider does not say {0}, which the hub needs to find you"

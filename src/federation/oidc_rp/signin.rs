@@ -380,10 +380,8 @@ fn unreadable_id_token_claim(token: &str) -> Option<String> {
         }
     }
     let mut de = serde_json::Deserializer::from_slice(&bytes);
-    let path = serde_path_to_error::deserialize::<_, Claims>(&mut de)
-        .err()?
-        .path()
-        .to_string();
+    let read: Result<Claims, _> = serde_path_to_error::deserialize(&mut de);
+    let path = read.err()?.path().to_string();
     (!path.is_empty() && path != ".").then_some(path)
 }
 
