@@ -104,6 +104,51 @@ mod tests {
         assert_eq!(r("postgres://db/hub"), None);
     }
 
+    /// The file's relative paths resolve against its directory; a relative path
+    /// given in the environment stays relative to the working directory.
+    #[test]
+    fn the_files_paths_resolve_against_it_and_the_environments_do_not() {
+        let dir = std::env::temp_dir().join(format!("hms-paths-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(dir.join("secrets")).unwrap();
+        std::fs::write(dir.join("secrets/okta"), "s3cret\n").unwrap();
+        let file = dir.join("hms-ach.toml");
+        std::fs::write(
+            &file,
+            "[database]\nurl = \"sqlite://data/hub.db\"\n[federation]\nsp_key_file = \"k.pem\"\nsp_cert_file = \"/abs/c.pem\"\n\
+             [[federation.saml_idps]]\nid = \"a\"\ndisplay_name = \"A\"\nmetadata_file = \"idp/a.xml\"\n\
+             [[federation.oidc_idps]]\nid = \"o\"\ndisplay_name = \"O\"\nissuer = \"https://o.example\"\nclient_id = \"c\"\nclient_secret_file = \"secrets/okta\"\n\
+             [[saml_apps.service_providers]]\nid = \"lib\"\ndisplay_name = \"L\"\nentity_id = \"https://l.example\"\nmetadata_file = \"sp/lib.xml\"\n",
+        )
+        .unwrap();
+        let env = vec![(
+            "HMS_ACH__FEDERATION__SP_CERT_FILE".to_string(),
+            "here/c.pem".to_string(),
+        )];
+        let c = crate::config::Config::load_from(
+            Some(&file),
+            &env,
+            &crate::config::Overrides::default(),
+        )
+        .unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let f = &c.federation;
+        assert_eq!(c.database.url, format!("sqlite://{}", dir.join("data/hub.db").display()));
+        assert_eq!(f.sp_key_file.as_deref(), Some(dir.join("k.pem").as_path()));
+        assert_eq!(f.sp_cert_file.as_deref(), Some(Path::new("here/c.pem")));
+        assert_eq!(
+            f.saml_idps[0].metadata_file.as_deref(),
+            Some(dir.join("idp/a.xml").as_path())
+        );
+        assert_eq!(
+            f.oidc_idps[0].client_secret_file.as_deref(),
+            Some(dir.join("secrets/okta").as_path())
+        );
+        assert_eq!(
+            c.saml_apps.service_providers[0].metadata_file.as_deref(),
+            Some(dir.join("sp/lib.xml").as_path())
+        );
+    }
+
     /// Every `Option<PathBuf>` field of the configuration structs is listed in
     /// `FILE_KEYS`: a new path-typed key cannot be forgotten here.
     #[test]
@@ -122,7 +167,11 @@ mod tests {
                 let line = line.trim();
                 if let Some(rest) = line.strip_prefix("pub ") {
                     if let Some((name, ty)) = rest.split_once(':') {
-                        if ty.contains("PathBuf") {
+                        let field = name
+                            .trim()
+                            .bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+                        if field && ty.contains("PathBuf") {
                             fields.push(name.trim().to_string());
                         }
                     }
