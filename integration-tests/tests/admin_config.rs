@@ -154,13 +154,28 @@ fn relative_paths_in_the_config_file_resolve_against_its_directory() {
     write(&conf_dir.join("secrets/okta"), "s3cret\n");
     let made = std::process::Command::new("openssl")
         .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", "/CN=hub",
-            "-keyout", "keys/sp.key", "-out", "keys/sp.crt",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=hub",
+            "-keyout",
+            "keys/sp.key",
+            "-out",
+            "keys/sp.crt",
         ])
         .current_dir(&conf_dir)
         .output()
         .expect("the openssl command line tool makes the SP key pair");
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
 
     // Started from another directory, with the file named by its full path.
     let conf = conf_dir.join("hms-ach.toml");
@@ -207,7 +222,12 @@ async fn a_clean_shutdown_logs_no_errors_or_warnings() {
     // Some work for every part that runs until shutdown: requests, and the
     // housekeeping loop's first ticks (it runs every second; /readyz answered, so it
     // has started).
-    for path in ["/readyz", "/oauth2/jwks", "/login", "/.well-known/openid-configuration"] {
+    for path in [
+        "/readyz",
+        "/oauth2/jwks",
+        "/login",
+        "/.well-known/openid-configuration",
+    ] {
         let r = http
             .get(format!("{}{path}", server.base))
             .send()
@@ -216,7 +236,11 @@ async fn a_clean_shutdown_logs_no_errors_or_warnings() {
         assert!(r.status().is_success(), "{path}: {}", r.status());
     }
     // A keep-alive connection left open, as browsers and proxies leave them.
-    let idle = http.get(format!("{}/healthz", server.base)).send().await.unwrap();
+    let idle = http
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .unwrap();
     assert!(idle.status().is_success());
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
     assert!(server.stop().await, "the hub exits 0 on SIGTERM");

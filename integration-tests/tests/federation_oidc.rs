@@ -342,7 +342,8 @@ async fn oidc_provider_signs_people_in_and_wrong_answers_are_refused() {
     let mut b = Browser::new();
     let unreadable = sign_in(&mut b, &hub, &idp, "google", "ana", "email_verified_word").await;
     assert!(
-        unreadable.body.contains("district IT office") && !unreadable.body.contains("try again shortly"),
+        unreadable.body.contains("district IT office")
+            && !unreadable.body.contains("try again shortly"),
         "{}",
         unreadable.body
     );

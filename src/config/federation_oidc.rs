@@ -379,7 +379,11 @@ mod tests {
         for loopback in ["http://127.0.0.1", "http://localhost", "http://[::1]"] {
             assert!(e.contains(loopback), "{e}");
         }
-        for ok in ["http://127.0.0.1:9000", "http://localhost:9000/x", "http://[::1]:9000"] {
+        for ok in [
+            "http://127.0.0.1:9000",
+            "http://localhost:9000/x",
+            "http://[::1]:9000",
+        ] {
             toml::from_str::<OidcIdpConfig>(&text.replace("http://idp.example", ok))
                 .unwrap()
                 .validate()

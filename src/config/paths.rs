@@ -132,7 +132,10 @@ mod tests {
         .unwrap();
         let _ = std::fs::remove_dir_all(&dir);
         let f = &c.federation;
-        assert_eq!(c.database.url, format!("sqlite://{}", dir.join("data/hub.db").display()));
+        assert_eq!(
+            c.database.url,
+            format!("sqlite://{}", dir.join("data/hub.db").display())
+        );
         assert_eq!(f.sp_key_file.as_deref(), Some(dir.join("k.pem").as_path()));
         assert_eq!(f.sp_cert_file.as_deref(), Some(Path::new("here/c.pem")));
         assert_eq!(

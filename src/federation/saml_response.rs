@@ -532,7 +532,10 @@ mod tests {
             Err(e @ FederationError::SigningRefused { .. }) => {
                 assert_eq!(e.code(), "sha1");
                 let page = e.to_string();
-                assert!(page.contains("RSA-SHA256") && page.contains("allow_sha1"), "{page}");
+                assert!(
+                    page.contains("RSA-SHA256") && page.contains("allow_sha1"),
+                    "{page}"
+                );
             }
             other => panic!("{other:?}"),
         }
@@ -552,7 +555,9 @@ mod tests {
         )
         .unwrap();
         match verify(&decoded, &expect) {
-            Err(FederationError::Rejected { reason, .. }) => assert_eq!(reason, "assertion_expired"),
+            Err(FederationError::Rejected { reason, .. }) => {
+                assert_eq!(reason, "assertion_expired")
+            }
             other => panic!("{other:?}"),
         }
     }

@@ -37,7 +37,10 @@ async fn hub(postgres: bool) -> Option<(TestApp, tempfile::TempDir)> {
         TestApp::postgres_database().await?
     } else {
         let path = std::env::temp_dir().join(format!("hms-test-{}.db", uuid::Uuid::new_v4()));
-        (format!("sqlite://{}", path.display()), DbGuard::Sqlite(path))
+        (
+            format!("sqlite://{}", path.display()),
+            DbGuard::Sqlite(path),
+        )
     };
     let overrides = Overrides {
         database_url: Some(url.clone()),
@@ -85,8 +88,14 @@ fn posted() -> String {
 /// The reason of the last audited federated sign-in refusal.
 async fn last_reason(t: &TestApp) -> String {
     let rows = t.audit_rows("federation.signin").await;
-    let last = rows.iter().max_by_key(|r| r.seq).expect("a refusal was audited");
-    last.details["reason"].as_str().unwrap_or_default().to_string()
+    let last = rows
+        .iter()
+        .max_by_key(|r| r.seq)
+        .expect("a refusal was audited");
+    last.details["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 async fn refusals(t: TestApp) {
@@ -117,7 +126,11 @@ async fn refusals(t: TestApp) {
     pending_request(&t, NOW_MS - 1).await;
     let r = idp.post(ACS, &[("SAMLResponse", &posted())]).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
-    assert!(r.body.contains("took longer than the hub waits"), "{}", r.body);
+    assert!(
+        r.body.contains("took longer than the hub waits"),
+        "{}",
+        r.body
+    );
     assert!(r.body.contains("District SSO"), "{}", r.body);
     assert_eq!(last_reason(&t).await, "request_timed_out");
     sqlx::query("DELETE FROM saml_requests")

@@ -364,8 +364,7 @@ fn unreadable_id_token_claim(token: &str) -> Option<String> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(part.trim_end_matches('='))
         .ok()?;
-    let claims: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(&bytes).ok()?;
+    let claims: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&bytes).ok()?;
     let reads = |m: &serde_json::Map<String, serde_json::Value>| {
         serde_json::from_value::<Claims>(serde_json::Value::Object(m.clone())).is_ok()
     };
@@ -415,7 +414,10 @@ mod tests {
     #[test]
     fn an_unreadable_claim_is_named_and_a_string_boolean_is_read() {
         for (extra, named) in [
-            (serde_json::json!({"email_verified": "yes"}), "email_verified"),
+            (
+                serde_json::json!({"email_verified": "yes"}),
+                "email_verified",
+            ),
             (serde_json::json!({"exp": "tomorrow"}), "exp"),
             (serde_json::json!({"updated_at": {"x": 1}}), "updated_at"),
         ] {

@@ -163,8 +163,8 @@ impl SamlApps {
                     }
                     sp.next_refresh_ms.store(now_ms + 60_000, Ordering::Relaxed);
                     if let Ok(Some((xml, _))) = super::metadata::last_good(store, &key).await {
-                        if let Ok(entity) = sp_metadata::parse(&xml, now_ms)
-                            .and_then(|e| pinned(c, e))
+                        if let Ok(entity) =
+                            sp_metadata::parse(&xml, now_ms).and_then(|e| pinned(c, e))
                         {
                             tracing::warn!(sp = %c.id, "using the app's last good metadata from the store");
                             sp.set(entity);
@@ -219,13 +219,10 @@ pub async fn load_metadata(
     http: &reqwest::Client,
     now_ms: i64,
 ) -> Result<(SpEntity, String), SamlIdpError> {
-    let xml = super::metadata::fetch_from(
-        c.metadata_file.as_deref(),
-        c.metadata_url.as_deref(),
-        http,
-    )
-    .await
-    .map_err(|e| SamlIdpError::BadMetadata(e.to_string()))?;
+    let xml =
+        super::metadata::fetch_from(c.metadata_file.as_deref(), c.metadata_url.as_deref(), http)
+            .await
+            .map_err(|e| SamlIdpError::BadMetadata(e.to_string()))?;
     let entity = sp_metadata::parse(&xml, now_ms).and_then(|e| pinned(c, e))?;
     Ok((entity, xml))
 }

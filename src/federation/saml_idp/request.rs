@@ -392,7 +392,9 @@ pub fn check(apps: &SamlApps, r: Received, now_ms: i64) -> Result<Checked, Refus
         }
         crate::federation::FederationError::SigningRefused { code, used, .. } => page(bad(
             code,
-            format!("the request is signed with {used}; the app must sign with RSA-SHA256 or stronger"),
+            format!(
+                "the request is signed with {used}; the app must sign with RSA-SHA256 or stronger"
+            ),
         )),
         other => page(bad("malformed", other.to_string())),
     })?;
