@@ -42,11 +42,9 @@ fn resolve(table: &mut toml::Table, key: &[&str], dir: &Path) {
         return;
     };
     match (value, rest) {
-        (toml::Value::String(p), []) => {
-            if !p.is_empty() && Path::new(p.as_str()).is_relative() {
-                let joined = dir.join(p.as_str()).display().to_string();
-                *p = joined;
-            }
+        (toml::Value::String(p), []) if !p.is_empty() && Path::new(p.as_str()).is_relative() => {
+            let joined = dir.join(p.as_str()).display().to_string();
+            *p = joined;
         }
         (toml::Value::Table(t), rest) => resolve(t, rest, dir),
         (toml::Value::Array(items), [each, rest @ ..]) if *each == "[]" => {
