@@ -138,6 +138,10 @@ const TAMPER = {
   extra_aud: (c) => { c.aud = [clientId, 'some-other-client']; c.azp = clientId; },
   wrong_azp: (c) => { c.azp = 'some-other-client'; },
   expired: (c) => { c.iat -= 7200; c.exp = c.iat + 600; },
+  // Some providers send email_verified as a string; "yes" is a value nobody can read.
+  email_verified_string: (c) => { c.email_verified = 'true'; },
+  email_verified_false_string: (c) => { c.email_verified = 'false'; },
+  email_verified_word: (c) => { c.email_verified = 'yes'; },
   foreign_key: () => {},
 };
 

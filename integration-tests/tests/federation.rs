@@ -361,13 +361,13 @@ async fn pysaml2_idp_signs_people_in_and_wrong_responses_are_refused() {
 
     // Each wrong Response is refused with a page, and no session starts.
     for (mode, expect) in [
-        ("unsigned", "signature"),
+        // Told apart from a signature that does not verify (issue 14, defect 7).
+        ("unsigned", "unsigned"),
         // The Response's signature covers the ciphertext: checked before decrypting.
         ("enc_modified", "signature"),
         // Decrypted, then checked like any assertion.
         ("enc_wrong_audience", "audience"),
         ("modified", "signature"),
-        ("sha1", "signature"),
         ("xsw_prepend", "structure"),
         ("xsw_append", "structure"),
         ("xsw_advice", "structure"),
@@ -376,7 +376,7 @@ async fn pysaml2_idp_signs_people_in_and_wrong_responses_are_refused() {
         ("wrong_audience", "audience"),
         ("wrong_recipient", "recipient"),
         ("wrong_destination", "destination"),
-        ("expired", "expired"),
+        ("expired", "assertion_expired"),
         ("not_yet_valid", "not_yet_valid"),
         ("wrong_in_response_to", "in_response_to"),
     ] {
@@ -404,6 +404,8 @@ async fn pysaml2_idp_signs_people_in_and_wrong_responses_are_refused() {
     // Encryption the hub refuses: an admin-fixable algorithm gets a page that says
     // what to change at the IdP; a key the hub cannot use, the generic refusal.
     for (mode, expect) in [
+        // SHA-1: the page says what to change (issue 14, defect 7).
+        ("sha1", "RSA-SHA256"),
         ("enc_3des", "Triple DES"),
         ("enc_rsa15", "RSA PKCS#1 v1.5"),
         ("enc_wrong_key", "could not be decrypted and verified"),
@@ -442,6 +444,7 @@ async fn pysaml2_idp_signs_people_in_and_wrong_responses_are_refused() {
         )
         .await;
     assert_eq!(again.status, 400, "{}", again.body);
+    assert!(again.body.contains("replayed"), "{}", again.body);
     let mut b = Browser::new();
     let (first, _) = through_idp(&mut b, &hub, &idp, "riverside", None, "ana", "fixed_id").await;
     assert_eq!(first.status, 303, "{}", first.body);

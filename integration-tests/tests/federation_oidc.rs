@@ -287,6 +287,23 @@ async fn oidc_provider_signs_people_in_and_wrong_answers_are_refused() {
             403,
             "has not verified your e-mail address",
         ),
+        // email_verified as the string "false" means false (issue 14, defect 8)…
+        (
+            "google",
+            "ana",
+            "email_verified_false_string",
+            403,
+            "has not verified your e-mail address",
+        ),
+        // …and a value nobody can read is named, with who can have it fixed (not
+        // "try again shortly": the provider would answer the same).
+        (
+            "google",
+            "ana",
+            "email_verified_word",
+            502,
+            "a value the hub cannot read in its email_verified claim",
+        ),
         (
             "google",
             "ana",
@@ -316,6 +333,20 @@ async fn oidc_provider_signs_people_in_and_wrong_answers_are_refused() {
             answer.body
         );
     }
+
+    // email_verified as the string "true" (some providers send it so) signs in.
+    let mut b = Browser::new();
+    let done = sign_in(&mut b, &hub, &idp, "google", "ana", "email_verified_string").await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert!(b.cookies.contains_key("hms_session"));
+    let mut b = Browser::new();
+    let unreadable = sign_in(&mut b, &hub, &idp, "google", "ana", "email_verified_word").await;
+    assert!(
+        unreadable.body.contains("district IT office")
+            && !unreadable.body.contains("try again shortly"),
+        "{}",
+        unreadable.body
+    );
 
     // Login CSRF: a callback made in one browser is refused in another, and stays
     // usable by its own browser.

@@ -100,10 +100,14 @@ pub async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         keep_alive_idle_seconds = limits.keep_alive_idle.as_secs(),
         "connection limits"
     );
-    tokio::spawn(background(app.clone()));
+    let housekeeping = tokio::spawn(background(app.clone()));
     let router = crate::build_router(app.clone());
     crate::ops::serve(listener, router, limits, shutdown_signal()).await?;
     tracing::info!("shutting down: in-flight requests finished");
+    // Housekeeping stops before the database closes: left running, its next tick
+    // would fail on the closed pool and log errors about a clean shutdown.
+    housekeeping.abort();
+    let _ = housekeeping.await;
     app.store().close().await;
     Ok(())
 }
@@ -423,6 +427,19 @@ pub async fn audit_verify(config: Config, json: bool) -> anyhow::Result<bool> {
 }
 
 pub async fn check_config(config: Config) -> anyhow::Result<()> {
+    // The metadata `serve` loads at start, read and checked by the same code: what
+    // it would refuse (and leave unavailable) is a configuration error here.
+    let now = crate::clock::Clock::now_ms(&SystemClock);
+    let problems = crate::federation::check_metadata(&config, now).await;
+    if !problems.is_empty() {
+        let listed: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
+        bail!(
+            "the configuration is not usable ({} problem{} that serve would refuse or leave unavailable):\n{}",
+            problems.len(),
+            if problems.len() == 1 { "" } else { "s" },
+            listed.join("\n")
+        );
+    }
     println!("configuration is valid");
     println!("  listen:   {}", config.server.bind);
     println!("  issuer:   {}", config.issuer());

@@ -11,7 +11,7 @@
 //! ```
 
 use serde::Deserialize;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::{ConfigError, OidcIdpConfig};
 
@@ -156,26 +156,6 @@ fn default_mfa_contexts() -> Vec<String> {
 }
 
 impl FederationConfig {
-    /// Relative file names in a config file are relative to that file.
-    pub(super) fn resolve_paths(&mut self, config_file: &Path) {
-        let Some(dir) = config_file.parent() else {
-            return;
-        };
-        let fix = |p: &mut PathBuf| {
-            if p.is_relative() {
-                *p = dir.join(&*p);
-            }
-        };
-        self.sp_key_file.as_mut().map(fix);
-        self.sp_cert_file.as_mut().map(fix);
-        for idp in &mut self.saml_idps {
-            idp.metadata_file.as_mut().map(fix);
-        }
-        for idp in &mut self.oidc_idps {
-            idp.client_secret_file.as_mut().map(fix);
-        }
-    }
-
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         if self.sp_key_file.is_some() != self.sp_cert_file.is_some() {
@@ -267,6 +247,10 @@ pub(super) fn person_field_ok(field: &str) -> bool {
             .is_some_and(|t| !t.is_empty())
 }
 
+/// What every "must be https" message adds: the one exception, and how it is spelled.
+pub(super) const LOOPBACK_HTTP: &str =
+    "plain http is allowed only on this machine: http://127.0.0.1, http://localhost or http://[::1]";
+
 /// Metadata carries the keys we trust, so it must come over TLS (plain HTTP only from
 /// this machine, for tests and sidecars).
 pub(super) fn check_metadata_url(url: &str) -> Result<(), String> {
@@ -276,7 +260,7 @@ pub(super) fn check_metadata_url(url: &str) -> Result<(), String> {
         "https" => Ok(()),
         "http" if loopback => Ok(()),
         _ => Err(format!(
-            "metadata_url {url:?} must be https (metadata carries the keys the hub trusts)"
+            "metadata_url {url:?} must be https (metadata carries the keys the hub trusts); {LOOPBACK_HTTP}"
         )),
     }
 }
@@ -298,6 +282,7 @@ mod tests {
                 .unwrap_err()
                 .to_string();
         assert!(e.contains("must be https"), "{e}");
+        assert!(e.contains("127.0.0.1") && e.contains("[::1]"), "{e}");
         idp("[[saml_idps]]\nid='x'\ndisplay_name='X'\nmetadata_url='http://127.0.0.1:9/md'\n")
             .unwrap();
     }

@@ -304,7 +304,8 @@ fn check_issuer(issuer: &str) -> Result<(), String> {
         "https" => Ok(()),
         "http" if loopback => Ok(()),
         _ => Err(format!(
-            "issuer {issuer:?} must be https (the provider's keys come from there)"
+            "issuer {issuer:?} must be https (the provider's keys come from there); {}",
+            super::federation::LOOPBACK_HTTP
         )),
     }
 }
@@ -367,6 +368,26 @@ mod tests {
             let cfg: OidcIdpConfig = toml::from_str(&text).unwrap();
             let e = cfg.validate().unwrap_err().to_string();
             assert!(e.contains(want), "{extra}: {e}");
+        }
+        // The one exception is named, so that a test set-up knows how to write it.
+        let text = "id='g'\ndisplay_name='G'\nclient_id='c'\nclient_secret_env='PATH'\nissuer='http://idp.example'\n";
+        let e = toml::from_str::<OidcIdpConfig>(text)
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        for loopback in ["http://127.0.0.1", "http://localhost", "http://[::1]"] {
+            assert!(e.contains(loopback), "{e}");
+        }
+        for ok in [
+            "http://127.0.0.1:9000",
+            "http://localhost:9000/x",
+            "http://[::1]:9000",
+        ] {
+            toml::from_str::<OidcIdpConfig>(&text.replace("http://idp.example", ok))
+                .unwrap()
+                .validate()
+                .unwrap_or_else(|e| panic!("{ok}: {e}"));
         }
         let e = idp("client_secret_file='/nonexistent/secret'")
             .unwrap_err()

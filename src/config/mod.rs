@@ -8,6 +8,7 @@
 mod federation;
 mod federation_oidc;
 mod mfa;
+mod paths;
 mod saml_apps;
 mod server;
 mod signin_throttle;
@@ -238,6 +239,11 @@ impl Config {
                 path: shown,
                 message: describe_toml_error(&e, &text),
             })?;
+            // Relative to the file, not to wherever the hub was started from.
+            let file = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+            if let Some(dir) = file.parent() {
+                paths::resolve_file_paths(&mut tree, dir);
+            }
         }
         for (var, raw) in env {
             overlay_env(&mut tree, var, raw)?;
@@ -259,10 +265,6 @@ impl Config {
         }
         if let Some(issuer) = &overrides.issuer {
             config.server.issuer = Some(issuer.clone());
-        }
-        if let Some(path) = path {
-            config.federation.resolve_paths(path);
-            config.saml_apps.resolve_paths(path);
         }
         config.validate()?;
         Ok(config)

@@ -14,7 +14,7 @@
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::ConfigError;
 
@@ -108,19 +108,6 @@ pub const ATTRIBUTE_SOURCES: &[&str] = &[
 ];
 
 impl SamlAppsConfig {
-    pub(super) fn resolve_paths(&mut self, config_file: &Path) {
-        let Some(dir) = config_file.parent() else {
-            return;
-        };
-        for sp in &mut self.service_providers {
-            if let Some(p) = sp.metadata_file.as_mut() {
-                if p.is_relative() {
-                    *p = dir.join(&*p);
-                }
-            }
-        }
-    }
-
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         if !(30..=3600).contains(&self.assertion_lifetime_seconds) {

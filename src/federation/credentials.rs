@@ -46,6 +46,22 @@ impl SpCredentials {
         })
     }
 
+    /// The configured PEM files (`federation.sp_key_file`, `sp_cert_file`); also what
+    /// `check-config` reads to check them.
+    pub fn from_files(
+        key_file: &std::path::Path,
+        cert_file: &std::path::Path,
+    ) -> Result<SpCredentials, FederationError> {
+        let read = |p: &std::path::Path| {
+            std::fs::read(p).map_err(|e| {
+                FederationError::Credentials(format!("cannot read {}: {e}", p.display()))
+            })
+        };
+        let key = PKey::private_key_from_pem(&read(key_file)?).map_err(cred_err("sp_key_file"))?;
+        let cert = X509::from_pem(&read(cert_file)?).map_err(cred_err("sp_cert_file"))?;
+        SpCredentials::new(key, cert)
+    }
+
     /// Reads the configured files, or the stored pair (creating it the first time).
     pub async fn load(
         cfg: &FederationConfig,
@@ -55,14 +71,7 @@ impl SpCredentials {
         now_ms: i64,
     ) -> Result<SpCredentials, FederationError> {
         if let (Some(k), Some(c)) = (&cfg.sp_key_file, &cfg.sp_cert_file) {
-            let read = |p: &std::path::Path| {
-                std::fs::read(p).map_err(|e| {
-                    FederationError::Credentials(format!("cannot read {}: {e}", p.display()))
-                })
-            };
-            let key = PKey::private_key_from_pem(&read(k)?).map_err(cred_err("sp_key_file"))?;
-            let cert = X509::from_pem(&read(c)?).map_err(cred_err("sp_cert_file"))?;
-            return SpCredentials::new(key, cert);
+            return Self::from_files(k, c);
         }
         if let Some(found) = Self::stored(store, master).await? {
             return Ok(found);

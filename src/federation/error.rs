@@ -31,14 +31,32 @@ pub enum FederationError {
         used: &'static str,
         fix: &'static str,
     },
+    /// The IdP signs with an algorithm the hub refuses (SHA-1); its administrator can
+    /// fix it, so the page says how.
+    #[error("the identity provider signs its answer with {used}, which the hub does not accept; its administrator must {fix}")]
+    SigningRefused {
+        code: &'static str,
+        used: &'static str,
+        fix: &'static str,
+    },
     #[error("the identity provider did not sign you in (status {0}); try again or contact its help desk")]
     IdpStatus(String),
     #[error(
         "this sign-in has already been used or has expired; start again from the sign-in page"
     )]
     Expired,
+    /// The IdP answered a request of ours after `request_ttl_seconds`.
+    #[error("the sign-in at the identity provider took longer than the hub waits for it; start again from the sign-in page")]
+    RequestTimedOut,
+    /// The sign-in was begun in another browser; `idp` is the IdP's id, so the page
+    /// can name it.
     #[error("this sign-in was started in another browser; start again from the sign-in page in this one")]
-    OtherBrowser,
+    OtherBrowser { idp: String },
+    /// A claim in the provider's token response that the hub cannot read (a wrong
+    /// type: `email_verified: "yes"`, a string `exp`). The provider's answer is wrong,
+    /// so trying again gives the same answer: the people who run it must change it.
+    #[error("the identity provider's answer has a value the hub cannot read in its {0} claim, so trying again will not help; contact the district IT office, who must have the provider's configuration corrected")]
+    UnreadableClaim(String),
     #[error(
         "your account at the identity provider does not say {0}, which the hub needs to find you"
     )]
@@ -105,9 +123,12 @@ impl FederationError {
             FederationError::Rejected { reason, .. } => reason,
             FederationError::Undecryptable(_) => "decryption",
             FederationError::EncryptionRefused { code, .. } => code,
+            FederationError::SigningRefused { code, .. } => code,
             FederationError::IdpStatus(_) => "idp_status",
             FederationError::Expired => "expired",
-            FederationError::OtherBrowser => "other_browser",
+            FederationError::RequestTimedOut => "request_timed_out",
+            FederationError::OtherBrowser { .. } => "other_browser",
+            FederationError::UnreadableClaim(_) => "unreadable_claim",
             FederationError::MissingAttribute(_) => "missing_attribute",
             FederationError::OutOfScope(_) => "out_of_scope",
             FederationError::NoMatch { .. } => "no_match",

@@ -115,6 +115,33 @@ pub fn build(
     creds: &SpCredentials,
     now_ms: i64,
 ) -> Result<Loaded, FederationError> {
+    build_with(
+        xml,
+        cfg,
+        ours,
+        Some(CertificateDer::from(creds.cert_der.clone())),
+        now_ms,
+    )
+}
+
+/// Every check `build` makes, without the hub's key pair (`check-config` has none
+/// to hand, and must not create one): one code path for what `serve` refuses.
+pub fn check(
+    xml: &str,
+    cfg: &SamlIdpConfig,
+    ours: &SpEndpoints<'_>,
+    now_ms: i64,
+) -> Result<(), FederationError> {
+    build_with(xml, cfg, ours, None, now_ms).map(|_| ())
+}
+
+fn build_with(
+    xml: &str,
+    cfg: &SamlIdpConfig,
+    ours: &SpEndpoints<'_>,
+    our_cert: Option<CertificateDer>,
+    now_ms: i64,
+) -> Result<Loaded, FederationError> {
     let bad = |m: String| FederationError::BadMetadata(m);
     let (entity, idp_entity_id) = parse_entity(xml, now_ms).map_err(bad)?;
     if entity
@@ -133,7 +160,7 @@ pub fn build(
         .slo_url(None::<String>)
         // No key: samael must never decrypt on its own (AES-128 only, and without
         // the signature rules and single refusal of `saml_encrypted`).
-        .certificate(CertificateDer::from(creds.cert_der.clone()))
+        .certificate(our_cert)
         .idp_metadata(entity)
         .authn_name_id_format(cfg.name_id_format.clone())
         .allow_idp_initiated(false)

@@ -11,6 +11,7 @@
 //! 3. `complete_signin`: the browser follows a same-site redirect with the handle;
 //!    its cookie must match the request's (no login CSRF), then the session starts.
 
+mod check;
 mod credentials;
 mod error;
 mod linking;
@@ -30,6 +31,7 @@ mod xmlenc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
+pub use check::{check_metadata, MetadataProblem};
 pub use credentials::SpCredentials;
 pub use error::{FederationError, IdTokenRefusal};
 pub use oidc_rp::{
@@ -84,6 +86,23 @@ impl SamlIdp {
     }
 }
 
+/// Our SP entity id and ACS URL for one upstream IdP.
+fn sp_endpoints(issuer: &str, idp_id: &str) -> (String, String) {
+    (
+        format!("{issuer}/saml/sp/{idp_id}"),
+        format!("{issuer}/saml/sp/{idp_id}/acs"),
+    )
+}
+
+/// The client that reads metadata URLs. No redirects: one could lead from the https
+/// URL we checked to plain http.
+fn metadata_http() -> Result<reqwest::Client, FederationError> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| FederationError::Credentials(format!("HTTP client: {e}")))
+}
+
 /// The hub's federation state: its SAML key pair and the configured IdPs.
 pub struct Federation {
     creds: Option<SpCredentials>,
@@ -116,11 +135,7 @@ impl Federation {
         } else {
             Some(SpCredentials::load(fed, store, master, &issuer, now_ms).await?)
         };
-        // No redirects: one could lead from the https URL we checked to plain http.
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| FederationError::Credentials(format!("HTTP client: {e}")))?;
+        let http = metadata_http()?;
         let upstream = oidc_rp::UpstreamHttp::new()
             .map_err(|e| FederationError::Credentials(format!("HTTP client: {e}")))?;
         let oidc = fed
@@ -132,9 +147,10 @@ impl Federation {
             .saml_idps
             .iter()
             .map(|c| {
+                let (entity_id, acs_url) = sp_endpoints(&issuer, &c.id);
                 Arc::new(SamlIdp {
-                    entity_id: format!("{issuer}/saml/sp/{}", c.id),
-                    acs_url: format!("{issuer}/saml/sp/{}/acs", c.id),
+                    entity_id,
+                    acs_url,
                     config: c.clone(),
                     loaded: RwLock::new(None),
                     next_refresh_ms: AtomicI64::new(0),
@@ -388,11 +404,28 @@ pub async fn accept_response(
     let now = app.clock().now_ms();
     let decoded = saml_response::decode(saml_response, idp.config.allow_sha1)?;
     let pending = match &decoded.in_response_to {
-        Some(id) => Some(
-            pending::find_request(app.store(), idp_id, id, now)
-                .await?
-                .ok_or(FederationError::Expired)?,
-        ),
+        Some(id) => match pending::find_request(app.store(), idp_id, id, now).await? {
+            Some(p) => Some(p),
+            // Each its own code (audit, metrics, page): an IdP that is slow, a
+            // Response posted twice, and one answering a request we never sent call
+            // for different fixes. The InResponseTo is unverified here; it only
+            // chooses which refusal to give.
+            None => {
+                return Err(
+                    match pending::why_not_live(app.store(), idp_id, id, now).await? {
+                        pending::NotLive::TimedOut => FederationError::RequestTimedOut,
+                        pending::NotLive::Answered => FederationError::rejected(
+                            "replayed",
+                            "the request this Response answers was already answered",
+                        ),
+                        pending::NotLive::Unknown => FederationError::rejected(
+                            "in_response_to",
+                            "the Response answers a request this hub did not send to this IdP",
+                        ),
+                    },
+                )
+            }
+        },
         None if idp.config.allow_idp_initiated => None,
         None => {
             return Err(FederationError::rejected(
@@ -503,7 +536,7 @@ pub async fn complete_signin(
         let same: bool =
             subtle::ConstantTimeEq::ct_eq(presented.as_bytes(), expected.as_bytes()).into();
         if !same {
-            return Err(FederationError::OtherBrowser);
+            return Err(FederationError::OtherBrowser { idp: taken.idp_id });
         }
     }
     Ok(Completed {

@@ -65,6 +65,60 @@ pub async fn find_request(
     .transpose()
 }
 
+/// How long an answered request is remembered (and a timed-out one kept, see
+/// `oidc::sweep`): within it, a late or repeated answer is refused for what it is.
+pub const REMEMBER_ANSWERED_MS: i64 = 86_400_000;
+
+/// The replay cache's key for an answered request. A colon cannot occur in an
+/// assertion's ID (xs:ID is an NCName), so it never meets a real assertion id.
+fn answered_key(request_id: &str) -> String {
+    format!("request:{request_id}")
+}
+
+/// Why no live request of ours matches a Response's InResponseTo.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NotLive {
+    /// We sent it, and the answer came after `request_ttl_seconds`.
+    TimedOut,
+    /// It was answered already: this is a replay.
+    Answered,
+    /// We never sent it to this IdP (or it is older than `REMEMBER_ANSWERED_MS`).
+    Unknown,
+}
+
+/// Called when `find_request` found nothing: tells a late answer, a replay and an
+/// answer to a request we did not send apart (each has its own refusal code).
+pub async fn why_not_live(
+    store: &Store,
+    idp_id: &str,
+    id: &str,
+    now_ms: i64,
+) -> Result<NotLive, FederationError> {
+    let timed_out = sqlx::query(
+        "SELECT id FROM saml_requests WHERE id = $1 AND idp_id = $2 AND expires_at <= $3",
+    )
+    .bind(id)
+    .bind(idp_id)
+    .bind(now_ms)
+    .fetch_optional(store.writer())
+    .await?;
+    if timed_out.is_some() {
+        return Ok(NotLive::TimedOut);
+    }
+    let answered = sqlx::query(
+        "SELECT assertion_id FROM saml_assertions_seen WHERE idp_id = $1 AND assertion_id = $2",
+    )
+    .bind(idp_id)
+    .bind(answered_key(id))
+    .fetch_optional(store.writer())
+    .await?;
+    Ok(if answered.is_some() {
+        NotLive::Answered
+    } else {
+        NotLive::Unknown
+    })
+}
+
 /// Uses up the request (if any) and records the assertion id, in the caller's
 /// transaction: a second delivery of the same Response, even at the same moment on
 /// another replica, finds either the request gone or the id taken.
@@ -92,6 +146,15 @@ pub async fn consume(
                 "the request was already answered",
             ));
         }
+        sqlx::query(
+            "INSERT INTO saml_assertions_seen (idp_id, assertion_id, expires_at) VALUES ($1, $2, $3)
+             ON CONFLICT (idp_id, assertion_id) DO NOTHING",
+        )
+        .bind(idp_id)
+        .bind(answered_key(id))
+        .bind(now_ms + REMEMBER_ANSWERED_MS)
+        .execute(&mut **tx)
+        .await?;
     }
     let fresh = sqlx::query(
         "INSERT INTO saml_assertions_seen (idp_id, assertion_id, expires_at) VALUES ($1, $2, $3)

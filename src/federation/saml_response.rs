@@ -38,6 +38,9 @@ pub struct Decoded {
     pub encrypted: bool,
     /// ... and a signature of its own (as a direct child): see `saml_encrypted`.
     pub response_signed: bool,
+    /// How many `ds:Signature` elements it carries, anywhere (none: unsigned, which
+    /// is refused as such rather than as a signature that does not verify).
+    pub signatures: usize,
 }
 
 /// The signed content, checked.
@@ -99,7 +102,7 @@ pub fn decode(encoded: &str, allow_sha1: bool) -> Result<Decoded, FederationErro
             "SAMLResponse carries a DTD",
         ));
     }
-    super::xml_guard::check(&xml, allow_sha1)?;
+    let signatures = super::xml_guard::check(&xml, allow_sha1)?;
     // samael's schema cannot read most IdPs' EncryptedAssertion: such a Response is
     // read by our own tree until it is decrypted.
     if xml.contains("EncryptedAssertion") {
@@ -110,6 +113,7 @@ pub fn decode(encoded: &str, allow_sha1: bool) -> Result<Decoded, FederationErro
                 status: pre.status,
                 encrypted: true,
                 response_signed: pre.response_signed,
+                signatures,
             });
         }
     }
@@ -135,6 +139,7 @@ pub fn decode(encoded: &str, allow_sha1: bool) -> Result<Decoded, FederationErro
         status,
         encrypted: false,
         response_signed: false,
+        signatures,
     })
 }
 
@@ -218,12 +223,16 @@ pub fn verify(decoded: &Decoded, expect: &Expect<'_>) -> Result<Verified, Federa
             decrypted: false,
         }
     };
-    extract(doc, expect)
+    extract(doc, expect, decoded.signatures > 0)
 }
 
 /// The one path every Response ends in: samael's checks (signatures unless already
 /// verified, Destination, Issuer, InResponseTo, conditions), then ours.
-fn extract(doc: Authenticated, expect: &Expect<'_>) -> Result<Verified, FederationError> {
+fn extract(
+    doc: Authenticated,
+    expect: &Expect<'_>,
+    signed: bool,
+) -> Result<Verified, FederationError> {
     let (mut sp, xml, decrypted) = match doc {
         Authenticated::VerifySignatures { xml, decrypted } => (expect.sp.clone(), xml, decrypted),
         Authenticated::ResponseVerified(xml) => (without_signature_check(expect.sp), xml, true),
@@ -240,7 +249,7 @@ fn extract(doc: Authenticated, expect: &Expect<'_>) -> Result<Verified, Federati
     // the signed octets, not a pruned copy of the document.
     let assertion = sp
         .parse_xml_response_with_mode(&xml, ids_arg, ReduceMode::PreDigest)
-        .map_err(classify)
+        .map_err(|e| classify(e, signed))
         .map_err(|e| if decrypted { conceal(e) } else { e })?;
     check_assertion(
         &assertion,
@@ -266,7 +275,7 @@ fn without_signature_check(sp: &ServiceProvider) -> ServiceProvider {
 fn conceal(e: FederationError) -> FederationError {
     match e {
         FederationError::Rejected {
-            reason: "signature" | "malformed" | "decryption",
+            reason: "signature" | "unsigned" | "malformed" | "decryption",
             detail,
         } => FederationError::Undecryptable(detail),
         e => e,
@@ -274,10 +283,26 @@ fn conceal(e: FederationError) -> FederationError {
 }
 
 /// samael's error → our stable reason codes (its messages go to the log only).
-fn classify(e: samael::service_provider::Error) -> FederationError {
+/// `signed`: the document carries a signature at all.
+fn classify(e: samael::service_provider::Error, signed: bool) -> FederationError {
     use samael::service_provider::Error as E;
+    // samael says "must be signed" for every failed verification; the log must say
+    // which it was: no signature at all, or one that does not verify.
+    if matches!(e, E::FailedToValidateSignature) {
+        return if signed {
+            FederationError::rejected(
+                "signature",
+                "a signature does not verify with the IdP's signing certificate from its metadata (the message was changed, or the IdP signs with a key its metadata does not list: refresh or fix the metadata)",
+            )
+        } else {
+            FederationError::rejected(
+                "unsigned",
+                "neither the Response nor its assertion is signed; the IdP must sign one of them",
+            )
+        };
+    }
     let reason = match &e {
-        E::FailedToValidateSignature | E::CryptoXmlError(_) => "signature",
+        E::CryptoXmlError(_) => "signature",
         E::DestinationValidationError { .. } => "destination",
         E::AssertionRecipientMismatch { .. } => "recipient",
         E::AssertionConditionAudienceRestrictionFailed { .. } => "audience",
@@ -288,7 +313,7 @@ fn classify(e: samael::service_provider::Error) -> FederationError {
         E::AssertionExpired { .. }
         | E::ResponseExpired { .. }
         | E::AssertionConditionExpired { .. }
-        | E::AssertionSubjectConfirmationExpired { .. } => "expired",
+        | E::AssertionSubjectConfirmationExpired { .. } => "assertion_expired",
         E::AssertionConditionExpiredBefore { .. }
         | E::AssertionSubjectConfirmationExpiredBefore { .. } => "not_yet_valid",
         E::AssertionBearerSubjectConfirmationMissing | E::AssertionSubjectConfirmationMissing => {
@@ -343,7 +368,7 @@ fn check_assertion(
     if let Some(na) = &conditions.not_on_or_after {
         if ms(na) + skew <= now {
             return Err(FederationError::rejected(
-                "expired",
+                "assertion_expired",
                 "Conditions NotOnOrAfter has passed",
             ));
         }
@@ -367,7 +392,7 @@ fn check_assertion(
         Some(na) if ms(na) + skew > now => until = until.max(ms(na) + skew),
         _ => {
             return Err(FederationError::rejected(
-                "expired",
+                "assertion_expired",
                 "SubjectConfirmationData NotOnOrAfter has passed",
             ))
         }
@@ -477,6 +502,64 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    /// Issue 14, defect 7: an unsigned Response, one whose signature does not verify
+    /// and one signed with SHA-1 are three refusals, each with its own code and a
+    /// detail that says which (samael reports all failures as "must be signed").
+    #[test]
+    fn unsigned_bad_signature_and_sha1_are_told_apart() {
+        let fixture = Fixture::new().unwrap();
+        let unsigned = include_str!("../../bench/saml/fixture/unsigned.xml");
+        match fixture.check_xml(unsigned) {
+            Err(FederationError::Rejected { reason, detail }) => {
+                assert_eq!(reason, "unsigned", "{detail}");
+                assert!(detail.contains("is signed"), "{detail}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let changed = ASSERTION_SIGNED.replace(">pid-ana.diallo0<", ">pid-zoe.williams25<");
+        match fixture.check_xml(&changed) {
+            Err(FederationError::Rejected { reason, detail }) => {
+                assert_eq!(reason, "signature", "{detail}");
+                assert!(!detail.contains("must be signed"), "{detail}");
+                assert!(detail.contains("does not verify"), "{detail}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let sha1 = include_str!("../../bench/saml/fixture/sha1_signed.xml");
+        match fixture.check_xml(sha1) {
+            Err(e @ FederationError::SigningRefused { .. }) => {
+                assert_eq!(e.code(), "sha1");
+                let page = e.to_string();
+                assert!(
+                    page.contains("RSA-SHA256") && page.contains("allow_sha1"),
+                    "{page}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// An assertion past its NotOnOrAfter (by the hub's clock) has its own code,
+    /// apart from a timed-out request or a used-up sign-in (both were `expired`).
+    #[test]
+    fn an_expired_assertion_has_its_own_code() {
+        let fixture = Fixture::new().unwrap();
+        let mut expect = fixture.expect();
+        // 2099-01-01T00:10:00Z: past the fixture's NotOnOrAfter (00:05) and the allowance.
+        expect.now_ms = 4_070_909_400_000;
+        let decoded = decode(
+            &base64::engine::general_purpose::STANDARD.encode(ASSERTION_SIGNED),
+            false,
+        )
+        .unwrap();
+        match verify(&decoded, &expect) {
+            Err(FederationError::Rejected { reason, .. }) => {
+                assert_eq!(reason, "assertion_expired")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     /// The data segment of this process (brk heap and malloc arenas), in KiB.

@@ -57,8 +57,20 @@ fn refuse(reason: &'static str, detail: impl Into<String>) -> FederationError {
     FederationError::rejected(reason, detail)
 }
 
+/// What an IdP's administrator changes to stop signing with SHA-1.
+const SHA1_FIX: &str = "configure it to sign with RSA-SHA256 and SHA-256 digests (Shibboleth does by default; in ADFS set the relying party trust's secure hash algorithm to SHA-256); only for an IdP that cannot, the hub's administrator may set allow_sha1 = true on its [[federation.saml_idps]] entry";
+
+fn sha1_refused(used: &'static str) -> FederationError {
+    FederationError::SigningRefused {
+        code: "sha1",
+        used,
+        fix: SHA1_FIX,
+    }
+}
+
 /// Checks the shape described above; `allow_sha1` admits RSA-SHA1 and SHA-1 digests.
-pub fn check(xml: &str, allow_sha1: bool) -> Result<(), FederationError> {
+/// Returns the number of signatures found (none: the message is unsigned).
+pub fn check(xml: &str, allow_sha1: bool) -> Result<usize, FederationError> {
     let counts = scan(xml, allow_sha1, b"Response")?;
     if counts.roots != 1 || counts.assertions > 1 {
         return Err(refuse(
@@ -69,7 +81,7 @@ pub fn check(xml: &str, allow_sha1: bool) -> Result<(), FederationError> {
             ),
         ));
     }
-    Ok(())
+    Ok(counts.signatures)
 }
 
 /// The same rules for a downstream app's AuthnRequest (HTTP-POST binding, where an
@@ -164,6 +176,10 @@ fn scan(xml: &str, allow_sha1: bool, root: &[u8]) -> Result<Counts, FederationEr
                     SIGNATURES_SHA2.contains(&a.as_str()) || (allow_sha1 && a == SIGNATURE_SHA1)
                 }) =>
             {
+                // SHA-1 is what old IdPs still use: say how to fix it (code `sha1`).
+                if attr(b"Algorithm").as_deref() == Some(SIGNATURE_SHA1) {
+                    return Err(sha1_refused("RSA-SHA1"));
+                }
                 return Err(refuse(
                     "signature",
                     "a signature algorithm other than SHA-2",
@@ -174,6 +190,9 @@ fn scan(xml: &str, allow_sha1: bool, root: &[u8]) -> Result<Counts, FederationEr
                     DIGESTS_SHA2.contains(&a.as_str()) || (allow_sha1 && a == DIGEST_SHA1)
                 }) =>
             {
+                if attr(b"Algorithm").as_deref() == Some(DIGEST_SHA1) {
+                    return Err(sha1_refused("SHA-1 digests"));
+                }
                 return Err(refuse("signature", "a digest algorithm other than SHA-2"));
             }
             b"RetrievalMethod" | b"XPath" | b"XSLT" => {
@@ -260,11 +279,12 @@ mod tests {
     const ENV: &str = "http://www.w3.org/2000/09/xmldsig#enveloped-signature";
     const RSA256: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
 
-    fn reason(r: Result<(), FederationError>) -> &'static str {
+    fn reason(r: Result<usize, FederationError>) -> &'static str {
         match r {
             Err(FederationError::Rejected { reason, .. }) => reason,
+            Err(FederationError::SigningRefused { code, .. }) => code,
             Err(_) => "other",
-            Ok(()) => "ok",
+            Ok(_) => "ok",
         }
     }
 
@@ -294,8 +314,21 @@ mod tests {
     #[test]
     fn sha1_only_when_allowed() {
         let sha1 = signed("#_a1", ENV, SIGNATURE_SHA1);
-        assert_eq!(reason(check(&sha1, false)), "signature");
+        // Its own code, and a message that says what to change (issue 14, defect 7).
+        assert_eq!(reason(check(&sha1, false)), "sha1");
+        let page = check(&sha1, false).unwrap_err().to_string();
+        assert!(
+            page.contains("RSA-SHA1") && page.contains("RSA-SHA256") && page.contains("allow_sha1"),
+            "{page}"
+        );
+        let digest = sha1.replace("http://www.w3.org/2001/04/xmlenc#sha256", DIGEST_SHA1);
+        assert_eq!(
+            reason(check(&digest.replace(SIGNATURE_SHA1, RSA256), false)),
+            "sha1"
+        );
         assert_eq!(reason(check(&sha1, true)), "ok");
+        assert_eq!(check(&sha1, true).unwrap(), 1, "one signature counted");
+        assert_eq!(check(ONE, false).unwrap(), 0, "unsigned");
         let md5 = signed(
             "#_a1",
             ENV,

@@ -24,7 +24,9 @@ pub async fn sweep_expired(app: &AppState) -> Result<u64, OAuthError> {
         ("DELETE FROM grants WHERE expires_at < $1", now - DAY_MS),
         ("DELETE FROM sessions WHERE expires_at < $1 OR ended_at < $1", now - 7 * DAY_MS),
         ("DELETE FROM logout_deliveries WHERE (delivered_at IS NOT NULL OR failed_at IS NOT NULL) AND created_at < $1", now - 7 * DAY_MS),
-        ("DELETE FROM saml_requests WHERE expires_at < $1", now),
+        // Kept a day past their expiry so that a late answer is refused as timed out
+        // (federation::pending::why_not_live), not as an unknown request.
+        ("DELETE FROM saml_requests WHERE expires_at < $1", now - DAY_MS),
         ("DELETE FROM saml_assertions_seen WHERE expires_at < $1", now),
         ("DELETE FROM saml_idp_requests_seen WHERE expires_at < $1", now),
         ("DELETE FROM federated_signins WHERE expires_at < $1", now),

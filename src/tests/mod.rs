@@ -22,6 +22,7 @@ mod outage;
 mod replicas;
 mod request_binding;
 mod saml_idp;
+mod saml_refusals;
 mod schema;
 mod signin_backoff;
 mod signin_pages;

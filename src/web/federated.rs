@@ -241,6 +241,12 @@ pub(super) async fn failed(
     e: FederationError,
 ) -> Response {
     let code = e.code();
+    // The handle of a finished sign-in names its IdP even where the URL does not
+    // (`/login/federated`): say which one was begun elsewhere.
+    let idp = match &e {
+        FederationError::OtherBrowser { idp: begun } if idp == "-" => begun.as_str(),
+        _ => idp,
+    };
     let idp_label = app
         .federation()
         .display_name(idp)
@@ -261,6 +267,21 @@ pub(super) async fn failed(
             reason = code,
             used,
             "the IdP encrypts with an algorithm the hub refuses"
+        );
+    } else if let FederationError::SigningRefused { used, .. } = &e {
+        tracing::warn!(
+            idp,
+            reason = code,
+            used,
+            "the IdP signs with an algorithm the hub refuses"
+        );
+    } else if let FederationError::UnreadableClaim(claim) = &e {
+        // The claim's name only: its value may be personal data.
+        tracing::warn!(
+            idp,
+            reason = code,
+            claim = %claim,
+            "the OpenID Provider's token response has a claim the hub cannot read"
         );
     } else if let FederationError::IdToken(r) = &e {
         tracing::warn!(idp, reason = code, detail = %r, "OpenID Connect response rejected");
@@ -311,6 +332,14 @@ pub(super) async fn failed(
             format!("Signing in with {idp_label} is not available: {e}."),
         ),
         FederationError::TokenExchange(_) => (
+            StatusCode::BAD_GATEWAY,
+            format!("Signing in with {idp_label} failed: {e}."),
+        ),
+        // 502 (RFC 9110 §15.6.3: "received an invalid response from an inbound
+        // server"): it is the provider's answer that is wrong, not the person's request
+        // (a 4xx) nor the hub (500/503). Nothing here says to retry (no Retry-After);
+        // the page names the claim and who can have it fixed.
+        FederationError::UnreadableClaim(_) => (
             StatusCode::BAD_GATEWAY,
             format!("Signing in with {idp_label} failed: {e}."),
         ),

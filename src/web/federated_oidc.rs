@@ -36,7 +36,7 @@ async fn callback(
     .await;
     let keep_binding = matches!(
         done,
-        Err(federation::FederationError::OtherBrowser | federation::FederationError::Expired)
+        Err(federation::FederationError::OtherBrowser { .. } | federation::FederationError::Expired)
     );
     let mut resp = match done {
         Ok(done) => {

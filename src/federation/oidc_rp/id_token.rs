@@ -415,6 +415,26 @@ mod tests {
         assert_eq!(code(check(&k, &k, &cfg, late, None)), "ok");
     }
 
+    /// Some providers send `email_verified` as the string "true"/"false" (issue 14,
+    /// defect 8): it was a parse failure of the whole token response ("unparsable
+    /// response", 502); now it means the boolean it says.
+    #[test]
+    fn email_verified_as_a_string_is_read_as_the_boolean() {
+        let k = key();
+        let cfg = config("");
+        let with = |v: serde_json::Value| {
+            let mut c = good();
+            c["email_verified"] = v;
+            c
+        };
+        let ok = check(&k, &k, &cfg, with(json!("true")), None).unwrap();
+        assert_eq!(ok.values("email"), ["ana@riverside.k12.example"]);
+        assert_eq!(
+            code(check(&k, &k, &cfg, with(json!("false")), None)),
+            "email_unverified"
+        );
+    }
+
     #[test]
     fn a_forged_signature_is_refused_and_an_unknown_kid_asks_for_keys() {
         let (real, forger) = (key(), key());

@@ -211,7 +211,11 @@ pub async fn callback(
     let taken = match pending::take(app.store(), idp_id, &state_digest, &browser, now).await? {
         Take::Taken(t) => t,
         Take::Missing => return Err(FederationError::Expired),
-        Take::OtherBrowser => return Err(FederationError::OtherBrowser),
+        Take::OtherBrowser => {
+            return Err(FederationError::OtherBrowser {
+                idp: idp_id.to_string(),
+            })
+        }
     };
     // RFC 9207 §2.4: the response names its issuer (mix-up attacks); a provider that
     // says it always does must not leave it out.
@@ -312,15 +316,134 @@ fn exchange_error<E: std::error::Error>(
     let detail = match e {
         RequestTokenError::ServerResponse(r) => format!("error={}", r.error().as_ref()),
         RequestTokenError::Request(e) => format!("request: {e}"),
-        RequestTokenError::Parse(e, _body) => format!("unparsable response at {}", e.path()),
+        RequestTokenError::Parse(e, body) => {
+            let at = e.path().to_string();
+            if let Some(claim) = unreadable_claim(&at, &body) {
+                return FederationError::UnreadableClaim(claim);
+            }
+            format!("unparsable response at {at}")
+        }
         RequestTokenError::Other(m) => m.chars().take(200).collect(),
     };
     FederationError::TokenExchange(detail)
 }
 
+/// Which value of a token response the hub could not read: a field of the response
+/// (`expires_in` as a word), or a claim inside its ID token (`email_verified: "yes"`).
+/// None when the body is not a JSON object at all (an HTML error page: a transport
+/// problem, worth a retry). Only the name is returned, never a value.
+fn unreadable_claim(at: &str, body: &[u8]) -> Option<String> {
+    let name = if at == "id_token" {
+        let response: serde_json::Value = serde_json::from_slice(body).ok()?;
+        let token = response.get("id_token")?.as_str()?;
+        unreadable_id_token_claim(token).unwrap_or_else(|| "id_token".into())
+    } else if at.is_empty() || at == "." {
+        return None;
+    } else {
+        at.to_string()
+    };
+    // A name the provider chose: shown on a page and in the log, so kept plain.
+    let plain: String = name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "_.-:".contains(*c))
+        .take(64)
+        .collect();
+    (!plain.is_empty()).then_some(plain)
+}
+
+/// The claim of an (unverified) ID token that openidconnect cannot read as the type
+/// OpenID Connect Core §5.1 gives it: the first claim whose removal lets the rest read,
+/// else the path serde reports.
+fn unreadable_id_token_claim(token: &str) -> Option<String> {
+    use base64::Engine as _;
+    type Claims = openidconnect::IdTokenClaims<
+        openidconnect::EmptyAdditionalClaims,
+        openidconnect::core::CoreGenderClaim,
+    >;
+    let part = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part.trim_end_matches('='))
+        .ok()?;
+    let claims: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&bytes).ok()?;
+    let reads = |m: &serde_json::Map<String, serde_json::Value>| {
+        serde_json::from_value::<Claims>(serde_json::Value::Object(m.clone())).is_ok()
+    };
+    if reads(&claims) {
+        return None;
+    }
+    for name in claims.keys() {
+        let mut without = claims.clone();
+        without.remove(name);
+        if reads(&without) {
+            return Some(name.clone());
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(&bytes);
+    let read: Result<Claims, _> = serde_path_to_error::deserialize(&mut de);
+    let path = read.err()?.path().to_string();
+    (!path.is_empty() && path != ".").then_some(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn id_token_with(claims: serde_json::Value) -> String {
+        use base64::Engine as _;
+        let b64 = |v: &serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        format!(
+            "{}.{}.c2ln",
+            b64(&serde_json::json!({"alg": "RS256"})),
+            b64(&claims)
+        )
+    }
+
+    fn claims(extra: serde_json::Value) -> serde_json::Value {
+        let mut c = serde_json::json!({
+            "iss": "https://idp.example", "sub": "s1", "aud": "c", "exp": 2_000_000_000, "iat": 1_700_000_000,
+            "email": "ana@riverside.k12.example"
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        c
+    }
+
+    #[test]
+    fn an_unreadable_claim_is_named_and_a_string_boolean_is_read() {
+        for (extra, named) in [
+            (
+                serde_json::json!({"email_verified": "yes"}),
+                "email_verified",
+            ),
+            (serde_json::json!({"exp": "tomorrow"}), "exp"),
+            (serde_json::json!({"updated_at": {"x": 1}}), "updated_at"),
+        ] {
+            let body = serde_json::json!({
+                "access_token": "a", "token_type": "Bearer",
+                "id_token": id_token_with(claims(extra.clone()))
+            })
+            .to_string();
+            assert_eq!(
+                unreadable_claim("id_token", body.as_bytes()).as_deref(),
+                Some(named),
+                "{extra}"
+            );
+        }
+        // "true" and "false" as strings read as the booleans they mean.
+        for v in ["true", "false"] {
+            let t = id_token_with(claims(serde_json::json!({ "email_verified": v })));
+            assert_eq!(unreadable_id_token_claim(&t), None, "{v}");
+        }
+        // A response field, and a body that is not JSON (not the provider's claims).
+        assert_eq!(
+            unreadable_claim("expires_in", b"{}").as_deref(),
+            Some("expires_in")
+        );
+        assert_eq!(unreadable_claim(".", b"<html>busy</html>"), None);
+    }
 
     #[test]
     fn only_registered_error_codes_are_kept() {

@@ -145,28 +145,7 @@ impl SamlApps {
                 Ordering::Relaxed,
             );
             let key = format!("{STORE_PREFIX}{}", c.id);
-            let fetched = super::metadata::fetch_from(
-                c.metadata_file.as_deref(),
-                c.metadata_url.as_deref(),
-                http,
-            )
-            .await
-            .map_err(|e| SamlIdpError::BadMetadata(e.to_string()));
-            let pinned = |e: SpEntity| {
-                if e.entity_id == c.entity_id {
-                    Ok(e)
-                } else {
-                    Err(SamlIdpError::BadMetadata(format!(
-                        "it describes the entity {:?}, not the configured entity_id {:?}",
-                        e.entity_id, c.entity_id
-                    )))
-                }
-            };
-            let parsed = fetched.and_then(|xml| {
-                sp_metadata::parse(&xml, now_ms)
-                    .and_then(pinned)
-                    .map(|e| (e, xml))
-            });
+            let parsed = load_metadata(c, http, now_ms).await;
             match parsed {
                 Ok((entity, xml)) => {
                     tracing::info!(sp = %c.id, entity = %entity.entity_id, "SAML app metadata loaded");
@@ -184,7 +163,9 @@ impl SamlApps {
                     }
                     sp.next_refresh_ms.store(now_ms + 60_000, Ordering::Relaxed);
                     if let Ok(Some((xml, _))) = super::metadata::last_good(store, &key).await {
-                        if let Ok(entity) = sp_metadata::parse(&xml, now_ms).and_then(pinned) {
+                        if let Ok(entity) =
+                            sp_metadata::parse(&xml, now_ms).and_then(|e| pinned(c, e))
+                        {
                             tracing::warn!(sp = %c.id, "using the app's last good metadata from the store");
                             sp.set(entity);
                         }
@@ -227,6 +208,35 @@ impl SamlApps {
             login_hint: None,
             remember_until_ms: None,
         })
+    }
+}
+
+/// Reads an app's metadata from its file or URL and checks it: `serve` (at start and
+/// on every refresh) and `check-config` both call this, so what one refuses the
+/// other reports.
+pub async fn load_metadata(
+    c: &SamlSpConfig,
+    http: &reqwest::Client,
+    now_ms: i64,
+) -> Result<(SpEntity, String), SamlIdpError> {
+    let xml =
+        super::metadata::fetch_from(c.metadata_file.as_deref(), c.metadata_url.as_deref(), http)
+            .await
+            .map_err(|e| SamlIdpError::BadMetadata(e.to_string()))?;
+    let entity = sp_metadata::parse(&xml, now_ms).and_then(|e| pinned(c, e))?;
+    Ok((entity, xml))
+}
+
+/// The entity id is pinned in the configuration: metadata naming another entity (a
+/// wrong file, or a URL serving another app's metadata) is refused.
+fn pinned(c: &SamlSpConfig, e: SpEntity) -> Result<SpEntity, SamlIdpError> {
+    if e.entity_id == c.entity_id {
+        Ok(e)
+    } else {
+        Err(SamlIdpError::BadMetadata(format!(
+            "it describes the entity {:?}, not the configured entity_id {:?}; set entity_id to the app's entityID, or point the metadata source at this app's own metadata",
+            e.entity_id, c.entity_id
+        )))
     }
 }
 

@@ -390,6 +390,12 @@ pub fn check(apps: &SamlApps, r: Received, now_ms: i64) -> Result<Checked, Refus
         crate::federation::FederationError::Rejected { reason, detail } => {
             page(bad(reason, detail))
         }
+        crate::federation::FederationError::SigningRefused { code, used, .. } => page(bad(
+            code,
+            format!(
+                "the request is signed with {used}; the app must sign with RSA-SHA256 or stronger"
+            ),
+        )),
         other => page(bad("malformed", other.to_string())),
     })?;
     // Unverified: only to find the app, whose certificate then checks the signature.

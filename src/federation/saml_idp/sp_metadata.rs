@@ -80,7 +80,7 @@ pub fn parse(xml: &str, now_ms: i64) -> Result<SpEntity, SamlIdpError> {
         }
         if !acs_url_ok(&e.location) {
             return Err(bad(format!(
-                "AssertionConsumerService {:?} must be an https URL",
+                "AssertionConsumerService {:?} must be an https URL (Responses sign people in; plain http is allowed only on this machine: 127.0.0.1, localhost or [::1]); the app's administrator must publish an https endpoint",
                 e.location
             )));
         }
