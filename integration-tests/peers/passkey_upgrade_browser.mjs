@@ -33,10 +33,10 @@ await run(shotDir, async (s) => {
       const step = currentStep();
       await s.page.getByLabel('6-digit code from your authenticator app').fill(totp(secret, step));
       await s.page.getByRole('button', { name: 'Turn on' }).click();
-      // The app is on; the portal's factor pages now want it used in this session
-      // (the session only used the password), so they ask for a code first.
-      await s.page.waitForURL(`${base}/login/mfa`);
-      await s.page.getByRole('heading', { name: "Confirm it's you" }).waitFor();
+      // The app is on, and the page says so: this session set up the person's only
+      // factor, so it is not asked for a code from the app it just added (issue 14).
+      await s.page.waitForURL(`${base}/portal/security?done=totp`);
+      await s.page.getByText('Authenticator app turned on.').waitFor();
       console.log(`secret=${secret} step=${step}`);
     });
     return;

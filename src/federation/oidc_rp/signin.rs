@@ -333,12 +333,17 @@ fn exchange_error<E: std::error::Error>(
 /// None when the body is not a JSON object at all (an HTML error page: a transport
 /// problem, worth a retry). Only the name is returned, never a value.
 fn unreadable_claim(at: &str, body: &[u8]) -> Option<String> {
-    let name = if at == "id_token" {
+    let from_id_token = || {
         let response: serde_json::Value = serde_json::from_slice(body).ok()?;
-        let token = response.get("id_token")?.as_str()?;
-        unreadable_id_token_claim(token).unwrap_or_else(|| "id_token".into())
+        let token = response.get("id_token")?.as_str()?.to_string();
+        unreadable_id_token_claim(&token)
+    };
+    let name = if at == "id_token" {
+        from_id_token().unwrap_or_else(|| "id_token".into())
     } else if at.is_empty() || at == "." {
-        return None;
+        // openidconnect flattens the ID token fields into the token response, and
+        // serde's flatten loses the path: look inside the ID token ourselves.
+        from_id_token()?
     } else {
         at.to_string()
     };
@@ -443,6 +448,16 @@ mod tests {
             Some("expires_in")
         );
         assert_eq!(unreadable_claim(".", b"<html>busy</html>"), None);
+        // The path serde reports through openidconnect's flattened fields is ".".
+        let body = serde_json::json!({
+            "access_token": "a", "token_type": "Bearer",
+            "id_token": id_token_with(claims(serde_json::json!({"email_verified": "yes"})))
+        })
+        .to_string();
+        assert_eq!(
+            unreadable_claim(".", body.as_bytes()).as_deref(),
+            Some("email_verified")
+        );
     }
 
     #[test]
