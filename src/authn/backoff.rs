@@ -34,9 +34,24 @@ pub(super) struct Attempt {
 }
 
 /// A source address as counted: IPv6 by its /64 (one subscriber's usual share, which
-/// an attacker can rotate through freely), IPv4-mapped IPv6 as IPv4; `-` if unknown.
+/// an attacker can rotate through freely), IPv4-mapped IPv6 as IPv4. A proxy's
+/// `ip:port` or `[v6]:port` is read as its address; anything else still unreadable
+/// is counted as itself (never in one bucket shared by everyone, which would let
+/// anyone slow a person everywhere); `-` only when there is no address at all.
 fn counted_address(source_ip: Option<&str>) -> String {
-    match source_ip.and_then(|s| s.parse::<IpAddr>().ok()) {
+    let Some(raw) = source_ip.map(str::trim).filter(|s| !s.is_empty()) else {
+        return "-".into();
+    };
+    let ip = raw
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| raw.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+        .or_else(|| {
+            raw.strip_prefix('[')
+                .and_then(|r| r.strip_suffix(']'))
+                .and_then(|r| r.parse().ok())
+        });
+    match ip {
         Some(IpAddr::V4(v4)) => v4.to_string(),
         Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
             Some(v4) => v4.to_string(),
@@ -45,13 +60,15 @@ fn counted_address(source_ip: Option<&str>) -> String {
                 format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
             }
         },
-        None => "-".into(),
+        None => format!("raw:{}", raw.chars().take(64).collect::<String>()),
     }
 }
 
 impl Attempt {
     pub(super) fn new(app: &AppState, login: &str, source_ip: Option<&str>) -> Attempt {
-        let name = login.trim().to_lowercase();
+        // Spelled as the account lookup spells it (RFC 8265 preparation), so
+        // fullwidth or accented variants of one name share its counts.
+        let name = crate::input::prepare_username(login);
         let addr = counted_address(source_ip);
         let key = |k: String| app.master_key().digest_secret(&k);
         Attempt {
@@ -131,7 +148,11 @@ fn wait_ms(now: i64, c: &Count, cfg: &SigninThrottleConfig, free: u32) -> i64 {
 
 /// Before the password is checked: refused (`Slowed`) while a delay runs, else the
 /// attempt is counted as a failure until `succeeded` takes it back.
-pub(super) async fn begin(app: &AppState, attempt: &Attempt, now: i64) -> Result<(), AuthnError> {
+pub(super) async fn begin(
+    app: &AppState,
+    attempt: &Attempt,
+    now: i64,
+) -> Result<Counted, AuthnError> {
     let cfg = &app.config().auth.throttle;
     let forget_before = now - ms(cfg.forget_after);
     let window_start = now - ms(cfg.account_window);
@@ -139,7 +160,10 @@ pub(super) async fn begin(app: &AppState, attempt: &Attempt, now: i64) -> Result
     // Always pair, then address, then account: no two attempts wait on each other
     // in opposite orders.
     let pair = read_count(&mut tx, &attempt.pair, now, forget_before, false).await?;
-    let address = read_count(&mut tx, &attempt.address, now, forget_before, false).await?;
+    // An address's count ages by its first failure (a fixed window): a busy shared
+    // address (a school behind one NAT) always has a recent attempt, and must not
+    // carry its typos all day.
+    let address = read_count(&mut tx, &attempt.address, now, forget_before, true).await?;
     let account = read_count(&mut tx, &attempt.account, now, window_start, true).await?;
     // Under a spread-out attack on this account each address is delayed after its
     // first failure for it.
@@ -171,24 +195,49 @@ pub(super) async fn begin(app: &AppState, attempt: &Attempt, now: i64) -> Result
         .await?;
     }
     tx.commit().await.map_err(StoreError::from)?;
-    Ok(())
+    Ok(Counted {
+        at: now,
+        address_last: address.last_failed,
+        account_last: account.last_failed,
+    })
+}
+
+/// An attempt counted in advance: when, and the last failures it replaced, so a
+/// success can undo it exactly.
+pub(super) struct Counted {
+    at: i64,
+    address_last: i64,
+    account_last: i64,
 }
 
 /// The right password: this (account, address) starts afresh; the address and the
-/// account get back the failure counted in advance.
-pub(super) async fn succeeded(app: &AppState, attempt: &Attempt) -> Result<(), AuthnError> {
+/// account get back the failure counted in advance, and their last failure as it
+/// was (a success must not restart anybody's delay).
+pub(super) async fn succeeded(
+    app: &AppState,
+    attempt: &Attempt,
+    counted: &Counted,
+) -> Result<(), AuthnError> {
     let mut tx = app.store().begin().await?;
     sqlx::query("DELETE FROM signin_backoff WHERE key = $1")
         .bind(&attempt.pair)
         .execute(&mut *tx)
         .await?;
-    sqlx::query(
-        "UPDATE signin_backoff SET failures = failures - 1 WHERE key IN ($1, $2) AND failures > 0",
-    )
-    .bind(&attempt.address)
-    .bind(&attempt.account)
-    .execute(&mut *tx)
-    .await?;
+    for (key, previous) in [
+        (&attempt.address, counted.address_last),
+        (&attempt.account, counted.account_last),
+    ] {
+        sqlx::query(
+            "UPDATE signin_backoff SET failures = failures - 1, \
+               last_failed = CASE WHEN last_failed = $2 THEN $3 ELSE last_failed END \
+             WHERE key = $1 AND failures > 0",
+        )
+        .bind(key)
+        .bind(counted.at)
+        .bind(previous)
+        .execute(&mut *tx)
+        .await?;
+    }
     tx.commit().await.map_err(StoreError::from)?;
     Ok(())
 }
@@ -291,6 +340,19 @@ mod tests {
         );
         assert_eq!(counted_address(Some("::ffff:203.0.113.7")), "203.0.113.7");
         assert_eq!(counted_address(None), "-");
-        assert_eq!(counted_address(Some("not an address")), "-");
+        assert_eq!(
+            counted_address(Some("not an address")),
+            "raw:not an address"
+        );
+        // A proxy that appends the port: the address is what is counted.
+        assert_eq!(counted_address(Some("203.0.113.7:51234")), "203.0.113.7");
+        assert_eq!(
+            counted_address(Some("[2001:db8:1:2::1]:443")),
+            counted_address(Some("2001:db8:1:2::9"))
+        );
+        assert_eq!(
+            counted_address(Some("[2001:db8:1:2::1]")),
+            counted_address(Some("2001:db8:1:2::9"))
+        );
     }
 }

@@ -224,7 +224,7 @@ pub async fn sign_in(
 ) -> Result<Person, AuthnError> {
     let now = app.clock().now_ms();
     let attempt = backoff::Attempt::new(app, login, origin.meta.source_ip.as_deref());
-    backoff::begin(app, &attempt, now).await?;
+    let counted = backoff::begin(app, &attempt, now).await?;
     let person = crate::directory::find_person_by_login(app.store(), login)
         .await
         .map_err(|e| match e {
@@ -269,7 +269,7 @@ pub async fn sign_in(
             return Err(AuthnError::InvalidCredentials);
         }
     };
-    backoff::succeeded(app, &attempt).await?;
+    backoff::succeeded(app, &attempt, &counted).await?;
     if person.status != "active" {
         crate::ops::metrics::signin("inactive");
         return Err(AuthnError::Inactive(person.status.clone()));

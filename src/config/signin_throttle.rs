@@ -21,8 +21,8 @@ pub struct SigninThrottleConfig {
     pub first_delay: Duration,
     #[serde(deserialize_with = "duration")]
     pub max_delay: Duration,
-    /// An (account, address) or address count is forgotten this long after its
-    /// last failure.
+    /// An (account, address) count is forgotten this long after its last failure;
+    /// an address's count this long after its first (a fixed window).
     #[serde(deserialize_with = "duration")]
     pub forget_after: Duration,
     /// Failures for one account from all addresses within `account_window` that

@@ -292,3 +292,54 @@ backoff_test!(
         assert_eq!(b.get("/portal").await.status, StatusCode::OK);
     }
 );
+
+backoff_test!(
+    spelling_variants_share_their_names_counts_and_a_success_restarts_no_delay,
+    // The per-minute flood limit raised: this test is about the backoff alone.
+    &[
+        PROXIED,
+        ("HMS_ACH__AUTH__ATTEMPTS_PER_IP_PER_MINUTE", "1000")
+    ],
+    |t: TestApp| async move {
+        t.account("alice.w").await;
+        // Three free failures, each under another spelling the lookup reads as the
+        // same name (fullwidth, upper case): the fourth is slowed all the same.
+        let mut guesser = from(&t, "198.51.100.20");
+        for spelling in ["alice.w", "ＡＬＩＣＥ.W", "Alice.ｗ"] {
+            let p = try_password(&mut guesser, spelling, "wrong-guess-1234").await;
+            assert_eq!(p.status, StatusCode::UNAUTHORIZED, "{spelling}: {}", p.body);
+        }
+        let p = try_password(&mut guesser, "ａｌｉｃｅ.ｗ", "wrong-guess-1234").await;
+        assert_eq!(
+            p.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "a respelled name is the same name: {}",
+            p.body
+        );
+
+        // A shared address over its free failures: a colleague's right password
+        // there does not restart the address's delay for everyone.
+        for i in 0..40 {
+            t.account(&format!("pupil.{i}")).await;
+        }
+        let mut school = from(&t, "203.0.113.50");
+        for i in 0..31 {
+            fail_times(&t, &mut school, &format!("pupil.{i}"), 1).await;
+        }
+        let slowed = try_password(&mut school, "pupil.35", PASSWORD).await;
+        assert_eq!(slowed.status, StatusCode::TOO_MANY_REQUESTS);
+        let wait: i64 = retry_after(&slowed).unwrap().parse().unwrap();
+        t.clock.advance_secs(wait);
+        let ok = try_password(&mut school, "pupil.36", PASSWORD).await;
+        assert!(ok.status.is_redirection(), "{} {}", ok.status, ok.body);
+        // Another browser at the same address, right after.
+        let mut classmate = from(&t, "203.0.113.50");
+        let next = try_password(&mut classmate, "pupil.37", PASSWORD).await;
+        assert!(
+            next.status.is_redirection(),
+            "the success restarted the wait: {} {}",
+            next.status,
+            retry_after(&next).unwrap_or_default()
+        );
+    }
+);
