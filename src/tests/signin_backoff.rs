@@ -343,3 +343,20 @@ backoff_test!(
         );
     }
 );
+
+backoff_test!(
+    the_per_minute_flood_limit_says_how_long_to_wait,
+    &[PROXIED, ("HMS_ACH__AUTH__ATTEMPTS_PER_IP_PER_MINUTE", "2")],
+    |t: TestApp| async move {
+        t.account("flo.od").await;
+        let mut b = from(&t, "198.51.100.77");
+        for _ in 0..2 {
+            let p = try_password(&mut b, "flo.od", "wrong-guess-1234").await;
+            assert_eq!(p.status, StatusCode::UNAUTHORIZED, "{}", p.body);
+        }
+        let p = try_password(&mut b, "flo.od", "wrong-guess-1234").await;
+        assert_eq!(p.status, StatusCode::TOO_MANY_REQUESTS, "{}", p.body);
+        assert_eq!(retry_after(&p).as_deref(), Some("60"));
+        assert!(!alert(&p).is_empty(), "the page says why: {}", p.body);
+    }
+);

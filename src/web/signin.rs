@@ -129,7 +129,7 @@ async fn login_submit(
         .allow(&ip, app.clock().now_ms(), cfg.attempts_per_ip_per_minute)
     {
         let alert = AuthnError::RateLimited.to_string();
-        return render_login(
+        let mut resp = render_login(
             &app,
             &browser,
             request,
@@ -139,6 +139,12 @@ async fn login_submit(
             StatusCode::TOO_MANY_REQUESTS,
         )
         .await;
+        // The limit counts a minute: at most that long to wait (RFC 6585 §4).
+        resp.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("60"),
+        );
+        return resp;
     }
     let origin = browser.origin();
     let person = match crate::authn::sign_in(&app, &f.username, &f.password, &origin).await {
