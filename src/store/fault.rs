@@ -82,7 +82,7 @@ mod tests {
     }
 
     #[test]
-    fn postgres_sqlstates() {
+    fn sqlstate_classes_are_read() {
         assert_eq!(postgres_reason("53100"), Some("database disk full"));
         assert_eq!(postgres_reason("08006"), Some("database unreachable"));
         assert_eq!(

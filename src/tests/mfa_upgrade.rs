@@ -136,9 +136,8 @@ async fn passkey_after_code_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn passkey_after_code_postgres() {
-    if let Some(t) = TestApp::postgres_with(&[PASSKEY_ONLY]).await {
-        code_proves_then_a_passkey_may_be_added(t).await;
-    }
+    let t = TestApp::postgres_with(&[PASSKEY_ONLY]).await;
+    code_proves_then_a_passkey_may_be_added(t).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -148,9 +147,8 @@ async fn passkey_after_recovery_code_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn passkey_after_recovery_code_postgres() {
-    if let Some(t) = TestApp::postgres_with(&[PASSKEY_ONLY]).await {
-        recovery_codes_only_prove_first(t).await;
-    }
+    let t = TestApp::postgres_with(&[PASSKEY_ONLY]).await;
+    recovery_codes_only_prove_first(t).await;
 }
 
 /// Off (`passkey_after_code = false`): the page sends such a person to the help desk.

@@ -20,7 +20,7 @@ async fn the_sign_in_page_renders_for_an_app_request_with_a_district_idp() {
         ),
     )
     .unwrap();
-    let t = TestApp::with_config_file(false, &file).await.unwrap();
+    let t = TestApp::with_config_file(false, &file).await;
     let mut b = t.agent();
     // Without a request, and with one (what an app's authorize redirect sends).
     let plain = b.get("/login").await;

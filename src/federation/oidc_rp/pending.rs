@@ -172,8 +172,7 @@ mod tests {
 
     #[tokio::test]
     async fn pending_requests_postgres() {
-        if let Some(t) = TestApp::postgres().await {
-            single_use_and_bound_to_its_browser(t).await;
-        }
+        let t = TestApp::postgres().await;
+        single_use_and_bound_to_its_browser(t).await;
     }
 }
