@@ -129,27 +129,17 @@ async fn recovery_codes_only_prove_first(t: TestApp) {
     assert_eq!(options.status, StatusCode::OK, "{}", options.body);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn passkey_after_code_sqlite() {
-    code_proves_then_a_passkey_may_be_added(TestApp::sqlite_with(&[PASSKEY_ONLY]).await).await;
-}
+store_test!(
+    passkey_after_code,
+    &[PASSKEY_ONLY],
+    code_proves_then_a_passkey_may_be_added
+);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn passkey_after_code_postgres() {
-    let t = TestApp::postgres_with(&[PASSKEY_ONLY]).await;
-    code_proves_then_a_passkey_may_be_added(t).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn passkey_after_recovery_code_sqlite() {
-    recovery_codes_only_prove_first(TestApp::sqlite_with(&[PASSKEY_ONLY]).await).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn passkey_after_recovery_code_postgres() {
-    let t = TestApp::postgres_with(&[PASSKEY_ONLY]).await;
-    recovery_codes_only_prove_first(t).await;
-}
+store_test!(
+    passkey_after_recovery_code,
+    &[PASSKEY_ONLY],
+    recovery_codes_only_prove_first
+);
 
 /// Off (`passkey_after_code = false`): the page sends such a person to the help desk.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

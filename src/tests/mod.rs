@@ -380,7 +380,25 @@ pub fn basic_auth(id: &str, secret: &str) -> String {
 }
 
 /// Defines `mod $name { sqlite(), postgres() }`: one test body, both databases.
+/// One test body on both databases: `store_test!(name, |t: TestApp| …)`, or with
+/// configuration as `HMS_ACH__…` variables: `store_test!(name, &[("K", "V")], |t| …)`.
 macro_rules! store_test {
+    ($name:ident, $env:expr, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let t = $crate::tests::TestApp::sqlite_with($env).await;
+                ($body)(t).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let t = $crate::tests::TestApp::postgres_with($env).await;
+                ($body)(t).await;
+            }
+        }
+    };
     ($name:ident, $body:expr) => {
         mod $name {
             #[allow(unused_imports)]

@@ -10,26 +10,6 @@ use super::*;
 
 const PROXIED: (&str, &str) = ("HMS_ACH__SERVER__TRUST_FORWARDED_FOR", "true");
 
-/// `store_test!` with configuration: one body, both databases.
-macro_rules! backoff_test {
-    ($name:ident, $env:expr, $body:expr) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let t = $crate::tests::TestApp::sqlite_with($env).await;
-                ($body)(t).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let t = $crate::tests::TestApp::postgres_with($env).await;
-                ($body)(t).await;
-            }
-        }
-    };
-}
-
 fn from<'a>(t: &'a TestApp, address: &str) -> Agent<'a> {
     let mut b = t.agent();
     b.forwarded_for = Some(address.to_string());
@@ -92,7 +72,7 @@ fn guessing_alerts() -> f64 {
         .unwrap_or(0.0)
 }
 
-backoff_test!(
+store_test!(
     an_attacker_elsewhere_cannot_lock_the_holder_out,
     &[PROXIED],
     |t: TestApp| async move {
@@ -121,7 +101,7 @@ backoff_test!(
     }
 );
 
-backoff_test!(
+store_test!(
     one_address_is_slowed_with_doubling_delays_alike_for_unknown_names,
     &[PROXIED],
     |t: TestApp| async move {
@@ -192,7 +172,7 @@ backoff_test!(
     }
 );
 
-backoff_test!(
+store_test!(
     one_address_guessing_many_accounts_is_slowed,
     &[
         PROXIED,
@@ -215,7 +195,7 @@ backoff_test!(
     }
 );
 
-backoff_test!(
+store_test!(
     a_spread_out_attack_raises_an_alert_and_loses_its_free_guesses,
     &[
         PROXIED,
@@ -264,7 +244,7 @@ backoff_test!(
     }
 );
 
-backoff_test!(
+store_test!(
     the_district_idp_still_signs_the_holder_in_while_passwords_are_slowed,
     &[
         PROXIED,
@@ -291,7 +271,7 @@ backoff_test!(
     }
 );
 
-backoff_test!(
+store_test!(
     spelling_variants_share_their_names_counts_and_a_success_restarts_no_delay,
     // The per-minute flood limit raised: this test is about the backoff alone.
     &[
@@ -342,7 +322,7 @@ backoff_test!(
     }
 );
 
-backoff_test!(
+store_test!(
     the_per_minute_flood_limit_says_how_long_to_wait,
     &[PROXIED, ("HMS_ACH__AUTH__ATTEMPTS_PER_IP_PER_MINUTE", "2")],
     |t: TestApp| async move {

@@ -264,24 +264,26 @@ store_test!(
     }
 );
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rs256_tokens_verify_with_jsonwebtoken() {
-    let t = TestApp::sqlite_with(&[("HMS_ACH__KEYS__ACCESS_TOKEN_ALG", "RS256")]).await;
-    let token = t.token(Some("auditor"), None, &["audit.read"]).await;
-    let (_, _, jwks) = t.call(Method::GET, "/oauth2/jwks", None, None).await;
-    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks).unwrap();
-    let header = jsonwebtoken::decode_header(&token).unwrap();
-    assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
-    let key =
-        jsonwebtoken::DecodingKey::from_jwk(set.find(header.kid.as_deref().unwrap()).unwrap())
-            .unwrap();
-    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
-    v.set_audience(&["http://hub.test/api/v1"]);
-    jsonwebtoken::decode::<Value>(&token, &key, &v).unwrap();
-    assert_eq!(
-        t.call(Method::GET, "/api/v1/audit", Some(&token), None)
-            .await
-            .0,
-        StatusCode::OK
-    );
-}
+store_test!(
+    rs256_tokens_verify_with_jsonwebtoken,
+    &[("HMS_ACH__KEYS__ACCESS_TOKEN_ALG", "RS256")],
+    |t: TestApp| async move {
+        let token = t.token(Some("auditor"), None, &["audit.read"]).await;
+        let (_, _, jwks) = t.call(Method::GET, "/oauth2/jwks", None, None).await;
+        let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks).unwrap();
+        let header = jsonwebtoken::decode_header(&token).unwrap();
+        assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
+        let key =
+            jsonwebtoken::DecodingKey::from_jwk(set.find(header.kid.as_deref().unwrap()).unwrap())
+                .unwrap();
+        let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        v.set_audience(&["http://hub.test/api/v1"]);
+        jsonwebtoken::decode::<Value>(&token, &key, &v).unwrap();
+        assert_eq!(
+            t.call(Method::GET, "/api/v1/audit", Some(&token), None)
+                .await
+                .0,
+            StatusCode::OK
+        );
+    }
+);
