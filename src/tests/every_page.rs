@@ -12,13 +12,9 @@ use axum::http::{header, StatusCode};
 
 use super::browser::{query, urlencode, Page, CHALLENGE, PASSWORD, REDIRECT};
 use super::mfa::{base32_decode, grant_hub_admin};
+use super::saml_idp::SP_METADATA;
 use super::*;
 use crate::authn::totp::hotp;
-
-const SP_METADATA: &str = r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://app.test/sp">
-<md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol" AuthnRequestsSigned="false">
-<md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://app.test/acs" index="1"/>
-</md:SPSSODescriptor></md:EntityDescriptor>"#;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Setup {
@@ -39,8 +35,7 @@ const SETUPS: [Setup; 5] = [
 
 /// The configuration file of one setup, written into `dir`.
 fn config_file(dir: &std::path::Path, setup: Setup) -> std::path::PathBuf {
-    let idp_metadata = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("bench/saml/fixture/idp-metadata.xml");
+    let idp_metadata = super::fixture_idp_metadata();
     let toml = match setup {
         Setup::NoIdp => String::new(),
         Setup::DistrictIdps => {

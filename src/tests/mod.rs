@@ -418,6 +418,11 @@ macro_rules! store_test {
 }
 pub(crate) use store_test;
 
+/// The district IdP's metadata used by the SAML fixtures (`bench/saml/fixture/`).
+pub fn fixture_idp_metadata() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/saml/fixture/idp-metadata.xml")
+}
+
 /// A small tree: district → school → department, and a second school.
 pub async fn seed_orgs(t: &TestApp, token: &str) {
     for (sid, kind, parent) in [

@@ -19,11 +19,10 @@ use crate::AppState;
 const ACS: &str = "/saml/sp/district/acs";
 
 /// The hub at the fixture's issuer, with the fixture IdP configured as "district",
-/// on SQLite or PostgreSQL (None: no PostgreSQL configured).
+/// on SQLite or PostgreSQL.
 async fn hub(postgres: bool) -> (TestApp, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let metadata = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("bench/saml/fixture/idp-metadata.xml");
+    let metadata = super::fixture_idp_metadata();
     let file = dir.path().join("hms-ach.toml");
     std::fs::write(
         &file,

@@ -9,8 +9,7 @@ use super::TestApp;
 #[tokio::test]
 async fn the_sign_in_page_renders_for_an_app_request_with_a_district_idp() {
     let dir = tempfile::tempdir().unwrap();
-    let metadata = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("bench/saml/fixture/idp-metadata.xml");
+    let metadata = super::fixture_idp_metadata();
     let file = dir.path().join("hms-ach.toml");
     std::fs::write(
         &file,
