@@ -239,8 +239,14 @@ pub fn build_router(state: AppState) -> Router {
         .merge(crate::authz::router())
         .merge(crate::audit::router())
         .merge(crate::authn::router())
+        .merge(crate::federation::router())
         .merge(crate::web::router())
         .fallback(not_found)
+        // Every page's `PageError` is rendered here, with the layout and the catalog.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::web::error::render_error_pages,
+        ))
         .with_state(state.clone());
     crate::ops::apply_middleware(router, &state)
 }

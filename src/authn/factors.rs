@@ -8,28 +8,6 @@ use crate::audit::{Origin, Outcome};
 use crate::store::{StoreError, Tx};
 use crate::AppState;
 
-/// Audits a change to a person's factors made elsewhere (a confirmed TOTP set-up).
-pub async fn record_change(
-    app: &AppState,
-    origin: &Origin,
-    person_id: &str,
-    action: &'static str,
-) -> Result<(), AuthnError> {
-    let mut tx = app.store().begin().await?;
-    audit_factor(
-        &mut tx,
-        app,
-        origin,
-        action,
-        Outcome::Success,
-        person_id,
-        "totp",
-    )
-    .await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    Ok(())
-}
-
 /// Removes the authenticator app. `keep`: what the person's role needs (a
 /// privileged person); the removal is refused (`LastFactor`, nothing written) when
 /// what is left would not meet it, checked inside the transaction, so two removals

@@ -7,6 +7,7 @@ use ring::hmac;
 use subtle::ConstantTimeEq;
 
 use super::AuthnError;
+use crate::audit::{Origin, Outcome};
 use crate::store::{self, StoreError};
 use crate::AppState;
 
@@ -124,6 +125,7 @@ pub async fn confirm_enrollment(
     app: &AppState,
     person_id: &str,
     code: &str,
+    origin: &Origin,
 ) -> Result<bool, AuthnError> {
     let now = app.clock().now_ms();
     let mut tx = app.store().begin().await?;
@@ -160,6 +162,17 @@ pub async fn confirm_enrollment(
     .bind(now)
     .bind(step)
     .execute(&mut *tx)
+    .await?;
+    // Audited with the change, as a passkey's (`passkeys::finish_registration`).
+    super::mfa::audit_factor(
+        &mut tx,
+        app,
+        origin,
+        "auth.totp.add",
+        Outcome::Success,
+        person_id,
+        "totp",
+    )
     .await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(true)

@@ -14,6 +14,7 @@
 mod check;
 mod credentials;
 mod error;
+mod http;
 mod linking;
 mod metadata;
 mod oidc_rp;
@@ -34,6 +35,7 @@ use std::sync::{Arc, RwLock};
 pub use check::{check_metadata, MetadataProblem};
 pub use credentials::SpCredentials;
 pub use error::{FederationError, IdTokenRefusal};
+pub(crate) use http::{failure_page, router, throttle};
 pub use oidc_rp::{
     begin as begin_oidc_signin, callback as accept_oidc_callback, CallbackParams, OidcIdp,
 };
@@ -546,4 +548,26 @@ pub async fn complete_signin(
         acr: taken.acr,
         auth_request: taken.auth_request,
     })
+}
+
+/// Audits a refused upstream sign-in (`idp` is a configured id or `-`). Best effort:
+/// a refusal that cannot be audited is still refused, and logged.
+pub(crate) async fn record_refusal(app: &AppState, idp: &str, reason: &str, origin: &Origin) {
+    let entry = crate::audit::Entry {
+        action: "federation.signin",
+        outcome: crate::audit::Outcome::Denied,
+        target_kind: "idp",
+        target_id: idp,
+        details: serde_json::json!({ "reason": reason }),
+    };
+    let now = app.clock().now_ms();
+    let recorded = async {
+        let mut tx = app.store().begin().await?;
+        crate::audit::record(&mut tx, app.store().audit_key(), now, origin, entry).await?;
+        tx.commit().await?;
+        Ok::<(), crate::audit::AuditError>(())
+    };
+    if let Err(e) = recorded.await {
+        tracing::error!(error = %e, "auditing a refused upstream sign-in failed");
+    }
 }

@@ -1,5 +1,6 @@
 //! The OAuth/OIDC back-channel endpoints (JSON in, JSON out). The browser-facing
-//! ones (authorize, sign-in, consent, logout) are in `web/`.
+//! ones are `authorize_http.rs` and `end_session.rs`; the pages they send the browser
+//! through (sign-in, consent) are in `web::signin`.
 
 use axum::body::Bytes;
 use axum::extract::State;

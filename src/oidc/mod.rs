@@ -4,6 +4,7 @@
 
 mod admin_http;
 mod authorize;
+mod authorize_http;
 mod claims;
 mod claims_request;
 mod client_admin;
@@ -13,6 +14,7 @@ mod clients;
 mod consent;
 mod discovery;
 mod dpop;
+mod end_session;
 mod error;
 mod grants;
 mod http;
@@ -38,6 +40,7 @@ pub use authorize::{
     decide, gate, refuse_request_uri, validate_request, AuthRequest, AuthResponse, AuthorizeError,
     Gate, Next, Refusal,
 };
+pub(crate) use authorize_http::{continue_oidc, go, respond};
 pub use claims::live_roles;
 pub use client_cache::ClientCache;
 pub use clients::{
@@ -69,5 +72,8 @@ pub use token::{issue_token, TokenRequest, TokenResponse};
 pub use verified::VerifiedTokens;
 
 pub fn router() -> axum::Router<crate::AppState> {
-    http::router().merge(admin_http::router())
+    http::router()
+        .merge(authorize_http::router())
+        .merge(end_session::router())
+        .merge(admin_http::router())
 }

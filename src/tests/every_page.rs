@@ -343,7 +343,7 @@ async fn every_page_renders_in_every_configuration_postgres() {
 /// The 500 page (a template that cannot render) looks like the hub's other pages.
 #[tokio::test]
 async fn the_500_page_is_styled_like_the_others() {
-    let resp = crate::web::internal_error_page();
+    let resp = crate::web::render::internal_error_page();
     assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
     let body = http_body_util::BodyExt::collect(resp.into_body())
         .await

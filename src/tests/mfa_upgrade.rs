@@ -27,11 +27,14 @@ async fn code_proves_then_a_passkey_may_be_added(t: TestApp) {
         let step = t.clock.now_ms().div_euclid(30_000) as u64;
         format!("{:06}", hotp(&secret, step))
     };
-    assert!(
-        crate::authn::totp::confirm_enrollment(&t.app, &id, &code(&t))
-            .await
-            .unwrap()
-    );
+    assert!(crate::authn::totp::confirm_enrollment(
+        &t.app,
+        &id,
+        &code(&t),
+        &crate::audit::Origin::system("test")
+    )
+    .await
+    .unwrap());
     super::mfa::grant_hub_admin(&t, &id).await;
     t.clock.advance_secs(30);
 

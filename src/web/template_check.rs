@@ -6,7 +6,7 @@
 //! minijinja looks filters, tests and functions up when a template runs, so the
 //! check reads each template's expressions and asks the environment for every name
 //! used; variables are compared with the template's declared context
-//! ([`super::TEMPLATES`]), using minijinja's own parser (`undeclared_variables`).
+//! (`TEMPLATES` in `render.rs`), using minijinja's own parser (`undeclared_variables`).
 
 use std::collections::BTreeSet;
 
@@ -261,8 +261,13 @@ mod tests {
                     continue;
                 }
                 let text = std::fs::read_to_string(&path).unwrap();
-                for (i, _) in text.match_indices("message(\"") {
-                    let rest = &text[i + 9..];
+                // `message("key")` and a `PageError::Catalog`'s `key: "key"`.
+                let asks = text
+                    .match_indices("message(\"")
+                    .map(|(i, m)| i + m.len())
+                    .chain(text.match_indices("key: \"").map(|(i, m)| i + m.len()));
+                for start in asks.collect::<Vec<_>>() {
+                    let rest = &text[start..];
                     let Some(end) = rest.find('"') else { continue };
                     let key = &rest[..end];
                     if key.contains('.') && !key.contains(' ') {

@@ -12,6 +12,7 @@
 
 mod attributes;
 mod error;
+pub(crate) mod http;
 pub mod request;
 mod response;
 mod sp_metadata;
@@ -20,6 +21,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 pub use error::SamlIdpError;
+pub(crate) use http::continue_saml;
 pub use request::{Checked, Pending, Received, Refused};
 pub use sp_metadata::SpEntity;
 

@@ -11,7 +11,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
 
-use super::{error_page, page, Browser};
+use super::authorize_http::query_or_form;
+use crate::web::{clear_session, page, Browser, PageError};
 use crate::AppState;
 
 pub(super) fn router() -> Router<AppState> {
@@ -25,14 +26,9 @@ async fn logout(
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let Some(params) = super::query_or_form(&method, &uri, &headers, &body) else {
-        return error_page(
-            &app,
-            StatusCode::BAD_REQUEST,
-            "The sign-out request could not be read.",
-        );
-    };
+) -> Result<Response, PageError> {
+    let params = query_or_form(&method, &uri, &headers, &body)
+        .ok_or_else(|| PageError::bad_request("The sign-out request could not be read."))?;
     let get = |k: &str| {
         params
             .iter()
@@ -52,11 +48,7 @@ async fn logout(
                     reason = why,
                     "sign-out request with an id_token_hint that does not verify"
                 );
-                return error_page(
-                    &app,
-                    StatusCode::BAD_REQUEST,
-                    "The app's sign-out request could not be verified (its id_token_hint was not issued by this service), so nothing was done. You are still signed in here; sign out from your portal if you want to.",
-                );
+                return Err(PageError::bad_request("The app's sign-out request could not be verified (its id_token_hint was not issued by this service), so nothing was done. You are still signed in here; sign out from your portal if you want to."));
             }
         },
     };
@@ -65,32 +57,28 @@ async fn logout(
         .or_else(|| hint.as_ref().map(|h| h.client_id.clone()));
     if let (Some(h), Some(c)) = (&hint, get("client_id")) {
         if !h.issued_to(c) {
-            return error_page(
-                &app,
-                StatusCode::BAD_REQUEST,
+            return Err(PageError::bad_request(
                 "client_id differs from the id_token_hint's audience.",
-            );
+            ));
         }
     }
     // §3: post_logout_redirect_uri must be registered by the client it belongs to.
     let redirect = match get("post_logout_redirect_uri") {
         Some(uri) => {
             let Some(cid) = &client_id else {
-                return error_page(
-                    &app,
-                    StatusCode::BAD_REQUEST,
+                return Err(PageError::bad_request(
                     "post_logout_redirect_uri needs id_token_hint or client_id.",
-                );
+                ));
             };
             match app.clients().get(app.store(), cid, app.clock().now_ms()).await {
                 Ok(Some(c)) if c.settings.post_logout_redirect_uris.iter().any(|u| u == uri) => {
-                    let mut u = match url::Url::parse(uri) { Ok(u) => u, Err(_) => return error_page(&app, StatusCode::BAD_REQUEST, "Bad post_logout_redirect_uri.") };
+                    let mut u = match url::Url::parse(uri) { Ok(u) => u, Err(_) => return Err(PageError::bad_request("Bad post_logout_redirect_uri.")) };
                     if let Some(state) = get("state") {
                         u.query_pairs_mut().append_pair("state", state);
                     }
                     Some(u.to_string())
                 }
-                _ => return error_page(&app, StatusCode::BAD_REQUEST, "The app asked to send you to an address it has not registered for after sign-out; it was not followed."),
+                _ => return Err(PageError::bad_request("The app asked to send you to an address it has not registered for after sign-out; it was not followed.")),
             }
         }
         None => None,
@@ -119,18 +107,13 @@ async fn logout(
                 .cloned()
                 .collect();
             let ctx = minijinja::context! { lang => "en", csrf => browser.csrf(&app), carry => carry, done => false };
-            return browser.finish(&app, page(&app, StatusCode::OK, "logout.html", ctx));
+            return Ok(browser.finish(&app, page(&app, StatusCode::OK, "logout.html", ctx)));
         }
-        if let Err(e) =
-            crate::oidc::sign_out(&app, &s.person_id, Some(&s.id), &browser.origin()).await
-        {
-            tracing::error!(error = %e.description, "sign-out failed");
-            return error_page(
-                &app,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Signing out failed; try again shortly.",
-            );
-        }
+        super::sign_out(&app, &s.person_id, Some(&s.id), &browser.origin())
+            .await
+            .map_err(|e| {
+                PageError::unavailable_as("Signing out failed; try again shortly.", e.description)
+            })?;
     }
     let mut resp = match redirect {
         Some(to) => Redirect::to(&to).into_response(),
@@ -141,6 +124,6 @@ async fn logout(
             minijinja::context! { lang => "en", done => true },
         ),
     };
-    super::cookies::clear_session(&app, &mut resp);
-    resp
+    clear_session(&app, &mut resp);
+    Ok(resp)
 }

@@ -1,24 +1,22 @@
 //! Setting up a factor in the middle of signing in: a first one for a person who must
 //! use a second factor and has none (`[mfa] enroll_at_signin`), and a passkey for a
 //! holder of a code whose role became passkey-only, after the code (`mfa::prove`).
-//! The second step itself is `web::mfa`.
+//! The second step itself is `challenge.rs`.
 
 use axum::extract::{Form, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use serde::Deserialize;
-use webauthn_rs::prelude::RegisterPublicKeyCredential;
 
-use super::mfa::{
-    json_done, json_error, json_pending, json_unavailable, pending_of, render, signed_in,
-    start_again, unavailable, CodeForm, CsrfBody,
-};
-use super::portal::account_label;
-use super::Browser;
+use super::challenge::{json_pending, pending_of, render, signed_in};
+use super::totp_setup_page;
 use crate::authn::mfa::{self, Assurance, Pending};
 use crate::authn::{passkeys, totp, AuthnError};
+use crate::web::error::json_redirect;
+use crate::web::forms::{CodeForm, CsrfForm, RegistrationBody};
+use crate::web::person::account_label;
+use crate::web::{sentence, Browser, JsonError, PageError};
 use crate::AppState;
 
 pub(super) fn router() -> Router<AppState> {
@@ -74,153 +72,124 @@ pub(super) async fn may_prove(
     Ok(mfa::required_for_person(app, &pending.person_id).await? == Assurance::Passkey)
 }
 
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf: Option<String>,
-}
-
 /// The pending sign-in of a person setting up an authenticator app at sign-in.
 async fn totp_enrolment(
     app: &AppState,
     browser: &Browser,
     csrf: Option<&str>,
-) -> Result<Pending, Response> {
+) -> Result<Pending, PageError> {
     if !browser.csrf_ok(app, csrf) {
-        return Err(super::csrf_failed(app));
+        return Err(PageError::csrf());
     }
-    let pending = match pending_of(app, browser).await {
-        Ok(Some(p)) if p.needed != Assurance::Passkey => p,
-        Ok(_) => return Err(start_again(app)),
-        Err(e) => return Err(unavailable(app, e)),
-    };
-    match may_enroll(app, &pending).await {
-        Ok(true) => Ok(pending),
-        Ok(false) => Err(start_again(app)),
-        Err(e) => Err(unavailable(app, e)),
+    let pending = pending_of(app, browser)
+        .await
+        .map_err(PageError::unavailable)?
+        .filter(|p| p.needed != Assurance::Passkey)
+        .ok_or_else(PageError::start_again)?;
+    if !may_enroll(app, &pending)
+        .await
+        .map_err(PageError::unavailable)?
+    {
+        return Err(PageError::start_again());
     }
+    Ok(pending)
 }
 
 async fn enroll_totp(
     State(app): State<AppState>,
     browser: Browser,
     Form(f): Form<CsrfForm>,
-) -> Response {
-    let pending = match totp_enrolment(&app, &browser, f.csrf.as_deref()).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+) -> Result<Response, PageError> {
+    let pending = totp_enrolment(&app, &browser, f.csrf.as_deref()).await?;
     let (account, _) = account_label(&app, &pending.person_id)
         .await
         .unwrap_or_else(|_| (pending.person_id.clone(), String::new()));
-    match totp::start_enrollment(&app, &pending.person_id, &account).await {
-        Ok(en) => super::security::totp_setup_page(
-            &app,
-            &browser,
-            &en,
-            "/login/mfa/enroll/totp/confirm",
-            None,
-        ),
-        Err(e) => unavailable(&app, e),
-    }
+    let en = totp::start_enrollment(&app, &pending.person_id, &account)
+        .await
+        .map_err(PageError::unavailable)?;
+    let confirm = "/login/mfa/enroll/totp/confirm";
+    Ok(totp_setup_page(&app, &browser, &en, confirm, None))
 }
 
 async fn enroll_totp_confirm(
     State(app): State<AppState>,
     browser: Browser,
     Form(f): Form<CodeForm>,
-) -> Response {
-    let pending = match totp_enrolment(&app, &browser, f.csrf.as_deref()).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    match totp::confirm_enrollment(&app, &pending.person_id, &f.code).await {
-        Ok(true) => {}
-        Ok(false) => {
-            let alert = app.web().message("mfa.totp_setup_wrong");
-            return render(
-                &app,
-                &browser,
-                &pending,
-                Some(alert),
-                StatusCode::UNAUTHORIZED,
-            )
-            .await;
-        }
-        Err(e) => return unavailable(&app, e),
+) -> Result<Response, PageError> {
+    let pending = totp_enrolment(&app, &browser, f.csrf.as_deref()).await?;
+    if !totp::confirm_enrollment(&app, &pending.person_id, &f.code, &browser.origin())
+        .await
+        .map_err(PageError::unavailable)?
+    {
+        let alert = app.web().message("mfa.totp_setup_wrong");
+        let status = StatusCode::UNAUTHORIZED;
+        return render(&app, &browser, &pending, Some(alert), status).await;
     }
     match mfa::complete_enrollment(&app, &pending, false, &browser.origin()).await {
         Ok(v) => signed_in(&app, &browser, v).await,
-        Err(AuthnError::ChallengeExpired) => start_again(&app),
-        Err(e) => unavailable(&app, e),
+        Err(AuthnError::ChallengeExpired) => Err(PageError::start_again()),
+        Err(e) => Err(PageError::unavailable(e)),
     }
 }
 
 async fn enroll_passkey_options(
     State(app): State<AppState>,
     browser: Browser,
-    Json(b): Json<CsrfBody>,
-) -> Response {
-    let pending = match json_pending(&app, &browser, b.csrf.as_deref()).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    match may_enroll(&app, &pending).await {
-        Ok(true) => {}
-        Ok(false) => return json_error(StatusCode::FORBIDDEN, "use the passkey you already have"),
-        Err(e) => return json_unavailable(e),
-    }
+    Json(b): Json<CsrfForm>,
+) -> Result<Response, JsonError> {
+    let pending = json_pending(&app, &browser, b.csrf.as_deref()).await?;
+    passkey_enrolment_allowed(&app, &pending).await?;
     let (account, display) = account_label(&app, &pending.person_id)
         .await
         .unwrap_or_else(|_| (pending.person_id.clone(), String::new()));
-    match passkeys::start_registration(&app, &pending.person_id, &account, &display).await {
-        Ok(ccr) => Json(ccr).into_response(),
-        Err(e) => json_unavailable(e),
-    }
+    let ccr = passkeys::start_registration(&app, &pending.person_id, &account, &display)
+        .await
+        .map_err(JsonError::unavailable)?;
+    Ok(Json(ccr).into_response())
 }
 
-#[derive(Deserialize)]
-pub(super) struct RegistrationBody {
-    pub csrf: Option<String>,
-    #[serde(default)]
-    pub name: String,
-    pub credential: RegisterPublicKeyCredential,
+/// A passkey is set up at sign-in only by whoever may (`may_enroll`).
+async fn passkey_enrolment_allowed(app: &AppState, pending: &Pending) -> Result<(), JsonError> {
+    if may_enroll(app, pending)
+        .await
+        .map_err(JsonError::unavailable)?
+    {
+        return Ok(());
+    }
+    Err(JsonError::new(
+        StatusCode::FORBIDDEN,
+        "use the passkey you already have",
+    ))
 }
 
 async fn enroll_passkey_finish(
     State(app): State<AppState>,
     browser: Browser,
     Json(b): Json<RegistrationBody>,
-) -> Response {
-    let pending = match json_pending(&app, &browser, b.csrf.as_deref()).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    match may_enroll(&app, &pending).await {
-        Ok(true) => {}
-        Ok(false) => return json_error(StatusCode::FORBIDDEN, "use the passkey you already have"),
-        Err(e) => return json_unavailable(e),
-    }
+) -> Result<Response, JsonError> {
+    let pending = json_pending(&app, &browser, b.csrf.as_deref()).await?;
+    passkey_enrolment_allowed(&app, &pending).await?;
     let origin = browser.origin();
     match passkeys::finish_registration(&app, &pending.person_id, &b.name, &b.credential, &origin)
         .await
     {
         Ok(_) => {}
         Err(e @ (AuthnError::Passkey(_) | AuthnError::ChallengeExpired)) => {
-            return json_error(
+            return Err(JsonError::new(
                 StatusCode::BAD_REQUEST,
-                &super::signin::capitalize(&e.to_string()),
-            )
+                sentence(&e.to_string()),
+            ))
         }
-        Err(e) => return json_unavailable(e),
+        Err(e) => return Err(JsonError::unavailable(e)),
     }
     match mfa::complete_enrollment(&app, &pending, true, &origin).await {
         Ok(v) => {
-            let resp = signed_in(&app, &browser, v).await;
-            json_done(&app, resp)
+            let resp = signed_in(&app, &browser, v).await.into_response();
+            Ok(json_redirect(resp))
         }
         Err(e @ AuthnError::ChallengeExpired) => {
-            json_error(StatusCode::BAD_REQUEST, &e.to_string())
+            Err(JsonError::new(StatusCode::BAD_REQUEST, e.to_string()))
         }
-        Err(e) => json_unavailable(e),
+        Err(e) => Err(JsonError::unavailable(e)),
     }
 }

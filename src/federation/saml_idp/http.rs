@@ -1,8 +1,8 @@
 //! The hub's SAML IdP endpoints for downstream apps: metadata, the SSO service
 //! (HTTP-Redirect and HTTP-POST bindings) and IdP-initiated sign-in from a portal
-//! tile. The protocol work is in `crate::federation::saml_idp`; this file only speaks
-//! HTTP: the pending request rides the same pages as an OIDC one, and the answer is
-//! the same self-submitting form as `response_mode=form_post`.
+//! tile. The protocol work is in the rest of `saml_idp`; this file only speaks HTTP:
+//! the pending request rides the same sign-in pages as an OIDC one (`web::signin`),
+//! and the answer is the page kit's self-submitting form (bindings §3.5.4).
 
 use axum::extract::{Form, Path, State};
 use axum::http::{header, HeaderValue, StatusCode, Uri};
@@ -12,49 +12,36 @@ use axum::Router;
 use base64::Engine as _;
 use serde::Deserialize;
 
-use super::authorize::{go, respond};
-use super::{error_page, Browser};
-use crate::federation::saml_idp::{
-    self, Answer, Checked, Pending, Received, Refused, SamlIdpError,
-};
-use crate::oidc::{self, AuthRequest, AuthResponse, Gate, Refusal};
+use super::{Answer, Checked, Pending, Received, Refused, SamlIdpError};
+use crate::federation::saml_idp;
+use crate::oidc::{self, AuthRequest, Gate, Refusal};
+use crate::web::error::REQUEST_UNAVAILABLE;
+use crate::web::forms::CsrfForm;
+use crate::web::{form_post_page, sentence, Browser, PageError};
 use crate::AppState;
 
 const RESPONDER: &str = "urn:oasis:names:tc:SAML:2.0:status:Responder";
 
-pub(super) fn router() -> Router<AppState> {
+pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/saml/idp/metadata", get(metadata))
         .route("/saml/idp/sso", get(sso_redirect).post(sso_post))
         .route("/saml/idp/init/{sp}", post(idp_initiated))
 }
 
-fn unavailable(app: &AppState, e: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "SAML sign-in for an app failed");
-    error_page(
-        app,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "The sign-in service could not finish this request; try again shortly.",
-    )
+fn unavailable(e: impl std::fmt::Display) -> PageError {
+    PageError::unavailable_as(REQUEST_UNAVAILABLE, e)
 }
 
 /// A request the hub will not answer: a page for the person (the app's address is
 /// not trusted), or the hub's own failure.
-fn refused_page(app: &AppState, e: &SamlIdpError) -> Response {
+fn refused_page(e: &SamlIdpError) -> PageError {
     if e.is_internal() {
-        return unavailable(app, e);
+        return unavailable(e);
     }
     tracing::warn!(reason = e.code(), error = %e, "SAML AuthnRequest refused");
     crate::ops::metrics::saml_idp_event(e.code());
-    error_page(
-        app,
-        StatusCode::BAD_REQUEST,
-        &format!("{}.", capitalised(e)),
-    )
-}
-
-fn capitalised(e: &SamlIdpError) -> String {
-    super::signin::capitalize(&e.to_string())
+    PageError::bad_request(format!("{}.", sentence(&e.to_string())))
 }
 
 async fn metadata(State(app): State<AppState>) -> Response {
@@ -84,11 +71,14 @@ async fn metadata(State(app): State<AppState>) -> Response {
 
 /// HTTP-Redirect binding: the query string exactly as sent (its signature covers
 /// the encoded text, bindings §3.4.4.1).
-async fn sso_redirect(State(app): State<AppState>, browser: Browser, uri: Uri) -> Response {
-    match saml_idp::request::from_query(uri.query().unwrap_or("")) {
-        Ok(r) => start(&app, &browser, r, false).await,
-        Err(e) => refused_page(&app, &e),
-    }
+async fn sso_redirect(
+    State(app): State<AppState>,
+    browser: Browser,
+    uri: Uri,
+) -> Result<Response, PageError> {
+    let r =
+        saml_idp::request::from_query(uri.query().unwrap_or("")).map_err(|e| refused_page(&e))?;
+    start(&app, &browser, r, false).await
 }
 
 #[derive(Deserialize)]
@@ -106,31 +96,33 @@ async fn sso_post(
     State(app): State<AppState>,
     browser: Browser,
     Form(f): Form<SsoForm>,
-) -> Response {
-    match saml_idp::request::from_form(&f.saml_request, f.relay_state.as_deref()) {
-        Ok(r) => start(&app, &browser, r, true).await,
-        Err(e) => refused_page(&app, &e),
-    }
+) -> Result<Response, PageError> {
+    let r = saml_idp::request::from_form(&f.saml_request, f.relay_state.as_deref())
+        .map_err(|e| refused_page(&e))?;
+    start(&app, &browser, r, true).await
 }
 
-async fn start(app: &AppState, browser: &Browser, r: Received, redirect_first: bool) -> Response {
+async fn start(
+    app: &AppState,
+    browser: &Browser,
+    r: Received,
+    redirect_first: bool,
+) -> Result<Response, PageError> {
     let apps = app.federation().saml_apps();
     if !apps.is_enabled() {
-        return error_page(
-            app,
+        return Err(PageError::refused(
             StatusCode::NOT_FOUND,
             "No SAML app is registered with this hub.",
-        );
+        ));
     }
     let now = app.clock().now_ms();
     // A signed POST request goes through xmlsec: on a blocking thread, and only a few
     // at a time (as upstream Responses), so a flood cannot stall every page.
     let Some(slot) = app.federation().xmlsec_slot().await else {
-        return error_page(
-            app,
+        return Err(PageError::refused(
             StatusCode::SERVICE_UNAVAILABLE,
             "The sign-in service is busy; try again in a moment.",
-        );
+        ));
     };
     let worker = app.clone();
     let checked = tokio::task::spawn_blocking(move || {
@@ -138,9 +130,9 @@ async fn start(app: &AppState, browser: &Browser, r: Received, redirect_first: b
     })
     .await;
     let checked = match checked {
-        Err(e) => return unavailable(app, e),
+        Err(e) => return Err(unavailable(e)),
         Ok(Ok(c)) => c,
-        Ok(Err(Refused::Page(e))) => return refused_page(app, &e),
+        Ok(Err(Refused::Page(e))) => return Err(refused_page(&e)),
         Ok(Err(Refused::Status {
             pending,
             top,
@@ -149,18 +141,14 @@ async fn start(app: &AppState, browser: &Browser, r: Received, redirect_first: b
         })) => return send_failure(app, &pending, top, second, &message).await,
     };
     drop(slot);
-    match saml_idp::first_use(app.store(), &checked).await {
-        Ok(true) => {}
-        Ok(false) => {
-            return refused_page(
-                app,
-                &SamlIdpError::bad(
-                    "replayed",
-                    "this sign-in request was already used; go back to the app and sign in again",
-                ),
-            )
-        }
-        Err(e) => return unavailable(app, e),
+    if !saml_idp::first_use(app.store(), &checked)
+        .await
+        .map_err(unavailable)?
+    {
+        return Err(refused_page(&SamlIdpError::bad(
+            "replayed",
+            "this sign-in request was already used; go back to the app and sign in again",
+        )));
     }
     let req = pending_request(checked, now);
     // Bound to this browser, as an OIDC request (issue 14); the POST binding's
@@ -170,16 +158,14 @@ async fn start(app: &AppState, browser: &Browser, r: Received, redirect_first: b
     } else {
         oidc::save_bound_request(app, &req, browser.binding()).await
     };
-    let handle = match saved {
-        Ok(h) => h,
-        Err(e) => return unavailable(app, e.description),
-    };
+    let handle = saved.map_err(|e| unavailable(e.description))?;
     if redirect_first {
-        return Redirect::to(&format!("/oauth2/authorize/resume?request={handle}")).into_response();
+        let to = format!("/oauth2/authorize/resume?request={handle}");
+        return Ok(Redirect::to(&to).into_response());
     }
-    let mut resp = continue_saml(app, browser, &handle, req).await;
+    let mut resp = continue_saml(app, browser, &handle, req).await?;
     browser.keep_binding(app, &mut resp);
-    resp
+    Ok(resp)
 }
 
 /// The SAML request as a pending sign-in: ForceAuthn is `prompt=login`, IsPassive is
@@ -213,22 +199,24 @@ fn pending_request(c: Checked, now: i64) -> AuthRequest {
     }
 }
 
-/// After each sign-in step (`authorize::continue_request` hands SAML requests here):
-/// the same gate as OIDC apps, then the signed Response.
-pub(super) async fn continue_saml(
+/// After each sign-in step (`web::signin::continue_request` hands SAML requests
+/// here): the same gate as OIDC apps, then the signed Response.
+pub(crate) async fn continue_saml(
     app: &AppState,
     browser: &Browser,
     handle: &str,
     req: AuthRequest,
-) -> Response {
+) -> Result<Response, PageError> {
     let Some(pending) = req.saml.as_ref() else {
-        return super::request_expired(app);
+        return Err(PageError::request_expired());
     };
-    let gate = oidc::gate(app, handle, &req, false, browser.session.as_ref()).await;
+    let gate = oidc::gate(app, handle, &req, false, browser.session.as_ref())
+        .await
+        .map_err(|e| unavailable(e.description))?;
     let session = match gate {
-        Ok(Gate::Proceed(s)) => s,
-        Ok(Gate::Go(next)) => return go(app, next),
-        Ok(Gate::Refuse(r)) => {
+        Gate::Proceed(s) => s,
+        Gate::Go(next) => return oidc::go(app, next),
+        Gate::Refuse(r) => {
             let _ = oidc::drop_request(app, handle).await;
             let (second, message) = match r {
                 Refusal::AccountInactive => ("RequestDenied", "the account is not active"),
@@ -239,12 +227,10 @@ pub(super) async fn continue_saml(
             };
             return send_failure(app, pending, RESPONDER, second, message).await;
         }
-        Err(e) => return unavailable(app, e.description),
     };
-    let answer = match saml_idp::answer(app, pending, session).await {
-        Ok(a) => a,
-        Err(e) => return unavailable(app, e),
-    };
+    let answer = saml_idp::answer(app, pending, session)
+        .await
+        .map_err(unavailable)?;
     let (second, message) = match answer {
         Answer::Response(xml) => {
             let _ = oidc::drop_request(app, handle).await;
@@ -261,10 +247,10 @@ pub(super) async fn continue_saml(
             if let Some(p) = again.saml.as_mut() {
                 p.subject_relogin = true;
             }
-            if let Err(e) = oidc::update_request(app, handle, &again).await {
-                return unavailable(app, e.description);
-            }
-            return Redirect::to(&format!("/login?request={handle}")).into_response();
+            oidc::update_request(app, handle, &again)
+                .await
+                .map_err(|e| unavailable(e.description))?;
+            return Ok(Redirect::to(&format!("/login?request={handle}")).into_response());
         }
         Answer::OtherSubject => (
             "UnknownPrincipal",
@@ -281,16 +267,16 @@ async fn send_failure(
     top: &'static str,
     second: &'static str,
     message: &str,
-) -> Response {
-    match saml_idp::failure(app, pending, top, second, message).await {
-        Ok(xml) => post_to_app(app, pending, &xml),
-        Err(e) => unavailable(app, e),
-    }
+) -> Result<Response, PageError> {
+    let xml = saml_idp::failure(app, pending, top, second, message)
+        .await
+        .map_err(unavailable)?;
+    post_to_app(app, pending, &xml)
 }
 
 /// Bindings §3.5.4: a form that posts SAMLResponse (and RelayState, unchanged) to
 /// the app's ACS.
-fn post_to_app(app: &AppState, pending: &Pending, xml: &str) -> Response {
+fn post_to_app(app: &AppState, pending: &Pending, xml: &str) -> Result<Response, PageError> {
     let mut params = vec![(
         "SAMLResponse",
         base64::engine::general_purpose::STANDARD.encode(xml),
@@ -298,19 +284,7 @@ fn post_to_app(app: &AppState, pending: &Pending, xml: &str) -> Response {
     if let Some(rs) = &pending.relay_state {
         params.push(("RelayState", rs.clone()));
     }
-    respond(
-        app,
-        AuthResponse {
-            redirect_uri: pending.acs_url.clone(),
-            form_post: true,
-            params,
-        },
-    )
-}
-
-#[derive(Deserialize)]
-struct TileForm {
-    csrf: Option<String>,
+    form_post_page(app, &pending.acs_url, &params)
 }
 
 /// A portal tile (profiles §4.1.5, unsolicited Response): a POST with the portal's
@@ -319,24 +293,24 @@ async fn idp_initiated(
     State(app): State<AppState>,
     browser: Browser,
     Path(sp): Path<String>,
-    Form(f): Form<TileForm>,
-) -> Response {
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, PageError> {
     if browser.session.is_none() {
-        return Redirect::to("/login").into_response();
+        return Err(PageError::to_login());
     }
     if !browser.csrf_ok(&app, f.csrf.as_deref()) {
-        return super::csrf_failed(&app);
+        return Err(PageError::csrf());
     }
-    let checked = match app.federation().saml_apps().unsolicited(&sp) {
-        Ok(c) => c,
-        Err(e) => return refused_page(&app, &e),
-    };
+    let checked = app
+        .federation()
+        .saml_apps()
+        .unsolicited(&sp)
+        .map_err(|e| refused_page(&e))?;
     let req = pending_request(checked, app.clock().now_ms());
-    let handle = match oidc::save_bound_request(&app, &req, browser.binding()).await {
-        Ok(h) => h,
-        Err(e) => return unavailable(&app, e.description),
-    };
-    let mut resp = continue_saml(&app, &browser, &handle, req).await;
+    let handle = oidc::save_bound_request(&app, &req, browser.binding())
+        .await
+        .map_err(|e| unavailable(e.description))?;
+    let mut resp = continue_saml(&app, &browser, &handle, req).await?;
     browser.keep_binding(&app, &mut resp);
-    resp
+    Ok(resp)
 }

@@ -1,6 +1,7 @@
 //! Passwordless sign-in with a passkey: the discoverable credential names its person
 //! and proves both factors (user verification is required), then the usual session
-//! start (which may still ask for more, e.g. a role's policy).
+//! start (which may still ask for more, e.g. a role's policy). JSON endpoints, called
+//! by the sign-in page's script.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -10,10 +11,12 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use webauthn_rs::prelude::PublicKeyCredential;
 
-use super::cookies::{set_flow, Flow};
-use super::mfa::{json_done, json_error, json_unavailable, CsrfBody};
-use super::Browser;
+use super::finish::start_session;
 use crate::authn::AuthnError;
+use crate::web::cookies::{set_flow, Flow};
+use crate::web::error::json_redirect;
+use crate::web::forms::CsrfForm;
+use crate::web::{sentence, Browser, JsonError};
 use crate::AppState;
 
 pub(super) fn router() -> Router<AppState> {
@@ -26,10 +29,10 @@ pub(super) fn router() -> Router<AppState> {
 async fn passwordless_options(
     State(app): State<AppState>,
     browser: Browser,
-    Json(b): Json<CsrfBody>,
-) -> Response {
+    Json(b): Json<CsrfForm>,
+) -> Result<Response, JsonError> {
     if !browser.csrf_ok(&app, b.csrf.as_deref()) {
-        return json_error(StatusCode::FORBIDDEN, &app.web().message("csrf.failed"));
+        return Err(JsonError::csrf(&app));
     }
     let ip = browser.meta.source_ip.clone().unwrap_or_default();
     let per_minute = app.config().auth.attempts_per_ip_per_minute;
@@ -37,20 +40,18 @@ async fn passwordless_options(
         .ip_throttle()
         .allow(&ip, app.clock().now_ms(), per_minute)
     {
-        return json_error(
+        return Err(JsonError::new(
             StatusCode::TOO_MANY_REQUESTS,
-            &super::signin::capitalize(&AuthnError::RateLimited.to_string()),
-        );
+            sentence(&AuthnError::RateLimited.to_string()),
+        ));
     }
-    match crate::authn::factors::begin_passwordless(&app).await {
-        Ok((rcr, handle)) => {
-            let mut resp = Json(rcr).into_response();
-            let ttl = app.config().mfa.challenge_ttl_seconds;
-            set_flow(&app, &mut resp, Flow::Passkey, &handle, ttl);
-            browser.finish(&app, resp)
-        }
-        Err(e) => json_unavailable(e),
-    }
+    let (rcr, handle) = crate::authn::factors::begin_passwordless(&app)
+        .await
+        .map_err(JsonError::unavailable)?;
+    let mut resp = Json(rcr).into_response();
+    let ttl = app.config().mfa.challenge_ttl_seconds;
+    set_flow(&app, &mut resp, Flow::Passkey, &handle, ttl);
+    Ok(browser.finish(&app, resp))
 }
 
 #[derive(Deserialize)]
@@ -67,15 +68,15 @@ async fn passwordless_finish(
     State(app): State<AppState>,
     browser: Browser,
     Json(b): Json<PasswordlessBody>,
-) -> Response {
+) -> Result<Response, JsonError> {
     if !browser.csrf_ok(&app, b.csrf.as_deref()) {
-        return json_error(StatusCode::FORBIDDEN, &app.web().message("csrf.failed"));
+        return Err(JsonError::csrf(&app));
     }
     let Some(handle) = browser.passkey_handle.as_deref() else {
-        return json_error(
+        return Err(JsonError::new(
             StatusCode::BAD_REQUEST,
-            &AuthnError::ChallengeExpired.to_string(),
-        );
+            AuthnError::ChallengeExpired.to_string(),
+        ));
     };
     let origin = browser.origin();
     let person_id = match crate::authn::factors::finish_passwordless(
@@ -88,26 +89,25 @@ async fn passwordless_finish(
     {
         Ok(p) => p,
         Err(e @ AuthnError::ChallengeExpired) => {
-            return json_error(StatusCode::BAD_REQUEST, &e.to_string())
+            return Err(JsonError::new(StatusCode::BAD_REQUEST, e.to_string()))
         }
         Err(AuthnError::Passkey(e)) => {
             tracing::info!(error = %e, "passwordless sign-in refused");
             let msg = app.web().message("mfa.passkey_failed");
-            return json_error(StatusCode::UNAUTHORIZED, &msg);
+            return Err(JsonError::new(StatusCode::UNAUTHORIZED, msg));
         }
-        Err(e) => return json_unavailable(e),
+        Err(e) => return Err(JsonError::unavailable(e)),
     };
-    match crate::directory::get_person(app.store(), &person_id).await {
-        Ok(p) if p.status == "active" => {}
-        Ok(p) => {
-            let msg = AuthnError::Inactive(p.status.to_string()).to_string();
-            return json_error(StatusCode::FORBIDDEN, &super::signin::capitalize(&msg));
-        }
-        Err(e) => return json_unavailable(e),
+    let person = crate::directory::get_person(app.store(), &person_id)
+        .await
+        .map_err(JsonError::unavailable)?;
+    if person.status != "active" {
+        let msg = AuthnError::Inactive(person.status.to_string()).to_string();
+        return Err(JsonError::new(StatusCode::FORBIDDEN, sentence(&msg)));
     }
     let request = b.request.as_deref().filter(|r| !r.is_empty());
     let amr = vec!["hwk".to_string(), "mfa".to_string()];
-    let mut resp = super::signin::start_session(
+    let mut resp = start_session(
         &app,
         &browser,
         &person_id,
@@ -115,7 +115,8 @@ async fn passwordless_finish(
         crate::authn::ACR_PASSKEY,
         request,
     )
-    .await;
+    .await
+    .into_response();
     set_flow(&app, &mut resp, Flow::Passkey, "", 0);
-    json_done(&app, resp)
+    Ok(json_redirect(resp))
 }
