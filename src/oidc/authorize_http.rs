@@ -9,6 +9,7 @@ use axum::http::{header, HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
+use std::sync::Arc;
 
 use super::{AuthRequest, AuthResponse, AuthorizeError, Client, Next, PAR_PREFIX};
 use crate::web::error::REQUEST_UNAVAILABLE;
@@ -132,7 +133,7 @@ pub(crate) async fn continue_oidc(
 }
 
 /// The client of a pending request, if it is still registered and enabled.
-async fn enabled_client(app: &AppState, client_id: &str) -> Result<Client, PageError> {
+async fn enabled_client(app: &AppState, client_id: &str) -> Result<Arc<Client>, PageError> {
     match app
         .clients()
         .get(app.store(), client_id, app.clock().now_ms())
