@@ -1,6 +1,6 @@
 //! HMS-ACH, the Access & Credentials Hub.
 //!
-//! One module per capability (see `DESIGN.md` in the shared folder and the README):
+//! One module per capability (see `DESIGN.md` in the shared folder and `docs/ARCHITECTURE.md`):
 //! `directory` (people, orgs, affiliations), `oidc` (clients, keys, tokens),
 //! `authz` (casbin guard, role assignments), `audit` (hash-chained log),
 //! `ops` (health, metrics, HTTP middleware) and `store` (database, migrations).
