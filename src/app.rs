@@ -9,7 +9,8 @@ use crate::authn::{IpThrottle, PasswordHasher};
 use crate::authz::Authorizer;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::oidc::{ClientCache, KeyRing, MasterKey};
+use crate::crypto::MasterKey;
+use crate::oidc::{ClientCache, KeyRing};
 use crate::store::Store;
 use crate::web::Web;
 
@@ -57,16 +58,6 @@ pub enum StartError {
     Thread(std::io::Error),
 }
 
-/// The master key from config, or the development key (the caller warns).
-pub fn master_key(config: &Config) -> MasterKey {
-    config
-        .keys
-        .master_key
-        .as_deref()
-        .and_then(MasterKey::from_base64)
-        .unwrap_or_else(MasterKey::development)
-}
-
 impl AppState {
     /// Seeds built-in roles, makes sure signing keys exist, and loads them. The
     /// store must be migrated.
@@ -76,8 +67,8 @@ impl AppState {
         clock: Arc<dyn Clock>,
     ) -> Result<AppState, StartError> {
         crate::ops::metrics::init();
-        let master = master_key(&config);
-        let store = store.with_audit_key(master.audit_chain_key());
+        let master = MasterKey::from_config(&config);
+        let store = store.with_audit_key(master.audit_key());
         crate::authz::seed_builtin(&store, clock.now_ms()).await?;
         let created = crate::oidc::ensure_keys(&store, &master, clock.now_ms()).await?;
         if !created.is_empty() {

@@ -39,7 +39,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
         Duration::from_secs(config.database.connect_timeout_seconds),
     )
     .await?
-    .with_audit_key(crate::app::master_key(config).audit_chain_key());
+    .with_audit_key(crate::crypto::MasterKey::from_config(config).audit_key());
     store.migrate().await?;
     Ok(store)
 }

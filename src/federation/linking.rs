@@ -352,7 +352,11 @@ async fn create_pending(
     };
     let mut input = PersonInput {
         // Stable for this IdP and value: a retry after a failure finds the same record.
-        sourced_id: format!("fed-{}-{}", policy.idp_id, &super::digest_hex(value)[..16]),
+        sourced_id: format!(
+            "fed-{}-{}",
+            policy.idp_id,
+            &crate::crypto::sha256_hex(value)[..16]
+        ),
         kinds: kinds_from(&affiliations),
         given_name: given,
         family_name: family,

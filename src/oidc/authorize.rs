@@ -622,7 +622,7 @@ async fn issue_code(
         revoked: false,
         claims: req.claims.clone(),
     };
-    let code = super::random_token(32);
+    let code = crate::crypto::random_token(32);
     let mut tx = app
         .store()
         .begin()

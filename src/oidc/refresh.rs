@@ -166,7 +166,7 @@ pub(super) async fn refresh_grant(
         grant.scopes = asked.into_iter().map(str::to_string).collect();
     }
     let (refresh, successor) = if client.has_grant("refresh_token") {
-        let token = super::random_token(32);
+        let token = crate::crypto::random_token(32);
         let expires =
             (now + refresh_ttl_seconds(app, client, &grant) * 1000).min(grant.expires_at_ms);
         let successor = Successor {

@@ -54,7 +54,7 @@ async fn insert_request(
     } else {
         cfg.auth_request_ttl_seconds
     };
-    let handle = super::random_token(24);
+    let handle = crate::crypto::random_token(24);
     let mut tx = app
         .store()
         .begin()
@@ -144,10 +144,7 @@ pub async fn load_bound_request(
     };
     let ours = match (binding, stored.as_deref()) {
         (Some(b), Some(stored)) => {
-            use subtle::ConstantTimeEq;
-            let presented = binding_digest(app, b);
-            presented.len() == stored.len()
-                && bool::from(presented.as_bytes().ct_eq(stored.as_bytes()))
+            crate::crypto::constant_time_eq(binding_digest(app, b).as_bytes(), stored.as_bytes())
         }
         _ => false,
     };

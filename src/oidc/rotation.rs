@@ -4,8 +4,9 @@
 //! still published until every token it signed has expired, then deleted.
 
 use super::keys::{encrypt, generate, public_jwk, Alg};
-use super::{KeyError, MasterKey};
+use super::KeyError;
 use crate::audit::{self, Entry, Origin, Outcome};
+use crate::crypto::MasterKey;
 use crate::store::{Store, StoreError};
 
 /// Creates a `next` key for each algorithm that has none; returns (kid, alg, activate_at).

@@ -292,7 +292,7 @@ async fn issue_refresh(
     if !client.has_grant("refresh_token") {
         return Ok(None);
     }
-    let token = super::random_token(32);
+    let token = crate::crypto::random_token(32);
     let expires = (now + refresh_ttl_seconds(app, client, grant) * 1000).min(grant.expires_at_ms);
     grants::insert_refresh(
         tx,

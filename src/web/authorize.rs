@@ -206,7 +206,7 @@ pub(super) fn respond(app: &AppState, r: AuthResponse) -> Response {
     if !r.form_post {
         return Redirect::to(&r.location()).into_response();
     }
-    let nonce = oidc::random_token(16);
+    let nonce = crate::crypto::random_token(16);
     let params: Vec<(String, String)> = r
         .params
         .iter()
