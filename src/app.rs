@@ -68,8 +68,7 @@ impl AppState {
     ) -> Result<AppState, StartError> {
         crate::ops::metrics::init();
         let master = MasterKey::from_config(&config);
-        let store = store.with_audit_key(master.audit_key());
-        crate::authz::seed_builtin(&store, clock.now_ms()).await?;
+        crate::authz::seed_builtin(&store, master.audit_key(), clock.now_ms()).await?;
         let created = crate::oidc::ensure_keys(&store, &master, clock.now_ms()).await?;
         if !created.is_empty() {
             tracing::info!(kids = ?created, "generated signing keys (ES256, RS256), stored encrypted under the master key");
@@ -124,6 +123,11 @@ impl AppState {
     }
     pub fn master_key(&self) -> &MasterKey {
         &self.0.master
+    }
+    /// The key that seals the audit chain (derived from the master key): every
+    /// `audit::record` and `audit::verify_chain` takes it.
+    pub fn audit_key(&self) -> &crate::crypto::AuditKey {
+        self.0.master.audit_key()
     }
     pub fn passkeys(&self) -> &crate::authn::Passkeys {
         &self.0.passkeys

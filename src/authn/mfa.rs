@@ -539,7 +539,7 @@ pub(super) async fn audit_factor(
 ) -> Result<(), AuthnError> {
     audit::record(
         tx,
-        app.store().audit_key(),
+        app.audit_key(),
         app.clock().now_ms(),
         origin,
         Entry {

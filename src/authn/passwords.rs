@@ -250,7 +250,7 @@ pub async fn sign_in(
                 let mut tx = app.store().begin().await?;
                 audit::record(
                     &mut tx,
-                    app.store().audit_key(),
+                    app.audit_key(),
                     now,
                     origin,
                     Entry {
@@ -355,7 +355,7 @@ async fn store_password(
     .await?;
     audit::record(
         &mut tx,
-        app.store().audit_key(),
+        app.audit_key(),
         now,
         origin,
         Entry {

@@ -106,7 +106,7 @@ pub async fn create_session(
     .await?;
     audit::record(
         &mut tx,
-        app.store().audit_key(),
+        app.audit_key(),
         now,
         origin,
         Entry {

@@ -291,7 +291,7 @@ async fn link(
     if inserted == 1 {
         audit::record(
             &mut tx,
-            app.store().audit_key(),
+            app.audit_key(),
             now,
             origin,
             Entry {
@@ -383,8 +383,15 @@ async fn create_pending(
             }
         }
     }
-    let created =
-        directory::upsert_person(app.store(), app.clock().now_ms(), origin, None, input).await?;
+    let created = directory::upsert_person(
+        app.store(),
+        app.audit_key(),
+        app.clock().now_ms(),
+        origin,
+        None,
+        input,
+    )
+    .await?;
     Ok(created.record)
 }
 

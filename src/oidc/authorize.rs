@@ -652,7 +652,7 @@ async fn issue_code(
     };
     crate::audit::record(
         &mut tx,
-        app.store().audit_key(),
+        app.audit_key(),
         now,
         &origin,
         crate::audit::Entry {

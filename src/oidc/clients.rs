@@ -8,7 +8,7 @@ use super::ClientError;
 use crate::audit::{self, Entry, Origin, Outcome};
 use crate::authz::{self, AuthzError, NewAssignment, Subject};
 use crate::clock::format_rfc3339;
-use crate::crypto::{random_token, MasterKey};
+use crate::crypto::{random_token, AuditKey, MasterKey};
 use crate::error::FieldError;
 use crate::store::{self, Store, StoreError};
 
@@ -219,7 +219,7 @@ pub async fn create_client(
     .await?;
     audit::record(
         &mut tx,
-        store.audit_key(),
+        master.audit_key(),
         now_ms,
         origin,
         Entry {
@@ -238,7 +238,7 @@ pub async fn create_client(
             org_id,
             expires_at_ms: None,
         };
-        authz::assign_role(&mut tx, store.audit_key(), now_ms, origin, assignment)
+        authz::assign_role(&mut tx, master.audit_key(), now_ms, origin, assignment)
             .await
             .map_err(|e| match e {
                 AuthzError::UnknownRole(r) => ClientError::Invalid(vec![FieldError::new(
@@ -342,7 +342,7 @@ pub async fn rotate_secret(
     }
     audit::record(
         &mut tx,
-        store.audit_key(),
+        master.audit_key(),
         now_ms,
         origin,
         Entry {
@@ -366,6 +366,7 @@ pub async fn rotate_secret(
 /// Deletes a client and its role assignments.
 pub async fn delete_client(
     store: &Store,
+    audit_key: &AuditKey,
     now_ms: i64,
     origin: &Origin,
     id: &str,
@@ -381,7 +382,7 @@ pub async fn delete_client(
     let roles = authz::revoke_all(&mut tx, &Subject::Client(id.to_string())).await?;
     audit::record(
         &mut tx,
-        store.audit_key(),
+        audit_key,
         now_ms,
         origin,
         Entry {

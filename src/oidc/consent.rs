@@ -72,7 +72,7 @@ pub async fn remember_consent(
     .map_err(OAuthError::server_error)?;
     audit::record(
         &mut tx,
-        app.store().audit_key(),
+        app.audit_key(),
         now,
         origin,
         Entry {
@@ -150,7 +150,7 @@ pub async fn revoke_consent(
         .map_err(OAuthError::server_error)?;
     audit::record(
         &mut tx,
-        app.store().audit_key(),
+        app.audit_key(),
         now,
         origin,
         Entry {

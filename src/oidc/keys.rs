@@ -233,7 +233,7 @@ pub async fn ensure_keys(
         }
         crate::audit::record(
             &mut tx,
-            store.audit_key(),
+            master.audit_key(),
             now_ms,
             &crate::audit::Origin::system("keys"),
             crate::audit::Entry {

@@ -66,7 +66,7 @@ pub async fn sign_out(
     if !ended.is_empty() {
         audit::record(
             &mut tx,
-            app.store().audit_key(),
+            app.audit_key(),
             now,
             origin,
             Entry {

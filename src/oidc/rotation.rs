@@ -55,7 +55,7 @@ pub async fn rotate_keys(
             Err(StoreError::Duplicate(_)) => return Ok(Vec::new()),
             Err(e) => return Err(e.into()),
         }
-        audit::record(&mut tx, store.audit_key(), now_ms, origin, Entry {
+        audit::record(&mut tx, master.audit_key(), now_ms, origin, Entry {
             action: "keys.rotate",
             outcome: Outcome::Success,
             target_kind: "signing_key",

@@ -86,7 +86,6 @@ pub struct Store {
     write: AnyPool,
     read: AnyPool,
     backend: Backend,
-    audit_key: crate::crypto::AuditKey,
     /// SQLite only: a cap on the database's pages (see `limit_sqlite_pages`).
     page_limit: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// The last write probe: when, and why it failed (`None`: it succeeded).
@@ -180,19 +179,7 @@ impl Store {
             backend,
             page_limit,
             last_probe: Default::default(),
-            // Replaced by `with_audit_key` before anything is written.
-            audit_key: crate::crypto::MasterKey::development().audit_key().clone(),
         })
-    }
-
-    /// This store with the audit chain sealed under `key` (from the master key).
-    pub fn with_audit_key(mut self, key: &crate::crypto::AuditKey) -> Store {
-        self.audit_key = key.clone();
-        self
-    }
-
-    pub fn audit_key(&self) -> &crate::crypto::AuditKey {
-        &self.audit_key
     }
 
     pub fn backend(&self) -> Backend {

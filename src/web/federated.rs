@@ -305,15 +305,9 @@ pub(super) async fn failed(
             details: serde_json::json!({ "reason": code }),
         };
         let now = app.clock().now_ms();
-        if audit::record(
-            &mut tx,
-            app.store().audit_key(),
-            now,
-            &browser.origin(),
-            entry,
-        )
-        .await
-        .is_ok()
+        if audit::record(&mut tx, app.audit_key(), now, &browser.origin(), entry)
+            .await
+            .is_ok()
         {
             let _ = tx.commit().await;
         }
