@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::OAuthError;
+use super::OidcError;
 use crate::store::{self, Tx};
 use crate::AppState;
 
@@ -30,36 +30,36 @@ pub struct Grant {
 
 pub(super) const GRANT_COLUMNS: &str = "id, client_id, person_id, session_id, scopes, auth_time, acr, amr, dpop_jkt, offline, expires_at, revoked_at, claims";
 
-pub(super) fn grant_from_row(r: &store::Row) -> Result<Grant, OAuthError> {
-    let list = |c: &str| -> Result<Vec<String>, OAuthError> {
-        let t: String = store::get(r, c).map_err(OAuthError::server_error)?;
-        serde_json::from_str(&t).map_err(OAuthError::server_error)
+pub(super) fn grant_from_row(r: &store::Row) -> Result<Grant, OidcError> {
+    let list = |c: &str| -> Result<Vec<String>, OidcError> {
+        let t: String = store::get(r, c).map_err(OidcError::server_error)?;
+        serde_json::from_str(&t).map_err(OidcError::server_error)
     };
     let g =
-        |c: &str| -> Result<i64, OAuthError> { store::get(r, c).map_err(OAuthError::server_error) };
+        |c: &str| -> Result<i64, OidcError> { store::get(r, c).map_err(OidcError::server_error) };
     Ok(Grant {
-        id: store::get(r, "id").map_err(OAuthError::server_error)?,
-        client_id: store::get(r, "client_id").map_err(OAuthError::server_error)?,
-        person_id: store::get(r, "person_id").map_err(OAuthError::server_error)?,
-        session_id: store::get(r, "session_id").map_err(OAuthError::server_error)?,
+        id: store::get(r, "id").map_err(OidcError::server_error)?,
+        client_id: store::get(r, "client_id").map_err(OidcError::server_error)?,
+        person_id: store::get(r, "person_id").map_err(OidcError::server_error)?,
+        session_id: store::get(r, "session_id").map_err(OidcError::server_error)?,
         scopes: list("scopes")?,
         auth_time_ms: g("auth_time")?,
-        acr: store::get(r, "acr").map_err(OAuthError::server_error)?,
+        acr: store::get(r, "acr").map_err(OidcError::server_error)?,
         amr: list("amr")?,
-        dpop_jkt: store::get(r, "dpop_jkt").map_err(OAuthError::server_error)?,
+        dpop_jkt: store::get(r, "dpop_jkt").map_err(OidcError::server_error)?,
         offline: g("offline")? != 0,
         expires_at_ms: g("expires_at")?,
         revoked: store::get::<Option<i64>>(r, "revoked_at")
-            .map_err(OAuthError::server_error)?
+            .map_err(OidcError::server_error)?
             .is_some(),
         claims: store::get::<Option<String>>(r, "claims")
-            .map_err(OAuthError::server_error)?
-            .map(|t| serde_json::from_str(&t).map_err(OAuthError::server_error))
+            .map_err(OidcError::server_error)?
+            .map(|t| serde_json::from_str(&t).map_err(OidcError::server_error))
             .transpose()?,
     })
 }
 
-pub async fn insert_grant(tx: &mut Tx, g: &Grant, now: i64) -> Result<(), OAuthError> {
+pub async fn insert_grant(tx: &mut Tx, g: &Grant, now: i64) -> Result<(), OidcError> {
     sqlx::query(&format!(
         "INSERT INTO grants ({GRANT_COLUMNS}, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, $12, $13)"
     ))
@@ -82,16 +82,16 @@ pub async fn insert_grant(tx: &mut Tx, g: &Grant, now: i64) -> Result<(), OAuthE
     .bind(now)
     .execute(&mut **tx)
     .await
-    .map_err(OAuthError::server_error)?;
+    .map_err(OidcError::server_error)?;
     Ok(())
 }
 
-pub async fn load_grant(tx: &mut Tx, id: &str) -> Result<Option<Grant>, OAuthError> {
+pub async fn load_grant(tx: &mut Tx, id: &str) -> Result<Option<Grant>, OidcError> {
     let row = sqlx::query(&format!("SELECT {GRANT_COLUMNS} FROM grants WHERE id = $1"))
         .bind(id)
         .fetch_optional(&mut **tx)
         .await
-        .map_err(OAuthError::server_error)?;
+        .map_err(OidcError::server_error)?;
     row.as_ref().map(grant_from_row).transpose()
 }
 
@@ -103,13 +103,13 @@ pub const LIVE_GRANT: &str = "g.revoked_at IS NULL AND g.expires_at > $1 \
 
 /// Binds a grant's refresh tokens to a DPoP key (RFC 9449 §5: for public clients,
 /// which have no other way to prove they hold a refresh token).
-pub async fn bind_dpop(tx: &mut Tx, id: &str, jkt: &str) -> Result<(), OAuthError> {
+pub async fn bind_dpop(tx: &mut Tx, id: &str, jkt: &str) -> Result<(), OidcError> {
     sqlx::query("UPDATE grants SET dpop_jkt = $1 WHERE id = $2 AND dpop_jkt IS NULL")
         .bind(jkt)
         .bind(id)
         .execute(&mut **tx)
         .await
-        .map_err(OAuthError::server_error)?;
+        .map_err(OidcError::server_error)?;
     Ok(())
 }
 
@@ -118,7 +118,7 @@ pub async fn revoke_grant(
     id: &str,
     now: i64,
     reason: &str,
-) -> Result<bool, OAuthError> {
+) -> Result<bool, OidcError> {
     let done = sqlx::query(
         "UPDATE grants SET revoked_at = $1, revoked_reason = $2 WHERE id = $3 AND revoked_at IS NULL",
     )
@@ -127,29 +127,25 @@ pub async fn revoke_grant(
     .bind(id)
     .execute(&mut **tx)
     .await
-    .map_err(OAuthError::server_error)?;
+    .map_err(OidcError::server_error)?;
     Ok(done.rows_affected() == 1)
 }
 
 /// The same person signed in again in the same browser: their grants follow them to
 /// the new session, and the old session ends quietly (no logout for the apps).
-pub async fn move_session_grants(app: &AppState, old: &str, new: &str) -> Result<(), OAuthError> {
+pub async fn move_session_grants(app: &AppState, old: &str, new: &str) -> Result<(), OidcError> {
     let now = app.clock().now_ms();
-    let mut tx = app
-        .store()
-        .begin()
-        .await
-        .map_err(OAuthError::server_error)?;
+    let mut tx = app.store().begin().await.map_err(OidcError::server_error)?;
     sqlx::query("UPDATE grants SET session_id = $1 WHERE session_id = $2")
         .bind(new)
         .bind(old)
         .execute(&mut *tx)
         .await
-        .map_err(OAuthError::server_error)?;
+        .map_err(OidcError::server_error)?;
     crate::authn::end_session(&mut tx, old, now)
         .await
-        .map_err(OAuthError::server_error)?;
-    tx.commit().await.map_err(OAuthError::server_error)?;
+        .map_err(OidcError::server_error)?;
+    tx.commit().await.map_err(OidcError::server_error)?;
     Ok(())
 }
 
@@ -159,19 +155,19 @@ pub async fn revoke_session_grants(
     tx: &mut Tx,
     session_id: &str,
     now: i64,
-) -> Result<Vec<String>, OAuthError> {
+) -> Result<Vec<String>, OidcError> {
     let clients: Vec<String> =
         sqlx::query_scalar("SELECT DISTINCT client_id FROM grants WHERE session_id = $1")
             .bind(session_id)
             .fetch_all(&mut **tx)
             .await
-            .map_err(OAuthError::server_error)?;
+            .map_err(OidcError::server_error)?;
     sqlx::query("UPDATE grants SET revoked_at = $1, revoked_reason = 'logout' WHERE session_id = $2 AND offline = 0 AND revoked_at IS NULL")
         .bind(now)
         .bind(session_id)
         .execute(&mut **tx)
         .await
-        .map_err(OAuthError::server_error)?;
+        .map_err(OidcError::server_error)?;
     Ok(clients)
 }
 
@@ -190,7 +186,7 @@ pub async fn insert_code(
     digest: &str,
     c: &CodeRow,
     now: i64,
-) -> Result<(), OAuthError> {
+) -> Result<(), OidcError> {
     sqlx::query("INSERT INTO auth_codes (code_digest, grant_id, client_id, redirect_uri, nonce, code_challenge, created_at, expires_at, used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)")
         .bind(digest)
         .bind(&c.grant_id)
@@ -202,27 +198,27 @@ pub async fn insert_code(
         .bind(c.expires_at_ms)
         .execute(&mut **tx)
         .await
-        .map_err(OAuthError::server_error)?;
+        .map_err(OidcError::server_error)?;
     Ok(())
 }
 
 /// Reads a code and marks it used in one step; `used` says it had been used before.
-pub async fn take_code(tx: &mut Tx, digest: &str, now: i64) -> Result<Option<CodeRow>, OAuthError> {
+pub async fn take_code(tx: &mut Tx, digest: &str, now: i64) -> Result<Option<CodeRow>, OidcError> {
     let row = sqlx::query("SELECT grant_id, client_id, redirect_uri, nonce, code_challenge, expires_at, used_at FROM auth_codes WHERE code_digest = $1")
         .bind(digest)
         .fetch_optional(&mut **tx)
         .await
-        .map_err(OAuthError::server_error)?;
+        .map_err(OidcError::server_error)?;
     let Some(r) = row else { return Ok(None) };
     let mut code = CodeRow {
-        grant_id: store::get(&r, "grant_id").map_err(OAuthError::server_error)?,
-        client_id: store::get(&r, "client_id").map_err(OAuthError::server_error)?,
-        redirect_uri: store::get(&r, "redirect_uri").map_err(OAuthError::server_error)?,
-        nonce: store::get(&r, "nonce").map_err(OAuthError::server_error)?,
-        code_challenge: store::get(&r, "code_challenge").map_err(OAuthError::server_error)?,
-        expires_at_ms: store::get(&r, "expires_at").map_err(OAuthError::server_error)?,
+        grant_id: store::get(&r, "grant_id").map_err(OidcError::server_error)?,
+        client_id: store::get(&r, "client_id").map_err(OidcError::server_error)?,
+        redirect_uri: store::get(&r, "redirect_uri").map_err(OidcError::server_error)?,
+        nonce: store::get(&r, "nonce").map_err(OidcError::server_error)?,
+        code_challenge: store::get(&r, "code_challenge").map_err(OidcError::server_error)?,
+        expires_at_ms: store::get(&r, "expires_at").map_err(OidcError::server_error)?,
         used: store::get::<Option<i64>>(&r, "used_at")
-            .map_err(OAuthError::server_error)?
+            .map_err(OidcError::server_error)?
             .is_some(),
     };
     if !code.used {
@@ -234,7 +230,7 @@ pub async fn take_code(tx: &mut Tx, digest: &str, now: i64) -> Result<Option<Cod
         .bind(digest)
         .execute(&mut **tx)
         .await
-        .map_err(OAuthError::server_error)?;
+        .map_err(OidcError::server_error)?;
         code.used = done.rows_affected() == 0;
     }
     Ok(Some(code))
@@ -246,7 +242,7 @@ pub async fn insert_refresh(
     grant_id: &str,
     now: i64,
     expires_at: i64,
-) -> Result<(), OAuthError> {
+) -> Result<(), OidcError> {
     sqlx::query("INSERT INTO refresh_tokens (token_digest, grant_id, created_at, expires_at, used_at) VALUES ($1, $2, $3, $4, NULL)")
         .bind(digest)
         .bind(grant_id)
@@ -254,7 +250,7 @@ pub async fn insert_refresh(
         .bind(expires_at)
         .execute(&mut **tx)
         .await
-        .map_err(OAuthError::server_error)?;
+        .map_err(OidcError::server_error)?;
     Ok(())
 }
 
@@ -270,20 +266,20 @@ pub async fn take_refresh(
     digest: &str,
     now: i64,
     consume: bool,
-) -> Result<Option<RefreshRow>, OAuthError> {
+) -> Result<Option<RefreshRow>, OidcError> {
     let row = sqlx::query(
         "SELECT grant_id, expires_at, used_at FROM refresh_tokens WHERE token_digest = $1",
     )
     .bind(digest)
     .fetch_optional(&mut **tx)
     .await
-    .map_err(OAuthError::server_error)?;
+    .map_err(OidcError::server_error)?;
     let Some(r) = row else { return Ok(None) };
     let mut out = RefreshRow {
-        grant_id: store::get(&r, "grant_id").map_err(OAuthError::server_error)?,
-        expires_at_ms: store::get(&r, "expires_at").map_err(OAuthError::server_error)?,
+        grant_id: store::get(&r, "grant_id").map_err(OidcError::server_error)?,
+        expires_at_ms: store::get(&r, "expires_at").map_err(OidcError::server_error)?,
         used: store::get::<Option<i64>>(&r, "used_at")
-            .map_err(OAuthError::server_error)?
+            .map_err(OidcError::server_error)?
             .is_some(),
     };
     if consume && !out.used {
@@ -294,7 +290,7 @@ pub async fn take_refresh(
         .bind(digest)
         .execute(&mut **tx)
         .await
-        .map_err(OAuthError::server_error)?;
+        .map_err(OidcError::server_error)?;
         out.used = done.rows_affected() == 0;
     }
     Ok(Some(out))
@@ -302,17 +298,13 @@ pub async fn take_refresh(
 
 /// Records a JWT id as used until it expires; false if it was already recorded
 /// (a replayed client assertion or DPoP proof, or an access token revoked before).
-pub async fn use_jti(app: &AppState, jti: &str, expires_at_ms: i64) -> Result<bool, OAuthError> {
-    let mut tx = app
-        .store()
-        .begin()
-        .await
-        .map_err(OAuthError::server_error)?;
+pub async fn use_jti(app: &AppState, jti: &str, expires_at_ms: i64) -> Result<bool, OidcError> {
+    let mut tx = app.store().begin().await.map_err(OidcError::server_error)?;
     let seen: Option<i64> = sqlx::query_scalar("SELECT 1 FROM used_jtis WHERE jti = $1")
         .bind(jti)
         .fetch_optional(&mut *tx)
         .await
-        .map_err(OAuthError::server_error)?;
+        .map_err(OidcError::server_error)?;
     if seen.is_some() {
         return Ok(false);
     }
@@ -325,9 +317,9 @@ pub async fn use_jti(app: &AppState, jti: &str, expires_at_ms: i64) -> Result<bo
         Ok(_) => {}
         // A concurrent request recorded the same jti first: this one is the replay.
         Err(crate::store::StoreError::Duplicate(_)) => return Ok(false),
-        Err(e) => return Err(OAuthError::server_error(e)),
+        Err(e) => return Err(OidcError::server_error(e)),
     }
-    tx.commit().await.map_err(OAuthError::server_error)?;
+    tx.commit().await.map_err(OidcError::server_error)?;
     Ok(true)
 }
 

@@ -14,6 +14,7 @@ mod consent;
 mod discovery;
 mod dpop;
 mod error;
+mod error_response;
 mod grants;
 mod http;
 mod id_token_hint;
@@ -43,7 +44,8 @@ pub use clients::{
     create_client, delete_client, list_clients, rotate_secret, Client, ClientView, NewClient,
 };
 pub use consent::{granted_scopes, list_consents, remember_consent, revoke_consent, ConsentView};
-pub use error::{error_description, ClientError, KeyError, OAuthError};
+pub use error::{error_description, ClientError, KeyError, OAuthCode, OidcError};
+pub use error_response::OAuthError;
 pub use grants::move_session_grants;
 pub use id_token_hint::{verify_id_token_hint, Hint};
 pub use jwt::{at_hash, sign as sign_jwt, verify_access_token, AccessClaims, TokenRejection};

@@ -18,7 +18,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use super::OAuthError;
+use super::OidcError;
 use crate::clock::Clock;
 use crate::store::{params, Batcher, Store, StoreError};
 
@@ -63,11 +63,8 @@ impl RefreshWriter {
 
     /// Spends the old token and stores the new one; `false` when the old token was
     /// no longer live at commit time (nothing was written for this rotation).
-    pub async fn rotate(&self, rotation: Rotation) -> Result<bool, OAuthError> {
-        self.0
-            .call(rotation)
-            .await
-            .map_err(OAuthError::server_error)
+    pub async fn rotate(&self, rotation: Rotation) -> Result<bool, OidcError> {
+        self.0.call(rotation).await.map_err(OidcError::server_error)
     }
 }
 
