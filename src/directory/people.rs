@@ -359,7 +359,7 @@ async fn upsert_once(
                     return Err(DirectoryError::Conflict(clash));
                 }
                 return Err(DirectoryError::Store(StoreError::Duplicate(
-                    "sourced_id".into(),
+                    "people.sourced_id".into(),
                 )));
             }
             let status = input.status.clone().unwrap_or_else(|| "active".into());

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::claims_request::{parse_claims, ClaimsRequest};
-use super::grants::{self, CodeRow, Grant};
+use super::grants_repo::{self as grants, CodeRow, Grant};
 use super::pkce;
 use super::{Client, OidcError};
 use crate::authn::{Assurance, Session};

@@ -238,7 +238,13 @@ async fn private_key_jwt(
                 false,
             )
         })?;
-    if !super::grants::use_jti(app, &format!("assertion:{id}:{jti}"), (exp + 60) * 1000).await? {
+    if !super::grants_repo::use_jti(
+        app.store(),
+        &format!("assertion:{id}:{jti}"),
+        (exp + 60) * 1000,
+    )
+    .await?
+    {
         return Err(OidcError::invalid_client(
             "this client assertion was used before (jti replay)",
             false,

@@ -87,7 +87,13 @@ pub async fn check_proof(
         return Err(bad("jti contains a control character"));
     }
     let jkt = thumbprint(jwk).ok_or_else(|| bad("unsupported jwk"))?;
-    if !super::grants::use_jti(app, &format!("dpop:{jkt}:{jti}"), (now + 120) * 1000).await? {
+    if !super::grants_repo::use_jti(
+        app.store(),
+        &format!("dpop:{jkt}:{jti}"),
+        (now + 120) * 1000,
+    )
+    .await?
+    {
         return Err(bad("this proof was used before (jti replay)"));
     }
     Ok(jkt)

@@ -119,6 +119,14 @@ impl OidcError {
     }
 }
 
+/// A storage failure inside a grant, code or token step: a failure of the server's
+/// own, or `temporarily_unavailable` when the database cannot answer now.
+impl From<StoreError> for OidcError {
+    fn from(e: StoreError) -> Self {
+        OidcError::server_error(e)
+    }
+}
+
 /// An `error_description` as RFC 6749 §5.2 (and §4.1.2.1, RFC 6750 §3) allows it:
 /// only `%x20-21 / %x23-5B / %x5D-7E`. Every description the hub sends goes through
 /// here: the sign that names a section becomes "Sec. ", quotes become

@@ -78,7 +78,7 @@ async fn check_batch(
         sql.push_str(&format!(
             " UNION ALL SELECT 'g' AS kind, g.id AS id FROM grants g WHERE g.id IN ({}) AND {}",
             params(2 + keys.len(), grants.len()),
-            super::grants::LIVE_GRANT
+            super::grants_repo::LIVE_GRANT
         ));
     }
     let mut q = sqlx::query(&sql).persistent(false).bind(now);

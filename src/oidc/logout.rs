@@ -34,7 +34,7 @@ pub async fn sign_out(
             .map_err(OidcError::server_error)?,
     };
     for sid in &ended {
-        let clients = super::grants::revoke_session_grants(&mut tx, sid, now).await?;
+        let clients = super::grants_repo::revoke_session_grants(&mut tx, sid, now).await?;
         for client_id in clients {
             let Some(client) = app
                 .clients()

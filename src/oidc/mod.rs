@@ -16,6 +16,7 @@ mod dpop;
 mod error;
 mod error_response;
 mod grants;
+mod grants_repo;
 mod http;
 mod id_token_hint;
 mod jwt;

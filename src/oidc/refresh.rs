@@ -11,7 +11,7 @@
 use std::sync::OnceLock;
 
 use super::client_auth::Form;
-use super::grants::{self, Grant};
+use super::grants_repo::{self as grants, Grant};
 use super::refresh_writer::{Rotation, Successor};
 use super::token::{parse_scope, refresh_ttl_seconds, respond, TokenResponse};
 use super::{Client, OidcError};
@@ -212,7 +212,7 @@ async fn refresh_refused(app: &AppState, client: &Client, digest: &str, now: i64
     if row.used && !grant.revoked {
         if let Err(e) = grants::revoke_grant(&mut tx, &grant.id, now, "refresh token reused").await
         {
-            return e;
+            return e.into();
         }
         if let Err(e) = tx.commit().await {
             return OidcError::server_error(e);

@@ -81,7 +81,7 @@ async fn write_batch(store: &Store, now: i64, jobs: &[Rotation]) -> Result<Vec<b
          AND EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id AND {}) \
          RETURNING token_digest",
         params(2, digests.len()),
-        super::grants::LIVE_GRANT
+        super::grants_repo::LIVE_GRANT
     );
     let mut tx = store.begin().await?;
     let mut q = sqlx::query_scalar::<_, String>(&spend)

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value};
 
 use super::client_auth::{authenticate_client, Form};
-use super::grants;
+use super::grants_repo as grants;
 use super::jwt::{self, AccessClaims};
 use super::OidcError;
 use crate::AppState;
@@ -305,7 +305,12 @@ pub async fn revoke(
             .await
             .filter(|c| c.client_id == client.id)
         {
-            grants::use_jti(app, &format!("revoked:{}", c.jti), (c.exp + 60) * 1000).await?;
+            grants::use_jti(
+                app.store(),
+                &format!("revoked:{}", c.jti),
+                (c.exp + 60) * 1000,
+            )
+            .await?;
             crate::ops::metrics::oidc_event("access_token_revoked");
         }
         return Ok(());

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::client_auth::{authenticate_client, Form};
-use super::grants::{self, Grant};
+use super::grants_repo::{self as grants, Grant};
 use super::jwt::{self, AccessClaims};
 use super::keys::Alg;
 use super::registration::SUPPORTED_GRANTS;

@@ -6,10 +6,12 @@
 //! live in [`dialect`] and nowhere else.
 
 mod batcher;
+mod constraint;
 mod dialect;
 mod fault;
 
 pub use batcher::Batcher;
+pub use constraint::unique_violation;
 pub use dialect::Backend;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -49,10 +51,8 @@ pub enum StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        if let sqlx::Error::Database(db) = &e {
-            if db.is_unique_violation() {
-                return StoreError::Duplicate(db.constraint().unwrap_or("key").to_string());
-            }
+        if let Some(name) = unique_violation(&e) {
+            return StoreError::Duplicate(name.to_string());
         }
         match fault::transient(&e) {
             Some(reason) => StoreError::Unavailable {
