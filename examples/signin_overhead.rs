@@ -59,10 +59,16 @@ async fn main() -> anyhow::Result<()> {
         "sourcedId": "bench-1", "kinds": ["teacher"], "givenName": "Bea", "familyName": "Bench", "username": "bea.bench",
     }))?;
     let origin = Origin::system("bench");
-    let person =
-        hms_ach::directory::upsert_person(app.store(), app.clock().now_ms(), &origin, None, input)
-            .await?
-            .record;
+    let person = hms_ach::directory::upsert_person(
+        app.store(),
+        app.audit_key(),
+        app.clock().now_ms(),
+        &origin,
+        None,
+        input,
+    )
+    .await?
+    .record;
     hms_ach::authn::set_password(&app, &person, PASSWORD, false, &origin).await?;
     let stored: String = sqlx::query_scalar("SELECT hash FROM passwords WHERE person_id = $1")
         .bind(&person.id)

@@ -9,7 +9,8 @@ use crate::authn::{IpThrottle, PasswordHasher};
 use crate::authz::Authorizer;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::oidc::{ClientCache, KeyRing, MasterKey};
+use crate::crypto::MasterKey;
+use crate::oidc::{ClientCache, KeyRing};
 use crate::store::Store;
 use crate::web::Web;
 
@@ -57,16 +58,6 @@ pub enum StartError {
     Thread(std::io::Error),
 }
 
-/// The master key from config, or the development key (the caller warns).
-pub fn master_key(config: &Config) -> MasterKey {
-    config
-        .keys
-        .master_key
-        .as_deref()
-        .and_then(MasterKey::from_base64)
-        .unwrap_or_else(MasterKey::development)
-}
-
 impl AppState {
     /// Seeds built-in roles, makes sure signing keys exist, and loads them. The
     /// store must be migrated.
@@ -76,9 +67,8 @@ impl AppState {
         clock: Arc<dyn Clock>,
     ) -> Result<AppState, StartError> {
         crate::ops::metrics::init();
-        let master = master_key(&config);
-        let store = store.with_audit_key(master.audit_chain_key());
-        crate::authz::seed_builtin(&store, clock.now_ms()).await?;
+        let master = MasterKey::from_config(&config);
+        crate::authz::seed_builtin(&store, master.audit_key(), clock.now_ms()).await?;
         let created = crate::oidc::ensure_keys(&store, &master, clock.now_ms()).await?;
         if !created.is_empty() {
             tracing::info!(kids = ?created, "generated signing keys (ES256, RS256), stored encrypted under the master key");
@@ -133,6 +123,11 @@ impl AppState {
     }
     pub fn master_key(&self) -> &MasterKey {
         &self.0.master
+    }
+    /// The key that seals the audit chain (derived from the master key): every
+    /// `audit::record` and `audit::verify_chain` takes it.
+    pub fn audit_key(&self) -> &crate::crypto::AuditKey {
+        self.0.master.audit_key()
     }
     pub fn passkeys(&self) -> &crate::authn::Passkeys {
         &self.0.passkeys

@@ -2,8 +2,9 @@
 //!
 //! The admin API answers `application/problem+json` (RFC 9457) with a stable `type`
 //! per kind of error; OAuth endpoints answer RFC 6749 JSON themselves
-//! (`oidc::OAuthError`). Internal errors are logged (inside the request's span, which
-//! carries the request id) and never leak details to the caller.
+//! (`oidc::OidcError`, shaped once in `oidc/error_response.rs`). Internal errors are
+//! logged (inside the request's span, which carries the request id) and never leak
+//! details to the caller.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -2,7 +2,8 @@ use serde::Serialize;
 
 use super::AuditError;
 use crate::api::RequestMeta;
-use crate::store::{self, AuditKey, Tx};
+use crate::crypto::AuditKey;
+use crate::store::{self, Tx};
 
 /// Who acted and from where: a person, an API client, or the system (CLI, jobs).
 #[derive(Clone, Debug)]

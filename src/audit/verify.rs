@@ -3,6 +3,7 @@ use serde::Serialize;
 
 use super::chain::Hashed;
 use super::AuditError;
+use crate::crypto::AuditKey;
 use crate::store::{self, Store};
 
 /// What `audit verify` found: the number of events checked and every break in the chain.
@@ -22,7 +23,7 @@ impl VerifyReport {
 /// Walks the chain in order. An edited row fails its own hash; a deleted row leaves a
 /// gap in `seq` and a `prev_hash` that no longer matches; an inserted row breaks the
 /// link of the row after it; a truncated tail disagrees with the head.
-pub async fn verify_chain(store: &Store) -> Result<VerifyReport, AuditError> {
+pub async fn verify_chain(store: &Store, audit_key: &AuditKey) -> Result<VerifyReport, AuditError> {
     // The head first: events appended after it (the hub is live) are not checked
     // this time, rather than reported as a break.
     let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
@@ -74,7 +75,7 @@ pub async fn verify_chain(store: &Store) -> Result<VerifyReport, AuditError> {
             details: &store::get::<String>(&row, "details")?,
             prev_hash: &prev_hash,
         }
-        .hash(store.audit_key());
+        .hash(audit_key);
         if computed != stored_hash {
             problems.push(format!(
                 "event {seq}: content does not match its hash (the row was edited)"

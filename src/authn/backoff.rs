@@ -277,7 +277,7 @@ pub(super) async fn failed(
     );
     audit::record(
         &mut tx,
-        app.store().audit_key(),
+        app.audit_key(),
         now,
         origin,
         Entry {

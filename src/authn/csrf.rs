@@ -3,7 +3,7 @@
 //! another site can make the browser send the cookie, but cannot read it, so it
 //! cannot produce the matching form value.
 
-use crate::oidc::MasterKey;
+use crate::crypto::MasterKey;
 
 /// The form value for a CSRF cookie value.
 pub fn csrf_token(master: &MasterKey, cookie: &str) -> String {

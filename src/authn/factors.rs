@@ -152,7 +152,7 @@ pub async fn begin_passwordless(
     app: &AppState,
 ) -> Result<(webauthn_rs::prelude::RequestChallengeResponse, String), AuthnError> {
     let (rcr, state) = passkeys::start_discoverable(app)?;
-    let handle = crate::oidc::random_token(32);
+    let handle = crate::crypto::random_token(32);
     let now = app.clock().now_ms();
     sqlx::query(
         "INSERT INTO mfa_challenges (id, purpose, state, created_at, expires_at) VALUES ($1, 'passkey', $2, $3, $4)",

@@ -195,7 +195,7 @@ pub async fn begin_pending(
     auth_request: Option<&str>,
     needed: Assurance,
 ) -> Result<String, AuthnError> {
-    let handle = crate::oidc::random_token(32);
+    let handle = crate::crypto::random_token(32);
     let now = app.clock().now_ms();
     let state = serde_json::to_string(&PendingState {
         needed,
@@ -539,7 +539,7 @@ pub(super) async fn audit_factor(
 ) -> Result<(), AuthnError> {
     audit::record(
         tx,
-        app.store().audit_key(),
+        app.audit_key(),
         app.clock().now_ms(),
         origin,
         Entry {

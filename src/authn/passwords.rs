@@ -4,7 +4,6 @@
 use argon2::password_hash::PasswordHash;
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use base64::Engine;
-use rand::RngCore;
 use std::sync::{Arc, Mutex};
 
 use super::throttle;
@@ -50,7 +49,7 @@ impl PasswordHasher {
             slots: Arc::new(tokio::sync::Semaphore::new(cores)),
             memory: Arc::new(Mutex::new(Vec::new())),
         };
-        h.dummy = h.hash_blocking(&crate::oidc::random_token(16))?;
+        h.dummy = h.hash_blocking(&crate::crypto::random_token(16))?;
         Ok(h)
     }
 
@@ -78,8 +77,7 @@ impl PasswordHasher {
 
     /// The PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`).
     pub fn hash_blocking(&self, password: &str) -> Result<String, AuthnError> {
-        let mut salt = [0u8; 16];
-        rand::rngs::OsRng.fill_bytes(&mut salt);
+        let salt: [u8; 16] = crate::crypto::random_bytes();
         let mut out = [0u8; 32];
         self.compute(
             &self.params,
@@ -103,7 +101,6 @@ impl PasswordHasher {
     /// Verifies in constant time. Also says whether the stored hash used other
     /// parameters (so it can be re-hashed with the configured ones).
     pub fn verify_blocking(&self, password: &str, stored: Option<&str>) -> (bool, bool) {
-        use subtle::ConstantTimeEq;
         let phc = stored.unwrap_or(&self.dummy);
         let Ok(parsed) = PasswordHash::new(phc) else {
             return (false, false);
@@ -126,8 +123,9 @@ impl PasswordHasher {
             && self
                 .compute(&params, version, password.as_bytes(), salt, &mut out)
                 .is_ok();
-        let ok =
-            computed && bool::from(out.as_slice().ct_eq(expected.as_bytes())) && stored.is_some();
+        let ok = computed
+            && crate::crypto::constant_time_eq(&out, expected.as_bytes())
+            && stored.is_some();
         (ok, !self.same_cost(&params))
     }
 
@@ -252,7 +250,7 @@ pub async fn sign_in(
                 let mut tx = app.store().begin().await?;
                 audit::record(
                     &mut tx,
-                    app.store().audit_key(),
+                    app.audit_key(),
                     now,
                     origin,
                     Entry {
@@ -357,7 +355,7 @@ async fn store_password(
     .await?;
     audit::record(
         &mut tx,
-        app.store().audit_key(),
+        app.audit_key(),
         now,
         origin,
         Entry {

@@ -73,7 +73,7 @@ pub async fn create_session(
     origin: &Origin,
 ) -> Result<(Session, String), AuthnError> {
     let now = app.clock().now_ms();
-    let token = crate::oidc::random_token(32);
+    let token = crate::crypto::random_token(32);
     let cfg = &app.config().auth;
     let session = Session {
         id: crate::store::new_id(),
@@ -106,7 +106,7 @@ pub async fn create_session(
     .await?;
     audit::record(
         &mut tx,
-        app.store().audit_key(),
+        app.audit_key(),
         now,
         origin,
         Entry {

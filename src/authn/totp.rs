@@ -2,9 +2,7 @@
 //! Authenticator, FreeOTP and every other authenticator app. SHA-1, 6 digits and 30 s
 //! steps, the parameters every app supports (RFC 6238 §1.2 and the Key Uri Format).
 
-use rand::RngCore;
 use ring::hmac;
-use subtle::ConstantTimeEq;
 
 use super::AuthnError;
 use crate::audit::{Origin, Outcome};
@@ -52,7 +50,7 @@ pub fn matching_step(secret: &[u8], code: &str, now_secs: i64) -> Option<i64> {
             continue;
         };
         let want = format!("{:0width$}", hotp(secret, counter), width = DIGITS as usize);
-        if bool::from(want.as_bytes().ct_eq(code.as_bytes())) && found.is_none() {
+        if crate::crypto::constant_time_eq(want.as_bytes(), code.as_bytes()) && found.is_none() {
             found = Some(step);
         }
     }
@@ -104,9 +102,8 @@ pub async fn start_enrollment(
     person_id: &str,
     account: &str,
 ) -> Result<Enrollment, AuthnError> {
-    let mut secret = [0u8; SECRET_BYTES];
-    rand::rngs::OsRng.fill_bytes(&mut secret);
-    let sealed = crate::oidc::seal_secret(app.master_key(), &seal_label(person_id), &secret)
+    let secret: [u8; SECRET_BYTES] = crate::crypto::random_bytes();
+    let sealed = crate::crypto::seal(app.master_key(), &seal_label(person_id), &secret)
         .map_err(|e| AuthnError::Hash(e.to_string()))?;
     // An unconfirmed secret replaces an earlier unconfirmed one; a confirmed factor
     // stays in force until the new one is confirmed (then `confirm` swaps them).
@@ -141,7 +138,7 @@ pub async fn confirm_enrollment(
     };
     let id: String = store::get(&row, "id")?;
     let sealed: String = store::get(&row, "state")?;
-    let secret = crate::oidc::open_secret(app.master_key(), &seal_label(person_id), &sealed)
+    let secret = crate::crypto::open(app.master_key(), &seal_label(person_id), &sealed)
         .map_err(|e| AuthnError::Hash(e.to_string()))?;
     let Some(step) = matching_step(&secret, code, now.div_euclid(1000)) else {
         return Ok(false);
@@ -191,7 +188,7 @@ pub async fn verify(app: &AppState, person_id: &str, code: &str) -> Result<bool,
         return Ok(false);
     };
     let sealed: String = store::get(&row, "secret")?;
-    let secret = crate::oidc::open_secret(app.master_key(), &seal_label(person_id), &sealed)
+    let secret = crate::crypto::open(app.master_key(), &seal_label(person_id), &sealed)
         .map_err(|e| AuthnError::Hash(e.to_string()))?;
     let Some(step) = matching_step(&secret, code, app.clock().now_secs()) else {
         return Ok(false);

@@ -6,7 +6,8 @@ use serde::Serialize;
 use super::{AuthzError, Subject};
 use crate::audit::{self, Entry, Origin, Outcome};
 use crate::clock::format_rfc3339;
-use crate::store::{self, AuditKey, Store, Tx};
+use crate::crypto::AuditKey;
+use crate::store::{self, Store, Tx};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -1,6 +1,7 @@
 //! The built-in roles, and seeding them and `policies/policy.csv` into the store.
 
 use super::AuthzError;
+use crate::crypto::AuditKey;
 use crate::store::{self, Store};
 
 pub const MODEL: &str = include_str!("../../policies/model.conf");
@@ -55,7 +56,11 @@ pub fn builtin_policies() -> Vec<[String; 4]> {
 
 /// Makes the stored built-in roles and policies match this release's files.
 /// Idempotent; bumps the policy version only when something changed.
-pub async fn seed_builtin(store: &Store, now_ms: i64) -> Result<(), AuthzError> {
+pub async fn seed_builtin(
+    store: &Store,
+    audit_key: &AuditKey,
+    now_ms: i64,
+) -> Result<(), AuthzError> {
     let mut tx = store.begin().await?;
     let mut changed = false;
     for (code, name, description, privileged) in BUILTIN_ROLES {
@@ -119,7 +124,7 @@ pub async fn seed_builtin(store: &Store, now_ms: i64) -> Result<(), AuthzError> 
         };
         crate::audit::record(
             &mut tx,
-            store.audit_key(),
+            audit_key,
             now_ms,
             &crate::audit::Origin::system("seed"),
             entry,

@@ -209,7 +209,7 @@ impl Actor {
         let mut tx = app.store().begin().await?;
         audit::record(
             &mut tx,
-            app.store().audit_key(),
+            app.audit_key(),
             now,
             &self.origin,
             Entry {

@@ -93,7 +93,7 @@ async fn assign_handler(
     let mut tx = app.store().begin().await?;
     let assignment = super::assign_role(
         &mut tx,
-        app.store().audit_key(),
+        app.audit_key(),
         now,
         &actor.origin,
         NewAssignment {
@@ -127,7 +127,7 @@ async fn revoke_handler(
     let mut tx = app.store().begin().await?;
     let removed = super::revoke_assignment(
         &mut tx,
-        app.store().audit_key(),
+        app.audit_key(),
         app.clock().now_ms(),
         &actor.origin,
         &subject,

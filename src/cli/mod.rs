@@ -38,8 +38,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
         config.database.max_connections,
         Duration::from_secs(config.database.connect_timeout_seconds),
     )
-    .await?
-    .with_audit_key(crate::app::master_key(config).audit_chain_key());
+    .await?;
     store.migrate().await?;
     Ok(store)
 }
@@ -186,7 +185,12 @@ pub use accounts::{keys_list, keys_rotate, user_reset_mfa, user_set_password};
 
 pub async fn migrate(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
-    crate::authz::seed_builtin(&store, crate::clock::Clock::now_ms(&SystemClock)).await?;
+    crate::authz::seed_builtin(
+        &store,
+        crate::crypto::MasterKey::from_config(&config).audit_key(),
+        crate::clock::Clock::now_ms(&SystemClock),
+    )
+    .await?;
     println!(
         "database {} ({}) is migrated",
         redact_url(&config.database.url),
@@ -395,9 +399,15 @@ pub async fn client_rotate(config: Config, id: &str, json: bool) -> anyhow::Resu
 
 pub async fn client_delete(config: Config, id: &str) -> anyhow::Result<()> {
     let app = open_app(config).await?;
-    crate::oidc::delete_client(app.store(), app.clock().now_ms(), &Origin::cli(), id)
-        .await
-        .map_err(client_problem)?;
+    crate::oidc::delete_client(
+        app.store(),
+        app.audit_key(),
+        app.clock().now_ms(),
+        &Origin::cli(),
+        id,
+    )
+    .await
+    .map_err(client_problem)?;
     println!("client {id} deleted; its role assignments were revoked");
     Ok(())
 }
@@ -405,7 +415,9 @@ pub async fn client_delete(config: Config, id: &str) -> anyhow::Result<()> {
 /// Exit status 0 when the chain is intact, 1 otherwise (for cron and monitoring).
 pub async fn audit_verify(config: Config, json: bool) -> anyhow::Result<bool> {
     let store = open_store(&config).await?;
-    let report = crate::audit::verify_chain(&store).await?;
+    // The chain verifies only under the master key that sealed it.
+    let master = crate::crypto::MasterKey::from_config(&config);
+    let report = crate::audit::verify_chain(&store, master.audit_key()).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else if report.is_intact() {

@@ -41,13 +41,24 @@ pub struct Config {
     pub log: LogConfig,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
     /// `sqlite://hms-ach.db` (default, created on first start) or `postgres://…`.
     pub url: String,
     pub max_connections: u32,
     pub connect_timeout_seconds: u64,
+}
+
+/// A PostgreSQL URL may carry a password: `{:?}` of the config shows it redacted.
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &crate::store::redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .field("connect_timeout_seconds", &self.connect_timeout_seconds)
+            .finish()
+    }
 }
 
 impl Default for DatabaseConfig {
@@ -65,7 +76,7 @@ impl Default for DatabaseConfig {
 pub struct KeysConfig {
     /// Base64 of 32 random bytes. Encrypts signing keys at rest and keys client-secret
     /// digests. Without it a fixed development key is used, with a loud warning.
-    pub master_key: Option<String>,
+    pub master_key: Option<crate::crypto::Secret>,
     /// Algorithm of access tokens: `ES256` (default) or `RS256`.
     pub access_token_alg: String,
     /// Rotate the signing keys when the active one is this old (0: only by
@@ -315,7 +326,7 @@ impl Config {
             return bad("database.max_connections must be at least 1".into());
         }
         if let Some(key) = &self.keys.master_key {
-            if crate::oidc::MasterKey::from_base64(key).is_none() {
+            if crate::crypto::MasterKey::from_base64(key.expose()).is_none() {
                 return bad("keys.master_key must be base64 of exactly 32 bytes; generate one with `head -c32 /dev/urandom | base64`".into());
             }
         }
@@ -447,6 +458,28 @@ mod tests {
                 let _ = std::fs::remove_file(&self.0);
             }
         }
+    }
+
+    /// A logged or printed `Config` must not carry a secret: the master key prints
+    /// as `Secret(…)` and a database password as `***`.
+    #[test]
+    fn debug_of_the_config_prints_no_secret() {
+        let key = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTMyYiE=";
+        let env = [
+            ("HMS_ACH__KEYS__MASTER_KEY".to_string(), key.to_string()),
+            (
+                "HMS_ACH__DATABASE__URL".to_string(),
+                "postgres://hub:pa55word@db.example:5432/hub".to_string(),
+            ),
+        ];
+        let c = Config::load_from(None, &env, &Overrides::default()).unwrap();
+        assert_eq!(c.keys.master_key.as_ref().unwrap().expose(), key);
+        let shown = format!("{c:?}");
+        assert!(!shown.contains(key), "{shown}");
+        assert!(!shown.contains("c2VjcmV0"), "{shown}");
+        assert!(!shown.contains("pa55word"), "{shown}");
+        assert!(shown.contains("master_key: Some(Secret(…))"), "{shown}");
+        assert!(shown.contains("hub:***@db.example"), "{shown}");
     }
 
     #[test]

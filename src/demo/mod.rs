@@ -170,7 +170,7 @@ async fn seed_roles(
             org_id,
             expires_at_ms: None,
         };
-        crate::authz::assign_role(&mut tx, app.store().audit_key(), now, origin, new).await?;
+        crate::authz::assign_role(&mut tx, app.audit_key(), now, origin, new).await?;
     }
     tx.commit().await.map_err(crate::store::StoreError::from)?;
     Ok(())
@@ -190,7 +190,7 @@ pub async fn seed(app: &AppState) -> Result<DemoSummary, crate::error::AppError>
             status: Some("active".into()),
         };
         created += usize::from(
-            upsert_org(app.store(), now, &origin, None, input)
+            upsert_org(app.store(), app.audit_key(), now, &origin, None, input)
                 .await?
                 .created,
         );
@@ -198,7 +198,7 @@ pub async fn seed(app: &AppState) -> Result<DemoSummary, crate::error::AppError>
     let people = people::demo_people();
     for p in &people {
         created += usize::from(
-            upsert_person(app.store(), now, &origin, None, p.clone())
+            upsert_person(app.store(), app.audit_key(), now, &origin, None, p.clone())
                 .await?
                 .created,
         );

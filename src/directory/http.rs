@@ -109,6 +109,7 @@ async fn upsert_user(
     require_each(&app, &actor, Object::Users, &orgs).await?;
     let done = super::upsert_person(
         app.store(),
+        app.audit_key(),
         app.clock().now_ms(),
         &actor.origin,
         None,
@@ -155,6 +156,7 @@ async fn patch_user(
     require_each(&app, &actor, Object::Users, &orgs).await?;
     let done = super::patch_person(
         app.store(),
+        app.audit_key(),
         app.clock().now_ms(),
         &actor.origin,
         &person.id,
@@ -184,6 +186,7 @@ async fn lifecycle_user(
     require_each(&app, &actor, Object::Users, &orgs).await?;
     let person = super::transition_person(
         app.store(),
+        app.audit_key(),
         app.clock().now_ms(),
         &actor.origin,
         &person.id,
@@ -272,6 +275,7 @@ async fn upsert_org(
     authorize_org_write(&app, &actor, existing.as_ref(), input.parent.as_deref()).await?;
     let done = super::upsert_org(
         app.store(),
+        app.audit_key(),
         app.clock().now_ms(),
         &actor.origin,
         None,
@@ -308,6 +312,7 @@ async fn patch_org(
     authorize_org_write(&app, &actor, Some(&org), input.parent.as_deref()).await?;
     let done = super::patch_org(
         app.store(),
+        app.audit_key(),
         app.clock().now_ms(),
         &actor.origin,
         &org.id,

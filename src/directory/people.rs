@@ -5,6 +5,7 @@ use super::patch::merge_patch;
 use super::validate::check_person;
 use super::{people_repo as repo, DirectoryError};
 use crate::audit::{self, Entry, Origin, Outcome};
+use crate::crypto::AuditKey;
 use crate::error::FieldError;
 use crate::store::{self, Store, StoreError, Tx};
 
@@ -200,6 +201,7 @@ async fn resolve_affiliations(
 /// Everything, audit event included, commits in one transaction.
 pub async fn upsert_person(
     store: &Store,
+    audit_key: &AuditKey,
     now_ms: i64,
     origin: &Origin,
     target: Option<&str>,
@@ -208,6 +210,7 @@ pub async fn upsert_person(
     let change = Change::Replace(Box::new(input));
     match upsert_once(
         store,
+        audit_key,
         now_ms,
         origin,
         target,
@@ -223,6 +226,7 @@ pub async fn upsert_person(
         Err(DirectoryError::Store(StoreError::Duplicate(_))) if target.is_none() => {
             upsert_once(
                 store,
+                audit_key,
                 now_ms,
                 origin,
                 None,
@@ -245,8 +249,13 @@ enum Change {
     Patch(serde_json::Value),
 }
 
+// The audit key is an explicit argument since it left `Store` (issue 15); bundling
+// store, key, clock and origin into one write context is left to the directory's
+// storage rework rather than done piecemeal here.
+#[allow(clippy::too_many_arguments)]
 async fn upsert_once(
     store: &Store,
+    audit_key: &AuditKey,
     now_ms: i64,
     origin: &Origin,
     target: Option<&str>,
@@ -350,7 +359,7 @@ async fn upsert_once(
                     return Err(DirectoryError::Conflict(clash));
                 }
                 return Err(DirectoryError::Store(StoreError::Duplicate(
-                    "sourced_id".into(),
+                    "people.sourced_id".into(),
                 )));
             }
             let status = input.status.clone().unwrap_or_else(|| "active".into());
@@ -373,7 +382,7 @@ async fn upsert_once(
     };
     audit::record(
         &mut tx,
-        store.audit_key(),
+        audit_key,
         now_ms,
         origin,
         Entry {
@@ -411,8 +420,13 @@ fn diff(before: &PersonInput, after: &PersonInput) -> Vec<(String, serde_json::V
 /// transaction. `status` moves only through the lifecycle endpoint; `id` and
 /// timestamps are the server's. `if_match` (an `ETag` the caller read) makes the
 /// write conditional (RFC 9110 §13.1.1): 412 when the record has changed since.
+// The audit key is an explicit argument since it left `Store` (issue 15); bundling
+// store, key, clock and origin into one write context is left to the directory's
+// storage rework rather than done piecemeal here.
+#[allow(clippy::too_many_arguments)]
 pub async fn patch_person(
     store: &Store,
+    audit_key: &AuditKey,
     now_ms: i64,
     origin: &Origin,
     id: &str,
@@ -441,6 +455,7 @@ pub async fn patch_person(
     }
     upsert_once(
         store,
+        audit_key,
         now_ms,
         origin,
         Some(id),
@@ -503,8 +518,13 @@ async fn load_locked(
 }
 
 /// Moves a person through the lifecycle (suspend, reinstate, graduate, separate).
+// The audit key is an explicit argument since it left `Store` (issue 15); bundling
+// store, key, clock and origin into one write context is left to the directory's
+// storage rework rather than done piecemeal here.
+#[allow(clippy::too_many_arguments)]
 pub async fn transition_person(
     store: &Store,
+    audit_key: &AuditKey,
     now_ms: i64,
     origin: &Origin,
     id: &str,
@@ -570,7 +590,7 @@ pub async fn transition_person(
     .await?;
     audit::record(
         &mut tx,
-        store.audit_key(),
+        audit_key,
         now_ms,
         origin,
         Entry {

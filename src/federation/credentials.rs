@@ -12,7 +12,7 @@ use openssl::x509::{X509NameBuilder, X509};
 
 use super::FederationError;
 use crate::config::FederationConfig;
-use crate::oidc::MasterKey;
+use crate::crypto::MasterKey;
 use crate::store::{self, Store};
 
 const ROW_ID: &str = "default";
@@ -78,7 +78,7 @@ impl SpCredentials {
         }
         let (key, cert) = generate(issuer)?;
         let key_pem = key.private_key_to_pem_pkcs8().map_err(cred_err("key"))?;
-        let sealed = crate::oidc::seal_secret(master, SEAL_LABEL, &key_pem)
+        let sealed = crate::crypto::seal(master, SEAL_LABEL, &key_pem)
             .map_err(|e| FederationError::Credentials(e.to_string()))?;
         let cert_pem = String::from_utf8(cert.to_pem().map_err(cred_err("certificate"))?)
             .map_err(|_| FederationError::Credentials("certificate PEM".into()))?;
@@ -108,7 +108,7 @@ impl SpCredentials {
         let Some(row) = row else { return Ok(None) };
         let sealed: String = store::get(&row, "key_sealed")?;
         let cert_pem: String = store::get(&row, "cert_pem")?;
-        let key_pem = crate::oidc::open_secret(master, SEAL_LABEL, &sealed)
+        let key_pem = crate::crypto::open(master, SEAL_LABEL, &sealed)
             .map_err(|e| FederationError::Credentials(e.to_string()))?;
         let key = PKey::private_key_from_pem(&key_pem).map_err(cred_err("stored key"))?;
         let cert = X509::from_pem(cert_pem.as_bytes()).map_err(cred_err("stored certificate"))?;

@@ -291,7 +291,7 @@ async fn link(
     if inserted == 1 {
         audit::record(
             &mut tx,
-            app.store().audit_key(),
+            app.audit_key(),
             now,
             origin,
             Entry {
@@ -352,7 +352,11 @@ async fn create_pending(
     };
     let mut input = PersonInput {
         // Stable for this IdP and value: a retry after a failure finds the same record.
-        sourced_id: format!("fed-{}-{}", policy.idp_id, &super::digest_hex(value)[..16]),
+        sourced_id: format!(
+            "fed-{}-{}",
+            policy.idp_id,
+            &crate::crypto::sha256_hex(value)[..16]
+        ),
         kinds: kinds_from(&affiliations),
         given_name: given,
         family_name: family,
@@ -379,8 +383,15 @@ async fn create_pending(
             }
         }
     }
-    let created =
-        directory::upsert_person(app.store(), app.clock().now_ms(), origin, None, input).await?;
+    let created = directory::upsert_person(
+        app.store(),
+        app.audit_key(),
+        app.clock().now_ms(),
+        origin,
+        None,
+        input,
+    )
+    .await?;
     Ok(created.record)
 }
 

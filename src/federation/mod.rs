@@ -42,7 +42,7 @@ pub use oidc_rp::{
 
 use crate::audit::Origin;
 use crate::config::{Config, SamlIdpConfig};
-use crate::oidc::MasterKey;
+use crate::crypto::{constant_time_eq, random_bytes, sha256_hex, MasterKey};
 use crate::store::{Store, StoreError};
 use crate::AppState;
 
@@ -52,10 +52,6 @@ pub const ACR_FEDERATED: &str = "urn:hms-ach:acr:federated";
 pub const ACR_MFA: &str = "urn:hms-ach:acr:mfa";
 /// A verified sign-in waits this long for its browser to come back.
 const HANDOFF_TTL_MS: i64 = 120_000;
-
-pub(crate) fn digest_hex(s: &str) -> String {
-    hex::encode(ring::digest::digest(&ring::digest::SHA256, s.as_bytes()))
-}
 
 /// One configured upstream SAML IdP and its current metadata.
 pub struct SamlIdp {
@@ -361,14 +357,14 @@ pub async fn begin_signin(
     let loaded = idp.loaded().ok_or(FederationError::MetadataUnavailable)?;
     let creds = fed.creds()?;
     let now = app.clock().now_ms();
-    let id = format!("_{}", hex::encode(rand::random::<[u8; 16]>()));
-    let browser_secret = crate::oidc::random_token(32);
+    let id = format!("_{}", hex::encode(random_bytes::<16>()));
+    let browser_secret = crate::crypto::random_token(32);
     pending::save_request(
         app.store(),
         &pending::NewRequest {
             id: &id,
             idp_id,
-            browser_digest: &digest_hex(&browser_secret),
+            browser_digest: &sha256_hex(&browser_secret),
             auth_request,
             force_authn,
             now_ms: now,
@@ -493,11 +489,11 @@ pub async fn accept_response(
     if mfa {
         amr.push("mfa".into());
     }
-    let handle = crate::oidc::random_token(32);
+    let handle = crate::crypto::random_token(32);
     pending::save_handoff(
         app.store(),
         &pending::Handoff {
-            handle_digest: &digest_hex(&handle),
+            handle_digest: &sha256_hex(&handle),
             idp_id,
             person_id: &person.id,
             browser_digest: pending.as_ref().map(|p| p.browser_digest.as_str()),
@@ -530,14 +526,12 @@ pub async fn complete_signin(
         return Err(FederationError::Expired);
     }
     let now = app.clock().now_ms();
-    let taken = pending::take_handoff(app.store(), &digest_hex(handle), now)
+    let taken = pending::take_handoff(app.store(), &sha256_hex(handle), now)
         .await?
         .ok_or(FederationError::Expired)?;
     if let Some(expected) = &taken.browser_digest {
-        let presented = browser_secret.map(digest_hex).unwrap_or_default();
-        let same: bool =
-            subtle::ConstantTimeEq::ct_eq(presented.as_bytes(), expected.as_bytes()).into();
-        if !same {
+        let presented = browser_secret.map(sha256_hex).unwrap_or_default();
+        if !constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
             return Err(FederationError::OtherBrowser { idp: taken.idp_id });
         }
     }
@@ -563,7 +557,7 @@ pub(crate) async fn record_refusal(app: &AppState, idp: &str, reason: &str, orig
     let now = app.clock().now_ms();
     let recorded = async {
         let mut tx = app.store().begin().await?;
-        crate::audit::record(&mut tx, app.store().audit_key(), now, origin, entry).await?;
+        crate::audit::record(&mut tx, app.audit_key(), now, origin, entry).await?;
         tx.commit().await?;
         Ok::<(), crate::audit::AuditError>(())
     };

@@ -99,6 +99,7 @@ async fn patch(
     let expected = if_match(&headers);
     let client = update_client(
         app.store(),
+        app.audit_key(),
         app.clock().now_ms(),
         &actor.origin,
         &id,
@@ -140,7 +141,14 @@ async fn remove(
     actor
         .require(&app, Object::Clients, Action::Write, None)
         .await?;
-    super::delete_client(app.store(), app.clock().now_ms(), &actor.origin, &id).await?;
+    super::delete_client(
+        app.store(),
+        app.audit_key(),
+        app.clock().now_ms(),
+        &actor.origin,
+        &id,
+    )
+    .await?;
     app.clients().invalidate(&id);
     Ok(StatusCode::NO_CONTENT)
 }

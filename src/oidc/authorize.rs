@@ -8,9 +8,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::claims_request::{parse_claims, ClaimsRequest};
-use super::grants::{self, CodeRow, Grant};
+use super::grants_repo::{self as grants, CodeRow, Grant};
 use super::pkce;
-use super::{Client, OAuthError};
+use super::{Client, OidcError};
 use crate::authn::{Assurance, Session};
 use crate::AppState;
 
@@ -485,7 +485,7 @@ pub async fn gate<'s>(
     req: &AuthRequest,
     app_needs_mfa: bool,
     session: Option<&'s Session>,
-) -> Result<Gate<'s>, OAuthError> {
+) -> Result<Gate<'s>, OidcError> {
     let now_s = app.clock().now_secs();
     let none = req.has_prompt("none");
     let fresh_enough = |s: &Session| match req.max_age {
@@ -507,7 +507,7 @@ pub async fn gate<'s>(
     // needs; a role granted after sign-in counts from the next authorization.
     let mut needed = crate::authn::mfa::required_for_person(app, &session.person_id)
         .await
-        .map_err(OAuthError::server_error)?
+        .map_err(OidcError::server_error)?
         .max(Assurance::from_acr_values(req.acr_values.as_deref()));
     if app_needs_mfa {
         needed = needed.max(Assurance::Mfa);
@@ -520,7 +520,7 @@ pub async fn gate<'s>(
     }
     if crate::authn::must_change_password(app, &session.person_id)
         .await
-        .map_err(OAuthError::server_error)?
+        .map_err(OidcError::server_error)?
     {
         if none {
             return Ok(Gate::Refuse(Refusal::PasswordChangeRequired));
@@ -529,7 +529,7 @@ pub async fn gate<'s>(
     }
     let person = crate::directory::get_person(app.store(), &session.person_id)
         .await
-        .map_err(OAuthError::server_error)?;
+        .map_err(OidcError::server_error)?;
     if person.status != "active" {
         return Ok(Gate::Refuse(Refusal::AccountInactive));
     }
@@ -543,7 +543,7 @@ pub async fn decide(
     req: &AuthRequest,
     client: &Client,
     session: Option<&Session>,
-) -> Result<Next, OAuthError> {
+) -> Result<Next, OidcError> {
     let issuer = app.issuer();
     let refuse = |r: Refusal| {
         let (error, description) = r.oauth();
@@ -581,7 +581,7 @@ async fn needs_consent(
     req: &AuthRequest,
     client: &Client,
     person_id: &str,
-) -> Result<bool, OAuthError> {
+) -> Result<bool, OidcError> {
     if req.has_prompt("consent") {
         return Ok(true);
     }
@@ -597,7 +597,7 @@ async fn issue_code(
     req: &AuthRequest,
     session: &Session,
     client_refresh_ttl: Option<i64>,
-) -> Result<String, OAuthError> {
+) -> Result<String, OidcError> {
     let now = app.clock().now_ms();
     let cfg = &app.config().oauth;
     let offline = req.scopes.iter().any(|s| s == "offline_access");
@@ -622,12 +622,8 @@ async fn issue_code(
         revoked: false,
         claims: req.claims.clone(),
     };
-    let code = super::random_token(32);
-    let mut tx = app
-        .store()
-        .begin()
-        .await
-        .map_err(OAuthError::server_error)?;
+    let code = crate::crypto::random_token(32);
+    let mut tx = app.store().begin().await.map_err(OidcError::server_error)?;
     grants::insert_grant(&mut tx, &grant, now).await?;
     grants::insert_code(
         &mut tx,
@@ -652,7 +648,7 @@ async fn issue_code(
     };
     crate::audit::record(
         &mut tx,
-        app.store().audit_key(),
+        app.audit_key(),
         now,
         &origin,
         crate::audit::Entry {
@@ -664,8 +660,8 @@ async fn issue_code(
         },
     )
     .await
-    .map_err(OAuthError::server_error)?;
-    tx.commit().await.map_err(OAuthError::server_error)?;
+    .map_err(OidcError::server_error)?;
+    tx.commit().await.map_err(OidcError::server_error)?;
     crate::ops::metrics::oidc_event("code_issued");
     Ok(code)
 }

@@ -5,7 +5,7 @@
 use serde_json::{json, Map, Value};
 
 use super::claims_request::claim_scope;
-use super::{Client, OAuthError};
+use super::{Client, OidcError};
 use crate::authz::Subject;
 use crate::directory::Person;
 use crate::AppState;
@@ -20,7 +20,7 @@ pub async fn person_claims(
     scopes: &[String],
     client: &Client,
     requested: &[String],
-) -> Result<Map<String, Value>, OAuthError> {
+) -> Result<Map<String, Value>, OidcError> {
     let mut extra: Vec<&str> = requested
         .iter()
         .filter_map(|c| claim_scope(c))
@@ -42,7 +42,7 @@ async fn scope_claims(
     scopes: &[String],
     extra: &[&str],
     client: &Client,
-) -> Result<Map<String, Value>, OAuthError> {
+) -> Result<Map<String, Value>, OidcError> {
     let has = |s: &str| scopes.iter().any(|x| x == s) || extra.contains(&s);
     let mut c = Map::new();
     // The caller may hold only the person's own fields (`get_person_core`); kinds,
@@ -51,7 +51,7 @@ async fn scope_claims(
     let details = if has("roles") || has("identifiers") {
         detailed = crate::directory::get_person(app.store(), &person.id)
             .await
-            .map_err(OAuthError::server_error)?;
+            .map_err(OidcError::server_error)?;
         &detailed
     } else {
         person
@@ -105,7 +105,7 @@ async fn scope_claims(
     if has("roles") {
         let roles: Vec<Value> = live_roles(app, &person.id)
             .await
-            .map_err(OAuthError::server_error)?
+            .map_err(OidcError::server_error)?
             .into_iter()
             .map(|(role, org)| json!({ "role": role, "org": org }))
             .collect();

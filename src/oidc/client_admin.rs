@@ -8,6 +8,7 @@ use super::clients::{find_client, from_row, validate, COLUMNS};
 use super::registration::ClientSettings;
 use super::{Client, ClientError, NewClient};
 use crate::audit::{self, Entry, Origin, Outcome};
+use crate::crypto::AuditKey;
 use crate::error::FieldError;
 use crate::store::{Store, StoreError};
 
@@ -96,6 +97,7 @@ pub fn new_client_from_json(doc: Value) -> Result<NewClient, ClientError> {
 /// `ETag` the caller read (`Ok(Err(current_etag))` when it no longer matches).
 pub async fn update_client(
     store: &Store,
+    audit_key: &AuditKey,
     now_ms: i64,
     origin: &Origin,
     id: &str,
@@ -182,7 +184,7 @@ pub async fn update_client(
         .unwrap_or_default();
     audit::record(
         &mut tx,
-        store.audit_key(),
+        audit_key,
         now_ms,
         origin,
         Entry {

@@ -7,7 +7,7 @@ use base64::Engine;
 
 use std::sync::Arc;
 
-use super::{Client, OAuthError};
+use super::{Client, OidcError};
 use crate::AppState;
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -18,13 +18,13 @@ const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer
 pub struct Form(Vec<(String, String)>);
 
 impl Form {
-    pub fn parse(body: &[u8]) -> Result<Form, OAuthError> {
+    pub fn parse(body: &[u8]) -> Result<Form, OidcError> {
         let mut out: Vec<(String, String)> = Vec::new();
         let mut names: Vec<String> = Vec::new();
         for (k, v) in url::form_urlencoded::parse(body) {
             // Repeats count even when one of them is empty (`grant_type=&grant_type=x`).
             if names.iter().any(|seen| *seen == k) {
-                return Err(OAuthError::invalid_request(format!(
+                return Err(OidcError::invalid_request(format!(
                     "the parameter {k} is repeated; send it once"
                 )));
             }
@@ -47,11 +47,11 @@ impl Form {
 }
 
 /// RFC 6749 §2.3.1: Basic credentials are the form-urlencoded id and secret.
-pub fn parse_basic(header: &str) -> Result<(String, String), OAuthError> {
-    let bad = || OAuthError::invalid_client("malformed HTTP Basic credentials", true);
+pub fn parse_basic(header: &str) -> Result<(String, String), OidcError> {
+    let bad = || OidcError::invalid_client("malformed HTTP Basic credentials", true);
     let (scheme, value) = header.split_once(' ').ok_or_else(bad)?;
     if !scheme.eq_ignore_ascii_case("basic") {
-        return Err(OAuthError::invalid_client(
+        return Err(OidcError::invalid_client(
             "use HTTP Basic (client_secret_basic) or client_secret_post",
             true,
         ));
@@ -70,7 +70,7 @@ pub fn parse_basic(header: &str) -> Result<(String, String), OAuthError> {
     let (id, secret) = (decode(id), decode(secret));
     // The input rule (crate::input) for what the edge cannot see inside the header.
     if let Some(c) = crate::input::find_control(&id, false) {
-        return Err(OAuthError::invalid_request(format!(
+        return Err(OidcError::invalid_request(format!(
             "the client_id of the HTTP Basic credentials contains a control character ({})",
             crate::input::code_point(c)
         )));
@@ -78,18 +78,18 @@ pub fn parse_basic(header: &str) -> Result<(String, String), OAuthError> {
     Ok((id, secret))
 }
 
-fn failed(client_id: &str, basic: bool) -> OAuthError {
+fn failed(client_id: &str, basic: bool) -> OidcError {
     crate::ops::metrics::token_failed("invalid_client");
     tracing::warn!(client_id = ?client_id.chars().take(100).collect::<String>(), "client authentication failed");
-    OAuthError::invalid_client("client authentication failed", basic)
+    OidcError::invalid_client("client authentication failed", basic)
 }
 
-async fn load(app: &AppState, id: &str) -> Result<Option<Arc<Client>>, OAuthError> {
+async fn load(app: &AppState, id: &str) -> Result<Option<Arc<Client>>, OidcError> {
     Ok(app
         .clients()
         .get(app.store(), id, app.clock().now_ms())
         .await
-        .map_err(OAuthError::server_error)?
+        .map_err(OidcError::server_error)?
         .filter(|c| c.enabled))
 }
 
@@ -100,12 +100,12 @@ pub async fn authenticate_client(
     form: &Form,
     authorization: Option<&str>,
     endpoint: &str,
-) -> Result<Arc<Client>, OAuthError> {
+) -> Result<Arc<Client>, OidcError> {
     let methods = usize::from(authorization.is_some())
         + usize::from(form.get("client_secret").is_some())
         + usize::from(form.get("client_assertion").is_some());
     if methods > 1 {
-        return Err(OAuthError::invalid_request(
+        return Err(OidcError::invalid_request(
             "authenticate with one method only (RFC 6749 §2.3)",
         ));
     }
@@ -113,7 +113,7 @@ pub async fn authenticate_client(
     if let Some(h) = authorization {
         let (id, secret) = parse_basic(h)?;
         if form.get("client_id").is_some_and(|b| b != id) {
-            return Err(OAuthError::invalid_request(
+            return Err(OidcError::invalid_request(
                 "client_id in the body differs from the authenticated client",
             ));
         }
@@ -140,14 +140,14 @@ pub async fn authenticate_client(
     }
     if let Some(assertion) = form.get("client_assertion") {
         if form.get("client_assertion_type") != Some(JWT_BEARER) {
-            return Err(OAuthError::invalid_request(format!(
+            return Err(OidcError::invalid_request(format!(
                 "client_assertion_type must be {JWT_BEARER}"
             )));
         }
         return private_key_jwt(app, form, assertion, endpoint).await;
     }
     let Some(id) = form.get("client_id") else {
-        return Err(OAuthError::invalid_client("client authentication is required: HTTP Basic, client_secret_post, private_key_jwt, or client_id for public clients", false));
+        return Err(OidcError::invalid_client("client authentication is required: HTTP Basic, client_secret_post, private_key_jwt, or client_id for public clients", false));
     };
     match (load(app, id).await?, form.get("client_secret")) {
         (Some(c), Some(secret))
@@ -174,25 +174,25 @@ async fn private_key_jwt(
     form: &Form,
     assertion: &str,
     endpoint: &str,
-) -> Result<Arc<Client>, OAuthError> {
+) -> Result<Arc<Client>, OidcError> {
     let unverified: serde_json::Value = assertion
         .split('.')
         .nth(1)
         .and_then(|p| B64.decode(p).ok())
         .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(|| OAuthError::invalid_client("client_assertion is not a JWT", false))?;
+        .ok_or_else(|| OidcError::invalid_client("client_assertion is not a JWT", false))?;
     let id = unverified
         .get("sub")
         .and_then(|v| v.as_str())
         .unwrap_or("")
         .to_string();
     if form.get("client_id").is_some_and(|b| b != id) {
-        return Err(OAuthError::invalid_request(
+        return Err(OidcError::invalid_request(
             "client_id differs from the client assertion's sub",
         ));
     }
     if crate::input::find_control(&id, false).is_some() {
-        return Err(OAuthError::invalid_client(
+        return Err(OidcError::invalid_client(
             "the client assertion's sub contains a control character",
             false,
         ));
@@ -228,18 +228,24 @@ async fn private_key_jwt(
     };
     let exp = claims.get("exp").and_then(|v| v.as_i64()).unwrap_or(0);
     if s("iss") != Some(id.as_str()) || !aud_ok || exp <= now || exp > now + 600 {
-        return Err(OAuthError::invalid_client("the client assertion must have iss = sub = client_id, aud = the issuer, and exp within 10 minutes (RFC 7523 §3)", false));
+        return Err(OidcError::invalid_client("the client assertion must have iss = sub = client_id, aud = the issuer, and exp within 10 minutes (RFC 7523 §3)", false));
     }
     let jti = s("jti")
         .filter(|j| crate::input::find_control(j, false).is_none())
         .ok_or_else(|| {
-            OAuthError::invalid_client(
+            OidcError::invalid_client(
                 "the client assertion needs a jti without control characters",
                 false,
             )
         })?;
-    if !super::grants::use_jti(app, &format!("assertion:{id}:{jti}"), (exp + 60) * 1000).await? {
-        return Err(OAuthError::invalid_client(
+    if !super::grants_repo::use_jti(
+        app.store(),
+        &format!("assertion:{id}:{jti}"),
+        (exp + 60) * 1000,
+    )
+    .await?
+    {
+        return Err(OidcError::invalid_client(
             "this client assertion was used before (jti replay)",
             false,
         ));

@@ -1,15 +1,14 @@
 //! The client registry: API clients (client_credentials) and relying parties
 //! (authorization_code, refresh_token), with their registration settings.
 
-use base64::Engine;
-use rand::RngCore;
 use serde::Serialize;
 
 use super::registration::{validate_settings, ClientSettings, OIDC_SCOPES, SUPPORTED_GRANTS};
-use super::{ClientError, MasterKey};
+use super::ClientError;
 use crate::audit::{self, Entry, Origin, Outcome};
 use crate::authz::{self, AuthzError, NewAssignment, Subject};
 use crate::clock::format_rfc3339;
+use crate::crypto::{random_token, AuditKey, MasterKey};
 use crate::error::FieldError;
 use crate::store::{self, Store, StoreError};
 
@@ -74,13 +73,6 @@ pub struct NewClient {
     pub org: Option<String>,
     pub access_token_ttl_seconds: Option<i64>,
     pub settings: ClientSettings,
-}
-
-/// `bytes` random bytes from the OS, base64url without padding.
-pub fn random_token(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    rand::rngs::OsRng.fill_bytes(&mut buf);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
 }
 
 pub(super) fn validate(new: &NewClient) -> Vec<FieldError> {
@@ -227,7 +219,7 @@ pub async fn create_client(
     .await?;
     audit::record(
         &mut tx,
-        store.audit_key(),
+        master.audit_key(),
         now_ms,
         origin,
         Entry {
@@ -246,7 +238,7 @@ pub async fn create_client(
             org_id,
             expires_at_ms: None,
         };
-        authz::assign_role(&mut tx, store.audit_key(), now_ms, origin, assignment)
+        authz::assign_role(&mut tx, master.audit_key(), now_ms, origin, assignment)
             .await
             .map_err(|e| match e {
                 AuthzError::UnknownRole(r) => ClientError::Invalid(vec![FieldError::new(
@@ -350,7 +342,7 @@ pub async fn rotate_secret(
     }
     audit::record(
         &mut tx,
-        store.audit_key(),
+        master.audit_key(),
         now_ms,
         origin,
         Entry {
@@ -374,6 +366,7 @@ pub async fn rotate_secret(
 /// Deletes a client and its role assignments.
 pub async fn delete_client(
     store: &Store,
+    audit_key: &AuditKey,
     now_ms: i64,
     origin: &Origin,
     id: &str,
@@ -389,7 +382,7 @@ pub async fn delete_client(
     let roles = authz::revoke_all(&mut tx, &Subject::Client(id.to_string())).await?;
     audit::record(
         &mut tx,
-        store.audit_key(),
+        audit_key,
         now_ms,
         origin,
         Entry {

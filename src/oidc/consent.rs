@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::OAuthError;
+use super::OidcError;
 use crate::audit::{self, Entry, Origin, Outcome};
 use crate::clock::format_rfc3339;
 use crate::AppState;
@@ -12,14 +12,14 @@ pub async fn granted_scopes(
     app: &AppState,
     person_id: &str,
     client_id: &str,
-) -> Result<Vec<String>, OAuthError> {
+) -> Result<Vec<String>, OidcError> {
     let row: Option<String> =
         sqlx::query_scalar("SELECT scopes FROM consents WHERE person_id = $1 AND client_id = $2")
             .bind(person_id)
             .bind(client_id)
             .fetch_optional(app.store().reader())
             .await
-            .map_err(OAuthError::server_error)?;
+            .map_err(OidcError::server_error)?;
     Ok(row
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_default())
@@ -32,7 +32,7 @@ pub async fn remember_consent(
     client_id: &str,
     scopes: &[String],
     origin: &Origin,
-) -> Result<(), OAuthError> {
+) -> Result<(), OidcError> {
     let now = app.clock().now_ms();
     // Read what was granted inside the transaction, the person locked: two "Allow"
     // clicks both add their scopes, and a withdrawal is not undone by a click that
@@ -41,14 +41,14 @@ pub async fn remember_consent(
         .store()
         .begin_locked("people", "id", person_id)
         .await
-        .map_err(OAuthError::server_error)?;
+        .map_err(OidcError::server_error)?;
     let row: Option<String> =
         sqlx::query_scalar("SELECT scopes FROM consents WHERE person_id = $1 AND client_id = $2")
             .bind(person_id)
             .bind(client_id)
             .fetch_optional(&mut *tx)
             .await
-            .map_err(OAuthError::server_error)?;
+            .map_err(OidcError::server_error)?;
     let mut all: Vec<String> = row
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_default();
@@ -69,10 +69,10 @@ pub async fn remember_consent(
     .bind(now)
     .execute(&mut *tx)
     .await
-    .map_err(OAuthError::server_error)?;
+    .map_err(OidcError::server_error)?;
     audit::record(
         &mut tx,
-        app.store().audit_key(),
+        app.audit_key(),
         now,
         origin,
         Entry {
@@ -84,8 +84,8 @@ pub async fn remember_consent(
         },
     )
     .await
-    .map_err(OAuthError::server_error)?;
-    tx.commit().await.map_err(OAuthError::server_error)?;
+    .map_err(OidcError::server_error)?;
+    tx.commit().await.map_err(OidcError::server_error)?;
     Ok(())
 }
 
@@ -97,17 +97,14 @@ pub struct ConsentView {
     pub granted_at: String,
 }
 
-pub async fn list_consents(
-    app: &AppState,
-    person_id: &str,
-) -> Result<Vec<ConsentView>, OAuthError> {
+pub async fn list_consents(app: &AppState, person_id: &str) -> Result<Vec<ConsentView>, OidcError> {
     let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
         "SELECT c.client_id, k.name, c.scopes, c.granted_at FROM consents c JOIN clients k ON k.id = c.client_id WHERE c.person_id = $1 ORDER BY k.name, c.client_id",
     )
     .bind(person_id)
     .fetch_all(app.store().reader())
     .await
-    .map_err(OAuthError::server_error)?;
+    .map_err(OidcError::server_error)?;
     Ok(rows
         .into_iter()
         .map(|(client_id, client_name, scopes, at)| ConsentView {
@@ -125,19 +122,19 @@ pub async fn revoke_consent(
     person_id: &str,
     client_id: &str,
     origin: &Origin,
-) -> Result<bool, OAuthError> {
+) -> Result<bool, OidcError> {
     let now = app.clock().now_ms();
     let mut tx = app
         .store()
         .begin_locked("people", "id", person_id)
         .await
-        .map_err(OAuthError::server_error)?;
+        .map_err(OidcError::server_error)?;
     let done = sqlx::query("DELETE FROM consents WHERE person_id = $1 AND client_id = $2")
         .bind(person_id)
         .bind(client_id)
         .execute(&mut *tx)
         .await
-        .map_err(OAuthError::server_error)?;
+        .map_err(OidcError::server_error)?;
     if done.rows_affected() == 0 {
         return Ok(false);
     }
@@ -147,10 +144,10 @@ pub async fn revoke_consent(
         .bind(client_id)
         .execute(&mut *tx)
         .await
-        .map_err(OAuthError::server_error)?;
+        .map_err(OidcError::server_error)?;
     audit::record(
         &mut tx,
-        app.store().audit_key(),
+        app.audit_key(),
         now,
         origin,
         Entry {
@@ -162,7 +159,7 @@ pub async fn revoke_consent(
         },
     )
     .await
-    .map_err(OAuthError::server_error)?;
-    tx.commit().await.map_err(OAuthError::server_error)?;
+    .map_err(OidcError::server_error)?;
+    tx.commit().await.map_err(OidcError::server_error)?;
     Ok(true)
 }

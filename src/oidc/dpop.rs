@@ -5,7 +5,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 
-use super::OAuthError;
+use super::OidcError;
 use crate::AppState;
 
 /// RFC 7638 thumbprint of a public JWK (EC P-256 or RSA).
@@ -32,9 +32,9 @@ pub async fn check_proof(
     method: &str,
     url: &str,
     access_token: Option<&str>,
-) -> Result<String, OAuthError> {
+) -> Result<String, OidcError> {
     let bad =
-        |why: &str| OAuthError::invalid_dpop_proof(format!("the DPoP proof is not valid: {why}"));
+        |why: &str| OidcError::invalid_dpop_proof(format!("the DPoP proof is not valid: {why}"));
     let header: serde_json::Value = proof
         .split('.')
         .next()
@@ -87,7 +87,13 @@ pub async fn check_proof(
         return Err(bad("jti contains a control character"));
     }
     let jkt = thumbprint(jwk).ok_or_else(|| bad("unsupported jwk"))?;
-    if !super::grants::use_jti(app, &format!("dpop:{jkt}:{jti}"), (now + 120) * 1000).await? {
+    if !super::grants_repo::use_jti(
+        app.store(),
+        &format!("dpop:{jkt}:{jti}"),
+        (now + 120) * 1000,
+    )
+    .await?
+    {
         return Err(bad("this proof was used before (jti replay)"));
     }
     Ok(jkt)

@@ -1,67 +1,105 @@
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-
 use crate::audit::AuditError;
 use crate::authz::AuthzError;
 use crate::error::FieldError;
 use crate::store::StoreError;
 
-/// An RFC 6749 §5.2 error response from the token endpoint.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OAuthError {
-    pub error: &'static str,
+/// The OAuth 2.0 error codes the provider answers with (RFC 6749 §4.1.2.1 and §5.2,
+/// RFC 7009 §2.2.1, RFC 9449 §5). What status each is sent with is the HTTP edge's
+/// business (`error_response.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OAuthCode {
+    InvalidRequest,
+    InvalidClient,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    UnsupportedResponseType,
+    UnsupportedTokenType,
+    InvalidGrant,
+    InvalidDpopProof,
+    InvalidScope,
+    ServerError,
+    TemporarilyUnavailable,
+}
+
+impl OAuthCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OAuthCode::InvalidRequest => "invalid_request",
+            OAuthCode::InvalidClient => "invalid_client",
+            OAuthCode::UnauthorizedClient => "unauthorized_client",
+            OAuthCode::UnsupportedGrantType => "unsupported_grant_type",
+            OAuthCode::UnsupportedResponseType => "unsupported_response_type",
+            OAuthCode::UnsupportedTokenType => "unsupported_token_type",
+            OAuthCode::InvalidGrant => "invalid_grant",
+            OAuthCode::InvalidDpopProof => "invalid_dpop_proof",
+            OAuthCode::InvalidScope => "invalid_scope",
+            OAuthCode::ServerError => "server_error",
+            OAuthCode::TemporarilyUnavailable => "temporarily_unavailable",
+        }
+    }
+}
+
+/// Why the provider refused or failed a request: what the domain code (grants,
+/// clients, tokens, refresh, consent) returns. It knows nothing of HTTP; the edge
+/// turns it into an RFC 6749 JSON error once (`error_response.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {description}", .code.as_str())]
+pub struct OidcError {
+    pub code: OAuthCode,
     pub description: String,
-    pub status: StatusCode,
-    /// Set when the client tried HTTP Basic: §5.2 then requires 401 with a
-    /// `WWW-Authenticate` header for the same scheme.
+    /// The client authenticated with HTTP Basic: RFC 6749 §5.2 then wants the
+    /// challenge for the same scheme in the answer.
     pub basic_challenge: bool,
 }
 
-impl OAuthError {
-    fn new(error: &'static str, status: StatusCode, description: impl Into<String>) -> Self {
+impl OidcError {
+    fn new(code: OAuthCode, description: impl Into<String>) -> Self {
         Self {
-            error,
+            code,
             description: description.into(),
-            status,
             basic_challenge: false,
         }
     }
     pub fn invalid_request(d: impl Into<String>) -> Self {
-        Self::new("invalid_request", StatusCode::BAD_REQUEST, d)
+        Self::new(OAuthCode::InvalidRequest, d)
     }
     pub fn invalid_client(d: impl Into<String>, basic: bool) -> Self {
         Self {
             basic_challenge: basic,
-            ..Self::new("invalid_client", StatusCode::UNAUTHORIZED, d)
+            ..Self::new(OAuthCode::InvalidClient, d)
         }
     }
     pub fn unauthorized_client(d: impl Into<String>) -> Self {
-        Self::new("unauthorized_client", StatusCode::BAD_REQUEST, d)
+        Self::new(OAuthCode::UnauthorizedClient, d)
     }
     pub fn unsupported_grant_type(d: impl Into<String>) -> Self {
-        Self::new("unsupported_grant_type", StatusCode::BAD_REQUEST, d)
+        Self::new(OAuthCode::UnsupportedGrantType, d)
     }
-    /// Another RFC-defined code answered with 400.
-    pub fn new_public(error: &'static str, d: impl Into<String>) -> Self {
-        Self::new(error, StatusCode::BAD_REQUEST, d)
+    /// RFC 7009 §2.2.1.
+    pub fn unsupported_token_type(d: impl Into<String>) -> Self {
+        Self::new(OAuthCode::UnsupportedTokenType, d)
+    }
+    /// Another code, as a pushed authorization request's check found it (RFC 9126 §2.3).
+    pub fn with_code(code: OAuthCode, d: impl Into<String>) -> Self {
+        Self::new(code, d)
     }
     pub fn invalid_grant(d: impl Into<String>) -> Self {
-        Self::new("invalid_grant", StatusCode::BAD_REQUEST, d)
+        Self::new(OAuthCode::InvalidGrant, d)
     }
     /// RFC 9449 §5.
     pub fn invalid_dpop_proof(d: impl Into<String>) -> Self {
-        Self::new("invalid_dpop_proof", StatusCode::BAD_REQUEST, d)
+        Self::new(OAuthCode::InvalidDpopProof, d)
     }
     pub fn invalid_scope(d: impl Into<String>) -> Self {
-        Self::new("invalid_scope", StatusCode::BAD_REQUEST, d)
+        Self::new(OAuthCode::InvalidScope, d)
     }
-    /// Not an RFC 6749 code for this endpoint, but what servers answer on a failure
-    /// of their own (RFC 6749 §4.1.2.1 defines `server_error` for the same purpose).
+    /// A failure of the server's own (RFC 6749 §4.1.2.1 defines `server_error` for
+    /// it), logged here with the request's span; the client learns nothing more.
     ///
     /// When the database cannot take the request now (disk full, down, frozen) the
-    /// answer is 503 `temporarily_unavailable` with `Retry-After` (RFC 6749
-    /// §4.1.2.1 names that code for the same condition): a client retries it, and
-    /// nothing about a token's validity is implied.
+    /// answer is `temporarily_unavailable` (RFC 6749 §4.1.2.1 names that code for the
+    /// same condition): a client retries it, and nothing about a token's validity is
+    /// implied.
     pub fn server_error<E: std::fmt::Display + 'static>(internal: E) -> Self {
         if let Some(reason) = crate::error::transient_reason(&internal) {
             crate::error::unavailable_logged(reason, &internal.to_string());
@@ -69,17 +107,23 @@ impl OAuthError {
         }
         tracing::error!(error = %internal, "token endpoint failed");
         Self::new(
-            "server_error",
-            StatusCode::INTERNAL_SERVER_ERROR,
+            OAuthCode::ServerError,
             "the server could not issue a token; try again later",
         )
     }
     pub fn temporarily_unavailable(reason: &str) -> Self {
         Self::new(
-            "temporarily_unavailable",
-            StatusCode::SERVICE_UNAVAILABLE,
+            OAuthCode::TemporarilyUnavailable,
             format!("the server cannot answer now ({reason}); try again in a few seconds"),
         )
+    }
+}
+
+/// A storage failure inside a grant, code or token step: a failure of the server's
+/// own, or `temporarily_unavailable` when the database cannot answer now.
+impl From<StoreError> for OidcError {
+    fn from(e: StoreError) -> Self {
+        OidcError::server_error(e)
     }
 }
 
@@ -109,33 +153,10 @@ pub fn error_description(text: &str) -> String {
 
 /// True when every character is one RFC 6749 §5.2 allows in `error_description`.
 #[cfg(test)]
-fn is_rfc6749_description(text: &str) -> bool {
+pub(super) fn is_rfc6749_description(text: &str) -> bool {
     text.bytes().all(|b| {
         (0x20..=0x21).contains(&b) || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b)
     })
-}
-
-impl IntoResponse for OAuthError {
-    fn into_response(self) -> Response {
-        let body = serde_json::json!({ "error": self.error, "error_description": error_description(&self.description) });
-        let mut resp = (self.status, axum::Json(body)).into_response();
-        let h = resp.headers_mut();
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            h.insert(
-                header::RETRY_AFTER,
-                HeaderValue::from_static(crate::error::RETRY_AFTER_SECONDS),
-            );
-        }
-        if self.basic_challenge {
-            h.insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"hms-ach\", charset=\"UTF-8\""),
-            );
-        }
-        resp
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -197,18 +218,5 @@ mod tests {
         );
         assert_eq!(error_description("line\nbreak\u{0}"), "line break?");
         assert_eq!(error_description("plain text stays"), "plain text stays");
-    }
-
-    #[tokio::test]
-    async fn every_oauth_error_response_is_sanitised() {
-        let e = OAuthError::invalid_request("bad \"value\" §4 \u{202E}evil");
-        let resp = e.into_response();
-        let bytes = http_body_util::BodyExt::collect(resp.into_body())
-            .await
-            .unwrap()
-            .to_bytes();
-        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-        let d = v["error_description"].as_str().unwrap();
-        assert!(is_rfc6749_description(d), "{d:?}");
     }
 }

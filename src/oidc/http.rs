@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use super::resource::{self, BearerError};
-use super::{OAuthError, TokenRequest};
+use super::{OidcError, TokenRequest};
 use crate::AppState;
 
 pub(super) fn router() -> Router<AppState> {
@@ -32,14 +32,14 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
 }
 
 /// RFC 6749 §3.2 and RFC 7662 §2.1: back-channel requests are form-encoded.
-fn require_form(headers: &HeaderMap) -> Result<(), OAuthError> {
+fn require_form(headers: &HeaderMap) -> Result<(), OidcError> {
     let ct = header_str(headers, header::CONTENT_TYPE)
         .unwrap_or("")
         .to_ascii_lowercase();
     if ct.starts_with("application/x-www-form-urlencoded") {
         Ok(())
     } else {
-        Err(OAuthError::invalid_request(
+        Err(OidcError::invalid_request(
             "send the parameters as application/x-www-form-urlencoded (RFC 6749 §3.2)",
         ))
     }

@@ -189,7 +189,7 @@ pub async fn verify_access_token(
     if claims.cnf.is_some() {
         return Err("the token is DPoP-bound; this API takes Bearer tokens".into());
     }
-    match super::grants::revoked_jti(app.store(), &format!("revoked:{}", claims.jti)).await {
+    match super::grants_repo::revoked_jti(app.store(), &format!("revoked:{}", claims.jti)).await {
         Ok(false) => Ok(claims),
         Ok(true) => Err("the token has been revoked".into()),
         Err(e) => Err(TokenRejection::Unchecked(e)),

@@ -4,13 +4,13 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
-use ring::aead;
-use ring::rand::{SecureRandom, SystemRandom};
+use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, KeyPair, RsaKeyPair};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{KeyError, MasterKey};
+use super::KeyError;
+use crate::crypto::{self, MasterKey};
 use crate::store::{self, Store, StoreError};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -176,46 +176,20 @@ pub(super) fn generate(alg: Alg) -> Result<(Vec<u8>, Verifier), KeyError> {
     }
 }
 
-pub(crate) fn encrypt(master: &MasterKey, kid: &str, plain: &[u8]) -> Result<String, KeyError> {
-    let rng = SystemRandom::new();
-    let key = aead::LessSafeKey::new(
-        aead::UnboundKey::new(&aead::AES_256_GCM, master.key_encryption_key())
-            .map_err(|_| KeyError::Crypto("bad key".into()))?,
-    );
-    let mut nonce = [0u8; 12];
-    rng.fill(&mut nonce)
-        .map_err(|_| KeyError::Crypto("no randomness".into()))?;
-    let mut buf = plain.to_vec();
-    key.seal_in_place_append_tag(
-        aead::Nonce::assume_unique_for_key(nonce),
-        aead::Aad::from(kid.as_bytes()),
-        &mut buf,
-    )
-    .map_err(|_| KeyError::Crypto("encryption failed".into()))?;
-    let mut out = nonce.to_vec();
-    out.extend_from_slice(&buf);
-    Ok(B64.encode(out))
+/// A private signing key sealed under the master key, bound to its kid.
+pub(super) fn encrypt(master: &MasterKey, kid: &str, plain: &[u8]) -> Result<String, KeyError> {
+    crypto::seal(master, kid, plain).map_err(|e| KeyError::Crypto(e.to_string()))
 }
 
-pub(crate) fn decrypt(master: &MasterKey, kid: &str, sealed: &str) -> Result<Vec<u8>, KeyError> {
-    let wrong = || KeyError::WrongMasterKey {
-        kid: kid.to_string(),
-    };
-    let raw = B64.decode(sealed).map_err(|_| wrong())?;
-    if raw.len() < 12 + 16 {
-        return Err(wrong());
-    }
-    let (nonce, body) = raw.split_at(12);
-    let key = aead::LessSafeKey::new(
-        aead::UnboundKey::new(&aead::AES_256_GCM, master.key_encryption_key())
-            .map_err(|_| KeyError::Crypto("bad key".into()))?,
-    );
-    let nonce = aead::Nonce::try_assume_unique_for_key(nonce).map_err(|_| wrong())?;
-    let mut buf = body.to_vec();
-    let plain = key
-        .open_in_place(nonce, aead::Aad::from(kid.as_bytes()), &mut buf)
-        .map_err(|_| wrong())?;
-    Ok(plain.to_vec())
+/// The private key sealed for `kid`; a key that does not open names the master key
+/// as the likely cause (the database was set up with another one).
+pub(super) fn decrypt(master: &MasterKey, kid: &str, sealed: &str) -> Result<Vec<u8>, KeyError> {
+    crypto::open(master, kid, sealed).map_err(|e| match e {
+        crypto::SealError::WrongKey => KeyError::WrongMasterKey {
+            kid: kid.to_string(),
+        },
+        crypto::SealError::Failed(_) => KeyError::Crypto(e.to_string()),
+    })
 }
 
 /// Creates an active key for each algorithm that has none. Returns the kids created.
@@ -259,7 +233,7 @@ pub async fn ensure_keys(
         }
         crate::audit::record(
             &mut tx,
-            store.audit_key(),
+            master.audit_key(),
             now_ms,
             &crate::audit::Origin::system("keys"),
             crate::audit::Entry {

@@ -10,7 +10,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use super::OAuthError;
+use super::OidcError;
 use crate::clock::Clock;
 use crate::store::{self, params, Batcher, Store, StoreError};
 
@@ -46,12 +46,12 @@ impl LivenessChecker {
     }
 
     /// The token's `jti` is not revoked and its grant, if any, still stands.
-    pub async fn is_live(&self, jti: &str, grant_id: Option<&str>) -> Result<bool, OAuthError> {
+    pub async fn is_live(&self, jti: &str, grant_id: Option<&str>) -> Result<bool, OidcError> {
         let check = Check {
             revoked_key: format!("revoked:{jti}"),
             grant_id: grant_id.map(str::to_string),
         };
-        self.0.call(check).await.map_err(OAuthError::server_error)
+        self.0.call(check).await.map_err(OidcError::server_error)
     }
 }
 
@@ -78,7 +78,7 @@ async fn check_batch(
         sql.push_str(&format!(
             " UNION ALL SELECT 'g' AS kind, g.id AS id FROM grants g WHERE g.id IN ({}) AND {}",
             params(2 + keys.len(), grants.len()),
-            super::grants::LIVE_GRANT
+            super::grants_repo::LIVE_GRANT
         ));
     }
     let mut q = sqlx::query(&sql).persistent(false).bind(now);

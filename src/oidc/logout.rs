@@ -4,7 +4,7 @@
 
 use super::jwt;
 use super::keys::Alg;
-use super::OAuthError;
+use super::OidcError;
 use crate::audit::{self, Entry, Origin, Outcome};
 use crate::AppState;
 
@@ -15,18 +15,14 @@ pub async fn sign_out(
     person_id: &str,
     session: Option<&str>,
     origin: &Origin,
-) -> Result<usize, OAuthError> {
+) -> Result<usize, OidcError> {
     let now = app.clock().now_ms();
-    let mut tx = app
-        .store()
-        .begin()
-        .await
-        .map_err(OAuthError::server_error)?;
+    let mut tx = app.store().begin().await.map_err(OidcError::server_error)?;
     let ended: Vec<String> = match session {
         Some(id) => {
             if crate::authn::end_session(&mut tx, id, now)
                 .await
-                .map_err(OAuthError::server_error)?
+                .map_err(OidcError::server_error)?
             {
                 vec![id.to_string()]
             } else {
@@ -35,16 +31,16 @@ pub async fn sign_out(
         }
         None => crate::authn::end_all_sessions(&mut tx, person_id, now)
             .await
-            .map_err(OAuthError::server_error)?,
+            .map_err(OidcError::server_error)?,
     };
     for sid in &ended {
-        let clients = super::grants::revoke_session_grants(&mut tx, sid, now).await?;
+        let clients = super::grants_repo::revoke_session_grants(&mut tx, sid, now).await?;
         for client_id in clients {
             let Some(client) = app
                 .clients()
                 .get(app.store(), &client_id, now)
                 .await
-                .map_err(OAuthError::server_error)?
+                .map_err(OidcError::server_error)?
             else {
                 continue;
             };
@@ -60,13 +56,13 @@ pub async fn sign_out(
                 .bind(now)
                 .execute(&mut *tx)
                 .await
-                .map_err(OAuthError::server_error)?;
+                .map_err(OidcError::server_error)?;
         }
     }
     if !ended.is_empty() {
         audit::record(
             &mut tx,
-            app.store().audit_key(),
+            app.audit_key(),
             now,
             origin,
             Entry {
@@ -78,9 +74,9 @@ pub async fn sign_out(
             },
         )
         .await
-        .map_err(OAuthError::server_error)?;
+        .map_err(OidcError::server_error)?;
     }
-    tx.commit().await.map_err(OAuthError::server_error)?;
+    tx.commit().await.map_err(OidcError::server_error)?;
     Ok(ended.len())
 }
 
@@ -91,20 +87,20 @@ fn logout_token(
     client_id: &str,
     sub: &str,
     sid: &str,
-) -> Result<String, OAuthError> {
+) -> Result<String, OidcError> {
     let now = app.clock().now_secs();
     let claims = serde_json::json!({
         "iss": app.issuer(), "aud": client_id, "iat": now, "exp": now + 3600, "jti": crate::store::new_id(),
         "sub": sub, "sid": sid, "events": { "http://schemas.openid.net/event/backchannel-logout": {} },
     });
     let alg = Alg::Rs256;
-    let signer = app.keys().signer(alg).map_err(OAuthError::server_error)?;
-    jwt::sign(&signer, "logout+jwt", &claims).map_err(OAuthError::server_error)
+    let signer = app.keys().signer(alg).map_err(OidcError::server_error)?;
+    jwt::sign(&signer, "logout+jwt", &claims).map_err(OidcError::server_error)
 }
 
 /// Delivers due back-channel logout tokens: POST `logout_token=…` (§2.5), retried
 /// with backoff (1 min, 2, 4 … up to 5 attempts) on errors and non-2xx answers.
-pub async fn deliver_logouts(app: &AppState, http: &reqwest::Client) -> Result<usize, OAuthError> {
+pub async fn deliver_logouts(app: &AppState, http: &reqwest::Client) -> Result<usize, OidcError> {
     let now = app.clock().now_ms();
     // Claim a batch by pushing its next attempt out: another replica skips it.
     let due: Vec<(String, String, String, i64)> = sqlx::query_as(
@@ -113,7 +109,7 @@ pub async fn deliver_logouts(app: &AppState, http: &reqwest::Client) -> Result<u
     .bind(now)
     .fetch_all(app.store().reader())
     .await
-    .map_err(OAuthError::server_error)?;
+    .map_err(OidcError::server_error)?;
     let mut delivered = 0;
     for (id, uri, token, attempts) in due {
         let claimed = sqlx::query("UPDATE logout_deliveries SET next_attempt_at = $1 WHERE id = $2 AND next_attempt_at <= $3 AND delivered_at IS NULL")
@@ -122,7 +118,7 @@ pub async fn deliver_logouts(app: &AppState, http: &reqwest::Client) -> Result<u
             .bind(now)
             .execute(app.store().writer())
             .await
-            .map_err(OAuthError::server_error)?;
+            .map_err(OidcError::server_error)?;
         if claimed.rows_affected() != 1 {
             continue;
         }
@@ -149,7 +145,7 @@ pub async fn deliver_logouts(app: &AppState, http: &reqwest::Client) -> Result<u
                 .bind(&id)
                 .execute(app.store().writer())
                 .await
-                .map_err(OAuthError::server_error)?;
+                .map_err(OidcError::server_error)?;
             }
             Err(why) => {
                 let attempts = attempts + 1;
@@ -168,7 +164,7 @@ pub async fn deliver_logouts(app: &AppState, http: &reqwest::Client) -> Result<u
                     .bind(&id)
                     .execute(app.store().writer())
                     .await
-                    .map_err(OAuthError::server_error)?;
+                    .map_err(OidcError::server_error)?;
             }
         }
     }

@@ -16,14 +16,15 @@ mod discovery;
 mod dpop;
 mod end_session;
 mod error;
+mod error_response;
 mod grants;
+mod grants_repo;
 mod http;
 mod id_token_hint;
 mod jwt;
 mod keys;
 mod liveness;
 mod logout;
-mod master_key;
 mod par;
 mod pkce;
 mod refresh;
@@ -44,21 +45,18 @@ pub(crate) use authorize_http::{continue_oidc, go, respond};
 pub use claims::live_roles;
 pub use client_cache::ClientCache;
 pub use clients::{
-    create_client, delete_client, list_clients, random_token, rotate_secret, Client, ClientView,
-    NewClient,
+    create_client, delete_client, list_clients, rotate_secret, Client, ClientView, NewClient,
 };
 pub use consent::{granted_scopes, list_consents, remember_consent, revoke_consent, ConsentView};
-pub use error::{error_description, ClientError, KeyError, OAuthError};
+pub use error::{error_description, ClientError, KeyError, OAuthCode, OidcError};
+pub use error_response::OAuthError;
 pub use grants::move_session_grants;
 pub use id_token_hint::{verify_id_token_hint, Hint};
 pub use jwt::{at_hash, sign as sign_jwt, verify_access_token, AccessClaims, TokenRejection};
 pub use keys::Alg;
-/// AES-256-GCM under the master key, bound to a label (also seals the SAML SP key).
-pub(crate) use keys::{decrypt as open_secret, encrypt as seal_secret};
 pub use keys::{ensure_keys, load_keyring, KeyRing};
 pub use liveness::LivenessChecker;
 pub use logout::{deliver_logouts, sign_out};
-pub use master_key::MasterKey;
 pub use refresh_writer::RefreshWriter;
 pub use registration::{ClientSettings, OIDC_SCOPES, SUPPORTED_GRANTS};
 pub use requests::{

@@ -3,19 +3,19 @@
 use super::authorize::{validate_request, AuthorizeError};
 use super::client_auth::{authenticate_client, Form};
 use super::requests::{save_request, PAR_PREFIX};
-use super::OAuthError;
+use super::{OAuthCode, OidcError};
 use crate::AppState;
 
 pub async fn push(
     app: &AppState,
     body: &[u8],
     authorization: Option<&str>,
-) -> Result<(String, i64), OAuthError> {
+) -> Result<(String, i64), OidcError> {
     let form = Form::parse(body)?;
     let endpoint = format!("{}/oauth2/par", app.issuer());
     let client = authenticate_client(app, &form, authorization, &endpoint).await?;
     if form.get("request_uri").is_some() {
-        return Err(OAuthError::invalid_request(
+        return Err(OidcError::invalid_request(
             "request_uri must not be pushed (RFC 9126 §2.1)",
         ));
     }
@@ -36,7 +36,7 @@ pub async fn push(
     let (req, _) = match validate_request(app, &params).await {
         Ok(ok) => ok,
         // §2.3: errors are answered to the client directly, as JSON.
-        Err(AuthorizeError::Page(m)) => return Err(OAuthError::invalid_request(m)),
+        Err(AuthorizeError::Page(m)) => return Err(OidcError::invalid_request(m)),
         Err(AuthorizeError::Redirect(r)) => {
             let get = |k: &str| {
                 r.params
@@ -46,15 +46,15 @@ pub async fn push(
                     .unwrap_or_default()
             };
             let code = match get("error").as_str() {
-                "invalid_scope" => "invalid_scope",
-                "unsupported_response_type" => "unsupported_response_type",
-                _ => "invalid_request",
+                "invalid_scope" => OAuthCode::InvalidScope,
+                "unsupported_response_type" => OAuthCode::UnsupportedResponseType,
+                _ => OAuthCode::InvalidRequest,
             };
-            return Err(OAuthError::new_public(code, get("error_description")));
+            return Err(OidcError::with_code(code, get("error_description")));
         }
     };
     if req.client_id != client.id {
-        return Err(OAuthError::invalid_request(
+        return Err(OidcError::invalid_request(
             "client_id differs from the authenticated client",
         ));
     }

@@ -19,10 +19,9 @@ pub fn valid_verifier(v: &str) -> bool {
 
 /// §4.6: BASE64URL(SHA256(verifier)) == challenge, compared in constant time.
 pub fn verifier_matches(verifier: &str, challenge: &str) -> bool {
-    use subtle::ConstantTimeEq;
     let digest = ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes());
     let computed = B64.encode(digest.as_ref());
-    computed.len() == challenge.len() && bool::from(computed.as_bytes().ct_eq(challenge.as_bytes()))
+    crate::crypto::constant_time_eq(computed.as_bytes(), challenge.as_bytes())
 }
 
 #[cfg(test)]

@@ -11,10 +11,10 @@
 use std::sync::OnceLock;
 
 use super::client_auth::Form;
-use super::grants::{self, Grant};
+use super::grants_repo::{self as grants, Grant};
 use super::refresh_writer::{Rotation, Successor};
 use super::token::{parse_scope, refresh_ttl_seconds, respond, TokenResponse};
-use super::{Client, OAuthError};
+use super::{Client, OidcError};
 use crate::authn::mfa::{self, Assurance};
 use crate::store;
 use crate::AppState;
@@ -86,18 +86,18 @@ pub async fn read_refresh(
     app: &AppState,
     digest: &str,
     now: i64,
-) -> Result<Option<RefreshState>, OAuthError> {
+) -> Result<Option<RefreshState>, OidcError> {
     let row = sqlx::query(read_sql())
         .bind(digest)
         .bind(now)
         .fetch_optional(app.store().reader())
         .await
-        .map_err(OAuthError::server_error)?;
+        .map_err(OidcError::server_error)?;
     let Some(r) = row else { return Ok(None) };
-    let get_i64 = |c: &str| store::get::<Option<i64>>(&r, c).map_err(OAuthError::server_error);
+    let get_i64 = |c: &str| store::get::<Option<i64>>(&r, c).map_err(OidcError::server_error);
     Ok(Some(RefreshState {
         grant: grants::grant_from_row(&r)?,
-        person: crate::directory::person_from_row(&r, "p_").map_err(OAuthError::server_error)?,
+        person: crate::directory::person_from_row(&r, "p_").map_err(OidcError::server_error)?,
         used: get_i64("refresh_used_at")?.is_some(),
         expires_at_ms: get_i64("refresh_expires_at")?.unwrap_or(0),
         session_live: get_i64("session_live")?.unwrap_or(0) > 0,
@@ -113,16 +113,16 @@ pub(super) async fn refresh_grant(
     client: &Client,
     form: &Form,
     jkt: Option<String>,
-) -> Result<TokenResponse, OAuthError> {
+) -> Result<TokenResponse, OidcError> {
     let token = form
         .get("refresh_token")
-        .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
+        .ok_or_else(|| OidcError::invalid_request("refresh_token is missing"))?;
     let now = app.clock().now_ms();
     let digest = app.master_key().digest_secret(token);
     let state = match read_refresh(app, &digest, now).await? {
         Some(s) if s.usable(now) => s,
         Some(s) if s.grant.client_id != client.id => {
-            return Err(OAuthError::invalid_grant(
+            return Err(OidcError::invalid_grant(
                 "the refresh token was issued to another client",
             ))
         }
@@ -133,24 +133,24 @@ pub(super) async fn refresh_grant(
                 && s.grant.session_id.is_some()
                 && !s.session_live =>
         {
-            return Err(OAuthError::invalid_grant(SIGNED_OUT))
+            return Err(OidcError::invalid_grant(SIGNED_OUT))
         }
         _ => return Err(refresh_refused(app, client, &digest, now).await),
     };
     // Refused before anything is written: another client cannot burn this client's token.
     if state.grant.client_id != client.id {
-        return Err(OAuthError::invalid_grant(
+        return Err(OidcError::invalid_grant(
             "the refresh token was issued to another client",
         ));
     }
     if state.grant.dpop_jkt.is_some() && state.grant.dpop_jkt != jkt {
-        return Err(OAuthError::invalid_grant(
+        return Err(OidcError::invalid_grant(
             "the refresh token is bound to another DPoP key (RFC 9449 §5)",
         ));
     }
     // After the sender checks: only the token's holder learns the policy changed.
     if !state.meets_mfa_policy(app, client) {
-        return Err(OAuthError::invalid_grant(
+        return Err(OidcError::invalid_grant(
             "this account or app now requires a second factor; sign in again",
         ));
     }
@@ -159,14 +159,14 @@ pub(super) async fn refresh_grant(
         // §6: a narrower scope is allowed, a wider one is not.
         let asked = parse_scope(raw)?;
         if let Some(bad) = asked.iter().find(|s| !grant.scopes.iter().any(|g| g == *s)) {
-            return Err(OAuthError::invalid_scope(format!(
+            return Err(OidcError::invalid_scope(format!(
                 "the scope {bad} was not granted"
             )));
         }
         grant.scopes = asked.into_iter().map(str::to_string).collect();
     }
     let (refresh, successor) = if client.has_grant("refresh_token") {
-        let token = super::random_token(32);
+        let token = crate::crypto::random_token(32);
         let expires =
             (now + refresh_ttl_seconds(app, client, &grant) * 1000).min(grant.expires_at_ms);
         let successor = Successor {
@@ -195,10 +195,10 @@ pub(super) async fn refresh_grant(
 
 /// Why a refresh token was refused. A spent token presented again by its own client
 /// is a reuse: someone holds a copy, so the whole family is revoked (RFC 9700 §4.14.2).
-async fn refresh_refused(app: &AppState, client: &Client, digest: &str, now: i64) -> OAuthError {
-    let invalid = || OAuthError::invalid_grant("the refresh token is not valid");
+async fn refresh_refused(app: &AppState, client: &Client, digest: &str, now: i64) -> OidcError {
+    let invalid = || OidcError::invalid_grant("the refresh token is not valid");
     let Ok(mut tx) = app.store().begin().await else {
-        return OAuthError::server_error("the database is unavailable");
+        return OidcError::server_error("the database is unavailable");
     };
     let Ok(Some(row)) = grants::take_refresh(&mut tx, digest, now, false).await else {
         return invalid();
@@ -207,27 +207,27 @@ async fn refresh_refused(app: &AppState, client: &Client, digest: &str, now: i64
         return invalid();
     };
     if grant.client_id != client.id {
-        return OAuthError::invalid_grant("the refresh token was issued to another client");
+        return OidcError::invalid_grant("the refresh token was issued to another client");
     }
     if row.used && !grant.revoked {
         if let Err(e) = grants::revoke_grant(&mut tx, &grant.id, now, "refresh token reused").await
         {
-            return e;
+            return e.into();
         }
         if let Err(e) = tx.commit().await {
-            return OAuthError::server_error(e);
+            return OidcError::server_error(e);
         }
         crate::ops::metrics::oidc_event("refresh_reuse");
         tracing::warn!(client_id = %client.id, "refresh token reused; its family is revoked");
-        return OAuthError::invalid_grant(
+        return OidcError::invalid_grant(
             "the refresh token was already used; the whole token family is now revoked",
         );
     }
     if grant.revoked || row.used {
-        return OAuthError::invalid_grant("the refresh token has been revoked");
+        return OidcError::invalid_grant("the refresh token has been revoked");
     }
     if row.expires_at_ms <= now || grant.expires_at_ms <= now {
-        return OAuthError::invalid_grant("the refresh token has expired");
+        return OidcError::invalid_grant("the refresh token has expired");
     }
-    OAuthError::invalid_grant(SIGNED_OUT)
+    OidcError::invalid_grant(SIGNED_OUT)
 }

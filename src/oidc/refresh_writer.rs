@@ -18,7 +18,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use super::OAuthError;
+use super::OidcError;
 use crate::clock::Clock;
 use crate::store::{params, Batcher, Store, StoreError};
 
@@ -63,11 +63,8 @@ impl RefreshWriter {
 
     /// Spends the old token and stores the new one; `false` when the old token was
     /// no longer live at commit time (nothing was written for this rotation).
-    pub async fn rotate(&self, rotation: Rotation) -> Result<bool, OAuthError> {
-        self.0
-            .call(rotation)
-            .await
-            .map_err(OAuthError::server_error)
+    pub async fn rotate(&self, rotation: Rotation) -> Result<bool, OidcError> {
+        self.0.call(rotation).await.map_err(OidcError::server_error)
     }
 }
 
@@ -84,7 +81,7 @@ async fn write_batch(store: &Store, now: i64, jobs: &[Rotation]) -> Result<Vec<b
          AND EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id AND {}) \
          RETURNING token_digest",
         params(2, digests.len()),
-        super::grants::LIVE_GRANT
+        super::grants_repo::LIVE_GRANT
     );
     let mut tx = store.begin().await?;
     let mut q = sqlx::query_scalar::<_, String>(&spend)

@@ -8,7 +8,7 @@
 //! `/login` and `/consent` URLs) can neither finish nor change it.
 
 use super::authorize::AuthRequest;
-use super::OAuthError;
+use super::OidcError;
 use crate::AppState;
 
 /// The `request_uri` prefix of pushed requests (RFC 9126 §2.2).
@@ -21,7 +21,7 @@ pub async fn save_request(
     app: &AppState,
     req: &AuthRequest,
     pushed: bool,
-) -> Result<String, OAuthError> {
+) -> Result<String, OidcError> {
     insert_request(app, req, pushed, None).await
 }
 
@@ -30,7 +30,7 @@ pub async fn save_bound_request(
     app: &AppState,
     req: &AuthRequest,
     binding: &str,
-) -> Result<String, OAuthError> {
+) -> Result<String, OidcError> {
     let digest = binding_digest(app, binding);
     insert_request(app, req, false, Some(&digest)).await
 }
@@ -46,7 +46,7 @@ async fn insert_request(
     req: &AuthRequest,
     pushed: bool,
     browser_digest: Option<&str>,
-) -> Result<String, OAuthError> {
+) -> Result<String, OidcError> {
     let now = app.clock().now_ms();
     let cfg = &app.config().oauth;
     let ttl = if pushed {
@@ -54,24 +54,20 @@ async fn insert_request(
     } else {
         cfg.auth_request_ttl_seconds
     };
-    let handle = super::random_token(24);
-    let mut tx = app
-        .store()
-        .begin()
-        .await
-        .map_err(OAuthError::server_error)?;
+    let handle = crate::crypto::random_token(24);
+    let mut tx = app.store().begin().await.map_err(OidcError::server_error)?;
     sqlx::query("INSERT INTO auth_requests (id, client_id, params, pushed, created_at, expires_at, browser_digest) VALUES ($1, $2, $3, $4, $5, $6, $7)")
         .bind(app.master_key().digest_secret(&handle))
         .bind(&req.client_id)
-        .bind(serde_json::to_string(req).map_err(OAuthError::server_error)?)
+        .bind(serde_json::to_string(req).map_err(OidcError::server_error)?)
         .bind(i64::from(pushed))
         .bind(now)
         .bind(now + ttl * 1000)
         .bind(browser_digest)
         .execute(&mut *tx)
         .await
-        .map_err(OAuthError::server_error)?;
-    tx.commit().await.map_err(OAuthError::server_error)?;
+        .map_err(OidcError::server_error)?;
+    tx.commit().await.map_err(OidcError::server_error)?;
     Ok(handle)
 }
 
@@ -82,7 +78,7 @@ pub async fn load_request(
     app: &AppState,
     handle: &str,
     pushed: bool,
-) -> Result<Option<AuthRequest>, OAuthError> {
+) -> Result<Option<AuthRequest>, OidcError> {
     if handle.is_empty() || handle.len() > 100 {
         return Ok(None);
     }
@@ -105,8 +101,8 @@ pub async fn load_request(
         .bind(now)
         .fetch_optional(pool)
         .await
-        .map_err(OAuthError::server_error)?;
-    row.map(|text| serde_json::from_str(&text).map_err(OAuthError::server_error))
+        .map_err(OidcError::server_error)?;
+    row.map(|text| serde_json::from_str(&text).map_err(OidcError::server_error))
         .transpose()
 }
 
@@ -127,7 +123,7 @@ pub async fn load_bound_request(
     app: &AppState,
     handle: &str,
     binding: Option<&str>,
-) -> Result<BoundRequest, OAuthError> {
+) -> Result<BoundRequest, OidcError> {
     if handle.is_empty() || handle.len() > 100 {
         return Ok(BoundRequest::Gone);
     }
@@ -138,34 +134,27 @@ pub async fn load_bound_request(
     .bind(app.clock().now_ms())
     .fetch_optional(app.store().reader())
     .await
-    .map_err(OAuthError::server_error)?;
+    .map_err(OidcError::server_error)?;
     let Some((params, stored)) = row else {
         return Ok(BoundRequest::Gone);
     };
     let ours = match (binding, stored.as_deref()) {
         (Some(b), Some(stored)) => {
-            use subtle::ConstantTimeEq;
-            let presented = binding_digest(app, b);
-            presented.len() == stored.len()
-                && bool::from(presented.as_bytes().ct_eq(stored.as_bytes()))
+            crate::crypto::constant_time_eq(binding_digest(app, b).as_bytes(), stored.as_bytes())
         }
         _ => false,
     };
     if !ours {
         return Ok(BoundRequest::OtherBrowser);
     }
-    let req = serde_json::from_str(&params).map_err(OAuthError::server_error)?;
+    let req = serde_json::from_str(&params).map_err(OidcError::server_error)?;
     Ok(BoundRequest::Found(Box::new(req)))
 }
 
 /// Binds a request saved unbound (see [`save_request`]) to this browser; one
 /// statement, so only the first browser to arrive gets it. False when it is gone or
 /// already bound (to this browser or another: the caller then loads it bound).
-pub async fn claim_request(
-    app: &AppState,
-    handle: &str,
-    binding: &str,
-) -> Result<bool, OAuthError> {
+pub async fn claim_request(app: &AppState, handle: &str, binding: &str) -> Result<bool, OidcError> {
     if handle.is_empty() || handle.len() > 100 {
         return Ok(false);
     }
@@ -177,7 +166,7 @@ pub async fn claim_request(
     .bind(app.clock().now_ms())
     .execute(app.store().writer())
     .await
-    .map_err(OAuthError::server_error)?;
+    .map_err(OidcError::server_error)?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -185,21 +174,21 @@ pub async fn update_request(
     app: &AppState,
     handle: &str,
     req: &AuthRequest,
-) -> Result<(), OAuthError> {
+) -> Result<(), OidcError> {
     sqlx::query("UPDATE auth_requests SET params = $1 WHERE id = $2")
-        .bind(serde_json::to_string(req).map_err(OAuthError::server_error)?)
+        .bind(serde_json::to_string(req).map_err(OidcError::server_error)?)
         .bind(app.master_key().digest_secret(handle))
         .execute(app.store().writer())
         .await
-        .map_err(OAuthError::server_error)?;
+        .map_err(OidcError::server_error)?;
     Ok(())
 }
 
-pub async fn drop_request(app: &AppState, handle: &str) -> Result<(), OAuthError> {
+pub async fn drop_request(app: &AppState, handle: &str) -> Result<(), OidcError> {
     sqlx::query("DELETE FROM auth_requests WHERE id = $1")
         .bind(app.master_key().digest_secret(handle))
         .execute(app.store().writer())
         .await
-        .map_err(OAuthError::server_error)?;
+        .map_err(OidcError::server_error)?;
     Ok(())
 }

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value};
 
 use super::client_auth::{authenticate_client, Form};
-use super::grants;
+use super::grants_repo as grants;
 use super::jwt::{self, AccessClaims};
-use super::OAuthError;
+use super::OidcError;
 use crate::AppState;
 
 /// The audience of access tokens issued to people (they are for UserInfo; the admin
@@ -73,7 +73,7 @@ async fn live_access_token(
     app: &AppState,
     token: &str,
     audiences: &[&str],
-) -> Result<Option<Arc<AccessClaims>>, OAuthError> {
+) -> Result<Option<Arc<AccessClaims>>, OidcError> {
     let Some(claims) = verify_any(app, token, audiences).await else {
         return Ok(None);
     };
@@ -89,7 +89,7 @@ async fn live_access_token(
         .clients()
         .get(app.store(), &claims.client_id, app.clock().now_ms())
         .await
-        .map_err(OAuthError::server_error)?;
+        .map_err(OidcError::server_error)?;
     if !client.is_some_and(|c| c.enabled) {
         return Ok(None);
     }
@@ -132,9 +132,9 @@ pub async fn userinfo(
     };
     // The token could not be checked (the database did not answer): that says
     // nothing about the token, so never `invalid_token`.
-    let server = |e: OAuthError| BearerError {
+    let server = |e: OidcError| BearerError {
         scheme,
-        error: if e.status == axum::http::StatusCode::SERVICE_UNAVAILABLE {
+        error: if e.code == super::OAuthCode::TemporarilyUnavailable {
             "temporarily_unavailable"
         } else {
             "server_error"
@@ -196,7 +196,7 @@ pub async fn userinfo(
         Err(crate::directory::DirectoryError::NotFound { .. }) => {
             return Err(invalid_token(scheme, "the person no longer exists"))
         }
-        Err(e) => return Err(server(OAuthError::server_error(e))),
+        Err(e) => return Err(server(OidcError::server_error(e))),
     };
     if person.status != "active" {
         return Err(invalid_token(scheme, "the account is no longer active"));
@@ -205,7 +205,7 @@ pub async fn userinfo(
         .clients()
         .get(app.store(), &claims.client_id, app.clock().now_ms())
         .await
-        .map_err(|e| server(OAuthError::server_error(e)))?
+        .map_err(|e| server(OidcError::server_error(e)))?
         .ok_or_else(|| invalid_token(scheme, "the client no longer exists"))?;
     let mut out =
         super::claims::person_claims(app, &person, &scopes, &client, &claims.userinfo_claims)
@@ -220,13 +220,13 @@ pub async fn introspect(
     app: &AppState,
     body: &[u8],
     authorization: Option<&str>,
-) -> Result<Value, OAuthError> {
+) -> Result<Value, OidcError> {
     let form = Form::parse(body)?;
     let endpoint = format!("{}/oauth2/introspect", app.issuer());
     let client = authenticate_client(app, &form, authorization, &endpoint).await?;
     let token = form
         .get("token")
-        .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
+        .ok_or_else(|| OidcError::invalid_request("token is missing"))?;
     let inactive = json!({ "active": false });
     let may_see = |owner: &str| owner == client.id || client.settings.introspect_any;
     let api = app.api_audience().to_string();
@@ -265,7 +265,7 @@ pub async fn introspect(
         .clients()
         .get(app.store(), &grant.client_id, now)
         .await
-        .map_err(OAuthError::server_error)?
+        .map_err(OidcError::server_error)?
         .is_some_and(|c| c.enabled && state.meets_mfa_policy(app, &c));
     if !usable {
         return Ok(inactive);
@@ -283,17 +283,16 @@ pub async fn revoke(
     app: &AppState,
     body: &[u8],
     authorization: Option<&str>,
-) -> Result<(), OAuthError> {
+) -> Result<(), OidcError> {
     let form = Form::parse(body)?;
     let endpoint = format!("{}/oauth2/revoke", app.issuer());
     let client = authenticate_client(app, &form, authorization, &endpoint).await?;
     let token = form
         .get("token")
-        .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
+        .ok_or_else(|| OidcError::invalid_request("token is missing"))?;
     if let Some(hint) = form.get("token_type_hint") {
         if !matches!(hint, "access_token" | "refresh_token") {
-            return Err(OAuthError::new_public(
-                "unsupported_token_type",
+            return Err(OidcError::unsupported_token_type(
                 "token_type_hint must be access_token or refresh_token (RFC 7009 §2.2.1)",
             ));
         }
@@ -306,16 +305,17 @@ pub async fn revoke(
             .await
             .filter(|c| c.client_id == client.id)
         {
-            grants::use_jti(app, &format!("revoked:{}", c.jti), (c.exp + 60) * 1000).await?;
+            grants::use_jti(
+                app.store(),
+                &format!("revoked:{}", c.jti),
+                (c.exp + 60) * 1000,
+            )
+            .await?;
             crate::ops::metrics::oidc_event("access_token_revoked");
         }
         return Ok(());
     }
-    let mut tx = app
-        .store()
-        .begin()
-        .await
-        .map_err(OAuthError::server_error)?;
+    let mut tx = app.store().begin().await.map_err(OidcError::server_error)?;
     if let Some(row) =
         grants::take_refresh(&mut tx, &app.master_key().digest_secret(token), now, false).await?
     {
@@ -327,6 +327,6 @@ pub async fn revoke(
             crate::ops::metrics::oidc_event("refresh_token_revoked");
         }
     }
-    tx.commit().await.map_err(OAuthError::server_error)?;
+    tx.commit().await.map_err(OidcError::server_error)?;
     Ok(())
 }

@@ -4,8 +4,9 @@
 //! still published until every token it signed has expired, then deleted.
 
 use super::keys::{encrypt, generate, public_jwk, Alg};
-use super::{KeyError, MasterKey};
+use super::KeyError;
 use crate::audit::{self, Entry, Origin, Outcome};
+use crate::crypto::MasterKey;
 use crate::store::{Store, StoreError};
 
 /// Creates a `next` key for each algorithm that has none; returns (kid, alg, activate_at).
@@ -54,7 +55,7 @@ pub async fn rotate_keys(
             Err(StoreError::Duplicate(_)) => return Ok(Vec::new()),
             Err(e) => return Err(e.into()),
         }
-        audit::record(&mut tx, store.audit_key(), now_ms, origin, Entry {
+        audit::record(&mut tx, master.audit_key(), now_ms, origin, Entry {
             action: "keys.rotate",
             outcome: Outcome::Success,
             target_kind: "signing_key",

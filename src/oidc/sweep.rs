@@ -2,12 +2,12 @@
 //! pending requests, single-use JWT ids, old sessions, finished logout deliveries
 //! and stale sign-in counters. Run by the background loop; safe on every replica.
 
-use super::OAuthError;
+use super::OidcError;
 use crate::AppState;
 
 const DAY_MS: i64 = 86_400_000;
 
-pub async fn sweep_expired(app: &AppState) -> Result<u64, OAuthError> {
+pub async fn sweep_expired(app: &AppState) -> Result<u64, OidcError> {
     let now = app.clock().now_ms();
     let window = app.config().auth.failure_window_seconds * 1000;
     let t = &app.config().auth.throttle;
@@ -41,7 +41,7 @@ pub async fn sweep_expired(app: &AppState) -> Result<u64, OAuthError> {
             .bind(cutoff)
             .execute(app.store().writer())
             .await
-            .map_err(OAuthError::server_error)?
+            .map_err(OidcError::server_error)?
             .rows_affected();
     }
     Ok(removed)

@@ -5,11 +5,11 @@
 use serde::Serialize;
 
 use super::client_auth::{authenticate_client, Form};
-use super::grants::{self, Grant};
+use super::grants_repo::{self as grants, Grant};
 use super::jwt::{self, AccessClaims};
 use super::keys::Alg;
 use super::registration::SUPPORTED_GRANTS;
-use super::{pkce, Client, OAuthError};
+use super::{pkce, Client, OidcError};
 use crate::AppState;
 
 /// A token request as received: the form parameters and the headers that matter.
@@ -33,7 +33,7 @@ pub struct TokenResponse {
 }
 
 /// Valid scope tokens (RFC 6749 §3.3: `NQCHAR`s separated by single spaces).
-pub(super) fn parse_scope(raw: &str) -> Result<Vec<&str>, OAuthError> {
+pub(super) fn parse_scope(raw: &str) -> Result<Vec<&str>, OidcError> {
     let scopes: Vec<&str> = raw.split(' ').collect();
     if scopes.iter().any(|s| {
         s.is_empty()
@@ -41,7 +41,7 @@ pub(super) fn parse_scope(raw: &str) -> Result<Vec<&str>, OAuthError> {
                 .bytes()
                 .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
     }) {
-        return Err(OAuthError::invalid_scope(
+        return Err(OidcError::invalid_scope(
             "scope must be space-separated tokens without quotes or backslashes",
         ));
     }
@@ -51,28 +51,28 @@ pub(super) fn parse_scope(raw: &str) -> Result<Vec<&str>, OAuthError> {
 pub async fn issue_token(
     app: &AppState,
     req: TokenRequest<'_>,
-) -> Result<TokenResponse, OAuthError> {
+) -> Result<TokenResponse, OidcError> {
     let form = Form::parse(req.form)?;
     let grant_type = form
         .get("grant_type")
-        .ok_or_else(|| OAuthError::invalid_request("grant_type is missing"))?;
+        .ok_or_else(|| OidcError::invalid_request("grant_type is missing"))?;
     let endpoint = format!("{}/oauth2/token", app.issuer());
     let client = authenticate_client(app, &form, req.authorization, &endpoint).await?;
     if !SUPPORTED_GRANTS.contains(&grant_type) {
-        return Err(OAuthError::unsupported_grant_type(format!(
+        return Err(OidcError::unsupported_grant_type(format!(
             "grant_type {grant_type:?} is not supported; this server supports {}",
             SUPPORTED_GRANTS.join(", ")
         )));
     }
     if !client.has_grant(grant_type) {
-        return Err(OAuthError::unauthorized_client(format!(
+        return Err(OidcError::unauthorized_client(format!(
             "this client is not registered for the {grant_type} grant"
         )));
     }
     let jkt = match req.dpop {
         Some(proof) => Some(super::dpop::check_proof(app, proof, "POST", &endpoint, None).await?),
         None if client.settings.dpop_bound_access_tokens => {
-            return Err(OAuthError::invalid_dpop_proof(
+            return Err(OidcError::invalid_dpop_proof(
                 "this client must send a DPoP proof (RFC 9449 §5)",
             ));
         }
@@ -85,7 +85,7 @@ pub async fn issue_token(
     };
     match &response {
         Ok(_) => crate::ops::metrics::token_issued(grant_type),
-        Err(e) => crate::ops::metrics::token_failed(e.error),
+        Err(e) => crate::ops::metrics::token_failed(e.code.as_str()),
     }
     response
 }
@@ -103,7 +103,7 @@ async fn client_credentials(
     client: &Client,
     form: &Form,
     jkt: Option<String>,
-) -> Result<TokenResponse, OAuthError> {
+) -> Result<TokenResponse, OidcError> {
     // §3.3: absent scope means the client's registered scopes (API scopes only).
     let granted: Vec<String> = match form.get("scope") {
         None => client
@@ -118,7 +118,7 @@ async fn client_credentials(
                 !client.scopes.iter().any(|c| c == *s)
                     || super::registration::OIDC_SCOPES.contains(s)
             }) {
-                return Err(OAuthError::invalid_scope(format!(
+                return Err(OidcError::invalid_scope(format!(
                     "the client may not request the scope {bad}"
                 )));
             }
@@ -151,8 +151,8 @@ async fn client_credentials(
     let signer = app
         .keys()
         .signer(access_alg(app))
-        .map_err(OAuthError::server_error)?;
-    let access_token = jwt::sign(&signer, "at+jwt", &claims).map_err(OAuthError::server_error)?;
+        .map_err(OidcError::server_error)?;
+    let access_token = jwt::sign(&signer, "at+jwt", &claims).map_err(OidcError::server_error)?;
     Ok(TokenResponse {
         access_token,
         token_type: if jkt.is_some() { "DPoP" } else { "Bearer" },
@@ -168,73 +168,69 @@ async fn code_grant(
     client: &Client,
     form: &Form,
     jkt: Option<String>,
-) -> Result<TokenResponse, OAuthError> {
+) -> Result<TokenResponse, OidcError> {
     let code = form
         .get("code")
-        .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
+        .ok_or_else(|| OidcError::invalid_request("code is missing"))?;
     let redirect_uri = form
         .get("redirect_uri")
-        .ok_or_else(|| OAuthError::invalid_request("redirect_uri is missing (RFC 6749 §4.1.3)"))?;
+        .ok_or_else(|| OidcError::invalid_request("redirect_uri is missing (RFC 6749 §4.1.3)"))?;
     let verifier = form.get("code_verifier");
     if verifier.is_some_and(|v| !pkce::valid_verifier(v)) {
-        return Err(OAuthError::invalid_request(
+        return Err(OidcError::invalid_request(
             "code_verifier must be 43 to 128 unreserved characters (RFC 7636 §4.1)",
         ));
     }
     let now = app.clock().now_ms();
-    let mut tx = app
-        .store()
-        .begin()
-        .await
-        .map_err(OAuthError::server_error)?;
+    let mut tx = app.store().begin().await.map_err(OidcError::server_error)?;
     let digest = app.master_key().digest_secret(code);
     let Some(row) = grants::take_code(&mut tx, &digest, now).await? else {
-        return Err(OAuthError::invalid_grant(
+        return Err(OidcError::invalid_grant(
             "the authorization code is not valid",
         ));
     };
     // Checked first: a client that does not own the code must not be able to revoke
     // its owner's grant by replaying it.
     if row.client_id != client.id {
-        return Err(OAuthError::invalid_grant(
+        return Err(OidcError::invalid_grant(
             "the authorization code was issued to another client",
         ));
     }
     if row.used {
         // RFC 6749 §4.1.2: a code used twice revokes what was issued from it.
         grants::revoke_grant(&mut tx, &row.grant_id, now, "authorization code replayed").await?;
-        tx.commit().await.map_err(OAuthError::server_error)?;
+        tx.commit().await.map_err(OidcError::server_error)?;
         crate::ops::metrics::oidc_event("code_replay");
         tracing::warn!(client_id = %client.id, "authorization code replayed; its grant is revoked");
-        return Err(OAuthError::invalid_grant(
+        return Err(OidcError::invalid_grant(
             "the authorization code was already used; every token issued from it is now revoked",
         ));
     }
     if row.expires_at_ms <= now {
-        return Err(OAuthError::invalid_grant(
+        return Err(OidcError::invalid_grant(
             "the authorization code has expired",
         ));
     }
     if row.redirect_uri != redirect_uri {
-        return Err(OAuthError::invalid_grant(
+        return Err(OidcError::invalid_grant(
             "redirect_uri differs from the one in the authorization request",
         ));
     }
     match (&row.code_challenge, verifier) {
         (Some(ch), Some(v)) if pkce::verifier_matches(v, ch) => {}
         (Some(_), Some(_)) => {
-            return Err(OAuthError::invalid_grant(
+            return Err(OidcError::invalid_grant(
                 "code_verifier does not match the code_challenge (RFC 7636 §4.6)",
             ))
         }
         (Some(_), None) => {
-            return Err(OAuthError::invalid_grant(
+            return Err(OidcError::invalid_grant(
                 "code_verifier is missing; the authorization request used PKCE",
             ))
         }
         // RFC 9700 §4.8.2: a verifier without a challenge is a downgrade attempt.
         (None, Some(_)) => {
-            return Err(OAuthError::invalid_grant(
+            return Err(OidcError::invalid_grant(
                 "code_verifier sent, but the authorization request had no code_challenge",
             ))
         }
@@ -244,12 +240,12 @@ async fn code_grant(
         .await?
         .filter(|g| !g.revoked)
     else {
-        return Err(OAuthError::invalid_grant(
+        return Err(OidcError::invalid_grant(
             "the grant behind this code was revoked",
         ));
     };
     if grant.dpop_jkt.is_some() && grant.dpop_jkt != jkt {
-        return Err(OAuthError::invalid_grant(
+        return Err(OidcError::invalid_grant(
             "the code is bound to another DPoP key (RFC 9449 §10)",
         ));
     }
@@ -262,9 +258,9 @@ async fn code_grant(
     // client's retry is not mistaken for a replay.
     let person = crate::directory::get_person_core(app.store(), &grant.person_id)
         .await
-        .map_err(OAuthError::server_error)?;
+        .map_err(OidcError::server_error)?;
     let response = respond(app, client, &grant, person, row.nonce, refresh, jkt).await?;
-    tx.commit().await.map_err(OAuthError::server_error)?;
+    tx.commit().await.map_err(OidcError::server_error)?;
     Ok(response)
 }
 
@@ -288,11 +284,11 @@ async fn issue_refresh(
     client: &Client,
     grant: &Grant,
     now: i64,
-) -> Result<Option<String>, OAuthError> {
+) -> Result<Option<String>, OidcError> {
     if !client.has_grant("refresh_token") {
         return Ok(None);
     }
-    let token = super::random_token(32);
+    let token = crate::crypto::random_token(32);
     let expires = (now + refresh_ttl_seconds(app, client, grant) * 1000).min(grant.expires_at_ms);
     grants::insert_refresh(
         tx,
@@ -316,10 +312,10 @@ pub(super) async fn respond(
     nonce: Option<String>,
     refresh: Option<String>,
     jkt: Option<String>,
-) -> Result<TokenResponse, OAuthError> {
+) -> Result<TokenResponse, OidcError> {
     // Access follows the directory: a suspended or departed person gets nothing more.
     if person.status != "active" {
-        return Err(OAuthError::invalid_grant("the account is no longer active"));
+        return Err(OidcError::invalid_grant("the account is no longer active"));
     }
     let cfg = &app.config().oauth;
     let ttl = client
@@ -350,11 +346,11 @@ pub(super) async fn respond(
     let access_token = jwt::sign(
         &*keys
             .signer(access_alg(app))
-            .map_err(OAuthError::server_error)?,
+            .map_err(OidcError::server_error)?,
         "at+jwt",
         &claims,
     )
-    .map_err(OAuthError::server_error)?;
+    .map_err(OidcError::server_error)?;
     let id_token = if grant.scopes.iter().any(|s| s == "openid") {
         let asked: Vec<String> = grant
             .claims
@@ -383,8 +379,8 @@ pub(super) async fn respond(
             c.insert("nonce".into(), n.into());
         }
         c.insert("at_hash".into(), jwt::at_hash(&access_token).into());
-        let signer = keys.signer(alg).map_err(OAuthError::server_error)?;
-        Some(jwt::sign(&signer, "JWT", &c).map_err(OAuthError::server_error)?)
+        let signer = keys.signer(alg).map_err(OidcError::server_error)?;
+        Some(jwt::sign(&signer, "JWT", &c).map_err(OidcError::server_error)?)
     } else {
         None
     };
@@ -414,7 +410,7 @@ mod tests {
         let err = Form::parse(b"grant_type=client_credentials&grant_type=password")
             .err()
             .unwrap();
-        assert_eq!(err.error, "invalid_request");
+        assert_eq!(err.code, crate::oidc::OAuthCode::InvalidRequest);
         assert_eq!(
             Form::parse(b"scope=&grant_type=x").unwrap().pairs().len(),
             1

@@ -6,7 +6,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::error::{status_problem, FieldError};
-use crate::oidc::OAuthError;
+use crate::oidc::{OAuthError, OidcError};
 use crate::AppState;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,11 +70,16 @@ impl Audience {
         match self {
             Audience::Api => status_problem(status, detail, errors),
             Audience::OAuth => {
-                let mut e = OAuthError::invalid_request(oauth_description(&sentence(
+                // An edge refusal (size, method, media type…): `invalid_request`
+                // with the status that says which.
+                let e = OidcError::invalid_request(oauth_description(&sentence(
                     status, detail, errors,
                 )));
-                e.status = status;
-                e.into_response()
+                OAuthError {
+                    status,
+                    ..OAuthError::from(e)
+                }
+                .into_response()
             }
             Audience::Page => {
                 crate::web::error_page(app, status, &sentence(status, detail, errors))

@@ -6,10 +6,12 @@
 //! live in [`dialect`] and nowhere else.
 
 mod batcher;
+mod constraint;
 mod dialect;
 mod fault;
 
 pub use batcher::Batcher;
+pub use constraint::unique_violation;
 pub use dialect::Backend;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -49,10 +51,8 @@ pub enum StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        if let sqlx::Error::Database(db) = &e {
-            if db.is_unique_violation() {
-                return StoreError::Duplicate(db.constraint().unwrap_or("key").to_string());
-            }
+        if let Some(name) = unique_violation(&e) {
+            return StoreError::Duplicate(name.to_string());
         }
         match fault::transient(&e) {
             Some(reason) => StoreError::Unavailable {
@@ -86,7 +86,6 @@ pub struct Store {
     write: AnyPool,
     read: AnyPool,
     backend: Backend,
-    audit_key: std::sync::Arc<AuditKey>,
     /// SQLite only: a cap on the database's pages (see `limit_sqlite_pages`).
     page_limit: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// The last write probe: when, and why it failed (`None`: it succeeded).
@@ -97,29 +96,6 @@ type ProbeVerdict = Option<(&'static str, String)>;
 
 /// How long a write probe's verdict stands (see `check_writable`).
 const PROBE_EVERY_MS: i64 = 2_000;
-
-/// The key that seals the audit chain (HMAC-SHA256). Someone who can write to the
-/// database but does not hold the master key cannot recompute the chain after
-/// editing it. Derived from the master key by the caller (`with_audit_key`).
-pub struct AuditKey(ring::hmac::Key);
-
-impl AuditKey {
-    pub fn new(bytes: &[u8; 32]) -> AuditKey {
-        AuditKey(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, bytes))
-    }
-    pub fn seal(&self, data: &[u8]) -> String {
-        hex::encode(ring::hmac::sign(&self.0, data))
-    }
-}
-
-impl std::fmt::Debug for AuditKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AuditKey(…)")
-    }
-}
-
-/// Used only until `with_audit_key` is called (e.g. by `check-config`, which writes nothing).
-const UNCONFIGURED_AUDIT_KEY: [u8; 32] = *b"hms-ach-unconfigured-audit-key!!";
 
 impl Store {
     pub async fn connect(
@@ -203,18 +179,7 @@ impl Store {
             backend,
             page_limit,
             last_probe: Default::default(),
-            audit_key: std::sync::Arc::new(AuditKey::new(&UNCONFIGURED_AUDIT_KEY)),
         })
-    }
-
-    /// This store with the audit chain sealed under `key` (from the master key).
-    pub fn with_audit_key(mut self, key: &[u8; 32]) -> Store {
-        self.audit_key = std::sync::Arc::new(AuditKey::new(key));
-        self
-    }
-
-    pub fn audit_key(&self) -> &AuditKey {
-        &self.audit_key
     }
 
     pub fn backend(&self) -> Backend {

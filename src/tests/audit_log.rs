@@ -10,14 +10,18 @@ async fn some_events(t: &TestApp) -> String {
 
 store_test!(verify_detects_an_edited_row, |t: TestApp| async move {
     let admin = some_events(&t).await;
-    let report = crate::audit::verify_chain(t.store()).await.unwrap();
+    let report = crate::audit::verify_chain(t.store(), t.app.audit_key())
+        .await
+        .unwrap();
     assert!(report.is_intact(), "{:?}", report.problems);
     assert!(report.checked >= 5);
     sqlx::query("UPDATE audit_events SET actor_id = 'someone-else' WHERE seq = 3")
         .execute(t.store().reader())
         .await
         .unwrap();
-    let report = crate::audit::verify_chain(t.store()).await.unwrap();
+    let report = crate::audit::verify_chain(t.store(), t.app.audit_key())
+        .await
+        .unwrap();
     assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
     assert!(
         report.problems[0].starts_with("event 3:"),
@@ -55,7 +59,9 @@ store_test!(
             .execute(t.store().reader())
             .await
             .unwrap();
-        let report = crate::audit::verify_chain(t.store()).await.unwrap();
+        let report = crate::audit::verify_chain(t.store(), t.app.audit_key())
+            .await
+            .unwrap();
         assert!(
             report
                 .problems
@@ -72,7 +78,9 @@ store_test!(
             .execute(t2.store().reader())
             .await
             .unwrap();
-        let report = crate::audit::verify_chain(t2.store()).await.unwrap();
+        let report = crate::audit::verify_chain(t2.store(), t2.app.audit_key())
+            .await
+            .unwrap();
         assert!(
             report.problems.iter().any(|p| p.contains("chain head")),
             "{:?}",

@@ -79,6 +79,7 @@ impl TestApp {
         let origin = crate::audit::Origin::system("test");
         let up = crate::directory::upsert_person(
             self.store(),
+            self.app.audit_key(),
             self.clock.now_ms(),
             &origin,
             None,

@@ -513,6 +513,8 @@ async fn disk_full_on_sqlite_acknowledges_only_what_it_keeps() {
     }
     let keys = crate::oidc::list_keys(t.store()).await.unwrap();
     assert_eq!(keys.iter().any(|k| k.2 == "next"), rotated);
-    let report = crate::audit::verify_chain(t.store()).await.unwrap();
+    let report = crate::audit::verify_chain(t.store(), t.app.audit_key())
+        .await
+        .unwrap();
     assert!(report.is_intact(), "{:?}", report.problems);
 }

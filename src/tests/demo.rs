@@ -5,7 +5,10 @@ use super::*;
 store_test!(demo_seed_is_idempotent, |t: TestApp| async move {
     let first = crate::demo::seed(&t.app).await.unwrap();
     assert_eq!(first.created, first.orgs + first.people);
-    let events = crate::audit::verify_chain(t.store()).await.unwrap().checked;
+    let events = crate::audit::verify_chain(t.store(), t.app.audit_key())
+        .await
+        .unwrap()
+        .checked;
     let second = crate::demo::seed(&t.app).await.unwrap();
     assert_eq!(second.created, 0, "nothing new on a re-run");
     assert_eq!(
@@ -15,7 +18,9 @@ store_test!(demo_seed_is_idempotent, |t: TestApp| async move {
     assert_ne!(second.client_secret, first.client_secret);
     // Only the two secret rotations (admin API client, demo web app) were recorded
     // the second time; demo passwords already set are left alone.
-    let after = crate::audit::verify_chain(t.store()).await.unwrap();
+    let after = crate::audit::verify_chain(t.store(), t.app.audit_key())
+        .await
+        .unwrap();
     assert!(after.is_intact());
     assert_eq!(after.checked, events + 2);
     assert_eq!(second.accounts.len(), 6, "one sign-in account per persona");

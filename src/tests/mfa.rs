@@ -40,7 +40,7 @@ pub(super) async fn grant_hub_admin(t: &TestApp, person_id: &str) {
     let mut tx = t.store().begin().await.unwrap();
     crate::authz::assign_role(
         &mut tx,
-        t.store().audit_key(),
+        t.app.audit_key(),
         t.clock.now_ms(),
         &crate::audit::Origin::system("test"),
         crate::authz::NewAssignment {

@@ -80,7 +80,7 @@ store_test!(
         let mut tx = t.store().begin().await.unwrap();
         crate::authz::revoke_assignment(
             &mut tx,
-            t.store().audit_key(),
+            t.app.audit_key(),
             t.clock.now_ms(),
             &crate::audit::Origin::system("test"),
             &subject,

@@ -290,12 +290,12 @@ pub(super) async fn federated_handoff(
     person_id: &str,
     auth_request: Option<&str>,
 ) -> String {
-    let handle = crate::oidc::random_token(32);
+    let handle = crate::crypto::random_token(32);
     sqlx::query(
         "INSERT INTO federated_signins (handle_digest, idp_id, person_id, browser_digest, amr, acr, auth_request, expires_at)
          VALUES ($1, 'district', $2, NULL, '[\"fed\"]', 'urn:hms-ach:acr:federated', $3, $4)",
     )
-    .bind(crate::federation::digest_hex(&handle))
+    .bind(crate::crypto::sha256_hex(&handle))
     .bind(person_id)
     .bind(auth_request)
     .bind(t.clock.now_ms() + 60_000)

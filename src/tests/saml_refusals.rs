@@ -71,7 +71,7 @@ async fn pending_request(t: &TestApp, expires_at_ms: i64) {
          VALUES ($1, 'district', $2, NULL, $3, $4)",
     )
     .bind(REQUEST_ID)
-    .bind(crate::federation::digest_hex("the-browser-that-began"))
+    .bind(crate::crypto::sha256_hex("the-browser-that-began"))
     .bind(NOW_MS - 60_000)
     .bind(expires_at_ms)
     .execute(t.store().writer())

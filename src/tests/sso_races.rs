@@ -69,6 +69,7 @@ store_test!(
         assert_eq!(s, StatusCode::OK, "{tokens}");
         crate::directory::transition_person(
             t.store(),
+            t.app.audit_key(),
             t.clock.now_ms(),
             &crate::audit::Origin::system("test"),
             &person,

@@ -250,7 +250,7 @@ store_test!(
                 .0,
             StatusCode::OK
         );
-        crate::oidc::delete_client(t.store(), t.clock.now_ms(), &origin, &id)
+        crate::oidc::delete_client(t.store(), t.app.audit_key(), t.clock.now_ms(), &origin, &id)
             .await
             .unwrap();
         t.app.clients().invalidate(&id);

@@ -109,7 +109,9 @@ impl FromRequestParts<AppState> for Browser {
         let csrf_cookie = cookie(&parts.headers, csrf_name)
             .filter(|c| c.len() >= 20 && c.len() <= 100)
             .map(str::to_string);
-        let new_csrf = csrf_cookie.is_none().then(|| crate::oidc::random_token(24));
+        let new_csrf = csrf_cookie
+            .is_none()
+            .then(|| crate::crypto::random_token(24));
         Ok(Browser {
             session,
             csrf_cookie,
@@ -121,7 +123,7 @@ impl FromRequestParts<AppState> for Browser {
             request_binding: cookie(&parts.headers, binding_name(app))
                 .filter(|c| (32..=100).contains(&c.len()))
                 .map(str::to_string),
-            new_binding: crate::oidc::random_token(32),
+            new_binding: crate::crypto::random_token(32),
             mfa_handle: cookie(&parts.headers, flow_name(app, Flow::Mfa))
                 .filter(|c| c.len() <= 100)
                 .map(str::to_string),
@@ -223,7 +225,7 @@ impl Browser {
     /// before it (other tabs) must be reloaded.
     pub fn rotate_csrf(&self, app: &AppState, mut resp: Response) -> Response {
         let (_, name, secure) = names(app);
-        let fresh = crate::oidc::random_token(24);
+        let fresh = crate::crypto::random_token(24);
         set(
             &mut resp,
             &format!(

@@ -15,7 +15,7 @@ pub(crate) fn form_post_page(
     action: &str,
     params: &[(&'static str, String)],
 ) -> Result<Response, PageError> {
-    let nonce = crate::oidc::random_token(16);
+    let nonce = crate::crypto::random_token(16);
     let params: Vec<(String, String)> = params
         .iter()
         .map(|(k, v)| (k.to_string(), v.clone()))

@@ -74,9 +74,7 @@ pub async fn take(
     let Some(owner) = owner else {
         return Ok(Take::Missing);
     };
-    let same: bool =
-        subtle::ConstantTimeEq::ct_eq(owner.as_bytes(), browser_digest.as_bytes()).into();
-    if !same {
+    if !crate::crypto::constant_time_eq(owner.as_bytes(), browser_digest.as_bytes()) {
         return Ok(Take::OtherBrowser);
     }
     let row = sqlx::query(

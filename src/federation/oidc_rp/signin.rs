@@ -16,9 +16,10 @@ use super::id_token::{self, Expect};
 use super::pending::{self, Take};
 use super::{Metadata, OidcIdp};
 use crate::audit::Origin;
+use crate::crypto::sha256_hex;
 use crate::federation::error::IdTokenRefusal;
 use crate::federation::linking::{self, LinkPolicy};
-use crate::federation::{digest_hex, Completed, FederationError, Started, ACR_FEDERATED, ACR_MFA};
+use crate::federation::{Completed, FederationError, Started, ACR_FEDERATED, ACR_MFA};
 use crate::AppState;
 
 type Client = CoreClient<
@@ -82,11 +83,11 @@ pub async fn begin(
     let meta = idp.metadata().ok_or(FederationError::MetadataUnavailable)?;
     let client = rp_client(idp, &meta)?;
     let now = app.clock().now_ms();
-    let state = crate::oidc::random_token(32);
-    let nonce = crate::oidc::random_token(32);
+    let state = crate::crypto::random_token(32);
+    let nonce = crate::crypto::random_token(32);
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let browser_secret = crate::oidc::random_token(32);
-    let state_digest = digest_hex(&state);
+    let browser_secret = crate::crypto::random_token(32);
+    let state_digest = sha256_hex(&state);
     let max_age = match (idp.config.max_age_seconds.map(|m| m as i64), max_age) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
@@ -96,14 +97,14 @@ pub async fn begin(
         verifier: verifier.secret().clone(),
     })
     .map_err(|e| FederationError::Credentials(e.to_string()))?;
-    let sealed = crate::oidc::seal_secret(app.master_key(), &seal_label(&state_digest), &secrets)
+    let sealed = crate::crypto::seal(app.master_key(), &seal_label(&state_digest), &secrets)
         .map_err(|e| FederationError::Credentials(e.to_string()))?;
     pending::save(
         app.store(),
         &pending::NewRequest {
             state_digest: &state_digest,
             idp_id,
-            browser_digest: &digest_hex(&browser_secret),
+            browser_digest: &sha256_hex(&browser_secret),
             sealed: &sealed,
             max_age,
             auth_request,
@@ -206,8 +207,8 @@ pub async fn callback(
         .filter(|s| !s.is_empty() && s.len() <= 200)
         .ok_or(FederationError::BadCallback("no state"))?;
     let now = app.clock().now_ms();
-    let browser = digest_hex(browser_secret.unwrap_or_default());
-    let state_digest = digest_hex(state);
+    let browser = sha256_hex(browser_secret.unwrap_or_default());
+    let state_digest = sha256_hex(state);
     let taken = match pending::take(app.store(), idp_id, &state_digest, &browser, now).await? {
         Take::Taken(t) => t,
         Take::Missing => return Err(FederationError::Expired),
@@ -246,7 +247,7 @@ pub async fn callback(
         .filter(|c| !c.is_empty() && c.len() <= 2048)
         .ok_or(FederationError::BadCallback("no code"))?;
     let secrets: Secrets =
-        crate::oidc::open_secret(app.master_key(), &seal_label(&state_digest), &taken.sealed)
+        crate::crypto::open(app.master_key(), &seal_label(&state_digest), &taken.sealed)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .ok_or_else(|| {

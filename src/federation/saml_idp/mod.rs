@@ -457,7 +457,7 @@ async fn audit_sso(
     let mut tx = app.store().begin().await?;
     crate::audit::record(
         &mut tx,
-        app.store().audit_key(),
+        app.audit_key(),
         now,
         &origin,
         crate::audit::Entry {
