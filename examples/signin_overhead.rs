@@ -60,7 +60,7 @@ async fn main() -> anyhow::Result<()> {
     }))?;
     let origin = Origin::system("bench");
     let person =
-        hms_ach::directory::upsert_person(app.store(), app.clock().now_ms(), &origin, None, input)
+        hms_ach::directory::upsert_person(app.store(), app.clock().now(), &origin, None, input)
             .await?
             .record;
     hms_ach::authn::set_password(&app, &person, PASSWORD, false, &origin).await?;

@@ -11,7 +11,7 @@ use crate::api::{
     Page,
 };
 use crate::authz::{Action, Actor, Object};
-use crate::clock::parse_rfc3339;
+use crate::clock::Timestamp;
 use crate::error::{AppError, FieldError};
 use crate::AppState;
 
@@ -39,10 +39,10 @@ fn upserted<T: serde::Serialize>(u: Upserted<T>, location: String) -> Response {
     with_etag(&u.record, resp)
 }
 
-fn since(v: &Option<String>) -> Result<Option<i64>, AppError> {
+fn since(v: &Option<String>) -> Result<Option<Timestamp>, AppError> {
     v.as_deref()
         .map(|t| {
-            parse_rfc3339(t).ok_or_else(|| {
+            Timestamp::parse_rfc3339(t).ok_or_else(|| {
                 AppError::Validation(vec![FieldError::new(
                     "updatedSince",
                     "must be an RFC 3339 time, e.g. 2026-09-01T00:00:00Z",
@@ -107,14 +107,8 @@ async fn upsert_user(
     orgs.sort();
     orgs.dedup();
     require_each(&app, &actor, Object::Users, &orgs).await?;
-    let done = super::upsert_person(
-        app.store(),
-        app.clock().now_ms(),
-        &actor.origin,
-        None,
-        input,
-    )
-    .await?;
+    let done =
+        super::upsert_person(app.store(), app.clock().now(), &actor.origin, None, input).await?;
     let location = format!("/api/v1/users/{}", done.record.id);
     Ok(upserted(done, location))
 }
@@ -155,7 +149,7 @@ async fn patch_user(
     require_each(&app, &actor, Object::Users, &orgs).await?;
     let done = super::patch_person(
         app.store(),
-        app.clock().now_ms(),
+        app.clock().now(),
         &actor.origin,
         &person.id,
         patch,
@@ -184,7 +178,7 @@ async fn lifecycle_user(
     require_each(&app, &actor, Object::Users, &orgs).await?;
     let person = super::transition_person(
         app.store(),
-        app.clock().now_ms(),
+        app.clock().now(),
         &actor.origin,
         &person.id,
         &req.status,
@@ -226,7 +220,7 @@ async fn list_users(
         kind: q.kind,
         org,
         status: q.status,
-        updated_since_ms: since(&q.updated_since)?,
+        updated_since: since(&q.updated_since)?,
         after: q.cursor.as_deref().map(decode_cursor).transpose()?,
         limit,
     };
@@ -270,14 +264,8 @@ async fn upsert_org(
 ) -> Result<Response, AppError> {
     let existing = super::find_org_by_sourced_id(app.store(), &input.sourced_id).await?;
     authorize_org_write(&app, &actor, existing.as_ref(), input.parent.as_deref()).await?;
-    let done = super::upsert_org(
-        app.store(),
-        app.clock().now_ms(),
-        &actor.origin,
-        None,
-        input,
-    )
-    .await?;
+    let done =
+        super::upsert_org(app.store(), app.clock().now(), &actor.origin, None, input).await?;
     let location = format!("/api/v1/orgs/{}", done.record.id);
     Ok(upserted(done, location))
 }
@@ -308,7 +296,7 @@ async fn patch_org(
     authorize_org_write(&app, &actor, Some(&org), input.parent.as_deref()).await?;
     let done = super::patch_org(
         app.store(),
-        app.clock().now_ms(),
+        app.clock().now(),
         &actor.origin,
         &org.id,
         patch,
@@ -347,7 +335,7 @@ async fn list_orgs(
     let filter = OrgFilter {
         kind: q.kind,
         parent,
-        updated_since_ms: since(&q.updated_since)?,
+        updated_since: since(&q.updated_since)?,
         after: q.cursor.as_deref().map(decode_cursor).transpose()?,
         limit,
     };

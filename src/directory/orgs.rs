@@ -5,6 +5,7 @@ use super::validate::check_org;
 use super::{DirectoryError, Upserted};
 use crate::audit::{self, Entry, Origin, Outcome};
 use crate::clock::format_rfc3339;
+use crate::clock::Timestamp;
 use crate::error::FieldError;
 use crate::store::{self, Store, Tx};
 
@@ -103,7 +104,7 @@ pub async fn find_org_by_sourced_id(
 pub struct OrgFilter {
     pub kind: Option<String>,
     pub parent: Option<String>,
-    pub updated_since_ms: Option<i64>,
+    pub updated_since: Option<Timestamp>,
     pub after: Option<(i64, String)>,
     pub limit: i64,
 }
@@ -116,7 +117,7 @@ pub async fn list_orgs(store: &Store, f: &OrgFilter) -> Result<Vec<Org>, Directo
     ))
     .bind(f.kind.clone().unwrap_or_default())
     .bind(f.parent.clone().unwrap_or_default())
-    .bind(f.updated_since_ms.unwrap_or(i64::MIN))
+    .bind(f.updated_since.map_or(i64::MIN, Timestamp::as_millis))
     .bind(after_at)
     .bind(after_id)
     .bind(f.limit)
@@ -129,18 +130,18 @@ pub async fn list_orgs(store: &Store, f: &OrgFilter) -> Result<Vec<Org>, Directo
 /// existing one. Sending what is already stored changes nothing.
 pub async fn upsert_org(
     store: &Store,
-    now_ms: i64,
+    now: Timestamp,
     origin: &Origin,
     target: Option<&str>,
     input: OrgInput,
 ) -> Result<Upserted<Org>, DirectoryError> {
     let change = || OrgChange::Replace(input.clone());
-    match write_org(store, now_ms, origin, target, change(), None, true).await {
+    match write_org(store, now, origin, target, change(), None, true).await {
         // Two first-time creates of one sourcedId raced (PostgreSQL: the row the
         // loser would have locked did not exist yet). The same record is a no-op;
         // a different one was authorized against another state: read and retry.
         Err(DirectoryError::Store(store::StoreError::Duplicate(_))) if target.is_none() => {
-            write_org(store, now_ms, origin, None, change(), None, false).await
+            write_org(store, now, origin, None, change(), None, false).await
         }
         other => other,
     }
@@ -151,7 +152,7 @@ pub async fn upsert_org(
 /// conditional on the `ETag` the caller read (412 otherwise).
 pub async fn patch_org(
     store: &Store,
-    now_ms: i64,
+    now: Timestamp,
     origin: &Origin,
     id: &str,
     patch: serde_json::Value,
@@ -165,7 +166,7 @@ pub async fn patch_org(
     }
     write_org(
         store,
-        now_ms,
+        now,
         origin,
         Some(id),
         OrgChange::Patch(patch),
@@ -182,7 +183,7 @@ enum OrgChange {
 
 async fn write_org(
     store: &Store,
-    now_ms: i64,
+    now: Timestamp,
     origin: &Origin,
     target: Option<&str>,
     change: OrgChange,
@@ -343,7 +344,7 @@ async fn write_org(
                 .bind(&input.identifier)
                 .bind(&parent_id)
                 .bind(&status)
-                .bind(now_ms.max(old.updated_at_ms + 1))
+                .bind(now.as_millis().max(old.updated_at_ms + 1))
                 .bind(&old.id)
                 .bind(old.updated_at_ms)
                 .execute(&mut *tx)
@@ -365,7 +366,7 @@ async fn write_org(
                 .bind(&input.identifier)
                 .bind(&parent_id)
                 .bind(&status)
-                .bind(now_ms)
+                .bind(now)
                 .execute(&mut *tx)
                 .await?;
             (id, true, serde_json::to_value(&input).unwrap_or_default())
@@ -374,7 +375,7 @@ async fn write_org(
     audit::record(
         &mut tx,
         store.audit_key(),
-        now_ms,
+        now.as_millis(),
         origin,
         Entry {
             action: if created { "org.create" } else { "org.update" },

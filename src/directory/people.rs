@@ -5,6 +5,7 @@ use super::patch::merge_patch;
 use super::validate::check_person;
 use super::{people_repo as repo, DirectoryError};
 use crate::audit::{self, Entry, Origin, Outcome};
+use crate::clock::Timestamp;
 use crate::error::FieldError;
 use crate::store::{self, Store, StoreError, Tx};
 
@@ -119,7 +120,7 @@ pub struct PersonFilter {
     /// An org id: people affiliated with it or any org below it.
     pub org: Option<String>,
     pub status: Option<String>,
-    pub updated_since_ms: Option<i64>,
+    pub updated_since: Option<Timestamp>,
     pub after: Option<(i64, String)>,
     pub limit: i64,
 }
@@ -130,7 +131,9 @@ pub async fn list_people(store: &Store, f: &PersonFilter) -> Result<Vec<Person>,
         f.status.clone().unwrap_or_default(),
         f.kind.clone().unwrap_or_default(),
         f.org.clone().unwrap_or_default(),
-        f.updated_since_ms.unwrap_or(i64::MIN).to_string(),
+        f.updated_since
+            .map_or(i64::MIN, Timestamp::as_millis)
+            .to_string(),
         after_at.to_string(),
         after_id,
         f.limit.to_string(),
@@ -200,7 +203,7 @@ async fn resolve_affiliations(
 /// Everything, audit event included, commits in one transaction.
 pub async fn upsert_person(
     store: &Store,
-    now_ms: i64,
+    now: Timestamp,
     origin: &Origin,
     target: Option<&str>,
     input: PersonInput,
@@ -208,7 +211,7 @@ pub async fn upsert_person(
     let change = Change::Replace(Box::new(input));
     match upsert_once(
         store,
-        now_ms,
+        now,
         origin,
         target,
         change.clone(),
@@ -221,16 +224,7 @@ pub async fn upsert_person(
         // same record this one is a no-op (200); if not, this caller was authorized
         // against orgs that are no longer the record's, so it must read and retry.
         Err(DirectoryError::Store(StoreError::Duplicate(_))) if target.is_none() => {
-            upsert_once(
-                store,
-                now_ms,
-                origin,
-                None,
-                change,
-                false,
-                Preconditions::NONE,
-            )
-            .await
+            upsert_once(store, now, origin, None, change, false, Preconditions::NONE).await
         }
         other => other,
     }
@@ -247,7 +241,7 @@ enum Change {
 
 async fn upsert_once(
     store: &Store,
-    now_ms: i64,
+    now: Timestamp,
     origin: &Origin,
     target: Option<&str>,
     change: Change,
@@ -329,7 +323,7 @@ async fn upsert_once(
                 &old.id,
                 &input,
                 &org_ids,
-                now_ms,
+                now,
                 repo::Write::Update {
                     expected_updated_at: old.updated_at_ms,
                 },
@@ -359,7 +353,7 @@ async fn upsert_once(
                 &id,
                 &input,
                 &org_ids,
-                now_ms,
+                now,
                 repo::Write::Insert { status: &status },
             )
             .await?;
@@ -374,7 +368,7 @@ async fn upsert_once(
     audit::record(
         &mut tx,
         store.audit_key(),
-        now_ms,
+        now.as_millis(),
         origin,
         Entry {
             action,
@@ -413,7 +407,7 @@ fn diff(before: &PersonInput, after: &PersonInput) -> Vec<(String, serde_json::V
 /// write conditional (RFC 9110 §13.1.1): 412 when the record has changed since.
 pub async fn patch_person(
     store: &Store,
-    now_ms: i64,
+    now: Timestamp,
     origin: &Origin,
     id: &str,
     patch: serde_json::Value,
@@ -441,7 +435,7 @@ pub async fn patch_person(
     }
     upsert_once(
         store,
-        now_ms,
+        now,
         origin,
         Some(id),
         Change::Patch(patch),
@@ -505,7 +499,7 @@ async fn load_locked(
 /// Moves a person through the lifecycle (suspend, reinstate, graduate, separate).
 pub async fn transition_person(
     store: &Store,
-    now_ms: i64,
+    now: Timestamp,
     origin: &Origin,
     id: &str,
     status: &str,
@@ -565,13 +559,13 @@ pub async fn transition_person(
         from.as_str(),
         next.as_str(),
         reason.as_deref(),
-        now_ms,
+        now,
     )
     .await?;
     audit::record(
         &mut tx,
         store.audit_key(),
-        now_ms,
+        now.as_millis(),
         origin,
         Entry {
             action: "user.lifecycle",

@@ -380,7 +380,7 @@ async fn create_pending(
         }
     }
     let created =
-        directory::upsert_person(app.store(), app.clock().now_ms(), origin, None, input).await?;
+        directory::upsert_person(app.store(), app.clock().now(), origin, None, input).await?;
     Ok(created.record)
 }
 

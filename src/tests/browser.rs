@@ -77,15 +77,10 @@ impl TestApp {
         }))
         .unwrap();
         let origin = crate::audit::Origin::system("test");
-        let up = crate::directory::upsert_person(
-            self.store(),
-            self.clock.now_ms(),
-            &origin,
-            None,
-            input,
-        )
-        .await
-        .unwrap();
+        let up =
+            crate::directory::upsert_person(self.store(), self.clock.now(), &origin, None, input)
+                .await
+                .unwrap();
         crate::authn::set_password(&self.app, &up.record, PASSWORD, false, &origin)
             .await
             .unwrap();

@@ -69,7 +69,7 @@ store_test!(
         assert_eq!(s, StatusCode::OK, "{tokens}");
         crate::directory::transition_person(
             t.store(),
-            t.clock.now_ms(),
+            t.clock.now(),
             &crate::audit::Origin::system("test"),
             &person,
             "suspended",
