@@ -2,7 +2,8 @@
 //! can be tested without sleeping.
 //!
 //! An instant is a [`Timestamp`] (Unix milliseconds, the store's one time
-//! representation).
+//! representation); a calendar date in the district's time zone comes from
+//! [`Clock::today`] and is computed with [`crate::calendar`].
 //!
 //! This is the only file that reads the wall clock: `clippy.toml` disallows
 //! `OffsetDateTime::now_utc`, `SystemTime::now`, `chrono::Utc::now` and their
@@ -91,6 +92,17 @@ impl Timestamp {
     pub fn parse_rfc3339(text: &str) -> Option<Self> {
         parse_rfc3339(text).map(Self)
     }
+
+    /// The same instant as jiff's type, for calendar arithmetic in a time zone.
+    /// `None` outside jiff's range (years -9999..=9999).
+    pub fn to_jiff(self) -> Option<jiff::Timestamp> {
+        jiff::Timestamp::from_millisecond(self.0).ok()
+    }
+
+    /// The instant a jiff timestamp stands for (truncated to milliseconds).
+    pub fn from_jiff(t: jiff::Timestamp) -> Self {
+        Self(t.as_millisecond())
+    }
 }
 
 impl fmt::Display for Timestamp {
@@ -129,6 +141,12 @@ pub trait Clock: Send + Sync + 'static {
 
     fn now_secs(&self) -> i64 {
         self.now().as_secs()
+    }
+
+    /// Today's calendar date in `tz` (the district's `[district] time_zone`):
+    /// "due today" and "valid through" are dates where the district is, not in UTC.
+    fn today(&self, tz: &jiff::tz::TimeZone) -> jiff::civil::Date {
+        crate::calendar::date_at(self.now(), tz)
     }
 }
 
@@ -283,5 +301,25 @@ mod tests {
         assert_eq!(serde_json::from_str::<View>(&text).unwrap(), View { at: t });
         let err = serde_json::from_str::<View>(r#"{"at":"tomorrow"}"#).unwrap_err();
         assert!(err.to_string().contains("RFC 3339"), "{err}");
+    }
+
+    #[test]
+    fn timestamp_converts_to_and_from_jiff() {
+        let t = Timestamp::from_millis(1_788_251_400_250);
+        let j = t.to_jiff().unwrap();
+        assert_eq!(Timestamp::from_jiff(j), t);
+        assert!(Timestamp::from_millis(i64::MAX).to_jiff().is_none());
+    }
+
+    #[test]
+    fn today_is_the_date_in_the_given_zone() {
+        let tz = jiff::tz::TimeZone::get("America/Chicago").unwrap();
+        // 2026-01-15T05:30Z is still the 14th in Chicago (UTC-6).
+        let c = ManualClock::at(Timestamp::parse_rfc3339("2026-01-15T05:30:00Z").unwrap());
+        assert_eq!(c.today(&tz), jiff::civil::date(2026, 1, 14));
+        assert_eq!(
+            c.today(&jiff::tz::TimeZone::UTC),
+            jiff::civil::date(2026, 1, 15)
+        );
     }
 }
