@@ -6,6 +6,7 @@
 //! with the variable's name.
 
 mod district;
+mod durations;
 mod federation;
 mod federation_oidc;
 mod mfa;

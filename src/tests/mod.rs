@@ -239,13 +239,9 @@ impl TestApp {
             bind: None,
         };
         let config = Config::load_from(file, env, &overrides).unwrap();
-        let store = Store::connect(
-            url,
-            4,
-            Duration::from_secs(config.database.connect_timeout_seconds),
-        )
-        .await
-        .unwrap();
+        let store = Store::connect(url, 4, config.database.connect_timeout())
+            .await
+            .unwrap();
         store.migrate().await.unwrap();
         let clock = Arc::new(ManualClock::new(start_ms));
         let app = AppState::build(config, store, clock.clone()).await.unwrap();
