@@ -9,6 +9,7 @@ mod browser;
 mod clients_api;
 mod data_safety;
 mod demo;
+mod district_day;
 mod error_forms;
 mod every_page;
 mod federation_throttle;
