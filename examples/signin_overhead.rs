@@ -62,7 +62,7 @@ async fn main() -> anyhow::Result<()> {
     let person = hms_ach::directory::upsert_person(
         app.store(),
         app.audit_key(),
-        app.clock().now_ms(),
+        app.clock().now(),
         &origin,
         None,
         input,

@@ -121,6 +121,11 @@ impl AppState {
     pub fn clock(&self) -> &dyn Clock {
         self.0.clock.as_ref()
     }
+    /// Today's date where the district is (`[district] time_zone`): what "due
+    /// today" and "valid through" are measured against.
+    pub fn today(&self) -> jiff::civil::Date {
+        self.clock().today(self.config().district.time_zone.tz())
+    }
     pub fn master_key(&self) -> &MasterKey {
         &self.0.master
     }

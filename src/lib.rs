@@ -12,6 +12,7 @@ pub mod app;
 pub mod audit;
 pub mod authn;
 pub mod authz;
+pub mod calendar;
 pub mod cli;
 pub mod clock;
 pub mod config;

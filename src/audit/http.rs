@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use crate::api::{page_limit, ApiQuery, Page};
 use crate::authz::{Action, Actor, Object};
-use crate::clock::parse_rfc3339;
+use crate::clock::Timestamp;
 use crate::error::{AppError, FieldError};
 use crate::AppState;
 
@@ -36,10 +36,10 @@ async fn list_handler(
         .require(&app, Object::Audit, Action::Read, None)
         .await?;
     let ApiQuery(q) = query?;
-    let time = |field: &str, v: &Option<String>| -> Result<Option<i64>, AppError> {
+    let time = |field: &str, v: &Option<String>| -> Result<Option<Timestamp>, AppError> {
         v.as_deref()
             .map(|t| {
-                parse_rfc3339(t).ok_or_else(|| {
+                Timestamp::parse_rfc3339(t).ok_or_else(|| {
                     AppError::Validation(vec![FieldError::new(
                         field,
                         "must be an RFC 3339 time, e.g. 2026-09-01T00:00:00Z",
@@ -67,8 +67,8 @@ async fn list_handler(
         target_kind: q.target_kind,
         target_id: q.target_id,
         outcome: q.outcome,
-        since_ms: time("since", &q.since)?,
-        until_ms: time("until", &q.until)?,
+        since: time("since", &q.since)?,
+        until: time("until", &q.until)?,
         after_seq,
         limit,
     };

@@ -1,7 +1,7 @@
 use serde::Serialize;
 
 use super::AuditError;
-use crate::clock::format_rfc3339;
+use crate::clock::{format_rfc3339, Timestamp};
 use crate::store::{self, Store};
 
 #[derive(Debug, Default, Clone)]
@@ -11,8 +11,8 @@ pub struct AuditFilter {
     pub target_kind: Option<String>,
     pub target_id: Option<String>,
     pub outcome: Option<String>,
-    pub since_ms: Option<i64>,
-    pub until_ms: Option<i64>,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
     /// Events after this sequence number (the cursor).
     pub after_seq: Option<i64>,
     pub limit: i64,
@@ -60,8 +60,8 @@ pub async fn list_events(store: &Store, f: &AuditFilter) -> Result<Vec<AuditEven
     .bind(f.target_kind.clone().unwrap_or_default())
     .bind(f.target_id.clone().unwrap_or_default())
     .bind(f.outcome.clone().unwrap_or_default())
-    .bind(f.since_ms.unwrap_or(i64::MIN))
-    .bind(f.until_ms.unwrap_or(i64::MAX))
+    .bind(f.since.unwrap_or(Timestamp::from_millis(i64::MIN)))
+    .bind(f.until.unwrap_or(Timestamp::from_millis(i64::MAX)))
     .bind(f.after_seq.unwrap_or(0))
     .bind(f.limit)
     .fetch_all(store.reader())

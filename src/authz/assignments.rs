@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::{AuthzError, Subject};
 use crate::audit::{self, Entry, Origin, Outcome};
-use crate::clock::format_rfc3339;
+use crate::clock::{format_rfc3339, Timestamp};
 use crate::crypto::AuditKey;
 use crate::store::{self, Store, Tx};
 
@@ -25,7 +25,8 @@ pub struct NewAssignment {
     pub subject: Subject,
     pub role: String,
     pub org_id: Option<String>,
-    pub expires_at_ms: Option<i64>,
+    /// When the role ends by itself (`None`: until revoked).
+    pub expires_at: Option<Timestamp>,
 }
 
 fn from_row(r: &store::Row) -> Result<Assignment, AuthzError> {
@@ -46,7 +47,7 @@ fn from_row(r: &store::Row) -> Result<Assignment, AuthzError> {
 pub async fn assign_role(
     tx: &mut Tx,
     key: &AuditKey,
-    now_ms: i64,
+    now: Timestamp,
     origin: &Origin,
     new: NewAssignment,
 ) -> Result<Assignment, AuthzError> {
@@ -72,8 +73,8 @@ pub async fn assign_role(
     .bind(&new.role)
     .bind(&scope)
     .bind(format!("{}:{}", origin.actor_kind, origin.actor_id))
-    .bind(now_ms)
-    .bind(new.expires_at_ms)
+    .bind(now)
+    .bind(new.expires_at)
     .execute(&mut **tx)
     .await?
     .rows_affected()
@@ -88,12 +89,12 @@ pub async fn assign_role(
             .fetch_one(&mut **tx)
             .await?;
         let id: String = store::get(&row, "id")?;
-        let old: Option<i64> = store::get(&row, "expires_at")?;
-        if old == new.expires_at_ms {
+        let old: Option<Timestamp> = store::get(&row, "expires_at")?;
+        if old == new.expires_at {
             return find(tx, &id).await;
         }
         sqlx::query("UPDATE role_assignments SET expires_at = $1 WHERE id = $2")
-            .bind(new.expires_at_ms)
+            .bind(new.expires_at)
             .bind(&id)
             .execute(&mut **tx)
             .await?;
@@ -102,14 +103,14 @@ pub async fn assign_role(
     audit::record(
         tx,
         key,
-        now_ms,
+        now.as_millis(),
         origin,
         Entry {
             action,
             outcome: Outcome::Success,
             target_kind: "subject",
             target_id: &subject,
-            details: serde_json::json!({ "assignment": id, "role": new.role, "org": new.org_id, "expiresAt": new.expires_at_ms.map(format_rfc3339) }),
+            details: serde_json::json!({ "assignment": id, "role": new.role, "org": new.org_id, "expiresAt": new.expires_at.map(Timestamp::to_rfc3339) }),
         },
     )
     .await?;
@@ -144,7 +145,7 @@ pub async fn list_assignments(
 pub async fn revoke_assignment(
     tx: &mut Tx,
     key: &AuditKey,
-    now_ms: i64,
+    now: Timestamp,
     origin: &Origin,
     subject: &Subject,
     id: &str,
@@ -163,7 +164,7 @@ pub async fn revoke_assignment(
     audit::record(
         tx,
         key,
-        now_ms,
+        now.as_millis(),
         origin,
         Entry {
             action: "role.revoke",

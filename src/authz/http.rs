@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::{Action, Actor, NewAssignment, Object, Subject};
 use crate::api::ApiJson;
-use crate::clock::parse_rfc3339;
+use crate::clock::Timestamp;
 use crate::error::{AppError, FieldError};
 use crate::store::StoreError;
 use crate::AppState;
@@ -71,10 +71,10 @@ async fn assign_handler(
     actor
         .require(&app, Object::Roles, Action::Write, scope)
         .await?;
-    let now = app.clock().now_ms();
-    let expires_at_ms = match &req.expires_at {
-        Some(t) => match parse_rfc3339(t) {
-            Some(ms) if ms > now => Some(ms),
+    let now = app.clock().now();
+    let expires_at = match &req.expires_at {
+        Some(t) => match Timestamp::parse_rfc3339(t) {
+            Some(at) if at > now => Some(at),
             Some(_) => {
                 return Err(AppError::Validation(vec![FieldError::new(
                     "expiresAt",
@@ -100,7 +100,7 @@ async fn assign_handler(
             subject: Subject::Person(person.id),
             role: req.role,
             org_id,
-            expires_at_ms,
+            expires_at,
         },
     )
     .await?;
@@ -128,7 +128,7 @@ async fn revoke_handler(
     let removed = super::revoke_assignment(
         &mut tx,
         app.audit_key(),
-        app.clock().now_ms(),
+        app.clock().now(),
         &actor.origin,
         &subject,
         &assignment,

@@ -36,7 +36,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let store = Store::connect(
         &config.database.url,
         config.database.max_connections,
-        Duration::from_secs(config.database.connect_timeout_seconds),
+        config.database.connect_timeout(),
     )
     .await?;
     store.migrate().await?;
@@ -464,12 +464,7 @@ pub async fn check_config(config: Config) -> anyhow::Result<()> {
             "NOT SET (development key in use)"
         }
     );
-    let store = Store::connect(
-        &config.database.url,
-        1,
-        Duration::from_secs(config.database.connect_timeout_seconds),
-    )
-    .await?;
+    let store = Store::connect(&config.database.url, 1, config.database.connect_timeout()).await?;
     store.ping().await?;
     println!("  database reachable ({})", store.backend().name());
     if config.keys.master_key.is_none() && !config.server.bind.starts_with("127.") {

@@ -5,6 +5,8 @@
 //! file they are reported with the file name, line and column; in the environment
 //! with the variable's name.
 
+mod district;
+mod durations;
 mod federation;
 mod federation_oidc;
 mod mfa;
@@ -14,6 +16,7 @@ mod server;
 mod signin_throttle;
 mod sources;
 
+pub use district::{DistrictConfig, DistrictTimeZone};
 pub use federation::{AttributeMapping, FederationConfig, LinkConfig, SamlIdpConfig};
 pub use federation_oidc::{ClaimMapping, OidcIdpConfig, OidcLinkConfig};
 pub use mfa::MfaConfig;
@@ -38,6 +41,7 @@ pub struct Config {
     pub federation: FederationConfig,
     pub mfa: MfaConfig,
     pub saml_apps: SamlAppsConfig,
+    pub district: DistrictConfig,
     pub log: LogConfig,
 }
 

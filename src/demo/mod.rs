@@ -41,7 +41,7 @@ pub struct DemoSummary {
 /// The named client, created if missing; a confidential one gets a new secret.
 async fn ensure_client(
     app: &AppState,
-    now: i64,
+    now: crate::clock::Timestamp,
     origin: &Origin,
     new: NewClient,
 ) -> Result<(Client, Option<String>), crate::error::AppError> {
@@ -52,10 +52,17 @@ async fn ensure_client(
     let out = match existing {
         Some(c) if c.settings.is_public() => (c, None),
         Some(c) => {
-            let (c, s) = rotate_secret(app.store(), app.master_key(), now, origin, &c.id).await?;
+            let (c, s) = rotate_secret(
+                app.store(),
+                app.master_key(),
+                now.as_millis(),
+                origin,
+                &c.id,
+            )
+            .await?;
             (c, Some(s))
         }
-        None => create_client(app.store(), app.master_key(), now, origin, new).await?,
+        None => create_client(app.store(), app.master_key(), now.as_millis(), origin, new).await?,
     };
     app.clients().invalidate(&out.0.id);
     Ok(out)
@@ -154,7 +161,7 @@ const ROLES: &[(&str, &str, Option<&str>)] = &[
 /// Gives the demo's personas their roles (granting a held role changes nothing).
 async fn seed_roles(
     app: &AppState,
-    now: i64,
+    now: crate::clock::Timestamp,
     origin: &Origin,
 ) -> Result<(), crate::error::AppError> {
     let mut tx = app.store().begin().await?;
@@ -168,7 +175,7 @@ async fn seed_roles(
             subject: crate::authz::Subject::Person(person.id),
             role: (*role).into(),
             org_id,
-            expires_at_ms: None,
+            expires_at: None,
         };
         crate::authz::assign_role(&mut tx, app.audit_key(), now, origin, new).await?;
     }
@@ -178,7 +185,7 @@ async fn seed_roles(
 
 pub async fn seed(app: &AppState) -> Result<DemoSummary, crate::error::AppError> {
     let origin = Origin::system("demo");
-    let now = app.clock().now_ms();
+    let now = app.clock().now();
     let mut created = 0;
     for (sourced_id, kind, name, parent, identifier) in ORGS {
         let input = OrgInput {

@@ -11,7 +11,7 @@ use crate::api::{
     Page,
 };
 use crate::authz::{Action, Actor, Object};
-use crate::clock::parse_rfc3339;
+use crate::clock::Timestamp;
 use crate::error::{AppError, FieldError};
 use crate::AppState;
 
@@ -39,10 +39,10 @@ fn upserted<T: serde::Serialize>(u: Upserted<T>, location: String) -> Response {
     with_etag(&u.record, resp)
 }
 
-fn since(v: &Option<String>) -> Result<Option<i64>, AppError> {
+fn since(v: &Option<String>) -> Result<Option<Timestamp>, AppError> {
     v.as_deref()
         .map(|t| {
-            parse_rfc3339(t).ok_or_else(|| {
+            Timestamp::parse_rfc3339(t).ok_or_else(|| {
                 AppError::Validation(vec![FieldError::new(
                     "updatedSince",
                     "must be an RFC 3339 time, e.g. 2026-09-01T00:00:00Z",
@@ -110,7 +110,7 @@ async fn upsert_user(
     let done = super::upsert_person(
         app.store(),
         app.audit_key(),
-        app.clock().now_ms(),
+        app.clock().now(),
         &actor.origin,
         None,
         input,
@@ -157,7 +157,7 @@ async fn patch_user(
     let done = super::patch_person(
         app.store(),
         app.audit_key(),
-        app.clock().now_ms(),
+        app.clock().now(),
         &actor.origin,
         &person.id,
         patch,
@@ -187,7 +187,7 @@ async fn lifecycle_user(
     let person = super::transition_person(
         app.store(),
         app.audit_key(),
-        app.clock().now_ms(),
+        app.clock().now(),
         &actor.origin,
         &person.id,
         &req.status,
@@ -229,7 +229,7 @@ async fn list_users(
         kind: q.kind,
         org,
         status: q.status,
-        updated_since_ms: since(&q.updated_since)?,
+        updated_since: since(&q.updated_since)?,
         after: q.cursor.as_deref().map(decode_cursor).transpose()?,
         limit,
     };
@@ -276,7 +276,7 @@ async fn upsert_org(
     let done = super::upsert_org(
         app.store(),
         app.audit_key(),
-        app.clock().now_ms(),
+        app.clock().now(),
         &actor.origin,
         None,
         input,
@@ -313,7 +313,7 @@ async fn patch_org(
     let done = super::patch_org(
         app.store(),
         app.audit_key(),
-        app.clock().now_ms(),
+        app.clock().now(),
         &actor.origin,
         &org.id,
         patch,
@@ -352,7 +352,7 @@ async fn list_orgs(
     let filter = OrgFilter {
         kind: q.kind,
         parent,
-        updated_since_ms: since(&q.updated_since)?,
+        updated_since: since(&q.updated_since)?,
         after: q.cursor.as_deref().map(decode_cursor).transpose()?,
         limit,
     };

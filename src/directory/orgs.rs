@@ -5,6 +5,7 @@ use super::validate::check_org;
 use super::{DirectoryError, Upserted};
 use crate::audit::{self, Entry, Origin, Outcome};
 use crate::clock::format_rfc3339;
+use crate::clock::Timestamp;
 use crate::crypto::AuditKey;
 use crate::error::FieldError;
 use crate::store::{self, Store, Tx};
@@ -104,7 +105,7 @@ pub async fn find_org_by_sourced_id(
 pub struct OrgFilter {
     pub kind: Option<String>,
     pub parent: Option<String>,
-    pub updated_since_ms: Option<i64>,
+    pub updated_since: Option<Timestamp>,
     pub after: Option<(i64, String)>,
     pub limit: i64,
 }
@@ -117,7 +118,7 @@ pub async fn list_orgs(store: &Store, f: &OrgFilter) -> Result<Vec<Org>, Directo
     ))
     .bind(f.kind.clone().unwrap_or_default())
     .bind(f.parent.clone().unwrap_or_default())
-    .bind(f.updated_since_ms.unwrap_or(i64::MIN))
+    .bind(f.updated_since.map_or(i64::MIN, Timestamp::as_millis))
     .bind(after_at)
     .bind(after_id)
     .bind(f.limit)
@@ -131,39 +132,18 @@ pub async fn list_orgs(store: &Store, f: &OrgFilter) -> Result<Vec<Org>, Directo
 pub async fn upsert_org(
     store: &Store,
     audit_key: &AuditKey,
-    now_ms: i64,
+    now: Timestamp,
     origin: &Origin,
     target: Option<&str>,
     input: OrgInput,
 ) -> Result<Upserted<Org>, DirectoryError> {
     let change = || OrgChange::Replace(input.clone());
-    match write_org(
-        store,
-        audit_key,
-        now_ms,
-        origin,
-        target,
-        change(),
-        None,
-        true,
-    )
-    .await
-    {
+    match write_org(store, audit_key, now, origin, target, change(), None, true).await {
         // Two first-time creates of one sourcedId raced (PostgreSQL: the row the
         // loser would have locked did not exist yet). The same record is a no-op;
         // a different one was authorized against another state: read and retry.
         Err(DirectoryError::Store(store::StoreError::Duplicate(_))) if target.is_none() => {
-            write_org(
-                store,
-                audit_key,
-                now_ms,
-                origin,
-                None,
-                change(),
-                None,
-                false,
-            )
-            .await
+            write_org(store, audit_key, now, origin, None, change(), None, false).await
         }
         other => other,
     }
@@ -175,7 +155,7 @@ pub async fn upsert_org(
 pub async fn patch_org(
     store: &Store,
     audit_key: &AuditKey,
-    now_ms: i64,
+    now: Timestamp,
     origin: &Origin,
     id: &str,
     patch: serde_json::Value,
@@ -190,7 +170,7 @@ pub async fn patch_org(
     write_org(
         store,
         audit_key,
-        now_ms,
+        now,
         origin,
         Some(id),
         OrgChange::Patch(patch),
@@ -212,7 +192,7 @@ enum OrgChange {
 async fn write_org(
     store: &Store,
     audit_key: &AuditKey,
-    now_ms: i64,
+    now: Timestamp,
     origin: &Origin,
     target: Option<&str>,
     change: OrgChange,
@@ -373,7 +353,7 @@ async fn write_org(
                 .bind(&input.identifier)
                 .bind(&parent_id)
                 .bind(&status)
-                .bind(now_ms.max(old.updated_at_ms + 1))
+                .bind(now.as_millis().max(old.updated_at_ms + 1))
                 .bind(&old.id)
                 .bind(old.updated_at_ms)
                 .execute(&mut *tx)
@@ -395,7 +375,7 @@ async fn write_org(
                 .bind(&input.identifier)
                 .bind(&parent_id)
                 .bind(&status)
-                .bind(now_ms)
+                .bind(now)
                 .execute(&mut *tx)
                 .await?;
             (id, true, serde_json::to_value(&input).unwrap_or_default())
@@ -404,7 +384,7 @@ async fn write_org(
     audit::record(
         &mut tx,
         audit_key,
-        now_ms,
+        now.as_millis(),
         origin,
         Entry {
             action: if created { "org.create" } else { "org.update" },

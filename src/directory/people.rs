@@ -5,6 +5,7 @@ use super::patch::merge_patch;
 use super::validate::check_person;
 use super::{people_repo as repo, DirectoryError};
 use crate::audit::{self, Entry, Origin, Outcome};
+use crate::clock::Timestamp;
 use crate::crypto::AuditKey;
 use crate::error::FieldError;
 use crate::store::{self, Store, StoreError, Tx};
@@ -120,7 +121,7 @@ pub struct PersonFilter {
     /// An org id: people affiliated with it or any org below it.
     pub org: Option<String>,
     pub status: Option<String>,
-    pub updated_since_ms: Option<i64>,
+    pub updated_since: Option<Timestamp>,
     pub after: Option<(i64, String)>,
     pub limit: i64,
 }
@@ -131,7 +132,9 @@ pub async fn list_people(store: &Store, f: &PersonFilter) -> Result<Vec<Person>,
         f.status.clone().unwrap_or_default(),
         f.kind.clone().unwrap_or_default(),
         f.org.clone().unwrap_or_default(),
-        f.updated_since_ms.unwrap_or(i64::MIN).to_string(),
+        f.updated_since
+            .map_or(i64::MIN, Timestamp::as_millis)
+            .to_string(),
         after_at.to_string(),
         after_id,
         f.limit.to_string(),
@@ -202,7 +205,7 @@ async fn resolve_affiliations(
 pub async fn upsert_person(
     store: &Store,
     audit_key: &AuditKey,
-    now_ms: i64,
+    now: Timestamp,
     origin: &Origin,
     target: Option<&str>,
     input: PersonInput,
@@ -211,7 +214,7 @@ pub async fn upsert_person(
     match upsert_once(
         store,
         audit_key,
-        now_ms,
+        now,
         origin,
         target,
         change.clone(),
@@ -227,7 +230,7 @@ pub async fn upsert_person(
             upsert_once(
                 store,
                 audit_key,
-                now_ms,
+                now,
                 origin,
                 None,
                 change,
@@ -256,7 +259,7 @@ enum Change {
 async fn upsert_once(
     store: &Store,
     audit_key: &AuditKey,
-    now_ms: i64,
+    now: Timestamp,
     origin: &Origin,
     target: Option<&str>,
     change: Change,
@@ -338,7 +341,7 @@ async fn upsert_once(
                 &old.id,
                 &input,
                 &org_ids,
-                now_ms,
+                now,
                 repo::Write::Update {
                     expected_updated_at: old.updated_at_ms,
                 },
@@ -368,7 +371,7 @@ async fn upsert_once(
                 &id,
                 &input,
                 &org_ids,
-                now_ms,
+                now,
                 repo::Write::Insert { status: &status },
             )
             .await?;
@@ -383,7 +386,7 @@ async fn upsert_once(
     audit::record(
         &mut tx,
         audit_key,
-        now_ms,
+        now.as_millis(),
         origin,
         Entry {
             action,
@@ -427,7 +430,7 @@ fn diff(before: &PersonInput, after: &PersonInput) -> Vec<(String, serde_json::V
 pub async fn patch_person(
     store: &Store,
     audit_key: &AuditKey,
-    now_ms: i64,
+    now: Timestamp,
     origin: &Origin,
     id: &str,
     patch: serde_json::Value,
@@ -456,7 +459,7 @@ pub async fn patch_person(
     upsert_once(
         store,
         audit_key,
-        now_ms,
+        now,
         origin,
         Some(id),
         Change::Patch(patch),
@@ -525,7 +528,7 @@ async fn load_locked(
 pub async fn transition_person(
     store: &Store,
     audit_key: &AuditKey,
-    now_ms: i64,
+    now: Timestamp,
     origin: &Origin,
     id: &str,
     status: &str,
@@ -585,13 +588,13 @@ pub async fn transition_person(
         from.as_str(),
         next.as_str(),
         reason.as_deref(),
-        now_ms,
+        now,
     )
     .await?;
     audit::record(
         &mut tx,
         audit_key,
-        now_ms,
+        now.as_millis(),
         origin,
         Entry {
             action: "user.lifecycle",

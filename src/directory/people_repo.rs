@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::model::{Affiliation, Person, PersonInput};
 use super::DirectoryError;
-use crate::clock::format_rfc3339;
+use crate::clock::{format_rfc3339, Timestamp};
 use crate::store::{self, Tx};
 
 const COLUMNS: &str = "id, sourced_id, status, given_name, family_name, middle_name, preferred_name, email, username, status_changed_at, status_reason, created_at, updated_at, phone_number, phone_number_verified, address";
@@ -182,7 +182,7 @@ pub(super) async fn write(
     id: &str,
     input: &PersonInput,
     affiliation_orgs: &[String],
-    now_ms: i64,
+    now: Timestamp,
     mode: Write<'_>,
 ) -> Result<(), DirectoryError> {
     match mode {
@@ -201,7 +201,7 @@ pub(super) async fn write(
             .bind(&input.preferred_name)
             .bind(&input.email)
             .bind(&input.username)
-            .bind(now_ms)
+            .bind(now)
             .bind(&input.phone_number)
             .bind(i64::from(input.phone_number_verified))
             .bind(address_text(input))
@@ -225,7 +225,7 @@ pub(super) async fn write(
             .bind(&input.preferred_name)
             .bind(&input.email)
             .bind(&input.username)
-            .bind(now_ms.max(expected_updated_at + 1))
+            .bind(now.as_millis().max(expected_updated_at + 1))
             .bind(id)
             .bind(expected_updated_at)
             .bind(&input.phone_number)
@@ -286,7 +286,7 @@ pub(super) async fn set_status(
     from: &str,
     status: &str,
     reason: Option<&str>,
-    now_ms: i64,
+    now: Timestamp,
 ) -> Result<(), DirectoryError> {
     // Conditional on the status read before: two replicas moving one person at once
     // cannot both win.
@@ -295,7 +295,7 @@ pub(super) async fn set_status(
          updated_at = CASE WHEN updated_at >= $3 THEN updated_at + 1 ELSE $3 END WHERE id = $4 AND status = $5")
         .bind(status)
         .bind(reason)
-        .bind(now_ms)
+        .bind(now)
         .bind(id)
         .bind(from)
         .execute(&mut **tx)

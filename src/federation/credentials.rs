@@ -76,7 +76,7 @@ impl SpCredentials {
         if let Some(found) = Self::stored(store, master).await? {
             return Ok(found);
         }
-        let (key, cert) = generate(issuer)?;
+        let (key, cert) = generate(issuer, now_ms)?;
         let key_pem = key.private_key_to_pem_pkcs8().map_err(cred_err("key"))?;
         let sealed = crate::crypto::seal(master, SEAL_LABEL, &key_pem)
             .map_err(|e| FederationError::Credentials(e.to_string()))?;
@@ -118,7 +118,7 @@ impl SpCredentials {
 
 /// RSA-3072 (NIST SP 800-57: good beyond 2030) and a self-signed certificate: SAML
 /// trusts keys through metadata, not through a CA, so ten years is harmless.
-fn generate(issuer: &str) -> Result<(PKey<Private>, X509), FederationError> {
+fn generate(issuer: &str, now_ms: i64) -> Result<(PKey<Private>, X509), FederationError> {
     let rsa = Rsa::generate(3072).map_err(cred_err("generate"))?;
     let key = PKey::from_rsa(rsa).map_err(cred_err("generate"))?;
     let host = url::Url::parse(issuer)
@@ -140,8 +140,11 @@ fn generate(issuer: &str) -> Result<(PKey<Private>, X509), FederationError> {
     b.set_subject_name(&name).map_err(cred_err("certificate"))?;
     b.set_issuer_name(&name).map_err(cred_err("certificate"))?;
     b.set_pubkey(&key).map_err(cred_err("certificate"))?;
-    let start = Asn1Time::days_from_now(0).map_err(cred_err("validity"))?;
-    let end = Asn1Time::days_from_now(3650).map_err(cred_err("validity"))?;
+    // From the Clock, not OpenSSL's own reading of the wall clock (clippy.toml).
+    let now = crate::clock::Timestamp::from_millis(now_ms);
+    let start = Asn1Time::from_unix(now.as_secs()).map_err(cred_err("validity"))?;
+    let end = Asn1Time::from_unix(now.plus_secs(3650 * 86_400).as_secs())
+        .map_err(cred_err("validity"))?;
     b.set_not_before(&start).map_err(cred_err("validity"))?;
     b.set_not_after(&end).map_err(cred_err("validity"))?;
     b.sign(&key, MessageDigest::sha256())
@@ -152,7 +155,8 @@ fn generate(issuer: &str) -> Result<(PKey<Private>, X509), FederationError> {
 impl SpCredentials {
     /// A fresh pair, stored nowhere: for tests, the fuzz targets and benches.
     pub fn ephemeral(issuer: &str) -> Result<SpCredentials, FederationError> {
-        let (key, cert) = generate(issuer)?;
+        let now_ms = crate::clock::Clock::now_ms(&crate::clock::SystemClock);
+        let (key, cert) = generate(issuer, now_ms)?;
         SpCredentials::new(key, cert)
     }
 }

@@ -386,7 +386,7 @@ async fn create_pending(
     let created = directory::upsert_person(
         app.store(),
         app.audit_key(),
-        app.clock().now_ms(),
+        app.clock().now(),
         origin,
         None,
         input,

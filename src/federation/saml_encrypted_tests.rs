@@ -30,10 +30,13 @@ fn keys() -> &'static Keys {
         let cert = |key: &PKey<Private>| {
             let mut b = X509::builder().unwrap();
             b.set_pubkey(key).unwrap();
-            b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap())
+            let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+            b.set_not_before(&openssl::asn1::Asn1Time::from_unix(now.as_secs()).unwrap())
                 .unwrap();
-            b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).unwrap())
-                .unwrap();
+            b.set_not_after(
+                &openssl::asn1::Asn1Time::from_unix(now.plus_secs(86_400).as_secs()).unwrap(),
+            )
+            .unwrap();
             b.sign(key, openssl::hash::MessageDigest::sha256()).unwrap();
             b.build().to_pem().unwrap()
         };

@@ -236,9 +236,10 @@ pub async fn create_client(
             subject: Subject::Client(id.clone()),
             role,
             org_id,
-            expires_at_ms: None,
+            expires_at: None,
         };
-        authz::assign_role(&mut tx, master.audit_key(), now_ms, origin, assignment)
+        let now = crate::clock::Timestamp::from_millis(now_ms);
+        authz::assign_role(&mut tx, master.audit_key(), now, origin, assignment)
             .await
             .map_err(|e| match e {
                 AuthzError::UnknownRole(r) => ClientError::Invalid(vec![FieldError::new(

@@ -19,7 +19,7 @@ const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 /// database is unreachable, frozen, full or read-only should get no traffic. The
 /// body says which (fixed reasons, nothing internal).
 async fn ready(State(app): State<AppState>) -> impl IntoResponse {
-    let now = app.clock().now_ms();
+    let now = app.clock().now();
     // A frozen database server never answers: the probe gives up before the
     // orchestrator's own probe timeout does.
     let checked = tokio::time::timeout(READY_TIMEOUT, app.store().check_writable(now))

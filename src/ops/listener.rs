@@ -47,13 +47,13 @@ impl ConnectionLimits {
         // The request timeout bounds a handler; then the response has an idle period's
         // worth of time to be read. Capped so the arithmetic on instants cannot overflow.
         let stall = s
-            .request_timeout_seconds
-            .saturating_add(s.keep_alive_idle_seconds)
-            .min(86_400);
+            .request_timeout()
+            .saturating_add(s.keep_alive_idle())
+            .min(Duration::from_secs(86_400));
         Self {
-            header_read: Duration::from_secs(s.header_read_timeout_seconds),
-            keep_alive_idle: Duration::from_secs(s.keep_alive_idle_seconds),
-            stall: Duration::from_secs(stall),
+            header_read: s.header_read_timeout(),
+            keep_alive_idle: s.keep_alive_idle(),
+            stall,
             max_connections: s.max_connections,
             reserved_connections: s.reserved_connections,
             retry_after_seconds: s.header_read_timeout_seconds,

@@ -117,7 +117,7 @@ pub fn apply(router: Router, state: &AppState) -> Router {
     router
         .layer(tower_http::limit::RequestBodyLimitLayer::new(config.server.request_body_limit_bytes))
         .layer(axum::middleware::from_fn_with_state(
-            Duration::from_secs(config.server.request_timeout_seconds),
+            config.server.request_timeout(),
             time_limit,
         ))
         .layer(tower_http::catch_panic::CatchPanicLayer::new())

@@ -18,6 +18,8 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Connection as _};
 use std::time::Duration;
 
+use crate::clock::Timestamp;
+
 pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
 pub type Row = AnyRow;
 
@@ -89,13 +91,13 @@ pub struct Store {
     /// SQLite only: a cap on the database's pages (see `limit_sqlite_pages`).
     page_limit: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// The last write probe: when, and why it failed (`None`: it succeeded).
-    last_probe: std::sync::Arc<std::sync::Mutex<Option<(i64, ProbeVerdict)>>>,
+    last_probe: std::sync::Arc<std::sync::Mutex<Option<(Timestamp, ProbeVerdict)>>>,
 }
 
 type ProbeVerdict = Option<(&'static str, String)>;
 
 /// How long a write probe's verdict stands (see `check_writable`).
-const PROBE_EVERY_MS: i64 = 2_000;
+const PROBE_EVERY: Duration = Duration::from_secs(2);
 
 impl Store {
     pub async fn connect(
@@ -278,13 +280,14 @@ impl Store {
     /// 64 KiB row, and an insert that is rolled back (see
     /// `dialect::PROBE_PAD_BYTES`). `Err` says why not, for `/readyz`.
     ///
-    /// The write is made at most every `PROBE_EVERY_MS` per replica (the verdict is
+    /// The write is made at most every `PROBE_EVERY` per replica (the verdict is
     /// kept in between): an orchestrator probing often costs no more writes.
-    pub async fn check_writable(&self, now_ms: i64) -> Result<(), StoreError> {
+    pub async fn check_writable(&self, now: Timestamp) -> Result<(), StoreError> {
         self.ping().await?;
         if let Ok(last) = self.last_probe.lock() {
             if let Some((at, verdict)) = &*last {
-                if (0..PROBE_EVERY_MS).contains(&(now_ms - at)) {
+                // A clock that went back (another replica's time) never reuses a verdict.
+                if *at <= now && now.saturating_sub(*at) < PROBE_EVERY {
                     return match verdict {
                         None => Ok(()),
                         Some((reason, detail)) => Err(StoreError::Unavailable {
@@ -295,7 +298,7 @@ impl Store {
                 }
             }
         }
-        let result = self.probe_write(now_ms).await;
+        let result = self.probe_write(now).await;
         let verdict = match &result {
             Ok(()) => Some(None),
             Err(StoreError::Unavailable { reason, detail }) => {
@@ -304,16 +307,16 @@ impl Store {
             Err(_) => None,
         };
         if let (Some(verdict), Ok(mut last)) = (verdict, self.last_probe.lock()) {
-            *last = Some((now_ms, verdict));
+            *last = Some((now, verdict));
         }
         result
     }
 
-    async fn probe_write(&self, now_ms: i64) -> Result<(), StoreError> {
+    async fn probe_write(&self, now: Timestamp) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        let digit = char::from(b'0' + u8::try_from(now_ms.rem_euclid(10)).unwrap_or(0));
+        let digit = char::from(b'0' + u8::try_from(now.as_millis().rem_euclid(10)).unwrap_or(0));
         sqlx::query(dialect::PROBE_UPSERT)
-            .bind(now_ms)
+            .bind(now)
             .bind(digit.to_string().repeat(dialect::PROBE_PAD_BYTES))
             .execute(&mut *tx)
             .await?;
@@ -321,7 +324,7 @@ impl Store {
         let mut tx = self.begin().await?;
         sqlx::query("INSERT INTO store_probe (id, checked_at, pad) VALUES ($1, $2, $3)")
             .bind(new_id())
-            .bind(now_ms)
+            .bind(now)
             .bind("0".repeat(dialect::PROBE_PAD_BYTES))
             .execute(&mut *tx)
             .await?;

@@ -57,15 +57,7 @@ impl TestApp {
             access_token_ttl_seconds: None,
             settings,
         };
-        let (c, secret) = crate::oidc::create_client(
-            self.store(),
-            self.app.master_key(),
-            self.clock.now_ms(),
-            &crate::audit::Origin::system("test"),
-            new,
-        )
-        .await
-        .unwrap();
+        let (c, secret) = self.register(new).await;
         Rp { id: c.id, secret }
     }
 
@@ -80,7 +72,7 @@ impl TestApp {
         let up = crate::directory::upsert_person(
             self.store(),
             self.app.audit_key(),
-            self.clock.now_ms(),
+            self.clock.now(),
             &origin,
             None,
             input,
@@ -120,6 +112,19 @@ pub struct Page {
 }
 
 impl Page {
+    /// The text of the page's `role="alert"` message (empty when there is none):
+    /// what the person is told went wrong.
+    pub fn alert(&self) -> String {
+        self.body
+            .split("role=\"alert\">")
+            .nth(1)
+            .unwrap_or("")
+            .split('<')
+            .next()
+            .unwrap_or("")
+            .to_string()
+    }
+
     pub fn location(&self) -> String {
         self.headers
             .get(header::LOCATION)

@@ -12,6 +12,21 @@ fn person(sourced_id: &str) -> Value {
     })
 }
 
+/// POSTs `person(sourced_id)` as `token`: the person every test here starts from.
+async fn create_person(
+    t: &TestApp,
+    token: &str,
+    sourced_id: &str,
+) -> (StatusCode, HeaderMap, Value) {
+    t.call(
+        Method::POST,
+        "/api/v1/users",
+        Some(token),
+        Some(person(sourced_id)),
+    )
+    .await
+}
+
 async fn patch(
     t: &TestApp,
     token: &str,
@@ -36,14 +51,7 @@ store_test!(
     |t: TestApp| async move {
         let admin = t.admin_token().await;
         seed_orgs(&t, &admin).await;
-        let (s, _, p) = t
-            .call(
-                Method::POST,
-                "/api/v1/users",
-                Some(&admin),
-                Some(person("race-1")),
-            )
-            .await;
+        let (s, _, p) = create_person(&t, &admin, "race-1").await;
         assert_eq!(s, StatusCode::CREATED, "{p}");
         let path = format!("/api/v1/users/{}", p["id"].as_str().unwrap());
         // Nine different fields patched at once, five rounds with new values each.
@@ -120,14 +128,7 @@ store_test!(
 store_test!(if_match_makes_writes_conditional, |t: TestApp| async move {
     let admin = t.admin_token().await;
     seed_orgs(&t, &admin).await;
-    let (_, created_headers, p) = t
-        .call(
-            Method::POST,
-            "/api/v1/users",
-            Some(&admin),
-            Some(person("cond-1")),
-        )
-        .await;
+    let (_, created_headers, p) = create_person(&t, &admin, "cond-1").await;
     let path = format!("/api/v1/users/{}", p["id"].as_str().unwrap());
     let (s, h, _) = t.call(Method::GET, &path, Some(&admin), None).await;
     assert_eq!(s, StatusCode::OK);
@@ -256,14 +257,7 @@ store_test!(
     |t: TestApp| async move {
         let admin = t.admin_token().await;
         seed_orgs(&t, &admin).await;
-        let (_, _, p) = t
-            .call(
-                Method::POST,
-                "/api/v1/users",
-                Some(&admin),
-                Some(person("grant-1")),
-            )
-            .await;
+        let (_, _, p) = create_person(&t, &admin, "grant-1").await;
         let path = format!("/api/v1/users/{}/roles", p["id"].as_str().unwrap());
         let grant = serde_json::json!({"role": "approver", "org": "s1"});
         let assigned_before = t.audit_rows("role.assign").await.len();
@@ -317,14 +311,7 @@ async fn disk_full_on_sqlite_acknowledges_only_what_it_keeps() {
     let t = TestApp::sqlite().await;
     let admin = t.admin_token().await;
     seed_orgs(&t, &admin).await;
-    let (_, _, p) = t
-        .call(
-            Method::POST,
-            "/api/v1/users",
-            Some(&admin),
-            Some(person("keeper")),
-        )
-        .await;
+    let (_, _, p) = create_person(&t, &admin, "keeper").await;
     let pid = p["id"].as_str().unwrap().to_string();
     let user_path = format!("/api/v1/users/{pid}");
     let origin = crate::audit::Origin::system("test");
@@ -355,14 +342,7 @@ async fn disk_full_on_sqlite_acknowledges_only_what_it_keeps() {
     assert!(!refused.is_empty(), "the database never filled up");
 
     // Every kind of write, while full: acknowledged only if kept.
-    let (s, h, b) = t
-        .call(
-            Method::POST,
-            "/api/v1/users",
-            Some(&admin),
-            Some(person("while-full")),
-        )
-        .await;
+    let (s, h, b) = create_person(&t, &admin, "while-full").await;
     if acknowledged("create", s, &h, &b) {
         created.push("while-full".into())
     } else {
@@ -438,14 +418,7 @@ async fn disk_full_on_sqlite_acknowledges_only_what_it_keeps() {
 
     // Space comes back: writes succeed again by themselves.
     t.store().limit_sqlite_pages(None).await.unwrap();
-    let (s, _, b) = t
-        .call(
-            Method::POST,
-            "/api/v1/users",
-            Some(&admin),
-            Some(person("after")),
-        )
-        .await;
+    let (s, _, b) = create_person(&t, &admin, "after").await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
     created.push("after".into());
     // The probe's verdict stands two seconds; then it writes again.

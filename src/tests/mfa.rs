@@ -41,13 +41,13 @@ pub(super) async fn grant_hub_admin(t: &TestApp, person_id: &str) {
     crate::authz::assign_role(
         &mut tx,
         t.app.audit_key(),
-        t.clock.now_ms(),
+        t.clock.now(),
         &crate::audit::Origin::system("test"),
         crate::authz::NewAssignment {
             subject: crate::authz::Subject::Person(person_id.to_string()),
             role: "hub-admin".into(),
             org_id: None,
-            expires_at_ms: None,
+            expires_at: None,
         },
     )
     .await

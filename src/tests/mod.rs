@@ -9,6 +9,7 @@ mod browser;
 mod clients_api;
 mod data_safety;
 mod demo;
+mod district_day;
 mod error_forms;
 mod every_page;
 mod federation_throttle;
@@ -46,6 +47,16 @@ use crate::clock::{Clock, ManualClock};
 use crate::config::{Config, Overrides};
 use crate::store::Store;
 use crate::{AppState, SystemClock};
+
+/// The issuer every `TestApp` has unless a test asks for another.
+const TEST_ISSUER: &str = "http://hub.test";
+
+/// `HMS_ACH__…` pairs as the configuration loader takes them.
+fn owned(env: &[(&str, &str)]) -> Vec<(String, String)> {
+    env.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
 
 /// Removes the test's database when the test ends, passed or failed.
 enum DbGuard {
@@ -117,9 +128,26 @@ fn with_database(url: &str, name: &str) -> String {
 
 impl TestApp {
     pub async fn sqlite() -> TestApp {
+        let (url, guard) = Self::sqlite_database();
+        Self::start(&url, guard).await
+    }
+
+    /// A fresh SQLite file (removed with the guard).
+    fn sqlite_database() -> (String, DbGuard) {
         let path = std::env::temp_dir().join(format!("hms-test-{}.db", uuid::Uuid::new_v4()));
-        let guard = DbGuard::Sqlite(path.clone());
-        Self::start(&format!("sqlite://{}", path.display()), guard).await
+        (
+            format!("sqlite://{}", path.display()),
+            DbGuard::Sqlite(path),
+        )
+    }
+
+    /// A fresh database of either kind (`postgres`: false for SQLite).
+    async fn database(postgres: bool) -> (String, DbGuard) {
+        if postgres {
+            Self::postgres_database().await
+        } else {
+            Self::sqlite_database()
+        }
     }
 
     /// A fresh PostgreSQL database. Without `HMS_TEST_POSTGRES_URL` the test fails:
@@ -153,23 +181,14 @@ impl TestApp {
 
     /// SQLite with extra configuration, given as `HMS_ACH__…` variables.
     pub async fn sqlite_with(env: &[(&str, &str)]) -> TestApp {
-        let path = std::env::temp_dir().join(format!("hms-test-{}.db", uuid::Uuid::new_v4()));
-        let guard = DbGuard::Sqlite(path.clone());
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Self::start_with(&format!("sqlite://{}", path.display()), guard, &env).await
+        let (url, guard) = Self::sqlite_database();
+        Self::start_with(&url, guard, &owned(env)).await
     }
 
     /// PostgreSQL with environment overrides, as `sqlite_with`.
     pub async fn postgres_with(env: &[(&str, &str)]) -> TestApp {
         let (url, guard) = Self::postgres_database().await;
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Self::start_with(&url, guard, &env).await
+        Self::start_with(&url, guard, &owned(env)).await
     }
 
     async fn start(url: &str, guard: DbGuard) -> TestApp {
@@ -182,15 +201,7 @@ impl TestApp {
 
     /// Either database (`postgres`: false for SQLite) with a configuration file.
     pub async fn with_config_file(postgres: bool, file: &std::path::Path) -> TestApp {
-        let (url, guard) = if postgres {
-            Self::postgres_database().await
-        } else {
-            let path = std::env::temp_dir().join(format!("hms-test-{}.db", uuid::Uuid::new_v4()));
-            (
-                format!("sqlite://{}", path.display()),
-                DbGuard::Sqlite(path),
-            )
-        };
+        let (url, guard) = Self::database(postgres).await;
         Self::start_full(&url, guard, &[], Some(file)).await
     }
 
@@ -200,21 +211,40 @@ impl TestApp {
         env: &[(String, String)],
         file: Option<&std::path::Path>,
     ) -> TestApp {
+        Self::start_at(url, guard, env, file, TEST_ISSUER, SystemClock.now_ms()).await
+    }
+
+    /// Either database with a configuration file, at `issuer`, its clock at `start_ms`
+    /// (for fixtures signed at a fixed time).
+    pub async fn with_config_file_at(
+        postgres: bool,
+        file: &std::path::Path,
+        issuer: &str,
+        start_ms: i64,
+    ) -> TestApp {
+        let (url, guard) = Self::database(postgres).await;
+        Self::start_at(&url, guard, &[], Some(file), issuer, start_ms).await
+    }
+
+    async fn start_at(
+        url: &str,
+        guard: DbGuard,
+        env: &[(String, String)],
+        file: Option<&std::path::Path>,
+        issuer: &str,
+        start_ms: i64,
+    ) -> TestApp {
         let overrides = Overrides {
             database_url: Some(url.to_string()),
-            issuer: Some("http://hub.test".into()),
+            issuer: Some(issuer.into()),
             bind: None,
         };
         let config = Config::load_from(file, env, &overrides).unwrap();
-        let store = Store::connect(
-            url,
-            4,
-            Duration::from_secs(config.database.connect_timeout_seconds),
-        )
-        .await
-        .unwrap();
+        let store = Store::connect(url, 4, config.database.connect_timeout())
+            .await
+            .unwrap();
         store.migrate().await.unwrap();
-        let clock = Arc::new(ManualClock::new(SystemClock.now_ms()));
+        let clock = Arc::new(ManualClock::new(start_ms));
         let app = AppState::build(config, store, clock.clone()).await.unwrap();
         let router = crate::build_router(app.clone());
         TestApp {
@@ -278,7 +308,18 @@ impl TestApp {
                 ..Default::default()
             },
         };
-        let (c, secret) = crate::oidc::create_client(
+        let (c, secret) = self.register(new).await;
+        (c.id, secret.unwrap())
+    }
+
+    /// Registers `new` as the system would (at the test clock's time) and returns
+    /// the client and its secret, if it has one: the one place the tests call
+    /// `oidc::create_client`.
+    pub async fn register(
+        &self,
+        new: crate::oidc::NewClient,
+    ) -> (crate::oidc::Client, Option<String>) {
+        crate::oidc::create_client(
             self.store(),
             self.app.master_key(),
             self.clock.now_ms(),
@@ -286,8 +327,7 @@ impl TestApp {
             new,
         )
         .await
-        .unwrap();
-        (c.id, secret.unwrap())
+        .unwrap()
     }
 
     /// An access token, obtained through the token endpoint.
@@ -421,6 +461,24 @@ pub(crate) use store_test;
 /// The district IdP's metadata used by the SAML fixtures (`bench/saml/fixture/`).
 pub fn fixture_idp_metadata() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/saml/fixture/idp-metadata.xml")
+}
+
+/// A configuration file `hms-ach.toml` holding `toml`, in a folder of its own that
+/// is removed with the returned guard.
+pub fn config_file(toml: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hms-ach.toml");
+    std::fs::write(&file, toml).unwrap();
+    (dir, file)
+}
+
+/// `[[federation.saml_idps]]` for the fixture IdP as "District SSO" (id `district`),
+/// followed by `extra` lines of that table (e.g. `email_domains = […]`).
+pub fn district_idp_toml(extra: &str) -> String {
+    format!(
+        "[[federation.saml_idps]]\nid = \"district\"\ndisplay_name = \"District SSO\"\nmetadata_file = \"{}\"\n{extra}",
+        fixture_idp_metadata().display()
+    )
 }
 
 /// A small tree: district → school → department, and a second school.

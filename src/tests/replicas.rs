@@ -81,7 +81,7 @@ store_test!(
         crate::authz::revoke_assignment(
             &mut tx,
             t.app.audit_key(),
-            t.clock.now_ms(),
+            t.clock.now(),
             &crate::audit::Origin::system("test"),
             &subject,
             &held[0].id,

@@ -7,60 +7,20 @@
 //! real router; the hub's issuer is the fixture's.
 
 use axum::http::{Method, StatusCode};
-use std::sync::Arc;
 
-use super::{DbGuard, TestApp};
-use crate::clock::ManualClock;
-use crate::config::{Config, Overrides};
+use super::TestApp;
 use crate::federation::saml_fixture::{ASSERTION_SIGNED, NOW_MS, REQUEST_ID};
-use crate::store::Store;
-use crate::AppState;
 
 const ACS: &str = "/saml/sp/district/acs";
 
 /// The hub at the fixture's issuer, with the fixture IdP configured as "district",
 /// on SQLite or PostgreSQL.
 async fn hub(postgres: bool) -> (TestApp, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let metadata = super::fixture_idp_metadata();
-    let file = dir.path().join("hms-ach.toml");
-    std::fs::write(
-        &file,
-        format!(
-            "[[federation.saml_idps]]\nid = \"district\"\ndisplay_name = \"District SSO\"\nmetadata_file = \"{}\"\nemail_domains = [\"riverside.edu\"]\nlink = {{ attribute = \"eduPersonPrincipalName\", person_field = \"email\" }}\n",
-            metadata.display()
-        ),
-    )
-    .unwrap();
-    let (url, guard) = if postgres {
-        TestApp::postgres_database().await
-    } else {
-        let path = std::env::temp_dir().join(format!("hms-test-{}.db", uuid::Uuid::new_v4()));
-        (
-            format!("sqlite://{}", path.display()),
-            DbGuard::Sqlite(path),
-        )
-    };
-    let overrides = Overrides {
-        database_url: Some(url.clone()),
-        issuer: Some("https://hub.riverside.example".into()),
-        bind: None,
-    };
-    let config = Config::load_from(Some(&file), &[], &overrides).unwrap();
-    let store = Store::connect(&url, 4, std::time::Duration::from_secs(5))
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
-    let clock = Arc::new(ManualClock::new(NOW_MS));
-    let app = AppState::build(config, store, clock.clone()).await.unwrap();
-    let router = crate::build_router(app.clone());
-    let t = TestApp {
-        app,
-        router,
-        clock,
-        url,
-        _db: guard,
-    };
+    let (dir, file) = super::config_file(&super::district_idp_toml(
+        "email_domains = [\"riverside.edu\"]\nlink = { attribute = \"eduPersonPrincipalName\", person_field = \"email\" }\n",
+    ));
+    let t = TestApp::with_config_file_at(postgres, &file, "https://hub.riverside.example", NOW_MS)
+        .await;
     (t, dir)
 }
 

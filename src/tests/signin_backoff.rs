@@ -29,17 +29,6 @@ async fn try_password(b: &mut Agent<'_>, username: &str, password: &str) -> Page
     .await
 }
 
-fn alert(p: &Page) -> String {
-    p.body
-        .split("role=\"alert\">")
-        .nth(1)
-        .unwrap_or("")
-        .split('<')
-        .next()
-        .unwrap_or("")
-        .to_string()
-}
-
 fn retry_after(p: &Page) -> Option<String> {
     p.headers
         .get(header::RETRY_AFTER)
@@ -91,13 +80,13 @@ store_test!(
         // The holder, from home, signs in at once.
         let mut holder = from(&t, "203.0.113.9");
         let p = try_password(&mut holder, "hold.er", PASSWORD).await;
-        assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", alert(&p));
+        assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.alert());
         assert!(holder.cookies.contains_key("hms_session"));
         // Another account signs in from the attacker's own address (a shared network):
         // only (account, address) pairs and the address's own budget are slowed.
         let mut colleague = from(&t, "198.51.100.7");
         let p = try_password(&mut colleague, "neigh.bour", PASSWORD).await;
-        assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", alert(&p));
+        assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.alert());
     }
 );
 
@@ -114,7 +103,7 @@ store_test!(
                 // Wait out only every other refusal: each wait is then the one asked.
                 let p = try_password(&mut b, username, "wrong-guess-1234").await;
                 let after = retry_after(&p);
-                seen.push((p.status, after.clone(), alert(&p)));
+                seen.push((p.status, after.clone(), p.alert()));
                 if step >= 3 && step % 2 == 1 {
                     t.clock.advance_secs(after.unwrap().parse().unwrap());
                 }
@@ -157,7 +146,7 @@ store_test!(
         assert_eq!(retry_after(&p).as_deref(), Some("1"));
         t.clock.advance_secs(1);
         let p = try_password(&mut b, "kno.wn", PASSWORD).await;
-        assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", alert(&p));
+        assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.alert());
         // After a success from there, that pair starts afresh.
         let mut b = from(&t, "192.0.2.10");
         for _ in 0..3 {
@@ -240,7 +229,7 @@ store_test!(
         assert_eq!(t.audit_rows("auth.signin.guessing").await.len(), 1);
         // The holder's first attempt from their own address is never delayed.
         let p = try_password(&mut from(&t, "203.0.113.50"), "tar.get", PASSWORD).await;
-        assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", alert(&p));
+        assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.alert());
     }
 );
 
@@ -335,6 +324,6 @@ store_test!(
         let p = try_password(&mut b, "flo.od", "wrong-guess-1234").await;
         assert_eq!(p.status, StatusCode::TOO_MANY_REQUESTS, "{}", p.body);
         assert_eq!(retry_after(&p).as_deref(), Some("60"));
-        assert!(!alert(&p).is_empty(), "the page says why: {}", p.body);
+        assert!(!p.alert().is_empty(), "the page says why: {}", p.body);
     }
 );

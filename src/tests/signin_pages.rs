@@ -8,17 +8,7 @@ use super::TestApp;
 
 #[tokio::test]
 async fn the_sign_in_page_renders_for_an_app_request_with_a_district_idp() {
-    let dir = tempfile::tempdir().unwrap();
-    let metadata = super::fixture_idp_metadata();
-    let file = dir.path().join("hms-ach.toml");
-    std::fs::write(
-        &file,
-        format!(
-            "[[federation.saml_idps]]\nid = \"district\"\ndisplay_name = \"District SSO\"\nmetadata_file = \"{}\"\n",
-            metadata.display()
-        ),
-    )
-    .unwrap();
+    let (_dir, file) = super::config_file(&super::district_idp_toml(""));
     let t = TestApp::with_config_file(false, &file).await;
     let mut b = t.agent();
     // Without a request, and with one (what an app's authorize redirect sends).

@@ -32,6 +32,13 @@ pub async fn refresh(t: &TestApp, rp: &Rp, token: &str) -> (StatusCode, Value) {
     (s, b)
 }
 
+/// The status UserInfo answers for the access token `token` (RFC 6750 §2.1).
+pub async fn userinfo_status(t: &TestApp, token: &str) -> StatusCode {
+    t.call(Method::GET, "/oauth2/userinfo", Some(token), None)
+        .await
+        .0
+}
+
 pub async fn introspect(t: &TestApp, rp: &Rp, token: &str) -> Value {
     let (s, _, b) = t
         .form(
@@ -158,14 +165,7 @@ store_test!(
             introspect(&t, &rp, third["access_token"].as_str().unwrap()).await["active"],
             false
         );
-        let (s, _, _) = t
-            .call(
-                Method::GET,
-                "/oauth2/userinfo",
-                Some(third["access_token"].as_str().unwrap()),
-                None,
-            )
-            .await;
+        let s = userinfo_status(&t, third["access_token"].as_str().unwrap()).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
 
         // Withdrawing consent in the portal brings the consent page back.
@@ -219,14 +219,7 @@ store_test!(
             .await;
         assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
         assert_eq!(page.location(), "https://rp.example/bye?state=bye");
-        let (s, _, _) = t
-            .call(
-                Method::GET,
-                "/oauth2/userinfo",
-                Some(tokens["access_token"].as_str().unwrap()),
-                None,
-            )
-            .await;
+        let s = userinfo_status(&t, tokens["access_token"].as_str().unwrap()).await;
         assert_eq!(
             s,
             StatusCode::UNAUTHORIZED,

@@ -3,7 +3,7 @@
 //! form_post response mode, and key rotation on the clock.
 
 use super::browser::{urlencode, Rp, CHALLENGE, PASSWORD, REDIRECT};
-use super::sso::exchange;
+use super::sso::{exchange, refresh};
 use super::*;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
@@ -37,6 +37,24 @@ impl ClientKey {
         );
         let sig = self.pair.sign(&self.rng, input.as_bytes()).unwrap();
         format!("{input}.{}", B64.encode(sig.as_ref()))
+    }
+    /// Registers a `private_key_jwt` client (RFC 7523 §2.2) holding this key, for
+    /// `users.read` client credentials, with `role` if given.
+    async fn register(&self, t: &TestApp, role: Option<&str>) -> crate::oidc::Client {
+        let new = crate::oidc::NewClient {
+            name: "Reporting service".into(),
+            grants: vec!["client_credentials".into()],
+            scopes: vec!["users.read".into()],
+            role: role.map(str::to_string),
+            org: None,
+            access_token_ttl_seconds: None,
+            settings: crate::oidc::ClientSettings {
+                token_endpoint_auth_method: "private_key_jwt".into(),
+                jwks: Some(serde_json::json!({ "keys": [self.jwk()] })),
+                ..Default::default()
+            },
+        };
+        t.register(new).await.0
     }
     fn dpop(&self, t: &TestApp, method: &str, url: &str, ath: Option<&str>) -> String {
         let mut claims = serde_json::json!({ "jti": uuid::Uuid::new_v4().to_string(), "htm": method, "htu": url, "iat": t.clock.now_secs() });
@@ -117,16 +135,7 @@ store_test!(
         );
         // A confidential client's refresh token is sender-constrained by its client
         // authentication already (RFC 9449 §5); without a proof it gets a Bearer token.
-        let (s, _, r) = t
-            .form(
-                "/oauth2/token",
-                &format!(
-                    "grant_type=refresh_token&refresh_token={}",
-                    tokens["refresh_token"].as_str().unwrap()
-                ),
-                Some(&rp.basic()),
-            )
-            .await;
+        let (s, r) = refresh(&t, &rp, tokens["refresh_token"].as_str().unwrap()).await;
         assert_eq!(
             (s, r["token_type"].as_str()),
             (StatusCode::OK, Some("Bearer")),
@@ -189,28 +198,7 @@ store_test!(
     private_key_jwt_authenticates_and_refuses_replay,
     |t: TestApp| async move {
         let key = ClientKey::new();
-        let new = crate::oidc::NewClient {
-            name: "Reporting service".into(),
-            grants: vec!["client_credentials".into()],
-            scopes: vec!["users.read".into()],
-            role: Some("auditor".into()),
-            org: None,
-            access_token_ttl_seconds: None,
-            settings: crate::oidc::ClientSettings {
-                token_endpoint_auth_method: "private_key_jwt".into(),
-                jwks: Some(serde_json::json!({ "keys": [key.jwk()] })),
-                ..Default::default()
-            },
-        };
-        let (c, _) = crate::oidc::create_client(
-            t.store(),
-            t.app.master_key(),
-            t.clock.now_ms(),
-            &crate::audit::Origin::system("test"),
-            new,
-        )
-        .await
-        .unwrap();
+        let c = key.register(&t, Some("auditor")).await;
         let now = t.clock.now_secs();
         let assertion = key.sign(serde_json::json!({ "alg": "ES256", "typ": "JWT" }), serde_json::json!({ "iss": c.id, "sub": c.id, "aud": "http://hub.test/oauth2/token", "exp": now + 60, "iat": now, "jti": "a-1" }));
         let body = format!(
@@ -260,28 +248,7 @@ store_test!(
         let (s, _, b) = t.send(req).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
         assert_eq!(b["error"], "invalid_dpop_proof");
-        let new = crate::oidc::NewClient {
-            name: "Reporting service".into(),
-            grants: vec!["client_credentials".into()],
-            scopes: vec!["users.read".into()],
-            role: None,
-            org: None,
-            access_token_ttl_seconds: None,
-            settings: crate::oidc::ClientSettings {
-                token_endpoint_auth_method: "private_key_jwt".into(),
-                jwks: Some(serde_json::json!({ "keys": [key.jwk()] })),
-                ..Default::default()
-            },
-        };
-        let (c, _) = crate::oidc::create_client(
-            t.store(),
-            t.app.master_key(),
-            t.clock.now_ms(),
-            &crate::audit::Origin::system("test"),
-            new,
-        )
-        .await
-        .unwrap();
+        let c = key.register(&t, None).await;
         for claims in [
             serde_json::json!({ "iss": "x\u{0}", "sub": "x\u{0}", "aud": "http://hub.test/oauth2/token", "exp": now + 60, "jti": "j-1" }),
             serde_json::json!({ "iss": c.id, "sub": c.id, "aud": "http://hub.test/oauth2/token", "exp": now + 60, "jti": "j\u{0}" }),

@@ -3,7 +3,7 @@
 //! (liveness is checked in groups), sign-in bursts to one name, and a person
 //! suspended while holding tokens.
 
-use super::sso::{exchange, introspect, refresh};
+use super::sso::{exchange, introspect, refresh, userinfo_status};
 use super::*;
 
 store_test!(
@@ -70,7 +70,7 @@ store_test!(
         crate::directory::transition_person(
             t.store(),
             t.app.audit_key(),
-            t.clock.now_ms(),
+            t.clock.now(),
             &crate::audit::Origin::system("test"),
             &person,
             "suspended",
@@ -89,14 +89,7 @@ store_test!(
                 Some("the account is no longer active")
             )
         );
-        let (s, _, _) = t
-            .call(
-                Method::GET,
-                "/oauth2/userinfo",
-                Some(tokens["access_token"].as_str().unwrap()),
-                None,
-            )
-            .await;
+        let s = userinfo_status(&t, tokens["access_token"].as_str().unwrap()).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
     }
 );
