@@ -242,7 +242,8 @@ fn binding_digest(app: &AppState, binding: &str) -> String {
         .digest_secret(&format!("browser-binding:{binding}"))
 }
 
-/// Handles are 24 random bytes, base64url: anything else is not one of ours.
+/// A handle is a short random token: an empty or overlong one is not ours, and is
+/// answered as unknown without touching the store.
 fn plausible(handle: &str) -> bool {
     !handle.is_empty() && handle.len() <= 100
 }
