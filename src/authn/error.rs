@@ -38,6 +38,9 @@ pub enum AuthnError {
     /// Removing this factor would leave a privileged person without one their role needs.
     #[error("this is the last factor your role allows; add another before removing it")]
     LastFactor,
+    /// A pending sign-in's stored form could not be read or written (`authn::pending`).
+    #[error("a pending sign-in could not be read or written: {0}")]
+    PendingSignIn(String),
     #[error("hashing failed: {0}")]
     Hash(String),
     #[error(transparent)]

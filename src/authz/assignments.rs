@@ -190,3 +190,34 @@ pub(crate) async fn revoke_all(tx: &mut Tx, subject: &Subject) -> Result<u64, Au
     }
     Ok(done.rows_affected())
 }
+
+/// The person's role assignments in force at `now`: (role, org sourcedId or None for
+/// hub-wide). Released as the OpenID Connect `roles` claim and as SAML role
+/// attributes.
+pub async fn live_roles(
+    store: &Store,
+    person_id: &str,
+    now: i64,
+) -> Result<Vec<(String, Option<String>)>, AuthzError> {
+    let assignments = list_assignments(store, &Subject::Person(person_id.to_string())).await?;
+    let mut roles = Vec::new();
+    for a in assignments {
+        let live = a
+            .expires_at
+            .as_deref()
+            .and_then(crate::clock::parse_rfc3339)
+            .is_none_or(|exp| exp > now);
+        if !live {
+            continue;
+        }
+        let org = match &a.org_id {
+            Some(id) => crate::directory::get_org(store, id)
+                .await
+                .ok()
+                .map(|o| o.sourced_id),
+            None => None,
+        };
+        roles.push((a.role, org));
+    }
+    Ok(roles)
+}

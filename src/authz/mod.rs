@@ -10,7 +10,7 @@ mod http;
 
 pub(crate) use assignments::revoke_all;
 pub use assignments::{
-    assign_role, list_assignments, revoke_assignment, Assignment, NewAssignment,
+    assign_role, list_assignments, live_roles, revoke_assignment, Assignment, NewAssignment,
 };
 pub use catalog::{holds_privileged_role, role_is_privileged, seed_builtin, BUILTIN_ROLES};
 pub use enforcer::Authorizer;

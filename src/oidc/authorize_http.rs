@@ -1,7 +1,8 @@
 //! The authorization endpoint's HTTP side (RFC 6749 §3.1, OIDC Core §3.1.2.1): takes
 //! the request (or a pushed one), keeps it in the store bound to the browser, and
 //! sends the browser through sign-in and consent (pages in `web::signin`) back to the
-//! client. The protocol rules are in `authorize.rs`.
+//! client. The protocol rules are in `authorize_request.rs` and `authorize.rs`; the
+//! session checks and the sign-in steps' pages are authentication's (`authn::gate`).
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -12,6 +13,7 @@ use axum::Router;
 use std::sync::Arc;
 
 use super::{AuthRequest, AuthResponse, AuthorizeError, Client, Next, PAR_PREFIX};
+use crate::authn::{PendingSignIn, Protocol};
 use crate::web::error::REQUEST_UNAVAILABLE;
 use crate::web::{form_post_page, Browser, PageError};
 use crate::AppState;
@@ -118,13 +120,18 @@ async fn authorize(
     Ok(resp)
 }
 
-/// The next step of a pending OpenID Connect request of this browser.
+/// The next step of a pending OpenID Connect request of this browser (the pages
+/// hand it back here after each sign-in step).
 pub(crate) async fn continue_oidc(
     app: &AppState,
     browser: &Browser,
     handle: &str,
-    req: AuthRequest,
+    pending: &PendingSignIn,
 ) -> Result<Response, PageError> {
+    if pending.protocol != Protocol::Oidc {
+        return Err(PageError::request_expired());
+    }
+    let req = AuthRequest::from_pending(pending).map_err(|e| unavailable(e.description))?;
     let client = enabled_client(app, &req.client_id).await?;
     let next = super::decide(app, handle, &req, &client, browser.session.as_ref())
         .await
@@ -145,13 +152,10 @@ async fn enabled_client(app: &AppState, client_id: &str) -> Result<Arc<Client>, 
 }
 
 /// Where the browser goes for `next`: a page of the sign-in, or back to the app.
-pub(crate) fn go(app: &AppState, next: Next) -> Result<Response, PageError> {
+fn go(app: &AppState, next: Next) -> Result<Response, PageError> {
     let to = match next {
-        Next::Login(h) => format!("/login?request={h}"),
-        Next::SelectAccount(h) => format!("/select-account?request={h}"),
+        Next::SignIn(step) => step.location(),
         Next::Consent(h) => format!("/consent?request={h}"),
-        Next::StepUp(h) => format!("/login/mfa/step-up?request={h}"),
-        Next::ChangePassword(h) => format!("/portal/password?required=1&request={h}"),
         Next::Respond(r) => return respond(app, r),
     };
     Ok(Redirect::to(&to).into_response())

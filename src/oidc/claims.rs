@@ -6,7 +6,6 @@ use serde_json::{json, Map, Value};
 
 use super::claims_request::claim_scope;
 use super::{Client, OidcError};
-use crate::authz::Subject;
 use crate::directory::Person;
 use crate::AppState;
 
@@ -103,12 +102,13 @@ async fn scope_claims(
         }
     }
     if has("roles") {
-        let roles: Vec<Value> = live_roles(app, &person.id)
-            .await
-            .map_err(OidcError::server_error)?
-            .into_iter()
-            .map(|(role, org)| json!({ "role": role, "org": org }))
-            .collect();
+        let roles: Vec<Value> =
+            crate::authz::live_roles(app.store(), &person.id, app.clock().now_ms())
+                .await
+                .map_err(OidcError::server_error)?
+                .into_iter()
+                .map(|(role, org)| json!({ "role": role, "org": org }))
+                .collect();
         c.insert("roles".into(), Value::Array(roles));
         c.insert("kinds".into(), json!(details.kinds));
         let orgs: Vec<Value> = details
@@ -122,36 +122,4 @@ async fn scope_claims(
         c.insert("district_identifiers".into(), json!(details.identifiers));
     }
     Ok(c)
-}
-
-/// The person's role assignments in force now: (role, org sourcedId or None for
-/// hub-wide). Released as the `roles` claim and as SAML role attributes.
-pub async fn live_roles(
-    app: &AppState,
-    person_id: &str,
-) -> Result<Vec<(String, Option<String>)>, crate::authz::AuthzError> {
-    let now = app.clock().now_ms();
-    let assignments =
-        crate::authz::list_assignments(app.store(), &Subject::Person(person_id.to_string()))
-            .await?;
-    let mut roles = Vec::new();
-    for a in assignments {
-        let live = a
-            .expires_at
-            .as_deref()
-            .and_then(crate::clock::parse_rfc3339)
-            .is_none_or(|exp| exp > now);
-        if !live {
-            continue;
-        }
-        let org = match &a.org_id {
-            Some(id) => crate::directory::get_org(app.store(), id)
-                .await
-                .ok()
-                .map(|o| o.sourced_id),
-            None => None,
-        };
-        roles.push((a.role, org));
-    }
-    Ok(roles)
 }

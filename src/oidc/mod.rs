@@ -5,6 +5,7 @@
 mod admin_http;
 mod authorize;
 mod authorize_http;
+mod authorize_request;
 mod claims;
 mod claims_request;
 mod client_admin;
@@ -37,12 +38,11 @@ mod sweep;
 mod token;
 mod verified;
 
-pub use authorize::{
-    decide, gate, refuse_request_uri, validate_request, AuthRequest, AuthResponse, AuthorizeError,
-    Gate, Next, Refusal,
+pub use authorize::{decide, refusal_error, Next};
+pub(crate) use authorize_http::{continue_oidc, respond};
+pub use authorize_request::{
+    refuse_request_uri, validate_request, AuthRequest, AuthResponse, AuthorizeError,
 };
-pub(crate) use authorize_http::{continue_oidc, go, respond};
-pub use claims::live_roles;
 pub use client_cache::ClientCache;
 pub use clients::{
     create_client, delete_client, list_clients, rotate_secret, Client, ClientView, NewClient,
@@ -60,8 +60,7 @@ pub use logout::{deliver_logouts, sign_out};
 pub use refresh_writer::RefreshWriter;
 pub use registration::{ClientSettings, OIDC_SCOPES, SUPPORTED_GRANTS};
 pub use requests::{
-    claim_request, drop_request, load_bound_request, load_request, save_bound_request,
-    save_request, update_request, BoundRequest, PAR_PREFIX,
+    drop_request, load_request, save_bound_request, save_request, update_request, PAR_PREFIX,
 };
 pub use resource::userinfo_audience;
 pub use rotation::{keys_fingerprint, list_keys, maintain_keys, rotate_keys};

@@ -1,6 +1,6 @@
 //! Pushed authorization requests (RFC 9126).
 
-use super::authorize::{validate_request, AuthorizeError};
+use super::authorize_request::{validate_request, AuthorizeError};
 use super::client_auth::{authenticate_client, Form};
 use super::requests::{save_request, PAR_PREFIX};
 use super::{OAuthCode, OidcError};

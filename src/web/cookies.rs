@@ -21,7 +21,7 @@ pub struct Browser {
     /// Binds an upstream (federated) sign-in to the browser that began it.
     pub federation_binding: Option<String>,
     /// Binds the pending authorization requests (OIDC and SAML) this browser started
-    /// to it (`oidc::load_bound_request`): one random value per browser, so any
+    /// to it (`authn::load_bound_pending`): one random value per browser, so any
     /// number of requests (tabs, apps) can be in flight at once.
     pub request_binding: Option<String>,
     /// A fresh binding to set, when the browser had none (used only if a request is

@@ -37,15 +37,16 @@ fn affiliations(person: &Person) -> Vec<String> {
 
 /// Live role assignments as `role` (hub-wide) or `role@orgSourcedId`.
 async fn roles(app: &AppState, person: &Person) -> Result<Vec<String>, SamlIdpError> {
-    let mut out: Vec<String> = crate::oidc::live_roles(app, &person.id)
-        .await
-        .map_err(|e| SamlIdpError::Signing(format!("reading roles: {e}")))?
-        .into_iter()
-        .map(|(role, org)| match org {
-            Some(o) => format!("{role}@{o}"),
-            None => role,
-        })
-        .collect();
+    let mut out: Vec<String> =
+        crate::authz::live_roles(app.store(), &person.id, app.clock().now_ms())
+            .await
+            .map_err(|e| SamlIdpError::Signing(format!("reading roles: {e}")))?
+            .into_iter()
+            .map(|(role, org)| match org {
+                Some(o) => format!("{role}@{o}"),
+                None => role,
+            })
+            .collect();
     out.sort();
     out.dedup();
     Ok(out)

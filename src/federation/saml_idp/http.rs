@@ -12,9 +12,9 @@ use axum::Router;
 use base64::Engine as _;
 use serde::Deserialize;
 
-use super::{Answer, Checked, Pending, Received, Refused, SamlIdpError};
+use super::{Answer, Pending, Received, Refused, SamlIdpError};
+use crate::authn::{self, Gate, PendingSignIn, Refusal};
 use crate::federation::saml_idp;
-use crate::oidc::{self, AuthRequest, Gate, Refusal};
 use crate::web::error::REQUEST_UNAVAILABLE;
 use crate::web::forms::CsrfForm;
 use crate::web::{form_post_page, sentence, Browser, PageError};
@@ -150,74 +150,47 @@ async fn start(
             "this sign-in request was already used; go back to the app and sign in again",
         )));
     }
-    let req = pending_request(checked, now);
+    let req = saml_idp::pending_signin(checked, now).map_err(unavailable)?;
     // Bound to this browser, as an OIDC request (issue 14); the POST binding's
     // cross-site POST brings no cookie, so that request is claimed by the GET.
     let saved = if redirect_first && browser.request_binding.is_none() {
-        oidc::save_request(app, &req, false).await
+        authn::save_pending(app, &req, false).await
     } else {
-        oidc::save_bound_request(app, &req, browser.binding()).await
+        authn::save_bound_pending(app, &req, browser.binding()).await
     };
-    let handle = saved.map_err(|e| unavailable(e.description))?;
+    let handle = saved.map_err(unavailable)?;
     if redirect_first {
         let to = format!("/oauth2/authorize/resume?request={handle}");
         return Ok(Redirect::to(&to).into_response());
     }
-    let mut resp = continue_saml(app, browser, &handle, req).await?;
+    let mut resp = continue_saml(app, browser, &handle, &req).await?;
     browser.keep_binding(app, &mut resp);
     Ok(resp)
 }
 
-/// The SAML request as a pending sign-in: ForceAuthn is `prompt=login`, IsPassive is
-/// `prompt=none`, RequestedAuthnContext and the app's `mfa_required` are `acr_values`.
-fn pending_request(c: Checked, now: i64) -> AuthRequest {
-    let mut prompt = Vec::new();
-    if c.passive {
-        prompt.push("none".to_string());
-    }
-    if c.force_authn {
-        prompt.push("login".to_string());
-    }
-    AuthRequest {
-        client_id: format!("saml:{}", c.pending.sp_id),
-        redirect_uri: c.pending.acs_url.clone(),
-        scopes: Vec::new(),
-        state: None,
-        nonce: None,
-        code_challenge: None,
-        response_mode: "form_post".into(),
-        prompt,
-        max_age: None,
-        login_hint: c.login_hint,
-        acr_values: c.acr_values,
-        dpop_jkt: None,
-        created_at_ms: now,
-        expected_sub: None,
-        claims: None,
-        claim_scopes: Vec::new(),
-        saml: Some(c.pending),
-    }
-}
-
 /// After each sign-in step (`web::signin::continue_request` hands SAML requests
-/// here): the same gate as OIDC apps, then the signed Response.
+/// here): the same session checks as OIDC apps (`authn::gate`), then the signed
+/// Response (profiles §4.1.4.2), or a failure status for the app.
 pub(crate) async fn continue_saml(
     app: &AppState,
     browser: &Browser,
     handle: &str,
-    req: AuthRequest,
+    req: &PendingSignIn,
 ) -> Result<Response, PageError> {
-    let Some(pending) = req.saml.as_ref() else {
+    let Some(pending) = saml_idp::pending_of(req).map_err(unavailable)? else {
         return Err(PageError::request_expired());
     };
-    let gate = oidc::gate(app, handle, &req, false, browser.session.as_ref())
+    let pending = &pending;
+    let gate = authn::gate(app, handle, req.demands(), false, browser.session.as_ref())
         .await
-        .map_err(|e| unavailable(e.description))?;
+        .map_err(unavailable)?;
     let session = match gate {
         Gate::Proceed(s) => s,
-        Gate::Go(next) => return oidc::go(app, next),
+        Gate::Go(step) => return Ok(Redirect::to(&step.location()).into_response()),
         Gate::Refuse(r) => {
-            let _ = oidc::drop_request(app, handle).await;
+            let _ = authn::drop_pending(app, handle).await;
+            // Core §3.2.2.2: an inactive account is denied; any other interaction the
+            // app ruled out with IsPassive is NoPassive.
             let (second, message) = match r {
                 Refusal::AccountInactive => ("RequestDenied", "the account is not active"),
                 _ => (
@@ -233,23 +206,21 @@ pub(crate) async fn continue_saml(
         .map_err(unavailable)?;
     let (second, message) = match answer {
         Answer::Response(xml) => {
-            let _ = oidc::drop_request(app, handle).await;
+            let _ = authn::drop_pending(app, handle).await;
             return post_to_app(app, pending, &xml);
         }
         Answer::Status(second, message) => (second, message),
         // Core §3.4.1.4: the app asked about someone else (a shared computer, a
         // session left open). Once, the person signs in again; then the request fails.
-        Answer::OtherSubject
-            if !pending.subject_relogin && !req.prompt.iter().any(|p| p == "none") =>
-        {
+        Answer::OtherSubject if !pending.subject_relogin && !req.demands().has_prompt("none") => {
             let mut again = req.clone();
             again.prompt = vec!["login".into()];
-            if let Some(p) = again.saml.as_mut() {
-                p.subject_relogin = true;
-            }
-            oidc::update_request(app, handle, &again)
+            let mut relogin = pending.clone();
+            relogin.subject_relogin = true;
+            saml_idp::set_pending(&mut again, relogin).map_err(unavailable)?;
+            authn::update_pending(app, handle, &again)
                 .await
-                .map_err(|e| unavailable(e.description))?;
+                .map_err(unavailable)?;
             return Ok(Redirect::to(&format!("/login?request={handle}")).into_response());
         }
         Answer::OtherSubject => (
@@ -257,7 +228,7 @@ pub(crate) async fn continue_saml(
             "the signed-in person is not the one the app asked about",
         ),
     };
-    let _ = oidc::drop_request(app, handle).await;
+    let _ = authn::drop_pending(app, handle).await;
     send_failure(app, pending, RESPONDER, second, message).await
 }
 
@@ -306,11 +277,11 @@ async fn idp_initiated(
         .saml_apps()
         .unsolicited(&sp)
         .map_err(|e| refused_page(&e))?;
-    let req = pending_request(checked, app.clock().now_ms());
-    let handle = oidc::save_bound_request(&app, &req, browser.binding())
+    let req = saml_idp::pending_signin(checked, app.clock().now_ms()).map_err(unavailable)?;
+    let handle = authn::save_bound_pending(&app, &req, browser.binding())
         .await
-        .map_err(|e| unavailable(e.description))?;
-    let mut resp = continue_saml(&app, &browser, &handle, req).await?;
+        .map_err(unavailable)?;
+    let mut resp = continue_saml(&app, &browser, &handle, &req).await?;
     browser.keep_binding(&app, &mut resp);
     Ok(resp)
 }

@@ -4,10 +4,10 @@
 //! 1. An app sends an AuthnRequest to `/saml/idp/sso` (Redirect or POST binding);
 //!    `request::check` validates it against the app's metadata, or a portal tile
 //!    starts an IdP-initiated sign-in (§4.1.5).
-//! 2. The request waits in the store as an `oidc::AuthRequest` carrying a `Pending`:
-//!    the sign-in, second-factor and password pages are the same as for OIDC apps,
-//!    and so are the rules (`oidc::gate`: MFA for privileged roles and for apps that
-//!    require it, an active account).
+//! 2. The request waits in the store as an `authn::PendingSignIn` continued as SAML,
+//!    its SAML part a `Pending` (`signin`): the sign-in, second-factor and password
+//!    pages are the same as for OIDC apps, and so are the rules (`authn::gate`: MFA
+//!    for privileged roles and for apps that require it, an active account).
 //! 3. `answer` builds the signed Response the browser posts to the app's ACS.
 
 mod attributes;
@@ -15,6 +15,7 @@ mod error;
 pub(crate) mod http;
 pub mod request;
 mod response;
+mod signin;
 mod sp_metadata;
 
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -23,6 +24,7 @@ use std::sync::{Arc, RwLock};
 pub use error::SamlIdpError;
 pub(crate) use http::continue_saml;
 pub use request::{Checked, Pending, Received, Refused};
+pub use signin::{pending_of, pending_signin, set_pending};
 pub use sp_metadata::SpEntity;
 
 use super::credentials::SpCredentials;

@@ -108,7 +108,7 @@ fn to_login(request: Option<&str>) -> Response {
     }
 }
 
-/// An app needs more than the session has (`oidc::Next::StepUp`): the signed-in
+/// An app needs more than the session has (`authn::NextStep::StepUp`): the signed-in
 /// person adds a second factor; the new session then continues the request.
 async fn step_up(
     State(app): State<AppState>,

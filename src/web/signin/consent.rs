@@ -8,8 +8,9 @@ use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 
-use super::login::client_name;
+use super::login::oidc_client_name;
 use super::resume::{bound_request, continue_request};
+use crate::authn::Protocol;
 use crate::oidc;
 use crate::web::person::display_name;
 use crate::web::{page, Browser, PageError};
@@ -28,10 +29,11 @@ async fn oidc_request(
     browser: &Browser,
     handle: &str,
 ) -> Result<oidc::AuthRequest, PageError> {
-    match bound_request(app, browser, handle).await? {
-        r if r.saml.is_none() => Ok(r),
-        _ => Err(PageError::request_expired()),
+    let pending = bound_request(app, browser, handle).await?;
+    if pending.protocol != Protocol::Oidc {
+        return Err(PageError::request_expired());
     }
+    oidc::AuthRequest::from_pending(&pending).map_err(|e| PageError::unavailable(e.description))
 }
 
 fn to_login(request: &str) -> Response {
@@ -92,7 +94,9 @@ async fn consent_page(
     if browser.session.is_none() {
         return Ok(to_login(&q.request));
     }
-    let name = client_name(&app, Some(&req)).await.unwrap_or_default();
+    let name = oidc_client_name(&app, &req.client_id)
+        .await
+        .unwrap_or_default();
     let scopes: Vec<String> = req
         .consent_scopes()
         .iter()

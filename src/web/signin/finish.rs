@@ -6,7 +6,7 @@
 use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::authn::mfa::{self, Assurance};
-use crate::authn::{AuthnError, NewSession};
+use crate::authn::{AuthnError, BoundPending, NewSession, PendingSignIn};
 use crate::oidc;
 use crate::web::cookies::{set_flow, set_session, Flow};
 use crate::web::{Browser, PageError};
@@ -41,11 +41,13 @@ pub(crate) async fn needed_for(
 ) -> Result<Assurance, AuthnError> {
     let mut needed = mfa::required_for_person(app, person_id).await?;
     if let Some(h) = request {
-        if let Ok(Some(req)) = oidc::load_request(app, h, false).await {
+        if let Ok(Some(req)) = crate::authn::load_pending(app, h, false).await {
             needed = needed.max(Assurance::from_acr_values(req.acr_values.as_deref()));
+            // An OpenID Connect client's own setting (a SAML app's is in its
+            // `acr_values` already).
             let client = app
                 .clients()
-                .get(app.store(), &req.client_id, app.clock().now_ms())
+                .get(app.store(), &req.app_id, app.clock().now_ms())
                 .await
                 .ok()
                 .flatten();
@@ -122,14 +124,14 @@ pub(crate) async fn open_session(
                 req.max_age = None;
                 // Whoever signed in now is who continues (`id_token_hint`).
                 req.expected_sub = None;
-                let _ = oidc::update_request(app, h, &req).await;
+                let _ = crate::authn::update_pending(app, h, &req).await;
             }
             Redirect::to(&format!("/oauth2/authorize/resume?request={h}")).into_response()
         }
         None => Redirect::to("/portal").into_response(),
     };
     // An administrator set this password: the person chooses their own first (a
-    // pending sign-in gets there through `decide`, which enforces it for every app).
+    // pending sign-in gets there through `authn::gate`, which enforces it for every app).
     if request.is_none()
         && crate::authn::must_change_password(app, person_id)
             .await
@@ -150,14 +152,14 @@ pub(super) async fn pending_for(
     app: &AppState,
     browser: &Browser,
     request: Option<&str>,
-) -> Result<Option<oidc::AuthRequest>, PageError> {
+) -> Result<Option<PendingSignIn>, PageError> {
     let Some(h) = request else {
         return Ok(None);
     };
-    match oidc::load_bound_request(app, h, Some(browser.binding())).await {
-        Ok(oidc::BoundRequest::Found(r)) => Ok(Some(*r)),
-        Ok(oidc::BoundRequest::Gone) => Ok(None),
-        Ok(oidc::BoundRequest::OtherBrowser) => Err(PageError::other_browser()),
-        Err(e) => Err(PageError::unavailable(e.description)),
+    match crate::authn::load_bound_pending(app, h, Some(browser.binding())).await {
+        Ok(BoundPending::Found(r)) => Ok(Some(*r)),
+        Ok(BoundPending::Gone) => Ok(None),
+        Ok(BoundPending::OtherBrowser) => Err(PageError::other_browser()),
+        Err(e) => Err(PageError::unavailable(e)),
     }
 }

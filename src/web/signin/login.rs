@@ -8,8 +8,7 @@ use axum::Router;
 use serde::Deserialize;
 
 use super::finish::{pending_for, start_session};
-use crate::authn::{AuthnError, ACR_PASSWORD};
-use crate::oidc;
+use crate::authn::{AuthnError, PendingSignIn, Protocol, ACR_PASSWORD};
 use crate::web::{page, sentence, Browser, PageError};
 use crate::AppState;
 
@@ -24,15 +23,21 @@ struct PageQuery {
 }
 
 /// The name of the app a pending request is for (OpenID Connect client or SAML app).
-pub(super) async fn client_name(app: &AppState, req: Option<&oidc::AuthRequest>) -> Option<String> {
+pub(super) async fn client_name(app: &AppState, req: Option<&PendingSignIn>) -> Option<String> {
     let req = req?;
-    if let Some(p) = &req.saml {
+    if req.protocol == Protocol::Saml {
+        let p = crate::federation::saml_idp::pending_of(req).ok()??;
         let sp = app.federation().saml_apps().sp(&p.sp_id)?;
         return Some(sp.config.display_name.clone());
     }
+    oidc_client_name(app, &req.app_id).await
+}
+
+/// The registered name of an OpenID Connect client.
+pub(super) async fn oidc_client_name(app: &AppState, client_id: &str) -> Option<String> {
     let client = app
         .clients()
-        .get(app.store(), &req.client_id, app.clock().now_ms())
+        .get(app.store(), client_id, app.clock().now_ms())
         .await
         .ok()??;
     Some(client.name.clone())

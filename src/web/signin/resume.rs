@@ -1,8 +1,8 @@
 //! Back to the app's pending request after each sign-in step (sign-in, second
-//! factor, account choice, consent, a new password). A pending request is an OpenID
-//! Connect authorization request or a SAML AuthnRequest; each protocol answers its
-//! own (`oidc::continue_oidc`, `federation::saml_idp::continue_saml`), and this is the
-//! one place that knows both.
+//! factor, account choice, consent, a new password). A pending sign-in
+//! (`authn::PendingSignIn`) says which protocol continues it, OpenID Connect or SAML;
+//! each answers its own (`oidc::continue_oidc`, `federation::saml_idp::continue_saml`),
+//! and this is the one place that knows both.
 
 use axum::extract::{Query, State};
 use axum::response::Response;
@@ -10,7 +10,7 @@ use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 
-use crate::oidc;
+use crate::authn::{self, BoundPending, PendingSignIn, Protocol};
 use crate::web::error::REQUEST_UNAVAILABLE;
 use crate::web::{Browser, PageError};
 use crate::AppState;
@@ -28,15 +28,15 @@ struct ResumeQuery {
 
 /// After sign-in, account choice or consent: decide again with the new state. The
 /// first same-site GET after a cross-site POST also claims the request for this
-/// browser (`oidc::authorize` and the SAML POST binding save it unbound).
+/// browser (the OIDC form POST and the SAML POST binding save it unbound).
 async fn resume(
     State(app): State<AppState>,
     browser: Browser,
     Query(q): Query<ResumeQuery>,
 ) -> Result<Response, PageError> {
-    let claimed = oidc::claim_request(&app, &q.request, browser.binding())
+    let claimed = authn::claim_pending(&app, &q.request, browser.binding())
         .await
-        .map_err(|e| PageError::unavailable_as(REQUEST_UNAVAILABLE, e.description))?;
+        .map_err(|e| PageError::unavailable_as(REQUEST_UNAVAILABLE, e))?;
     let mut resp = continue_request(&app, &browser, &q.request).await?;
     if claimed {
         browser.keep_binding(&app, &mut resp);
@@ -50,15 +50,12 @@ pub(crate) async fn bound_request(
     app: &AppState,
     browser: &Browser,
     handle: &str,
-) -> Result<oidc::AuthRequest, PageError> {
-    match oidc::load_bound_request(app, handle, Some(browser.binding())).await {
-        Ok(oidc::BoundRequest::Found(r)) => Ok(*r),
-        Ok(oidc::BoundRequest::Gone) => Err(PageError::request_expired()),
-        Ok(oidc::BoundRequest::OtherBrowser) => Err(PageError::other_browser()),
-        Err(e) => Err(PageError::unavailable_as(
-            REQUEST_UNAVAILABLE,
-            e.description,
-        )),
+) -> Result<PendingSignIn, PageError> {
+    match authn::load_bound_pending(app, handle, Some(browser.binding())).await {
+        Ok(BoundPending::Found(r)) => Ok(*r),
+        Ok(BoundPending::Gone) => Err(PageError::request_expired()),
+        Ok(BoundPending::OtherBrowser) => Err(PageError::other_browser()),
+        Err(e) => Err(PageError::unavailable_as(REQUEST_UNAVAILABLE, e)),
     }
 }
 
@@ -69,8 +66,10 @@ pub(crate) async fn continue_request(
     handle: &str,
 ) -> Result<Response, PageError> {
     let req = bound_request(app, browser, handle).await?;
-    if req.saml.is_some() {
-        return crate::federation::saml_idp::continue_saml(app, browser, handle, req).await;
+    match req.protocol {
+        Protocol::Saml => {
+            crate::federation::saml_idp::continue_saml(app, browser, handle, &req).await
+        }
+        Protocol::Oidc => crate::oidc::continue_oidc(app, browser, handle, &req).await,
     }
-    oidc::continue_oidc(app, browser, handle, req).await
 }
