@@ -14,16 +14,11 @@ use std::sync::Arc;
 
 use super::{AuthRequest, AuthResponse, AuthorizeError, Client, Next, PAR_PREFIX};
 use crate::authn::{PendingSignIn, Protocol};
-use crate::web::error::REQUEST_UNAVAILABLE;
 use crate::web::{form_post_page, Browser, PageError};
 use crate::AppState;
 
 pub(super) fn router() -> Router<AppState> {
     Router::new().route("/oauth2/authorize", get(authorize).post(authorize))
-}
-
-fn unavailable(e: impl std::fmt::Display) -> PageError {
-    PageError::unavailable_as(REQUEST_UNAVAILABLE, e)
 }
 
 /// The parameters of a request that may come as a GET query or a POST form (the
@@ -78,7 +73,7 @@ async fn authorize(
         };
         let req = super::load_request(&app, handle, true)
             .await
-            .map_err(|e| unavailable(e.description))?
+            .map_err(|e| PageError::request_unavailable(e.description))?
             .ok_or_else(|| PageError::bad_request("The app's pushed request has expired or was already used; go back to the app and try again."))?;
         if params
             .iter()
@@ -106,15 +101,15 @@ async fn authorize(
     if browser.request_binding.is_none() && method == Method::POST {
         let h = super::save_request(&app, &req, false)
             .await
-            .map_err(|e| unavailable(e.description))?;
+            .map_err(|e| PageError::request_unavailable(e.description))?;
         return Ok(Redirect::to(&format!("/oauth2/authorize/resume?request={h}")).into_response());
     }
     let handle = super::save_bound_request(&app, &req, browser.binding())
         .await
-        .map_err(|e| unavailable(e.description))?;
+        .map_err(|e| PageError::request_unavailable(e.description))?;
     let next = super::decide(&app, &handle, &req, &client, browser.session.as_ref())
         .await
-        .map_err(|e| unavailable(e.description))?;
+        .map_err(|e| PageError::request_unavailable(e.description))?;
     let mut resp = go(&app, next)?;
     browser.keep_binding(&app, &mut resp);
     Ok(resp)
@@ -131,11 +126,12 @@ pub(crate) async fn continue_oidc(
     if pending.protocol != Protocol::Oidc {
         return Err(PageError::request_expired());
     }
-    let req = AuthRequest::from_pending(pending).map_err(|e| unavailable(e.description))?;
+    let req = AuthRequest::from_pending(pending)
+        .map_err(|e| PageError::request_unavailable(e.description))?;
     let client = enabled_client(app, &req.client_id).await?;
     let next = super::decide(app, handle, &req, &client, browser.session.as_ref())
         .await
-        .map_err(|e| unavailable(e.description))?;
+        .map_err(|e| PageError::request_unavailable(e.description))?;
     go(app, next)
 }
 

@@ -22,10 +22,10 @@ use crate::AppState;
 pub(crate) const SIGNIN_UNAVAILABLE: &str =
     "The sign-in service is unavailable; try again shortly.";
 /// The sentence of a 503 page when an app's request cannot be finished.
-pub(crate) const REQUEST_UNAVAILABLE: &str =
+const REQUEST_UNAVAILABLE: &str =
     "The sign-in service could not finish this request; try again shortly.";
 /// The sentence of a 503 portal page.
-pub(crate) const PAGE_UNAVAILABLE: &str = "This page could not be shown; try again shortly.";
+const PAGE_UNAVAILABLE: &str = "This page could not be shown; try again shortly.";
 
 /// Where an error page sends the person next: the link matches what the message says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,6 +80,16 @@ impl PageError {
     /// Signing in cannot go on (the store or a dependency failed).
     pub(crate) fn unavailable(cause: impl std::fmt::Display) -> PageError {
         PageError::unavailable_as(SIGNIN_UNAVAILABLE, cause)
+    }
+
+    /// An app's pending request cannot be finished now (the store failed).
+    pub(crate) fn request_unavailable(cause: impl std::fmt::Display) -> PageError {
+        PageError::unavailable_as(REQUEST_UNAVAILABLE, cause)
+    }
+
+    /// A portal page cannot be shown now.
+    pub(crate) fn page_unavailable(cause: impl std::fmt::Display) -> PageError {
+        PageError::unavailable_as(PAGE_UNAVAILABLE, cause)
     }
 
     /// The hub failed, and the page says `message` (one of the sentences above).

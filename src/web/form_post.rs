@@ -25,7 +25,7 @@ pub(crate) fn form_post_page(
     let html = app
         .web()
         .render("form_post.html", ctx)
-        .map_err(|e| PageError::unavailable_as(super::error::REQUEST_UNAVAILABLE, e))?;
+        .map_err(PageError::request_unavailable)?;
     let mut resp = axum::response::Html(html).into_response();
     let csp = format!(
         "default-src 'none'; script-src 'nonce-{nonce}'; form-action {}; base-uri 'none'; frame-ancestors 'none'",

@@ -15,7 +15,6 @@ use serde::Deserialize;
 use super::{Answer, Pending, Received, Refused, SamlIdpError};
 use crate::authn::{self, Gate, PendingSignIn, Refusal};
 use crate::federation::saml_idp;
-use crate::web::error::REQUEST_UNAVAILABLE;
 use crate::web::forms::CsrfForm;
 use crate::web::{form_post_page, sentence, Browser, PageError};
 use crate::AppState;
@@ -29,15 +28,11 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/saml/idp/init/{sp}", post(idp_initiated))
 }
 
-fn unavailable(e: impl std::fmt::Display) -> PageError {
-    PageError::unavailable_as(REQUEST_UNAVAILABLE, e)
-}
-
 /// A request the hub will not answer: a page for the person (the app's address is
 /// not trusted), or the hub's own failure.
 fn refused_page(e: &SamlIdpError) -> PageError {
     if e.is_internal() {
-        return unavailable(e);
+        return PageError::request_unavailable(e);
     }
     tracing::warn!(reason = e.code(), error = %e, "SAML AuthnRequest refused");
     crate::ops::metrics::saml_idp_event(e.code());
@@ -130,7 +125,7 @@ async fn start(
     })
     .await;
     let checked = match checked {
-        Err(e) => return Err(unavailable(e)),
+        Err(e) => return Err(PageError::request_unavailable(e)),
         Ok(Ok(c)) => c,
         Ok(Err(Refused::Page(e))) => return Err(refused_page(&e)),
         Ok(Err(Refused::Status {
@@ -143,14 +138,14 @@ async fn start(
     drop(slot);
     if !saml_idp::first_use(app.store(), &checked)
         .await
-        .map_err(unavailable)?
+        .map_err(PageError::request_unavailable)?
     {
         return Err(refused_page(&SamlIdpError::bad(
             "replayed",
             "this sign-in request was already used; go back to the app and sign in again",
         )));
     }
-    let req = saml_idp::pending_signin(checked, now).map_err(unavailable)?;
+    let req = saml_idp::pending_signin(checked, now).map_err(PageError::request_unavailable)?;
     // Bound to this browser, as an OIDC request (issue 14); the POST binding's
     // cross-site POST brings no cookie, so that request is claimed by the GET.
     let saved = if redirect_first && browser.request_binding.is_none() {
@@ -158,7 +153,7 @@ async fn start(
     } else {
         authn::save_bound_pending(app, &req, browser.binding()).await
     };
-    let handle = saved.map_err(unavailable)?;
+    let handle = saved.map_err(PageError::request_unavailable)?;
     if redirect_first {
         let to = format!("/oauth2/authorize/resume?request={handle}");
         return Ok(Redirect::to(&to).into_response());
@@ -177,13 +172,13 @@ pub(crate) async fn continue_saml(
     handle: &str,
     req: &PendingSignIn,
 ) -> Result<Response, PageError> {
-    let Some(pending) = saml_idp::pending_of(req).map_err(unavailable)? else {
+    let Some(pending) = saml_idp::pending_of(req).map_err(PageError::request_unavailable)? else {
         return Err(PageError::request_expired());
     };
     let pending = &pending;
     let gate = authn::gate(app, handle, req.demands(), false, browser.session.as_ref())
         .await
-        .map_err(unavailable)?;
+        .map_err(PageError::request_unavailable)?;
     let session = match gate {
         Gate::Proceed(s) => s,
         Gate::Go(step) => return Ok(Redirect::to(&step.location()).into_response()),
@@ -203,7 +198,7 @@ pub(crate) async fn continue_saml(
     };
     let answer = saml_idp::answer(app, pending, session)
         .await
-        .map_err(unavailable)?;
+        .map_err(PageError::request_unavailable)?;
     let (second, message) = match answer {
         Answer::Response(xml) => {
             let _ = authn::drop_pending(app, handle).await;
@@ -217,10 +212,10 @@ pub(crate) async fn continue_saml(
             again.prompt = vec!["login".into()];
             let mut relogin = pending.clone();
             relogin.subject_relogin = true;
-            saml_idp::set_pending(&mut again, relogin).map_err(unavailable)?;
+            saml_idp::set_pending(&mut again, relogin).map_err(PageError::request_unavailable)?;
             authn::update_pending(app, handle, &again)
                 .await
-                .map_err(unavailable)?;
+                .map_err(PageError::request_unavailable)?;
             return Ok(Redirect::to(&format!("/login?request={handle}")).into_response());
         }
         Answer::OtherSubject => (
@@ -241,7 +236,7 @@ async fn send_failure(
 ) -> Result<Response, PageError> {
     let xml = saml_idp::failure(app, pending, top, second, message)
         .await
-        .map_err(unavailable)?;
+        .map_err(PageError::request_unavailable)?;
     post_to_app(app, pending, &xml)
 }
 
@@ -277,10 +272,11 @@ async fn idp_initiated(
         .saml_apps()
         .unsolicited(&sp)
         .map_err(|e| refused_page(&e))?;
-    let req = saml_idp::pending_signin(checked, app.clock().now_ms()).map_err(unavailable)?;
+    let req = saml_idp::pending_signin(checked, app.clock().now_ms())
+        .map_err(PageError::request_unavailable)?;
     let handle = authn::save_bound_pending(&app, &req, browser.binding())
         .await
-        .map_err(unavailable)?;
+        .map_err(PageError::request_unavailable)?;
     let mut resp = continue_saml(&app, &browser, &handle, &req).await?;
     browser.keep_binding(&app, &mut resp);
     Ok(resp)

@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 
-use super::{checked_session, failed, signed_in};
+use super::{checked_session, signed_in};
 use crate::web::person::display_name;
 use crate::web::{page, Browser, PageError};
 use crate::AppState;
@@ -23,7 +23,7 @@ async fn apps(State(app): State<AppState>, browser: Browser) -> Result<Response,
     let session = signed_in(&browser)?;
     let consents = crate::oidc::list_consents(&app, &session.person_id)
         .await
-        .map_err(|e| failed(e.description))?;
+        .map_err(|e| PageError::page_unavailable(e.description))?;
     let name = display_name(&app, &session.person_id).await;
     let tiles: Vec<minijinja::Value> = app
         .federation()
@@ -50,6 +50,6 @@ async fn revoke_app(
     let session = checked_session(&app, &browser, f.csrf.as_deref())?;
     crate::oidc::revoke_consent(&app, &session.person_id, &f.client_id, &browser.origin())
         .await
-        .map_err(|e| failed(e.description))?;
+        .map_err(|e| PageError::page_unavailable(e.description))?;
     Ok(Redirect::to("/portal/apps").into_response())
 }

@@ -40,8 +40,3 @@ fn checked_session<'b>(
     }
     Ok(session)
 }
-
-/// A portal page's failure: "this page could not be shown".
-fn failed(e: impl std::fmt::Display) -> PageError {
-    PageError::unavailable_as(crate::web::error::PAGE_UNAVAILABLE, e)
-}

@@ -9,7 +9,7 @@ use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 
-use super::{failed, signed_in};
+use super::signed_in;
 use crate::authn::AuthnError;
 use crate::web::person::display_name;
 use crate::web::{page, Browser, PageError};
@@ -107,7 +107,7 @@ async fn password_submit(
     }
     let person = crate::directory::get_person(app.store(), &pid)
         .await
-        .map_err(failed)?;
+        .map_err(PageError::page_unavailable)?;
     use AuthnError as E;
     match crate::authn::change_password(&app, &person, &f.current, &f.new, &browser.origin()).await
     {
@@ -133,6 +133,6 @@ async fn password_submit(
             let page = answer(Some(msg), None, StatusCode::BAD_REQUEST);
             Ok(render_password(&app, &browser, page).await)
         }
-        Err(e) => Err(failed(e)),
+        Err(e) => Err(PageError::page_unavailable(e)),
     }
 }

@@ -6,7 +6,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 
-use super::{failed, signed_in};
+use super::signed_in;
 use crate::web::person::display_name;
 use crate::web::{page, Browser, PageError};
 use crate::AppState;
@@ -19,7 +19,7 @@ async fn profile(State(app): State<AppState>, browser: Browser) -> Result<Respon
     let session = signed_in(&browser)?;
     let person = crate::directory::get_person(app.store(), &session.person_id)
         .await
-        .map_err(failed)?;
+        .map_err(PageError::page_unavailable)?;
     let mut affiliations = Vec::new();
     for a in &person.affiliations {
         let org = crate::directory::get_org(app.store(), &a.org_id)

@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{checked_session, failed, signed_in};
+use super::{checked_session, signed_in};
 use crate::authn::mfa::{self, Assurance};
 use crate::authn::{passkeys, totp, AuthnError, Session};
 use crate::clock::format_rfc3339;
@@ -53,7 +53,7 @@ async fn strong_enough(app: &AppState, session: &Session, finish: Finish) -> Res
     }
     let f = mfa::factors(app, &session.person_id)
         .await
-        .map_err(failed)?;
+        .map_err(PageError::page_unavailable)?;
     if !f.any() {
         return Ok(());
     }
@@ -64,7 +64,7 @@ async fn strong_enough(app: &AppState, session: &Session, finish: Finish) -> Res
     // confirmation, not a step-up for a factor just made.
     if mfa::factors_all_since(app, &session.person_id, session.auth_time_ms)
         .await
-        .map_err(failed)?
+        .map_err(PageError::page_unavailable)?
     {
         return Ok(());
     }
@@ -98,7 +98,9 @@ async fn remove_factor(
 ) -> Result<Response, PageError> {
     let session = form_session(app, browser, csrf, Finish::Now).await?;
     let pid = &session.person_id;
-    let keep = removal_keeps(app, pid).await.map_err(failed)?;
+    let keep = removal_keeps(app, pid)
+        .await
+        .map_err(PageError::page_unavailable)?;
     let origin = browser.origin();
     let removed = match passkey {
         Some(id) => crate::authn::factors::remove_passkey(app, &origin, pid, id, keep).await,
@@ -114,7 +116,7 @@ async fn remove_factor(
             StatusCode::NOT_FOUND,
             "There is no such factor on your account.",
         )),
-        Err(e) => Err(failed(e)),
+        Err(e) => Err(PageError::page_unavailable(e)),
     }
 }
 
@@ -158,7 +160,7 @@ async fn render(
         mfa::factors(app, person_id),
         mfa::required_for_person(app, person_id),
     )
-    .map_err(failed)?;
+    .map_err(PageError::page_unavailable)?;
     let keys: Vec<_> = list
         .iter()
         .map(|k| {
@@ -187,10 +189,10 @@ async fn totp_start(
     let session = form_session(&app, &browser, f.csrf.as_deref(), Finish::Now).await?;
     let (account, _) = account_label(&app, &session.person_id)
         .await
-        .map_err(failed)?;
+        .map_err(PageError::page_unavailable)?;
     let en = totp::start_enrollment(&app, &session.person_id, &account)
         .await
-        .map_err(failed)?;
+        .map_err(PageError::page_unavailable)?;
     let confirm = "/portal/security/totp/confirm";
     Ok(totp_setup_page(&app, &browser, &en, confirm, None))
 }
@@ -204,7 +206,7 @@ async fn totp_confirm(
     let origin = browser.origin();
     if totp::confirm_enrollment(&app, &session.person_id, &f.code, &origin)
         .await
-        .map_err(failed)?
+        .map_err(PageError::page_unavailable)?
     {
         return Ok(Redirect::to("/portal/security?done=totp").into_response());
     }
@@ -251,7 +253,7 @@ async fn recovery_issue(
     let codes =
         crate::authn::factors::issue_recovery_codes(&app, &browser.origin(), &session.person_id)
             .await
-            .map_err(failed)?;
+            .map_err(PageError::page_unavailable)?;
     let name = display_name(&app, &session.person_id).await;
     let ctx = minijinja::context! { lang => "en", nav => "security", person_name => name, codes => codes };
     let mut resp = browser.finish(&app, page(&app, StatusCode::OK, "recovery_codes.html", ctx));

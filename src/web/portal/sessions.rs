@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 
-use super::{checked_session, failed, signed_in};
+use super::{checked_session, signed_in};
 use crate::web::forms::CsrfForm;
 use crate::web::person::display_name;
 use crate::web::{clear_session, page, Browser, PageError};
@@ -25,7 +25,7 @@ async fn sessions(State(app): State<AppState>, browser: Browser) -> Result<Respo
     let session = signed_in(&browser)?;
     let list = crate::authn::list_sessions(&app, &session.person_id)
         .await
-        .map_err(failed)?;
+        .map_err(PageError::page_unavailable)?;
     let rows: Vec<minijinja::Value> = list
         .iter()
         .map(|s| minijinja::context! { id => s.id, started => s.started(), last_seen => s.last_seen(), user_agent => s.user_agent, source_ip => s.source_ip, current => s.id == session.id })
@@ -62,7 +62,7 @@ async fn end_one(
     if own {
         crate::oidc::sign_out(&app, &session.person_id, Some(&target), &browser.origin())
             .await
-            .map_err(|e| failed(e.description))?;
+            .map_err(|e| PageError::page_unavailable(e.description))?;
     }
     if target == session.id {
         return Ok(signed_out(&app));
@@ -78,6 +78,6 @@ async fn end_all(
     let session = checked_session(&app, &browser, f.csrf.as_deref())?;
     crate::oidc::sign_out(&app, &session.person_id, None, &browser.origin())
         .await
-        .map_err(|e| failed(e.description))?;
+        .map_err(|e| PageError::page_unavailable(e.description))?;
     Ok(signed_out(&app))
 }

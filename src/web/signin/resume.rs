@@ -11,7 +11,6 @@ use axum::Router;
 use serde::Deserialize;
 
 use crate::authn::{self, BoundPending, PendingSignIn, Protocol};
-use crate::web::error::REQUEST_UNAVAILABLE;
 use crate::web::{Browser, PageError};
 use crate::AppState;
 
@@ -36,7 +35,7 @@ async fn resume(
 ) -> Result<Response, PageError> {
     let claimed = authn::claim_pending(&app, &q.request, browser.binding())
         .await
-        .map_err(|e| PageError::unavailable_as(REQUEST_UNAVAILABLE, e))?;
+        .map_err(PageError::request_unavailable)?;
     let mut resp = continue_request(&app, &browser, &q.request).await?;
     if claimed {
         browser.keep_binding(&app, &mut resp);
@@ -55,7 +54,7 @@ pub(crate) async fn bound_request(
         Ok(BoundPending::Found(r)) => Ok(*r),
         Ok(BoundPending::Gone) => Err(PageError::request_expired()),
         Ok(BoundPending::OtherBrowser) => Err(PageError::other_browser()),
-        Err(e) => Err(PageError::unavailable_as(REQUEST_UNAVAILABLE, e)),
+        Err(e) => Err(PageError::request_unavailable(e)),
     }
 }
 
