@@ -13,6 +13,7 @@ pub mod passkeys;
 mod passwords;
 pub mod recovery;
 mod sessions;
+mod sessions_repo;
 mod throttle;
 pub mod totp;
 
