@@ -26,8 +26,8 @@ pub use passwords::{
     PasswordHasher,
 };
 pub use sessions::{
-    create_session, end_all_sessions, end_session, find_session, list_sessions, NewSession,
-    Session, ACR_PASSWORD,
+    create_session, end_all_sessions, end_session, find_session, list_sessions, open_session,
+    NewSession, Session, ACR_PASSWORD,
 };
 pub use throttle::IpThrottle;
 

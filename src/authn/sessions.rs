@@ -8,7 +8,8 @@ use super::sessions_repo;
 use super::AuthnError;
 use crate::audit::{self, Entry, Origin, Outcome};
 use crate::clock::format_rfc3339;
-use crate::store::{StoreError, Tx};
+use crate::crypto::MasterKey;
+use crate::store::{Store, StoreError, Tx};
 use crate::AppState;
 
 /// The `acr` of a password sign-in (OIDC Core §2: a context class of our own).
@@ -49,14 +50,35 @@ pub struct NewSession {
 }
 
 /// Starts a session after a successful sign-in; returns it and the cookie value.
+/// The sign-in pages call this form; the work is `open_session`'s, which takes only what it uses.
 pub async fn create_session(
     app: &AppState,
     new: NewSession,
     origin: &Origin,
 ) -> Result<(Session, String), AuthnError> {
-    let now = app.clock().now_ms();
+    let ttl_ms = app.config().auth.session_ttl_seconds * 1000;
+    open_session(
+        app.store(),
+        app.master_key(),
+        app.clock().now_ms(),
+        ttl_ms,
+        new,
+        origin,
+    )
+    .await
+}
+
+/// Starts a session at `now` that lasts `ttl_ms`, audited in the same transaction;
+/// returns it and the cookie value (the store keeps only its digest).
+pub async fn open_session(
+    store: &Store,
+    master: &MasterKey,
+    now: i64,
+    ttl_ms: i64,
+    new: NewSession,
+    origin: &Origin,
+) -> Result<(Session, String), AuthnError> {
     let token = crate::crypto::random_token(32);
-    let cfg = &app.config().auth;
     let session = Session {
         id: crate::store::new_id(),
         person_id: new.person_id,
@@ -65,16 +87,15 @@ pub async fn create_session(
         acr: new.acr,
         created_at_ms: now,
         last_seen_at_ms: now,
-        expires_at_ms: now + cfg.session_ttl_seconds * 1000,
+        expires_at_ms: now + ttl_ms,
         user_agent: new.user_agent.map(|u| u.chars().take(200).collect()),
         source_ip: origin.meta.source_ip.clone(),
     };
-    let mut tx = app.store().begin().await?;
-    let digest = app.master_key().digest_secret(&token);
-    sessions_repo::insert_session(&mut tx, &session, &digest).await?;
+    let mut tx = store.begin().await?;
+    sessions_repo::insert_session(&mut tx, &session, &master.digest_secret(&token)).await?;
     audit::record(
         &mut tx,
-        app.audit_key(),
+        master.audit_key(),
         now,
         origin,
         Entry {
@@ -90,31 +111,40 @@ pub async fn create_session(
     Ok((session, token))
 }
 
-/// The live session a cookie value belongs to. Marks it used, at most once a minute
-/// (the idle timeout needs no finer grain and sign-ins stay read-mostly).
-pub async fn find_session(app: &AppState, token: &str) -> Result<Option<Session>, AuthnError> {
+/// The live session a cookie value belongs to at `now`, unless unused for
+/// `idle_ms`. Marks it used, at most once a minute (the idle timeout needs no finer
+/// grain and sign-ins stay read-mostly).
+pub async fn find_session(
+    store: &Store,
+    master: &MasterKey,
+    now: i64,
+    idle_ms: i64,
+    token: &str,
+) -> Result<Option<Session>, AuthnError> {
     if token.is_empty() || token.len() > 100 {
         return Ok(None);
     }
-    let now = app.clock().now_ms();
-    let digest = app.master_key().digest_secret(token);
-    let Some(session) = sessions_repo::find_live_by_digest(app.store(), &digest, now).await? else {
+    let digest = master.digest_secret(token);
+    let Some(session) = sessions_repo::find_live_by_digest(store, &digest, now).await? else {
         return Ok(None);
     };
-    if now - session.last_seen_at_ms > app.config().auth.session_idle_seconds * 1000 {
+    if now - session.last_seen_at_ms > idle_ms {
         return Ok(None);
     }
     if now - session.last_seen_at_ms > 60_000 {
-        sessions_repo::touch_session(app.store(), &session.id, now).await?;
+        sessions_repo::touch_session(store, &session.id, now).await?;
     }
     Ok(Some(session))
 }
 
-/// A person's live sessions, newest first.
-pub async fn list_sessions(app: &AppState, person_id: &str) -> Result<Vec<Session>, AuthnError> {
-    let now = app.clock().now_ms();
-    let idle_since = now - app.config().auth.session_idle_seconds * 1000;
-    Ok(sessions_repo::list_live(app.store(), person_id, now, idle_since).await?)
+/// A person's live sessions at `now` (used within `idle_ms`), newest first.
+pub async fn list_sessions(
+    store: &Store,
+    now: i64,
+    idle_ms: i64,
+    person_id: &str,
+) -> Result<Vec<Session>, AuthnError> {
+    Ok(sessions_repo::list_live(store, person_id, now, now - idle_ms).await?)
 }
 
 /// Ends one session inside the caller's transaction; false if it had already ended.
