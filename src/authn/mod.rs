@@ -7,6 +7,7 @@ mod backoff;
 mod csrf;
 mod error;
 pub mod factors;
+mod factors_repo;
 mod http;
 pub mod mfa;
 pub mod passkeys;
