@@ -3,7 +3,7 @@
 
 use super::mfa::Assurance;
 use super::mfa::{audit_factor, handle_digest};
-use super::{passkeys, recovery, totp, AuthnError};
+use super::{factors_repo, passkeys, recovery, totp, AuthnError};
 use crate::audit::{Origin, Outcome};
 use crate::store::{StoreError, Tx};
 use crate::AppState;
@@ -73,14 +73,7 @@ async fn check_left(
     let Some(needed) = keep else {
         return Ok(());
     };
-    let passkeys: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM passkeys WHERE person_id = $1")
-        .bind(person_id)
-        .fetch_one(&mut **tx)
-        .await?;
-    let totp: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM totp_factors WHERE person_id = $1")
-        .bind(person_id)
-        .fetch_one(&mut **tx)
-        .await?;
+    let (passkeys, totp) = factors_repo::count_factors(tx, person_id).await?;
     let still_ok = match needed {
         Assurance::Passkey => passkeys > 0,
         _ => passkeys > 0 || totp > 0,
@@ -119,19 +112,7 @@ pub async fn issue_recovery_codes(
 pub async fn reset(app: &AppState, person_id: &str, origin: &Origin) -> Result<u64, AuthnError> {
     let now = app.clock().now_ms();
     let mut tx = app.store().begin().await?;
-    let mut removed = 0;
-    for sql in [
-        "DELETE FROM passkeys WHERE person_id = $1",
-        "DELETE FROM totp_factors WHERE person_id = $1",
-        "DELETE FROM recovery_codes WHERE person_id = $1 AND used_at IS NULL",
-        "DELETE FROM mfa_challenges WHERE person_id = $1",
-    ] {
-        removed += sqlx::query(sql)
-            .bind(person_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-    }
+    let removed = factors_repo::delete_all_factors(&mut tx, person_id).await?;
     super::end_all_sessions(&mut tx, person_id, now).await?;
     audit_factor(
         &mut tx,
@@ -154,15 +135,10 @@ pub async fn begin_passwordless(
     let (rcr, state) = passkeys::start_discoverable(app)?;
     let handle = crate::crypto::random_token(32);
     let now = app.clock().now_ms();
-    sqlx::query(
-        "INSERT INTO mfa_challenges (id, purpose, state, created_at, expires_at) VALUES ($1, 'passkey', $2, $3, $4)",
-    )
-    .bind(handle_digest(app, &handle))
-    .bind(state)
-    .bind(now)
-    .bind(now + app.config().mfa.challenge_ttl_seconds * 1000)
-    .execute(app.store().writer())
-    .await?;
+    let expires_at = now + app.config().mfa.challenge_ttl_seconds * 1000;
+    let digest = handle_digest(app, &handle);
+    factors_repo::insert_passwordless_challenge(app.store(), &digest, &state, now, expires_at)
+        .await?;
     Ok((rcr, handle))
 }
 
@@ -174,13 +150,9 @@ pub async fn finish_passwordless(
     credential: &webauthn_rs::prelude::PublicKeyCredential,
     origin: &Origin,
 ) -> Result<String, AuthnError> {
-    let state: Option<String> = sqlx::query_scalar(
-        "DELETE FROM mfa_challenges WHERE id = $1 AND purpose = 'passkey' AND expires_at > $2 RETURNING state",
-    )
-    .bind(handle_digest(app, handle))
-    .bind(app.clock().now_ms())
-    .fetch_optional(app.store().writer())
-    .await?;
+    let digest = handle_digest(app, handle);
+    let now = app.clock().now_ms();
+    let state = factors_repo::take_passwordless_challenge(app.store(), &digest, now).await?;
     let state = state.ok_or(AuthnError::ChallengeExpired)?;
     let person_id = passkeys::finish_discoverable(app, &state, credential).await?;
     let mut tx = app.store().begin().await?;

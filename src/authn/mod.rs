@@ -11,6 +11,7 @@ mod backoff;
 mod csrf;
 mod error;
 pub mod factors;
+mod factors_repo;
 mod gate;
 mod http;
 pub mod mfa;
@@ -19,6 +20,7 @@ mod passwords;
 mod pending;
 pub mod recovery;
 mod sessions;
+mod sessions_repo;
 mod throttle;
 pub mod totp;
 
@@ -36,8 +38,8 @@ pub use pending::{
     save_pending, update_pending, BoundPending, Demands, PendingSignIn, Protocol,
 };
 pub use sessions::{
-    create_session, end_all_sessions, end_session, find_session, list_sessions, NewSession,
-    Session, ACR_PASSWORD,
+    create_session, end_all_sessions, end_session, find_session, list_sessions, open_session,
+    NewSession, Session, ACR_PASSWORD,
 };
 pub use throttle::IpThrottle;
 

@@ -14,10 +14,11 @@ use webauthn_rs::prelude::{
 
 use webauthn_rs_proto::ResidentKeyRequirement;
 
+use super::factors_repo::{self, PasskeyInsert, StoredPasskey};
 use super::AuthnError;
 use crate::audit::{Origin, Outcome};
 use crate::config::Config;
-use crate::store::{self, StoreError, Tx};
+use crate::store::{StoreError, Tx};
 use crate::AppState;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -94,25 +95,6 @@ fn webauthn_err(e: impl std::fmt::Display) -> AuthnError {
     AuthnError::Passkey(e.to_string())
 }
 
-async fn stored_passkeys(
-    app: &AppState,
-    person_id: &str,
-) -> Result<Vec<(String, Passkey)>, AuthnError> {
-    let rows = sqlx::query("SELECT id, credential FROM passkeys WHERE person_id = $1")
-        .bind(person_id)
-        .fetch_all(app.store().reader())
-        .await?;
-    rows.iter()
-        .map(|r| {
-            let id: String = store::get(r, "id")?;
-            let json: String = store::get(r, "credential")?;
-            let pk = serde_json::from_str(&json)
-                .map_err(|e| StoreError::Corrupt(format!("passkeys.credential: {e}")))?;
-            Ok((id, pk))
-        })
-        .collect()
-}
-
 /// Starts registering a passkey for a signed-in person (one registration at a time).
 pub async fn start_registration(
     app: &AppState,
@@ -120,8 +102,11 @@ pub async fn start_registration(
     user_name: &str,
     display_name: &str,
 ) -> Result<CreationChallengeResponse, AuthnError> {
-    let existing = stored_passkeys(app, person_id).await?;
-    let exclude = existing.iter().map(|(_, p)| p.cred_id().clone()).collect();
+    let existing = factors_repo::stored_passkeys(app.store(), person_id).await?;
+    let exclude = existing
+        .iter()
+        .map(|s| s.passkey.cred_id().clone())
+        .collect();
     let (mut ccr, state) = app
         .passkeys()
         .wa()?
@@ -160,13 +145,7 @@ pub async fn finish_registration(
     }
     let now = app.clock().now_ms();
     let mut tx = app.store().begin().await?;
-    let state: Option<String> = sqlx::query_scalar(
-        "DELETE FROM mfa_challenges WHERE purpose = 'register' AND person_id = $1 AND expires_at > $2 RETURNING state",
-    )
-    .bind(person_id)
-    .bind(now)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let state = factors_repo::take_registration_challenge(&mut tx, person_id, now).await?;
     let state: PasskeyRegistration = state
         .and_then(|s| serde_json::from_str(&s).ok())
         .ok_or(AuthnError::ChallengeExpired)?;
@@ -181,16 +160,18 @@ pub async fn finish_registration(
         created_at_ms: now,
         last_used_at_ms: None,
     };
-    sqlx::query(
-        "INSERT INTO passkeys (id, person_id, credential_id, name, credential, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    let credential = serde_json::to_string(&passkey).map_err(webauthn_err)?;
+    factors_repo::insert_passkey(
+        &mut tx,
+        &PasskeyInsert {
+            id: &view.id,
+            person_id,
+            credential_id: &B64.encode(passkey.cred_id().as_ref()),
+            name: &view.name,
+            credential: &credential,
+            created_at: now,
+        },
     )
-    .bind(&view.id)
-    .bind(person_id)
-    .bind(B64.encode(passkey.cred_id().as_ref()))
-    .bind(&view.name)
-    .bind(serde_json::to_string(&passkey).map_err(webauthn_err)?)
-    .bind(now)
-    .execute(&mut *tx)
     .await?;
     super::mfa::audit_factor(
         &mut tx,
@@ -207,32 +188,12 @@ pub async fn finish_registration(
 }
 
 pub async fn list(app: &AppState, person_id: &str) -> Result<Vec<PasskeyView>, AuthnError> {
-    let rows = sqlx::query(
-        "SELECT id, name, created_at, last_used_at FROM passkeys WHERE person_id = $1 ORDER BY created_at",
-    )
-    .bind(person_id)
-    .fetch_all(app.store().reader())
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(PasskeyView {
-                id: store::get(r, "id")?,
-                name: store::get(r, "name")?,
-                created_at_ms: store::get(r, "created_at")?,
-                last_used_at_ms: store::get(r, "last_used_at")?,
-            })
-        })
-        .collect()
+    Ok(factors_repo::list_passkeys(app.store(), person_id).await?)
 }
 
 /// Removes one of the person's passkeys; false when there is no such passkey of theirs.
 pub async fn remove(tx: &mut Tx, person_id: &str, id: &str) -> Result<bool, AuthnError> {
-    let r = sqlx::query("DELETE FROM passkeys WHERE id = $1 AND person_id = $2")
-        .bind(id)
-        .bind(person_id)
-        .execute(&mut **tx)
-        .await?;
-    Ok(r.rows_affected() == 1)
+    Ok(factors_repo::delete_passkey(tx, person_id, id).await?)
 }
 
 /// The options for `navigator.credentials.get` when the person is known (second
@@ -241,10 +202,10 @@ pub(super) async fn start_authentication(
     app: &AppState,
     person_id: &str,
 ) -> Result<Option<(RequestChallengeResponse, String)>, AuthnError> {
-    let keys: Vec<Passkey> = stored_passkeys(app, person_id)
+    let keys: Vec<Passkey> = factors_repo::stored_passkeys(app.store(), person_id)
         .await?
         .into_iter()
-        .map(|(_, p)| p)
+        .map(|s| s.passkey)
         .collect();
     if keys.is_empty() {
         return Ok(None);
@@ -304,10 +265,11 @@ pub(super) async fn finish_discoverable(
         .map_err(webauthn_err)?;
     let cred_id = B64.encode(cred_id);
     let person_id = user.hyphenated().to_string();
-    let stored = stored_passkeys(app, &person_id).await?;
-    let Some((_, passkey)) = stored
+    let stored = factors_repo::stored_passkeys(app.store(), &person_id).await?;
+    let Some(passkey) = stored
         .iter()
-        .find(|(_, p)| B64.encode(p.cred_id().as_ref()) == cred_id)
+        .map(|s| &s.passkey)
+        .find(|p| B64.encode(p.cred_id().as_ref()) == cred_id)
     else {
         return Err(AuthnError::Passkey(
             "this passkey is not registered here (it may have been removed)".into(),
@@ -334,35 +296,18 @@ async fn update_after_use(
     app.store()
         .lock_row(&mut tx, "passkeys", "credential_id", cred_id)
         .await?;
-    let row = sqlx::query(
-        "SELECT id, credential FROM passkeys WHERE person_id = $1 AND credential_id = $2",
-    )
-    .bind(person_id)
-    .bind(cred_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(row) = row else {
+    let Some(StoredPasskey { id, mut passkey }) =
+        factors_repo::find_passkey_by_credential(&mut tx, person_id, cred_id).await?
+    else {
         return Err(AuthnError::Passkey("this passkey was removed".into()));
     };
-    let id: String = store::get(&row, "id")?;
-    let json: String = store::get(&row, "credential")?;
-    let mut passkey: Passkey = serde_json::from_str(&json)
-        .map_err(|e| StoreError::Corrupt(format!("passkeys.credential: {e}")))?;
     passkey.update_credential(result);
-    sqlx::query("UPDATE passkeys SET credential = $1, last_used_at = $2 WHERE id = $3")
-        .bind(serde_json::to_string(&passkey).map_err(webauthn_err)?)
-        .bind(app.clock().now_ms())
-        .bind(&id)
-        .execute(&mut *tx)
-        .await?;
+    let credential = serde_json::to_string(&passkey).map_err(webauthn_err)?;
+    factors_repo::set_passkey_used(&mut tx, &id, &credential, app.clock().now_ms()).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(())
 }
 
 pub async fn has_passkey(app: &AppState, person_id: &str) -> Result<bool, AuthnError> {
-    let n: Option<i64> = sqlx::query_scalar("SELECT 1 FROM passkeys WHERE person_id = $1 LIMIT 1")
-        .bind(person_id)
-        .fetch_optional(app.store().reader())
-        .await?;
-    Ok(n.is_some())
+    Ok(factors_repo::has_passkey(app.store(), person_id).await?)
 }

@@ -5,8 +5,9 @@
 
 use rand::Rng;
 
+use super::factors_repo;
 use super::AuthnError;
-use crate::store::{self, StoreError};
+use crate::store;
 use crate::AppState;
 
 /// No 0/O, 1/I/L: codes are read off paper and typed by people.
@@ -46,24 +47,15 @@ pub async fn issue(
     let now = app.clock().now_ms();
     // Two issues at once: the second waits, then replaces the first's set.
     app.store().lock_row(tx, "people", "id", person_id).await?;
-    sqlx::query("DELETE FROM recovery_codes WHERE person_id = $1")
-        .bind(person_id)
-        .execute(&mut **tx)
-        .await?;
+    factors_repo::delete_recovery_codes(tx, person_id).await?;
     let mut codes = Vec::new();
     while codes.len() < app.config().mfa.recovery_codes {
         let code = new_code();
         if codes.contains(&code) {
             continue;
         }
-        sqlx::query(
-            "INSERT INTO recovery_codes (person_id, code_digest, created_at) VALUES ($1, $2, $3)",
-        )
-        .bind(person_id)
-        .bind(digest(app, person_id, &code))
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+        factors_repo::insert_recovery_code(tx, person_id, &digest(app, person_id, &code), now)
+            .await?;
         codes.push(code);
     }
     Ok(codes)
@@ -76,27 +68,14 @@ pub async fn consume(app: &AppState, person_id: &str, code: &str) -> Result<bool
     if normal.len() != CODE_LEN {
         return Ok(false);
     }
-    let r = sqlx::query(
-        "UPDATE recovery_codes SET used_at = $1 WHERE person_id = $2 AND code_digest = $3 AND used_at IS NULL",
-    )
-    .bind(app.clock().now_ms())
-    .bind(person_id)
-    .bind(digest(app, person_id, &normal))
-    .execute(app.store().writer())
-    .await
-    .map_err(StoreError::from)?;
-    Ok(r.rows_affected() == 1)
+    let digest = digest(app, person_id, &normal);
+    let now = app.clock().now_ms();
+    Ok(factors_repo::use_recovery_code(app.store(), person_id, &digest, now).await?)
 }
 
 /// Codes not yet used.
 pub async fn remaining(app: &AppState, person_id: &str) -> Result<i64, AuthnError> {
-    let n: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM recovery_codes WHERE person_id = $1 AND used_at IS NULL",
-    )
-    .bind(person_id)
-    .fetch_one(app.store().reader())
-    .await?;
-    Ok(n)
+    Ok(factors_repo::unused_recovery_codes(app.store(), person_id).await?)
 }
 
 #[cfg(test)]

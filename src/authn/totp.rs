@@ -4,6 +4,7 @@
 
 use ring::hmac;
 
+use super::factors_repo::{self, TotpChallenge};
 use super::AuthnError;
 use crate::audit::{Origin, Outcome};
 use crate::store::{self, StoreError};
@@ -126,40 +127,20 @@ pub async fn confirm_enrollment(
 ) -> Result<bool, AuthnError> {
     let now = app.clock().now_ms();
     let mut tx = app.store().begin().await?;
-    let row = sqlx::query(
-        "SELECT id, state FROM mfa_challenges WHERE purpose = 'totp' AND person_id = $1 AND expires_at > $2",
-    )
-    .bind(person_id)
-    .bind(now)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(row) = row else {
+    let Some(TotpChallenge {
+        id,
+        sealed_secret: sealed,
+    }) = factors_repo::find_totp_challenge(&mut tx, person_id, now).await?
+    else {
         return Ok(false);
     };
-    let id: String = store::get(&row, "id")?;
-    let sealed: String = store::get(&row, "state")?;
     let secret = crate::crypto::open(app.master_key(), &seal_label(person_id), &sealed)
         .map_err(|e| AuthnError::Hash(e.to_string()))?;
     let Some(step) = matching_step(&secret, code, now.div_euclid(1000)) else {
         return Ok(false);
     };
-    sqlx::query("DELETE FROM mfa_challenges WHERE id = $1")
-        .bind(&id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("DELETE FROM totp_factors WHERE person_id = $1")
-        .bind(person_id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(
-        "INSERT INTO totp_factors (person_id, secret, confirmed_at, last_step, created_at) VALUES ($1, $2, $3, $4, $3)",
-    )
-    .bind(person_id)
-    .bind(&sealed)
-    .bind(now)
-    .bind(step)
-    .execute(&mut *tx)
-    .await?;
+    factors_repo::delete_challenge(&mut tx, &id).await?;
+    factors_repo::replace_totp(&mut tx, person_id, &sealed, step, now).await?;
     // Audited with the change, as a passkey's (`passkeys::finish_registration`).
     super::mfa::audit_factor(
         &mut tx,
@@ -178,47 +159,24 @@ pub async fn confirm_enrollment(
 /// Checks a code at sign-in. A code is accepted once: its step must be later than
 /// the last accepted one, recorded in the same statement (no race between replicas).
 pub async fn verify(app: &AppState, person_id: &str, code: &str) -> Result<bool, AuthnError> {
-    let row = sqlx::query(
-        "SELECT secret, last_step FROM totp_factors WHERE person_id = $1 AND confirmed_at IS NOT NULL",
-    )
-    .bind(person_id)
-    .fetch_optional(app.store().reader())
-    .await?;
-    let Some(row) = row else {
+    let Some(factor) = factors_repo::find_confirmed_totp(app.store(), person_id).await? else {
         return Ok(false);
     };
-    let sealed: String = store::get(&row, "secret")?;
+    let sealed = factor.sealed_secret;
     let secret = crate::crypto::open(app.master_key(), &seal_label(person_id), &sealed)
         .map_err(|e| AuthnError::Hash(e.to_string()))?;
     let Some(step) = matching_step(&secret, code, app.clock().now_secs()) else {
         return Ok(false);
     };
-    let used = sqlx::query(
-        "UPDATE totp_factors SET last_step = $1 WHERE person_id = $2 AND last_step < $1",
-    )
-    .bind(step)
-    .bind(person_id)
-    .execute(app.store().writer())
-    .await?;
-    Ok(used.rows_affected() == 1)
+    Ok(factors_repo::use_totp_step(app.store(), person_id, step).await?)
 }
 
 pub async fn has_totp(app: &AppState, person_id: &str) -> Result<bool, AuthnError> {
-    let n: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM totp_factors WHERE person_id = $1 AND confirmed_at IS NOT NULL",
-    )
-    .bind(person_id)
-    .fetch_optional(app.store().reader())
-    .await?;
-    Ok(n.is_some())
+    Ok(factors_repo::has_confirmed_totp(app.store(), person_id).await?)
 }
 
 pub async fn remove(tx: &mut store::Tx, person_id: &str) -> Result<bool, AuthnError> {
-    let r = sqlx::query("DELETE FROM totp_factors WHERE person_id = $1")
-        .bind(person_id)
-        .execute(&mut **tx)
-        .await?;
-    Ok(r.rows_affected() > 0)
+    Ok(factors_repo::delete_totp(tx, person_id).await?)
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::repo::{self, AssignmentInsert, AssignmentRow};
 use super::{AuthzError, Subject};
 use crate::audit::{self, Entry, Origin, Outcome};
 use crate::clock::{format_rfc3339, Timestamp};
@@ -29,16 +30,17 @@ pub struct NewAssignment {
     pub expires_at: Option<Timestamp>,
 }
 
-fn from_row(r: &store::Row) -> Result<Assignment, AuthzError> {
-    let scope: String = store::get(r, "scope")?;
-    Ok(Assignment {
-        id: store::get(r, "id")?,
-        role: store::get(r, "role")?,
-        org_id: (scope != "*").then_some(scope),
-        granted_by: store::get(r, "granted_by")?,
-        granted_at: format_rfc3339(store::get(r, "granted_at")?),
-        expires_at: store::get::<Option<i64>>(r, "expires_at")?.map(format_rfc3339),
-    })
+impl From<AssignmentRow> for Assignment {
+    fn from(r: AssignmentRow) -> Self {
+        Assignment {
+            id: r.id,
+            role: r.role,
+            org_id: (r.scope != "*").then_some(r.scope),
+            granted_by: r.granted_by,
+            granted_at: format_rfc3339(r.granted_at_ms),
+            expires_at: r.expires_at_ms.map(format_rfc3339),
+        }
+    }
 }
 
 /// Grants a role inside the caller's transaction (so that, e.g., creating a client
@@ -51,11 +53,7 @@ pub async fn assign_role(
     origin: &Origin,
     new: NewAssignment,
 ) -> Result<Assignment, AuthzError> {
-    let known = sqlx::query("SELECT code FROM roles WHERE code = $1")
-        .bind(&new.role)
-        .fetch_optional(&mut **tx)
-        .await?;
-    if known.is_none() {
+    if !repo::role_exists(tx, &new.role).await? {
         return Err(AuthzError::UnknownRole(new.role));
     }
     let subject = new.subject.key();
@@ -64,41 +62,29 @@ pub async fn assign_role(
     // the row (PostgreSQL waits for the first to commit, then does nothing), so both
     // answer with the one assignment, on either database, never a 409.
     let id = store::new_id();
-    let inserted = sqlx::query(
-        "INSERT INTO role_assignments (id, subject, role, scope, granted_by, granted_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (subject, role, scope) DO NOTHING",
+    let granted_by = format!("{}:{}", origin.actor_kind, origin.actor_id);
+    let inserted = repo::insert_assignment(
+        tx,
+        &AssignmentInsert {
+            id: &id,
+            subject: &subject,
+            role: &new.role,
+            scope: &scope,
+            granted_by: &granted_by,
+            granted_at_ms: now.as_millis(),
+            expires_at_ms: new.expires_at.map(Timestamp::as_millis),
+        },
     )
-    .bind(&id)
-    .bind(&subject)
-    .bind(&new.role)
-    .bind(&scope)
-    .bind(format!("{}:{}", origin.actor_kind, origin.actor_id))
-    .bind(now)
-    .bind(new.expires_at)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected()
-        == 1;
+    .await?;
     let (id, action) = if inserted {
         (id, "role.assign")
     } else {
-        let row = sqlx::query("SELECT id, expires_at FROM role_assignments WHERE subject = $1 AND role = $2 AND scope = $3")
-            .bind(&subject)
-            .bind(&new.role)
-            .bind(&scope)
-            .fetch_one(&mut **tx)
-            .await?;
-        let id: String = store::get(&row, "id")?;
-        let old: Option<Timestamp> = store::get(&row, "expires_at")?;
-        if old == new.expires_at {
-            return find(tx, &id).await;
+        let held = repo::find_held(tx, &subject, &new.role, &scope).await?;
+        if held.expires_at_ms == new.expires_at.map(Timestamp::as_millis) {
+            return Ok(held.into());
         }
-        sqlx::query("UPDATE role_assignments SET expires_at = $1 WHERE id = $2")
-            .bind(new.expires_at)
-            .bind(&id)
-            .execute(&mut **tx)
-            .await?;
-        (id, "role.extend")
+        repo::set_expiry(tx, &held.id, new.expires_at.map(Timestamp::as_millis)).await?;
+        (held.id, "role.extend")
     };
     audit::record(
         tx,
@@ -114,16 +100,8 @@ pub async fn assign_role(
         },
     )
     .await?;
-    super::enforcer::bump_version(tx).await?;
-    find(tx, &id).await
-}
-
-async fn find(tx: &mut Tx, id: &str) -> Result<Assignment, AuthzError> {
-    let row = sqlx::query("SELECT id, role, scope, granted_by, granted_at, expires_at FROM role_assignments WHERE id = $1")
-        .bind(id)
-        .fetch_one(&mut **tx)
-        .await?;
-    from_row(&row)
+    repo::bump_version(tx).await?;
+    Ok(repo::find_assignment(tx, &id).await?.into())
 }
 
 /// The subject's assignments, expired ones included (they show when access ended).
@@ -131,14 +109,8 @@ pub async fn list_assignments(
     store: &Store,
     subject: &Subject,
 ) -> Result<Vec<Assignment>, AuthzError> {
-    let rows = sqlx::query(
-        "SELECT id, role, scope, granted_by, granted_at, expires_at FROM role_assignments \
-         WHERE subject = $1 ORDER BY granted_at, id",
-    )
-    .bind(subject.key())
-    .fetch_all(store.reader())
-    .await?;
-    rows.iter().map(from_row).collect()
+    let rows = repo::list_assignments(store, &subject.key()).await?;
+    Ok(rows.into_iter().map(Assignment::from).collect())
 }
 
 /// Removes one assignment; `Ok(false)` when the subject has no such assignment.
@@ -151,16 +123,9 @@ pub async fn revoke_assignment(
     id: &str,
 ) -> Result<bool, AuthzError> {
     let subject = subject.key();
-    let row = sqlx::query(
-        "DELETE FROM role_assignments WHERE id = $1 AND subject = $2 RETURNING role, scope",
-    )
-    .bind(id)
-    .bind(&subject)
-    .fetch_optional(&mut **tx)
-    .await?;
-    let Some(row) = row else { return Ok(false) };
-    let role: String = store::get(&row, "role")?;
-    let scope: String = store::get(&row, "scope")?;
+    let Some((role, scope)) = repo::delete_assignment(tx, id, &subject).await? else {
+        return Ok(false);
+    };
     audit::record(
         tx,
         key,
@@ -175,20 +140,17 @@ pub async fn revoke_assignment(
         },
     )
     .await?;
-    super::enforcer::bump_version(tx).await?;
+    repo::bump_version(tx).await?;
     Ok(true)
 }
 
 /// Removes every assignment of a subject (a deleted client), inside the caller's transaction.
 pub(crate) async fn revoke_all(tx: &mut Tx, subject: &Subject) -> Result<u64, AuthzError> {
-    let done = sqlx::query("DELETE FROM role_assignments WHERE subject = $1")
-        .bind(subject.key())
-        .execute(&mut **tx)
-        .await?;
-    if done.rows_affected() > 0 {
-        super::enforcer::bump_version(tx).await?;
+    let removed = repo::delete_all_assignments(tx, &subject.key()).await?;
+    if removed > 0 {
+        repo::bump_version(tx).await?;
     }
-    Ok(done.rows_affected())
+    Ok(removed)
 }
 
 /// The person's role assignments in force at `now`: (role, org sourcedId or None for

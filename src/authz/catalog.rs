@@ -1,5 +1,6 @@
 //! The built-in roles, and seeding them and `policies/policy.csv` into the store.
 
+use super::repo;
 use super::AuthzError;
 use crate::crypto::AuditKey;
 use crate::store::{self, Store};
@@ -64,57 +65,23 @@ pub async fn seed_builtin(
     let mut tx = store.begin().await?;
     let mut changed = false;
     for (code, name, description, privileged) in BUILTIN_ROLES {
-        let done = sqlx::query(
-            "INSERT INTO roles (code, name, description, privileged, builtin) VALUES ($1, $2, $3, $4, 1) \
-             ON CONFLICT (code) DO NOTHING",
-        )
-        .bind(*code)
-        .bind(*name)
-        .bind(*description)
-        .bind(i64::from(*privileged))
-        .execute(&mut *tx)
-        .await?;
-        changed |= done.rows_affected() > 0;
+        changed |= repo::insert_builtin_role(&mut tx, code, name, description, *privileged).await?;
     }
     let wanted = builtin_policies();
-    let rows = sqlx::query(
-        "SELECT id, v0, v1, v2, v3 FROM authz_policies WHERE builtin = 1 AND ptype = 'p'",
-    )
-    .fetch_all(&mut *tx)
-    .await?;
     let mut have = Vec::new();
-    for r in &rows {
-        let line = [
-            store::get::<String>(r, "v0")?,
-            store::get::<String>(r, "v1")?,
-            store::get::<String>(r, "v2")?,
-            store::get::<String>(r, "v3")?,
-        ];
+    for (id, line) in repo::builtin_policies(&mut tx).await? {
         if !wanted.contains(&line) {
-            sqlx::query("DELETE FROM authz_policies WHERE id = $1")
-                .bind(store::get::<String>(r, "id")?)
-                .execute(&mut *tx)
-                .await?;
+            repo::delete_policy(&mut tx, &id).await?;
             changed = true;
         }
         have.push(line);
     }
     for line in wanted.iter().filter(|l| !have.contains(l)) {
-        sqlx::query(
-            "INSERT INTO authz_policies (id, ptype, v0, v1, v2, v3, builtin) VALUES ($1, 'p', $2, $3, $4, $5, 1) \
-             ON CONFLICT (ptype, v0, v1, v2, v3) DO NOTHING",
-        )
-        .bind(store::new_id())
-        .bind(&line[0])
-        .bind(&line[1])
-        .bind(&line[2])
-        .bind(&line[3])
-        .execute(&mut *tx)
-        .await?;
+        repo::insert_builtin_policy(&mut tx, line).await?;
         changed = true;
     }
     if changed {
-        super::enforcer::bump_version(&mut tx).await?;
+        repo::bump_version(&mut tx).await?;
         let entry = crate::audit::Entry {
             action: "authz.seed",
             outcome: crate::audit::Outcome::Success,
@@ -142,29 +109,15 @@ pub async fn holds_privileged_role(
     person_id: &str,
     now_ms: i64,
 ) -> Result<bool, AuthzError> {
-    let found: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM role_assignments a JOIN roles r ON r.code = a.role \
-         WHERE a.subject = $1 AND r.privileged = 1 AND (a.expires_at IS NULL OR a.expires_at > $2) LIMIT 1",
-    )
-    .bind(super::Subject::Person(person_id.to_string()).key())
-    .bind(now_ms)
-    .fetch_optional(store.reader())
-    .await?;
-    Ok(found.is_some())
+    let subject = super::Subject::Person(person_id.to_string()).key();
+    Ok(repo::holds_privileged_role(store, &subject, now_ms).await?)
 }
 
 /// Whether a role is privileged (`None` for an unknown role). Granting a privileged
 /// role takes a hub-wide `roles.write`: an approver of one department must not be
 /// able to make someone a hub administrator there.
 pub async fn role_is_privileged(store: &Store, code: &str) -> Result<Option<bool>, AuthzError> {
-    let row = sqlx::query("SELECT privileged FROM roles WHERE code = $1")
-        .bind(code)
-        .fetch_optional(store.reader())
-        .await?;
-    Ok(row
-        .map(|r| store::get::<i64>(&r, "privileged"))
-        .transpose()?
-        .map(|p| p != 0))
+    Ok(repo::role_privileged(store, code).await?)
 }
 
 #[cfg(test)]

@@ -10,8 +10,9 @@ use casbin::{CoreApi, DefaultModel, Enforcer, MemoryAdapter, MgmtApi};
 use tokio::sync::RwLock;
 
 use super::catalog::MODEL;
+use super::repo;
 use super::AuthzError;
-use crate::store::{self, Store, Tx};
+use crate::store::Store;
 
 struct Loaded {
     version: i64,
@@ -31,13 +32,6 @@ impl std::fmt::Debug for Authorizer {
     }
 }
 
-pub(super) async fn bump_version(tx: &mut Tx) -> Result<(), AuthzError> {
-    sqlx::query("UPDATE authz_version SET version = version + 1 WHERE id = 1")
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
 impl Authorizer {
     /// True when `subject` may do `act` on `obj` in any of `domains`.
     pub async fn allows(
@@ -49,12 +43,7 @@ impl Authorizer {
         obj: &str,
         act: &str,
     ) -> Result<bool, AuthzError> {
-        let version: i64 = {
-            let row = sqlx::query("SELECT version FROM authz_version WHERE id = 1")
-                .fetch_one(store.reader())
-                .await?;
-            store::get(&row, "version")?
-        };
+        let version = repo::policy_version(store).await?;
         {
             let guard = self.loaded.read().await;
             if let Some(l) = guard.as_ref() {
@@ -96,39 +85,22 @@ fn decide(
 async fn load(store: &Store, now_ms: i64, version: i64) -> Result<Loaded, AuthzError> {
     let model = DefaultModel::from_str(MODEL).await?;
     let mut enforcer = Enforcer::new(model, MemoryAdapter::default()).await?;
-    let rows = sqlx::query("SELECT v0, v1, v2, v3 FROM authz_policies WHERE ptype = 'p'")
-        .fetch_all(store.reader())
-        .await?;
-    let mut policies = Vec::with_capacity(rows.len());
-    for r in &rows {
-        policies.push(vec![
-            store::get::<String>(r, "v0")?,
-            store::get::<String>(r, "v1")?,
-            store::get::<String>(r, "v2")?,
-            store::get::<String>(r, "v3")?,
-        ]);
-    }
+    let policies: Vec<Vec<String>> = repo::all_policies(store)
+        .await?
+        .into_iter()
+        .map(Vec::from)
+        .collect();
     if !policies.is_empty() {
         enforcer.add_policies(policies).await?;
     }
-    let rows = sqlx::query(
-        "SELECT subject, role, scope, expires_at FROM role_assignments \
-         WHERE expires_at IS NULL OR expires_at > $1",
-    )
-    .bind(now_ms)
-    .fetch_all(store.reader())
-    .await?;
+    let rows = repo::live_groupings(store, now_ms).await?;
     let mut groupings = Vec::with_capacity(rows.len());
     let mut next_expiry: Option<i64> = None;
-    for r in &rows {
-        if let Some(exp) = store::get::<Option<i64>>(r, "expires_at")? {
+    for g in rows {
+        if let Some(exp) = g.expires_at_ms {
             next_expiry = Some(next_expiry.map_or(exp, |n| n.min(exp)));
         }
-        groupings.push(vec![
-            store::get::<String>(r, "subject")?,
-            store::get::<String>(r, "role")?,
-            store::get::<String>(r, "scope")?,
-        ]);
+        groupings.push(vec![g.subject, g.role, g.scope]);
     }
     if !groupings.is_empty() {
         enforcer.add_grouping_policies(groupings).await?;

@@ -7,6 +7,7 @@ mod enforcer;
 mod error;
 mod guard;
 mod http;
+mod repo;
 
 pub(crate) use assignments::revoke_all;
 pub use assignments::{

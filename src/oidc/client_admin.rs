@@ -4,7 +4,8 @@
 
 use serde_json::{Map, Value};
 
-use super::clients::{find_client, from_row, validate, COLUMNS};
+use super::clients::validate;
+use super::clients_repo::{self, find_client, ClientUpdate};
 use super::registration::ClientSettings;
 use super::{Client, ClientError, NewClient};
 use crate::audit::{self, Entry, Origin, Outcome};
@@ -146,27 +147,21 @@ pub async fn update_client(
             "a client cannot change between public and confidential; register a new one",
         ));
     }
-    sqlx::query("UPDATE clients SET name = $1, grant_types = $2, scopes = $3, access_token_ttl_seconds = $4, enabled = $5, settings = $6, updated_at = $7 WHERE id = $8")
-        .bind(new.name.trim())
-        .bind(serde_json::to_string(&new.grants).unwrap_or_default())
-        .bind(serde_json::to_string(&{
-            let mut s = new.scopes.clone();
-            s.sort();
-            s.dedup();
-            s
-        }).unwrap_or_default())
-        .bind(new.access_token_ttl_seconds)
-        .bind(i64::from(enabled))
-        .bind(serde_json::to_string(&new.settings).unwrap_or_default())
-        .bind(now_ms)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM clients WHERE id = $1"))
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-    let updated = from_row(&row)?;
+    let mut scopes = new.scopes.clone();
+    scopes.sort();
+    scopes.dedup();
+    let update = ClientUpdate {
+        name: new.name.trim(),
+        grant_types: &new.grants,
+        scopes: &scopes,
+        access_token_ttl_seconds: new.access_token_ttl_seconds,
+        enabled,
+        settings: &new.settings,
+    };
+    clients_repo::update_client(&mut tx, id, &update, now_ms).await?;
+    let updated = clients_repo::find_client(&mut *tx, id)
+        .await?
+        .ok_or_else(|| ClientError::NotFound(id.to_string()))?;
     let after = serde_json::to_value(super::ClientView::from(&updated)).unwrap_or_default();
     let changed: Map<String, Value> = after
         .as_object()

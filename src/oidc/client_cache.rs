@@ -6,7 +6,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use super::clients::{find_client, Client};
+use super::clients::Client;
+use super::clients_repo::find_client;
 use super::ClientError;
 use crate::store::Store;
 

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::clients_repo;
 use super::registration::{validate_settings, ClientSettings, OIDC_SCOPES, SUPPORTED_GRANTS};
 use super::ClientError;
 use crate::audit::{self, Entry, Origin, Outcome};
@@ -10,7 +11,7 @@ use crate::authz::{self, AuthzError, NewAssignment, Subject};
 use crate::clock::format_rfc3339;
 use crate::crypto::{random_token, AuditKey, MasterKey};
 use crate::error::FieldError;
-use crate::store::{self, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -203,20 +204,7 @@ pub async fn create_client(
         settings: new.settings,
     };
     let mut tx = store.begin().await?;
-    sqlx::query(
-        "INSERT INTO clients (id, name, secret_digest, grant_types, scopes, access_token_ttl_seconds, enabled, created_at, updated_at, secret_rotated_at, settings) \
-         VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7, $7, $8)",
-    )
-    .bind(&client.id)
-    .bind(&client.name)
-    .bind(&client.secret_digest)
-    .bind(serde_json::to_string(&client.grant_types).unwrap_or_default())
-    .bind(serde_json::to_string(&client.scopes).unwrap_or_default())
-    .bind(client.access_token_ttl_seconds)
-    .bind(now_ms)
-    .bind(serde_json::to_string(&client.settings).unwrap_or_default())
-    .execute(&mut *tx)
-    .await?;
+    clients_repo::insert_client(&mut tx, &client).await?;
     audit::record(
         &mut tx,
         master.audit_key(),
@@ -260,52 +248,8 @@ pub async fn create_client(
     Ok((client, secret))
 }
 
-pub(super) fn from_row(r: &store::Row) -> Result<Client, ClientError> {
-    let list = |col: &str| -> Result<Vec<String>, ClientError> {
-        let text: String = store::get(r, col)?;
-        serde_json::from_str(&text)
-            .map_err(|e| ClientError::Store(StoreError::Corrupt(format!("clients.{col}: {e}"))))
-    };
-    Ok(Client {
-        id: store::get(r, "id")?,
-        name: store::get(r, "name")?,
-        secret_digest: store::get(r, "secret_digest")?,
-        grant_types: list("grant_types")?,
-        scopes: list("scopes")?,
-        access_token_ttl_seconds: store::get(r, "access_token_ttl_seconds")?,
-        enabled: store::get::<i64>(r, "enabled")? != 0,
-        created_at: store::get(r, "created_at")?,
-        updated_at: store::get(r, "updated_at")?,
-        secret_rotated_at: store::get(r, "secret_rotated_at")?,
-        settings: {
-            let text: String = store::get(r, "settings")?;
-            serde_json::from_str(&text).map_err(|e| {
-                ClientError::Store(StoreError::Corrupt(format!("clients.settings: {e}")))
-            })?
-        },
-    })
-}
-
-pub(super) const COLUMNS: &str = "id, name, secret_digest, grant_types, scopes, access_token_ttl_seconds, enabled, created_at, updated_at, secret_rotated_at, settings";
-
-pub(super) async fn find_client<'e, E>(db: E, id: &str) -> Result<Option<Client>, ClientError>
-where
-    E: sqlx::Executor<'e, Database = sqlx::Any>,
-{
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM clients WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(db)
-        .await?;
-    row.as_ref().map(from_row).transpose()
-}
-
 pub async fn list_clients(store: &Store) -> Result<Vec<Client>, ClientError> {
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM clients ORDER BY created_at, id"
-    ))
-    .fetch_all(store.reader())
-    .await?;
-    rows.iter().map(from_row).collect()
+    Ok(clients_repo::list_clients(store).await?)
 }
 
 /// Replaces the secret; the old one stops working at once on this replica and within
@@ -319,26 +263,16 @@ pub async fn rotate_secret(
 ) -> Result<(Client, String), ClientError> {
     let secret = random_token(32);
     let mut tx = store.begin().await?;
-    let settings: Option<String> = sqlx::query_scalar("SELECT settings FROM clients WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-    if settings
-        .and_then(|s| serde_json::from_str::<ClientSettings>(&s).ok())
-        .is_some_and(|s| !s.uses_secret())
-    {
+    let current = clients_repo::find_client(&mut *tx, id)
+        .await?
+        .ok_or_else(|| ClientError::NotFound(id.to_string()))?;
+    if !current.settings.uses_secret() {
         return Err(ClientError::Invalid(vec![FieldError::new(
             "client_id",
             "this client has no secret to rotate (a public client, or one that authenticates with private_key_jwt)",
         )]));
     }
-    let done = sqlx::query("UPDATE clients SET secret_digest = $1, secret_rotated_at = $2, updated_at = $2 WHERE id = $3")
-        .bind(master.digest_secret(&secret))
-        .bind(now_ms)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    if done.rows_affected() == 0 {
+    if !clients_repo::set_secret(&mut tx, id, &master.digest_secret(&secret), now_ms).await? {
         return Err(ClientError::NotFound(id.to_string()));
     }
     audit::record(
@@ -355,11 +289,9 @@ pub async fn rotate_secret(
         },
     )
     .await?;
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM clients WHERE id = $1"))
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-    let client = from_row(&row)?;
+    let client = clients_repo::find_client(&mut *tx, id)
+        .await?
+        .ok_or_else(|| ClientError::NotFound(id.to_string()))?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok((client, secret))
 }
@@ -373,11 +305,7 @@ pub async fn delete_client(
     id: &str,
 ) -> Result<(), ClientError> {
     let mut tx = store.begin().await?;
-    let done = sqlx::query("DELETE FROM clients WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    if done.rows_affected() == 0 {
+    if !clients_repo::delete_client(&mut tx, id).await? {
         return Err(ClientError::NotFound(id.to_string()));
     }
     let roles = authz::revoke_all(&mut tx, &Subject::Client(id.to_string())).await?;

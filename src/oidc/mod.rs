@@ -12,6 +12,7 @@ mod client_admin;
 mod client_auth;
 mod client_cache;
 mod clients;
+mod clients_repo;
 mod consent;
 mod discovery;
 mod dpop;

@@ -96,7 +96,15 @@ impl FromRequestParts<AppState> for Browser {
     ) -> Result<Self, Self::Rejection> {
         let (session_name, csrf_name, _) = names(app);
         let session = match cookie(&parts.headers, session_name) {
-            Some(token) => crate::authn::find_session(app, token).await.map_err(|e| {
+            Some(token) => crate::authn::find_session(
+                app.store(),
+                app.master_key(),
+                app.clock().now_ms(),
+                app.config().auth.session_idle_seconds * 1000,
+                token,
+            )
+            .await
+            .map_err(|e| {
                 tracing::error!(error = %e, "reading the session failed");
                 super::error_page(
                     app,

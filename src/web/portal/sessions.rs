@@ -23,9 +23,14 @@ pub(super) fn router() -> Router<AppState> {
 
 async fn sessions(State(app): State<AppState>, browser: Browser) -> Result<Response, PageError> {
     let session = signed_in(&browser)?;
-    let list = crate::authn::list_sessions(&app, &session.person_id)
-        .await
-        .map_err(PageError::page_unavailable)?;
+    let list = crate::authn::list_sessions(
+        app.store(),
+        app.clock().now_ms(),
+        app.config().auth.session_idle_seconds * 1000,
+        &session.person_id,
+    )
+    .await
+    .map_err(PageError::page_unavailable)?;
     let rows: Vec<minijinja::Value> = list
         .iter()
         .map(|s| minijinja::context! { id => s.id, started => s.started(), last_seen => s.last_seen(), user_agent => s.user_agent, source_ip => s.source_ip, current => s.id == session.id })
@@ -55,10 +60,15 @@ async fn end_one(
     let session = checked_session(&app, &browser, f.csrf.as_deref())?;
     let target = f.session.unwrap_or_default();
     // Only the person's own sessions: the id must be in their list.
-    let own = crate::authn::list_sessions(&app, &session.person_id)
-        .await
-        .map(|l| l.iter().any(|s| s.id == target))
-        .unwrap_or(false);
+    let own = crate::authn::list_sessions(
+        app.store(),
+        app.clock().now_ms(),
+        app.config().auth.session_idle_seconds * 1000,
+        &session.person_id,
+    )
+    .await
+    .map(|l| l.iter().any(|s| s.id == target))
+    .unwrap_or(false);
     if own {
         crate::oidc::sign_out(&app, &session.person_id, Some(&target), &browser.origin())
             .await
