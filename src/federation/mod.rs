@@ -26,6 +26,7 @@ pub mod saml_response;
 mod saml_sp;
 mod xml_guard;
 mod xml_tree;
+mod xml_writer;
 mod xmlenc;
 
 use std::sync::atomic::{AtomicI64, Ordering};
