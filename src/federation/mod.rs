@@ -338,7 +338,7 @@ impl Federation {
             name_id_format: idp.config.name_id_format.as_deref(),
             valid_until_ms: now_ms + 7 * 86_400_000,
         };
-        Ok(saml_sp::sp_metadata(&m, self.creds()?))
+        saml_sp::sp_metadata(&m, self.creds()?)
     }
 }
 
