@@ -12,6 +12,8 @@
 
 mod attributes;
 mod error;
+#[cfg(test)]
+mod escaping_tests;
 pub mod request;
 mod response;
 mod sp_metadata;
