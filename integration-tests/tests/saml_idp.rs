@@ -26,7 +26,8 @@ struct Sp {
 
 impl Sp {
     /// Starts before the hub (the hub reads the SPs' metadata at start); the SPs read
-    /// the hub's IdP metadata on first use.
+    /// the hub's IdP metadata on first use. `markup`: the fourth SP of the escaping
+    /// test (see `peers/saml_sp.py`).
     async fn start(hub_base: &str, markup: Option<&str>) -> Sp {
         let port = integration_tests::free_port();
         let child = Command::new(workspace().join("target/peers/venv/bin/python"))
@@ -612,10 +613,13 @@ async fn markup_in_every_value_reaches_python3_saml_as_text() {
     // The portal tile of the app whose entity id, ACS URL, attribute names and
     // RelayState carry the markup: an unsolicited Response (profiles §4.1.5).
     let portal = b.get(&format!("{}/portal/apps", hub.base)).await;
+    let log = || std::fs::read_to_string(dir.path().join("hub.log")).unwrap_or_default();
     assert!(
-        portal.body.contains("/saml/idp/init/markup"),
-        "{}",
-        portal.body
+        portal.status == 200 && portal.body.contains("/saml/idp/init/markup"),
+        "{} {}\nhub.log:\n{}",
+        portal.status,
+        portal.body,
+        log()
     );
     let csrf = Browser::field(&portal.body, "csrf").unwrap();
     let tile = b
