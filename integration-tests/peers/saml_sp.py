@@ -1,13 +1,21 @@
 """Downstream SAML service providers played by OneLogin's python3-saml (PyPI
 `python3-saml`, xmlsec underneath), in strict mode, for the hub's SAML IdP tests.
 
-    saml_sp.py PORT HUB_BASE
+    saml_sp.py PORT HUB_BASE [MARKUP]
 
-Three SPs on one port, by path:
+Three SPs on one port, by path (four with MARKUP):
   /sp1  signs its AuthnRequests (RSA-SHA256), wants signed messages AND signed
         assertions, persistent NameID;
   /sp2  unsigned requests, email NameID;
-  /sp3  not registered at the hub (its requests must be refused).
+  /sp3  not registered at the hub (its requests must be refused);
+  /sp4  (issue 15) an app whose entityID is BASE/sp4/metadata?m=MARKUP and whose
+        ACS is BASE/sp4/acs?m=MARKUP, email NameID, for IdP-initiated Responses
+        only. Both are xs:anyURI in the Response (Audience; Destination and
+        Recipient), which python3-saml checks against the SAML schema, and libxml2
+        accepts no [ or ] there: the URIs carry MARKUP without them (and the ACS
+        without spaces too: python3-saml refuses an ACS URL with whitespace). Its
+        metadata is written with lxml, which escapes the values (python3-saml's own
+        metadata builder puts them into its template as they are).
 
   GET  /{sp}/metadata   the SP's metadata (the hub is configured from it)
   GET  /{sp}/login      302 to the hub with an AuthnRequest. Query options:
@@ -18,9 +26,13 @@ Three SPs on one port, by path:
   GET  /{sp}/post-request  JSON {SAMLRequest, RelayState}: the same request for the
                         HTTP-POST binding, XML-signed (enveloped, RSA-SHA256)
   POST /{sp}/acs        python3-saml's process_response (InResponseTo checked against
-                        the last request; ?unsolicited=1 for IdP-initiated). Answers
-                        JSON: errors and reason, or NameID, format, attributes,
-                        session index, AuthnContext and RelayState.
+                        the last request; ?unsolicited=1 for IdP-initiated, always for
+                        sp4). Answers JSON: errors and reason, or NameID, format,
+                        attributes, session index, AuthnContext and RelayState; and,
+                        from lxml's reading of the Response, every element's
+                        {namespace}name, how many comments and processing
+                        instructions it has, and its Destination, Recipient and
+                        Audience (`tags`, `comments`, `uris`).
 The hub's IdP metadata is read from HUB_BASE/saml/idp/metadata on first use.
 """
 
@@ -36,6 +48,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+from lxml import etree
 from onelogin.saml2.auth import OneLogin_Saml2_Auth
 from onelogin.saml2.authn_request import OneLogin_Saml2_Authn_Request
 from onelogin.saml2.constants import OneLogin_Saml2_Constants as C
@@ -45,6 +58,7 @@ from onelogin.saml2.utils import OneLogin_Saml2_Utils
 
 PORT = int(sys.argv[1])
 HUB = sys.argv[2].rstrip("/")
+MARKUP = sys.argv[3] if len(sys.argv) > 3 else None
 BASE = f"http://127.0.0.1:{PORT}"
 
 
@@ -77,6 +91,15 @@ SPS = {
     "sp2": {"signed": False, "nameid": C.NAMEID_EMAIL_ADDRESS},
     "sp3": {"signed": True, "nameid": C.NAMEID_PERSISTENT},
 }
+if MARKUP is not None:
+    URI_MARKUP = MARKUP.replace("[", "").replace("]", "")
+    SPS["sp4"] = {
+        "signed": False,
+        "nameid": C.NAMEID_EMAIL_ADDRESS,
+        "entity": f"{BASE}/sp4/metadata?m={URI_MARKUP}",
+        "acs": f"{BASE}/sp4/acs?m={URI_MARKUP.replace(' ', '')}",
+        "unsolicited": True,
+    }
 IDP = {}
 LAST_REQUEST = {}
 
@@ -104,9 +127,9 @@ def settings(sp, acs=None, ctx=None, with_idp=True):
         "strict": True,
         "debug": False,
         "sp": {
-            "entityId": f"{BASE}/{sp}/metadata",
+            "entityId": conf.get("entity", f"{BASE}/{sp}/metadata"),
             "assertionConsumerService": {
-                "url": acs or f"{BASE}/{sp}/acs",
+                "url": acs or conf.get("acs", f"{BASE}/{sp}/acs"),
                 "binding": C.BINDING_HTTP_POST,
             },
             "NameIDFormat": conf["nameid"],
@@ -128,6 +151,47 @@ def settings(sp, acs=None, ctx=None, with_idp=True):
     if with_idp:
         s["idp"] = idp_settings()
     return s
+
+
+MD = "urn:oasis:names:tc:SAML:2.0:metadata"
+
+
+def markup_metadata(conf):
+    """sp4's metadata, its values escaped by lxml."""
+    root = etree.Element(f"{{{MD}}}EntityDescriptor", nsmap={"md": MD})
+    root.set("entityID", conf["entity"])
+    sp = etree.SubElement(root, f"{{{MD}}}SPSSODescriptor")
+    sp.set("protocolSupportEnumeration", C.NS_SAMLP)
+    sp.set("AuthnRequestsSigned", "false")
+    sp.set("WantAssertionsSigned", "true")
+    etree.SubElement(sp, f"{{{MD}}}NameIDFormat").text = conf["nameid"]
+    acs = etree.SubElement(sp, f"{{{MD}}}AssertionConsumerService")
+    acs.set("Binding", C.BINDING_HTTP_POST)
+    acs.set("Location", conf["acs"])
+    acs.set("index", "1")
+    return etree.tostring(root, encoding="unicode")
+
+
+def census(saml_response):
+    """Every element of the Response as lxml reads it, its comments and PIs, and the
+    URIs python3-saml only compares by prefix (Destination, Recipient) or membership
+    (Audience)."""
+    doc = etree.fromstring(base64.b64decode(saml_response))
+    tags, other = [], 0
+    for node in doc.iter():
+        if isinstance(node.tag, str):
+            tags.append(node.tag)
+        else:
+            other += 1
+    ns = {"saml": C.NS_SAML}
+    uris = {
+        "destination": doc.get("Destination"),
+        "recipient": [
+            e.get("Recipient") for e in doc.iterfind(".//saml:SubjectConfirmationData", ns)
+        ],
+        "audience": [e.text for e in doc.iterfind(".//saml:Audience", ns)],
+    }
+    return tags, other, uris
 
 
 def request_data(handler, path, post=None):
@@ -165,6 +229,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         sp, action, q = self.route()
+        if action == "metadata" and "entity" in SPS[sp]:
+            return self.reply(200, markup_metadata(SPS[sp]), "application/samlmetadata+xml")
         if action == "metadata":
             s = OneLogin_Saml2_Settings(settings(sp, with_idp=False), sp_validation_only=True)
             md = s.get_sp_metadata()
@@ -213,7 +279,8 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length", "0"))
         post = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
         auth = OneLogin_Saml2_Auth(request_data(self, f"/{sp}/acs", post), settings(sp))
-        request_id = None if q.get("unsolicited") == "1" else LAST_REQUEST.get(sp)
+        unsolicited = q.get("unsolicited") == "1" or SPS[sp].get("unsolicited")
+        request_id = None if unsolicited else LAST_REQUEST.get(sp)
         auth.process_response(request_id=request_id)
         out = {
             "errors": auth.get_errors(),
@@ -232,6 +299,8 @@ class Handler(BaseHTTPRequestHandler):
                     "assertion_id": auth.get_last_assertion_id(),
                 }
             )
+        if "SAMLResponse" in post:
+            out["tags"], out["comments"], out["uris"] = census(post["SAMLResponse"])
         return self.reply(200, json.dumps(out))
 
 

@@ -2,7 +2,8 @@
 //! (PyPI, strict mode, xmlsec underneath) as the district's downstream SAML apps:
 //! `peers/saml_sp.py` serves three SPs (sp1 signs its requests and wants signed
 //! messages and assertions with a persistent NameID; sp2 sends unsigned requests and
-//! wants the email address as NameID; sp3 is not registered at the hub).
+//! wants the email address as NameID; sp3 is not registered at the hub), and for the
+//! escaping test a fourth whose entity id and ACS URL carry markup.
 //!
 //! The browser is the shared reqwest `Browser`, so each hop is visible: the app's
 //! redirect with the AuthnRequest, the hub's sign-in page, and the auto-posted
@@ -25,12 +26,14 @@ struct Sp {
 
 impl Sp {
     /// Starts before the hub (the hub reads the SPs' metadata at start); the SPs read
-    /// the hub's IdP metadata on first use.
-    async fn start(hub_base: &str) -> Sp {
+    /// the hub's IdP metadata on first use. `markup`: the fourth SP of the escaping
+    /// test (see `peers/saml_sp.py`).
+    async fn start(hub_base: &str, markup: Option<&str>) -> Sp {
         let port = integration_tests::free_port();
         let child = Command::new(workspace().join("target/peers/venv/bin/python"))
             .arg(workspace().join("integration-tests/peers/saml_sp.py"))
             .args([port.to_string().as_str(), hub_base])
+            .args(markup)
             .env("PYTHONWARNINGS", "ignore")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -59,8 +62,48 @@ impl Drop for Sp {
     }
 }
 
-fn write_config(dir: &Path, sp: &Sp) -> String {
+/// A TOML basic string.
+fn toml(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// The app of `saml_sp.py`'s sp4 (issue 15): entity id, attribute names and RelayState
+/// carry `markup`; its attributes carry the person's directory fields.
+fn markup_app(base: &str, markup: &str) -> String {
+    let names = [
+        ("given", "given_name"),
+        ("family", "family_name"),
+        ("display", "display_name"),
+        ("mail", "email"),
+        ("user", "username"),
+    ];
+    let attributes: Vec<String> = names
+        .iter()
+        .map(|(n, source)| format!("{} = {}", toml(&format!("{n}{markup}")), toml(source)))
+        .collect();
+    format!(
+        "\n[[saml_apps.service_providers]]\nid = \"markup\"\nentity_id = {}\ndisplay_name = \"Markup\"\nmetadata_url = \"{base}/sp4/metadata\"\nname_id_format = \"email\"\nidp_initiated = true\ndefault_relay_state = {}\nattributes = {{ {} }}\n",
+        toml(&format!("{base}/sp4/metadata?m={}", uri_markup(markup))),
+        toml(&markup_relay_state(markup)),
+        attributes.join(", ")
+    )
+}
+
+/// The markup as sp4's entity id and ACS URL carry it (see `peers/saml_sp.py`): they
+/// are xs:anyURI, which python3-saml checks against the SAML schema, and libxml2
+/// refuses `[` and `]` there. (`]]>` in both is tested in-process:
+/// `federation::saml_idp::escaping_tests`.)
+fn uri_markup(markup: &str) -> String {
+    markup.replace(['[', ']'], "")
+}
+
+fn markup_relay_state(markup: &str) -> String {
+    format!("/landing?r={markup}")
+}
+
+fn write_config(dir: &Path, sp: &Sp, markup: Option<&str>) -> String {
     let path = dir.join("hms-ach.toml");
+    let extra = markup.map(|m| markup_app(&sp.base, m)).unwrap_or_default();
     std::fs::write(
         &path,
         format!(
@@ -81,7 +124,7 @@ display_name = "Library"
 metadata_url = "{base}/sp2/metadata"
 name_id_format = "email"
 attributes = {{ displayName = "display_name" }}
-"#,
+{extra}"#,
             base = sp.base
         ),
     )
@@ -170,10 +213,14 @@ async fn password(b: &mut Browser, hub: &Hub, at_hub: &Answer, user: &str) -> An
 /// The SPs, then the hub (configured with them) on a port chosen beforehand: the SPs
 /// only read the hub's metadata on first use, so they can start with its address.
 async fn start(dir: &Path) -> (Sp, Hub) {
+    start_with(dir, None).await
+}
+
+async fn start_with(dir: &Path, markup: Option<&str>) -> (Sp, Hub) {
     setup_peers();
     let hub_port = integration_tests::free_port();
-    let sp = Sp::start(&format!("http://127.0.0.1:{hub_port}")).await;
-    let config = write_config(dir, &sp);
+    let sp = Sp::start(&format!("http://127.0.0.1:{hub_port}"), markup).await;
+    let config = write_config(dir, &sp, markup);
     let hub = Hub::start_demo_at(dir, hub_port, &[("HMS_ACH_CONFIG", config.as_str())]).await;
     (sp, hub)
 }
@@ -471,5 +518,204 @@ async fn python3_saml_apps_accept_the_hubs_responses_and_bad_requests_are_refuse
 
     let log = std::fs::read_to_string(dir.path().join("hub.log")).unwrap();
     assert!(!log.contains(PASSWORD), "no password in the log");
+    assert!(hub.stop().await);
+}
+
+/// Issue 15: what a value could use to break out of its attribute or element in the
+/// hub's XML (both quotes, an entity, the end of a CDATA section, a comment, a new
+/// element).
+const MARKUP: &str = r#"<"'&amp;]]><!-- x --><evil a="1"/>"#;
+
+/// `xmlsec1 --verify` (Debian's CLI, installed by scripts/system-deps.sh) of the
+/// signature at `xpath`, with the certificate of the hub's IdP metadata. The CLI must
+/// run: without it the test fails, it never passes unchecked.
+fn xmlsec1_verify(dir: &Path, xml: &str, metadata: &str, xpath: &str) -> Result<(), String> {
+    let b64 = metadata
+        .split("<ds:X509Certificate>")
+        .nth(1)
+        .and_then(|r| r.split("</ds:X509Certificate>").next())
+        .expect("a certificate in the hub's metadata");
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    let pem = format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        lines.join("\n")
+    );
+    std::fs::write(dir.join("hub-idp.pem"), pem).unwrap();
+    std::fs::write(dir.join("response.xml"), xml).unwrap();
+    let out = Command::new("xmlsec1")
+        .arg("--verify")
+        .arg("--pubkey-cert-pem")
+        .arg(dir.join("hub-idp.pem"))
+        .args([
+            "--id-attr:ID",
+            "urn:oasis:names:tc:SAML:2.0:protocol:Response",
+        ])
+        .args([
+            "--id-attr:ID",
+            "urn:oasis:names:tc:SAML:2.0:assertion:Assertion",
+        ])
+        .args(["--node-xpath", xpath])
+        .arg(dir.join("response.xml"))
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("this test needs the xmlsec1 CLI (bash scripts/system-deps.sh installs it): {e}")
+        });
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let ok =
+        stderr.lines().any(|l| l == "OK") && stderr.contains("SignedInfo References (ok/all): 1/1");
+    if out.status.success() && ok {
+        Ok(())
+    } else {
+        Err(stderr)
+    }
+}
+
+#[tokio::test]
+async fn markup_in_every_value_reaches_python3_saml_as_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sp, hub) = start_with(dir.path(), Some(MARKUP)).await;
+    let chair = Hub::demo_username(dir.path(), "department chair (approver, Science)");
+
+    // A session at the hub (through sp1, as in the test above).
+    let mut b = Browser::new();
+    let at_hub = to_hub(&mut b, &sp, "/sp1/login").await;
+    let page = password(&mut b, &hub, &at_hub, &chair).await;
+    assert_eq!(deliver(&mut b, &page, "").await["authenticated"], true);
+
+    // The person's directory fields with markup, as a roster import could write them.
+    let field = |f: &str| format!("{f}{MARKUP}");
+    let (given, family, preferred, username) =
+        (field("Ana"), field("Diallo"), field("Ani"), field("ana.d"));
+    let email = format!("ana{MARKUP}@district.example");
+    let db = sqlx::SqlitePool::connect(&integration_tests::sqlite_url(dir.path()))
+        .await
+        .unwrap();
+    let updated = sqlx::query(
+        "UPDATE people SET given_name = ?, family_name = ?, preferred_name = ?, email = ?, username = ? WHERE username = ?",
+    )
+    .bind(&given)
+    .bind(&family)
+    .bind(&preferred)
+    .bind(&email)
+    .bind(&username)
+    .bind(&chair)
+    .execute(&db)
+    .await
+    .unwrap()
+    .rows_affected();
+    assert_eq!(updated, 1);
+    db.close().await;
+
+    // The portal tile of the app whose entity id, ACS URL, attribute names and
+    // RelayState carry the markup: an unsolicited Response (profiles §4.1.5).
+    let portal = b.get(&format!("{}/portal/apps", hub.base)).await;
+    let log = || std::fs::read_to_string(dir.path().join("hub.log")).unwrap_or_default();
+    assert!(
+        portal.status == 200 && portal.body.contains("/saml/idp/init/markup"),
+        "{} {}\nhub.log:\n{}",
+        portal.status,
+        portal.body,
+        log()
+    );
+    let csrf = Browser::field(&portal.body, "csrf").unwrap();
+    let tile = b
+        .post(
+            &format!("{}/saml/idp/init/markup", hub.base),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(tile.status, 200, "{}", tile.body);
+    let (action, fields) = posted_form(&tile.body);
+    let acs = format!(
+        "{}/sp4/acs?m={}",
+        sp.base,
+        uri_markup(MARKUP).replace(' ', "")
+    );
+    let entity_id = format!("{}/sp4/metadata?m={}", sp.base, uri_markup(MARKUP));
+    assert_eq!(action, acs);
+    let relay = &fields.iter().find(|(k, _)| k == "RelayState").unwrap().1;
+    assert_eq!(relay, &markup_relay_state(MARKUP));
+    let xml = response_xml(&tile);
+    assert!(!xml.contains("<evil") && !xml.contains("<!--"), "{xml}");
+
+    // Both signatures, by the xmlsec1 CLI with the certificate of the hub's metadata;
+    // a changed value does not verify.
+    let metadata = reqwest::get(format!("{}/saml/idp/metadata", hub.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let response_sig = "/*[local-name()='Response']/*[local-name()='Signature']";
+    let assertion_sig =
+        "/*[local-name()='Response']/*[local-name()='Assertion']/*[local-name()='Signature']";
+    for xpath in [response_sig, assertion_sig] {
+        xmlsec1_verify(dir.path(), &xml, &metadata, xpath)
+            .unwrap_or_else(|e| panic!("{xpath}: {e}\n{xml}"));
+    }
+    let forged = xml.replacen("Diallo", "Dialla", 1);
+    assert_ne!(forged, xml);
+    assert!(xmlsec1_verify(dir.path(), &forged, &metadata, assertion_sig).is_err());
+
+    // python3-saml, strict: it accepts the Response (signatures, Destination,
+    // Recipient and Audience compared with its own settings, schema), and every value
+    // it reads is the text that went in.
+    let got = deliver(&mut b, &tile, "").await;
+    assert_eq!(got["authenticated"], true, "{got}");
+    assert_eq!(got["nameid"], email.as_str(), "{got}");
+    assert_eq!(
+        got["nameid_format"],
+        "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
+    );
+    let display = format!("{preferred} {family}");
+    let attrs = &got["attributes"];
+    for (name, value) in [
+        ("given", &given),
+        ("family", &family),
+        ("display", &display),
+        ("mail", &email),
+        ("user", &username),
+    ] {
+        assert_eq!(
+            attrs[format!("{name}{MARKUP}")],
+            serde_json::json!([value]),
+            "{name}: {attrs}"
+        );
+    }
+    assert_eq!(attrs.as_object().unwrap().len(), 5, "{attrs}");
+    assert_eq!(got["relay_state"], markup_relay_state(MARKUP).as_str());
+    // python3-saml compares these by prefix and membership; lxml reads them exactly.
+    assert_eq!(
+        got["uris"],
+        serde_json::json!({"destination": acs, "recipient": [acs], "audience": [entity_id]}),
+        "{got}"
+    );
+    // No node was added: no comment or processing instruction, no element but the
+    // Response's own, five attributes with one value each.
+    assert_eq!(got["comments"], 0, "{got}");
+    let tags: Vec<&str> = got["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert!(
+        tags.iter()
+            .all(|t| t.starts_with("{urn:oasis:names:tc:SAML:2.0:")
+                || t.starts_with("{http://www.w3.org/2000/09/xmldsig#}")),
+        "{tags:?}"
+    );
+    let count = |tag: &str| tags.iter().filter(|t| **t == tag).count();
+    assert_eq!(count("{urn:oasis:names:tc:SAML:2.0:assertion}Attribute"), 5);
+    assert_eq!(
+        count("{urn:oasis:names:tc:SAML:2.0:assertion}AttributeValue"),
+        5
+    );
+    assert_eq!(count("{urn:oasis:names:tc:SAML:2.0:assertion}Assertion"), 1);
+    assert_eq!(count("{http://www.w3.org/2000/09/xmldsig#}Signature"), 2);
     assert!(hub.stop().await);
 }

@@ -27,6 +27,7 @@ pub mod saml_response;
 mod saml_sp;
 mod xml_guard;
 mod xml_tree;
+mod xml_writer;
 mod xmlenc;
 
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -335,7 +336,7 @@ impl Federation {
             name_id_format: idp.config.name_id_format.as_deref(),
             valid_until_ms: now_ms + 7 * 86_400_000,
         };
-        Ok(saml_sp::sp_metadata(&m, self.creds()?))
+        saml_sp::sp_metadata(&m, self.creds()?)
     }
 }
 

@@ -2,9 +2,10 @@
 //! and AuthnRequests over the HTTP-Redirect binding (SAML bindings §3.4), signed as
 //! §3.4.4.1 prescribes when the IdP's configuration asks for it.
 //!
-//! Both are written here rather than by samael: its request ids are 32 random bits (an
-//! InResponseTo must be unguessable) and its metadata marks the encryption key as a
-//! signing key. Our metadata offers the certificate twice: for signing (our
+//! Both are written here (with `xml_writer`, which escapes every value) rather than
+//! by samael: its request ids are 32 random bits (an InResponseTo must be
+//! unguessable) and its metadata marks the encryption key as a signing key. Our
+//! metadata offers the certificate twice: for signing (our
 //! AuthnRequests) and for encryption, with the algorithms `saml_encrypted` decrypts
 //! (SAML metadata §2.4.1.1: KeyDescriptor use="encryption" and its EncryptionMethod
 //! elements), so an IdP configured from it encrypts with what we accept.
@@ -17,26 +18,18 @@ use openssl::sign::Signer;
 use std::io::Write as _;
 
 use super::credentials::SpCredentials;
+use super::xml_tree::{DS, SAML, SAMLP};
+use super::xml_writer::{XmlWriteError, XmlWriter};
 use super::FederationError;
 
 const RSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
+const MD: &str = "urn:oasis:names:tc:SAML:2.0:metadata";
+const HTTP_POST: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST";
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
-/// XML attribute and text escaping (the values are our own URLs and ids, but a config
-/// value must never be able to break out of an attribute).
-pub fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
+/// A message or metadata the hub could not write (a value XML cannot carry).
+fn written(e: XmlWriteError) -> FederationError {
+    FederationError::Credentials(format!("writing SAML XML: {e}"))
 }
 
 /// xs:dateTime in UTC, second precision (SAML core §1.3.3).
@@ -61,35 +54,62 @@ pub struct SpMetadata<'a> {
 }
 
 /// `md:EntityDescriptor` of our SP for one IdP (SAML metadata §2.4.4).
-pub fn sp_metadata(m: &SpMetadata<'_>, creds: &SpCredentials) -> String {
+pub fn sp_metadata(m: &SpMetadata<'_>, creds: &SpCredentials) -> Result<String, FederationError> {
     let cert = cert_base64(creds);
-    let key_info = format!(
-        "<ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>"
-    );
-    let methods: String = super::xmlenc::ACCEPTED
-        .iter()
-        .map(|a| format!("\n      <md:EncryptionMethod Algorithm=\"{a}\"/>"))
-        .collect();
-    let name_id = m
-        .name_id_format
-        .map(|f| format!("\n    <md:NameIDFormat>{}</md:NameIDFormat>", xml_escape(f)))
-        .unwrap_or_default();
-    format!(
-        r#"<?xml version="1.0" encoding="UTF-8"?>
-<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{entity}" validUntil="{until}">
-  <md:SPSSODescriptor AuthnRequestsSigned="{signed}" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
-    <md:KeyDescriptor use="signing">{key_info}</md:KeyDescriptor>
-    <md:KeyDescriptor use="encryption">{key_info}{methods}
-    </md:KeyDescriptor>{name_id}
-    <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{acs}" index="0" isDefault="true"/>
-  </md:SPSSODescriptor>
-</md:EntityDescriptor>
-"#,
-        entity = xml_escape(m.entity_id),
-        until = saml_time(m.valid_until_ms),
-        signed = m.sign_requests,
-        acs = xml_escape(m.acs_url),
+    let until = saml_time(m.valid_until_ms);
+    let signed = if m.sign_requests { "true" } else { "false" };
+    let key_info = |x: &mut XmlWriter| {
+        x.element("ds:KeyInfo", &[], |x| {
+            x.element("ds:X509Data", &[], |x| {
+                x.text_element("ds:X509Certificate", &[], &cert)
+            })
+        })
+    };
+    let mut x = XmlWriter::indented();
+    x.declaration().map_err(written)?;
+    x.element(
+        "md:EntityDescriptor",
+        &[
+            ("xmlns:md", MD),
+            ("xmlns:ds", DS),
+            ("entityID", m.entity_id),
+            ("validUntil", &until),
+        ],
+        |x| {
+            x.element(
+                "md:SPSSODescriptor",
+                &[
+                    ("AuthnRequestsSigned", signed),
+                    ("WantAssertionsSigned", "true"),
+                    ("protocolSupportEnumeration", SAMLP),
+                ],
+                |x| {
+                    x.element("md:KeyDescriptor", &[("use", "signing")], key_info)?;
+                    x.element("md:KeyDescriptor", &[("use", "encryption")], |x| {
+                        key_info(x)?;
+                        for a in super::xmlenc::ACCEPTED {
+                            x.empty("md:EncryptionMethod", &[("Algorithm", *a)])?;
+                        }
+                        Ok(())
+                    })?;
+                    if let Some(f) = m.name_id_format {
+                        x.text_element("md:NameIDFormat", &[], f)?;
+                    }
+                    x.empty(
+                        "md:AssertionConsumerService",
+                        &[
+                            ("Binding", HTTP_POST),
+                            ("Location", m.acs_url),
+                            ("index", "0"),
+                            ("isDefault", "true"),
+                        ],
+                    )
+                },
+            )
+        },
     )
+    .map_err(written)?;
+    x.finish().map_err(written)
 }
 
 pub struct AuthnRequest<'a> {
@@ -104,24 +124,34 @@ pub struct AuthnRequest<'a> {
 }
 
 impl AuthnRequest<'_> {
-    pub fn to_xml(&self) -> String {
-        let force = if self.force_authn {
-            r#" ForceAuthn="true""#
-        } else {
-            ""
-        };
-        let format = self
-            .name_id_format
-            .map(|f| format!(r#" Format="{}""#, xml_escape(f)))
-            .unwrap_or_default();
-        format!(
-            r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" Version="2.0" IssueInstant="{at}" Destination="{dest}" ProtocolBinding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" AssertionConsumerServiceURL="{acs}"{force}><saml:Issuer>{issuer}</saml:Issuer><samlp:NameIDPolicy AllowCreate="true"{format}/></samlp:AuthnRequest>"#,
-            id = xml_escape(self.id),
-            at = saml_time(self.now_ms),
-            dest = xml_escape(self.sso_url),
-            acs = xml_escape(self.acs_url),
-            issuer = xml_escape(self.entity_id),
-        )
+    /// `samlp:AuthnRequest` (SAML core §3.4.1), unsigned: over the Redirect binding
+    /// the signature covers the query string, not the XML (bindings §3.4.4.1).
+    pub fn to_xml(&self) -> Result<String, FederationError> {
+        let at = saml_time(self.now_ms);
+        let mut attrs = vec![
+            ("xmlns:samlp", SAMLP),
+            ("xmlns:saml", SAML),
+            ("ID", self.id),
+            ("Version", "2.0"),
+            ("IssueInstant", at.as_str()),
+            ("Destination", self.sso_url),
+            ("ProtocolBinding", HTTP_POST),
+            ("AssertionConsumerServiceURL", self.acs_url),
+        ];
+        if self.force_authn {
+            attrs.push(("ForceAuthn", "true"));
+        }
+        let mut policy = vec![("AllowCreate", "true")];
+        if let Some(f) = self.name_id_format {
+            policy.push(("Format", f));
+        }
+        let mut x = XmlWriter::new();
+        x.element("samlp:AuthnRequest", &attrs, |x| {
+            x.text_element("saml:Issuer", &[], self.entity_id)?;
+            x.empty("samlp:NameIDPolicy", &policy)
+        })
+        .map_err(written)?;
+        x.finish().map_err(written)
     }
 
     /// The IdP's SSO URL with `SAMLRequest` (DEFLATE, base64), `RelayState` and, when
@@ -134,7 +164,7 @@ impl AuthnRequest<'_> {
     ) -> Result<String, FederationError> {
         let mut deflated = DeflateEncoder::new(Vec::new(), Compression::default());
         deflated
-            .write_all(self.to_xml().as_bytes())
+            .write_all(self.to_xml()?.as_bytes())
             .map_err(|e| FederationError::Credentials(format!("deflate: {e}")))?;
         let deflated = deflated
             .finish()
@@ -166,10 +196,5 @@ mod tests {
     #[test]
     fn times_are_utc_seconds() {
         assert_eq!(saml_time(1_764_000_000_123), "2025-11-24T16:00:00Z");
-    }
-
-    #[test]
-    fn escaping_keeps_attributes_closed() {
-        assert_eq!(xml_escape(r#"a"<b>&'"#), "a&quot;&lt;b&gt;&amp;&apos;");
     }
 }

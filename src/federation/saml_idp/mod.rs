@@ -12,6 +12,8 @@
 
 mod attributes;
 mod error;
+#[cfg(test)]
+mod escaping_tests;
 pub(crate) mod http;
 pub mod request;
 mod response;
@@ -128,12 +130,12 @@ impl SamlApps {
 
     /// The IdP metadata apps are configured from (valid a week, fresh on every GET).
     pub fn metadata(&self, now_ms: i64) -> Result<String, SamlIdpError> {
-        Ok(response::idp_metadata(
+        response::idp_metadata(
             &self.entity_id,
             &self.sso_url,
             self.creds()?,
             now_ms + 7 * 86_400_000,
-        ))
+        )
     }
 
     /// Re-reads the apps' metadata whose time has come; a failed read keeps the copy

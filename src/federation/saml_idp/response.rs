@@ -4,20 +4,29 @@
 //! profiles §4.1.3.5 requires and strict SPs (`wantAssertionsSigned`,
 //! `wantMessagesSigned`) check.
 //!
-//! The XML is written here, every value escaped; xmlsec fills in the signatures.
+//! The XML is written with `xml_writer` (every value escaped, every element closed by
+//! construction); xmlsec fills in the signatures of the `ds:Signature` templates.
 
 use rand::RngCore;
 use samael::crypto::{Crypto, CryptoProvider};
 
 use super::SamlIdpError;
 use crate::federation::credentials::SpCredentials;
-use crate::federation::saml_sp::{cert_base64, saml_time, xml_escape};
+use crate::federation::saml_sp::{cert_base64, saml_time};
+use crate::federation::xml_tree::{DS, SAML, SAMLP};
+use crate::federation::xml_writer::{Fragment, XmlWriteError, XmlWriter};
 
-const NS: &str = r#"xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion""#;
+const MD: &str = "urn:oasis:names:tc:SAML:2.0:metadata";
+const EXC_C14N: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
+const RSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
+const ENVELOPED: &str = "http://www.w3.org/2000/09/xmldsig#enveloped-signature";
+const SHA256: &str = "http://www.w3.org/2001/04/xmlenc#sha256";
 const STATUS_SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
 const BEARER: &str = "urn:oasis:names:tc:SAML:2.0:cm:bearer";
 const ATTR_BASIC: &str = "urn:oasis:names:tc:SAML:2.0:attrname-format:basic";
 const ATTR_URI: &str = "urn:oasis:names:tc:SAML:2.0:attrname-format:uri";
+const REDIRECT_BINDING: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect";
+const POST_BINDING: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST";
 
 /// A fresh xs:ID: 160 random bits (an InResponseTo the app checks must be unguessable,
 /// and so must ids an attacker would like to replay into another context).
@@ -50,30 +59,46 @@ pub struct Assertion {
     pub attributes: Vec<Attribute>,
 }
 
-/// An enveloped-signature template for the element with this id (xmldsig-core §6.6.4).
-fn signature_template(id: &str, creds: &SpCredentials) -> String {
-    format!(
-        concat!(
-            r#"<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo>"#,
-            r#"<ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>"#,
-            r#"<ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"/>"#,
-            r##"<ds:Reference URI="#{id}"><ds:Transforms>"##,
-            r#"<ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/>"#,
-            r#"<ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>"#,
-            r#"</ds:Transforms><ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/>"#,
-            r#"<ds:DigestValue></ds:DigestValue></ds:Reference></ds:SignedInfo>"#,
-            r#"<ds:SignatureValue></ds:SignatureValue><ds:KeyInfo><ds:X509Data>"#,
-            r#"<ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></ds:Signature>"#
-        ),
-        id = xml_escape(id),
-        cert = cert_base64(creds),
-    )
+/// A message the hub could not write (a value XML cannot carry, xmlsec's output not
+/// one element): the hub's own failure, logged, never a malformed Response.
+fn written(e: XmlWriteError) -> SamlIdpError {
+    SamlIdpError::Signing(format!("writing the SAML XML: {e}"))
+}
+
+/// An enveloped-signature template for the element with this id (xmldsig-core §6.6.4):
+/// xmlsec computes the empty DigestValue and SignatureValue.
+fn signature_template(
+    x: &mut XmlWriter,
+    id: &str,
+    creds: &SpCredentials,
+) -> Result<(), XmlWriteError> {
+    let reference = format!("#{id}");
+    x.element("ds:Signature", &[("xmlns:ds", DS)], |x| {
+        x.element("ds:SignedInfo", &[], |x| {
+            x.empty("ds:CanonicalizationMethod", &[("Algorithm", EXC_C14N)])?;
+            x.empty("ds:SignatureMethod", &[("Algorithm", RSA_SHA256)])?;
+            x.element("ds:Reference", &[("URI", &reference)], |x| {
+                x.element("ds:Transforms", &[], |x| {
+                    x.empty("ds:Transform", &[("Algorithm", ENVELOPED)])?;
+                    x.empty("ds:Transform", &[("Algorithm", EXC_C14N)])
+                })?;
+                x.empty("ds:DigestMethod", &[("Algorithm", SHA256)])?;
+                x.text_element("ds:DigestValue", &[], "")
+            })
+        })?;
+        x.text_element("ds:SignatureValue", &[], "")?;
+        x.element("ds:KeyInfo", &[], |x| {
+            x.element("ds:X509Data", &[], |x| {
+                x.text_element("ds:X509Certificate", &[], &cert_base64(creds))
+            })
+        })
+    })
 }
 
 /// Fills in the first signature template in `xml` (xmlsec signs the first
 /// `ds:Signature` it meets in document order) and drops the XML declaration, so
 /// the result can be embedded.
-fn sign(xml: &str, creds: &SpCredentials) -> Result<String, SamlIdpError> {
+fn sign(xml: &str, creds: &SpCredentials, what: &'static str) -> Result<Fragment, SamlIdpError> {
     let key = creds
         .key
         .private_key_to_der()
@@ -86,34 +111,27 @@ fn sign(xml: &str, creds: &SpCredentials) -> Result<String, SamlIdpError> {
             .unwrap_or(rest),
         None => signed.as_str(),
     };
-    Ok(body.to_string())
+    Fragment::signed(body.to_string(), what).map_err(written)
 }
 
-fn attribute_xml(a: &Attribute) -> String {
+/// `saml:Attribute` (core §2.7.3.1); the NameFormat says how the app should read the
+/// name: a URI such as `urn:oid:…` (core §8.2.2), else a basic name (§8.2.3).
+fn attribute_xml(x: &mut XmlWriter, a: &Attribute) -> Result<(), XmlWriteError> {
     let format = if a.name.starts_with("urn:") {
         ATTR_URI
     } else {
         ATTR_BASIC
     };
-    let values: String = a
-        .values
-        .iter()
-        .map(|v| {
-            format!(
-                "<saml:AttributeValue>{}</saml:AttributeValue>",
-                xml_escape(v)
-            )
-        })
-        .collect();
-    format!(
-        r#"<saml:Attribute Name="{}" NameFormat="{format}">{values}</saml:Attribute>"#,
-        xml_escape(&a.name)
+    x.element(
+        "saml:Attribute",
+        &[("Name", &a.name), ("NameFormat", format)],
+        |x| {
+            for v in &a.values {
+                x.text_element("saml:AttributeValue", &[], v)?;
+            }
+            Ok(())
+        },
     )
-}
-
-fn in_response_to_attr(id: Option<&str>) -> String {
-    id.map(|i| format!(r#" InResponseTo="{}""#, xml_escape(i)))
-        .unwrap_or_default()
 }
 
 /// Where a Response goes and what it answers.
@@ -124,83 +142,131 @@ struct Envelope<'a> {
     now_ms: i64,
 }
 
-fn response_envelope(
+/// `samlp:Response` (core §3.2.2) around `status` and `assertion`, with its own
+/// signature template after the Issuer (the schema order: Issuer, Signature,
+/// Extensions, Status).
+fn response_envelope<S>(
     e: &Envelope<'_>,
     creds: &SpCredentials,
-    status: &str,
-    assertion: &str,
-) -> String {
+    status: S,
+    assertion: Option<&Fragment>,
+) -> Result<String, XmlWriteError>
+where
+    S: FnOnce(&mut XmlWriter) -> Result<(), XmlWriteError>,
+{
     let response_id = new_id();
-    format!(
-        r#"<samlp:Response {NS} ID="{id}" Version="2.0" IssueInstant="{now}" Destination="{dest}"{irt}><saml:Issuer>{issuer}</saml:Issuer>{sig}{status}{assertion}</samlp:Response>"#,
-        id = response_id,
-        now = saml_time(e.now_ms),
-        dest = xml_escape(e.acs_url),
-        irt = in_response_to_attr(e.in_response_to),
-        issuer = xml_escape(e.issuer),
-        sig = signature_template(&response_id, creds),
-    )
+    let now = saml_time(e.now_ms);
+    let mut attrs = vec![
+        ("xmlns:samlp", SAMLP),
+        ("xmlns:saml", SAML),
+        ("ID", response_id.as_str()),
+        ("Version", "2.0"),
+        ("IssueInstant", now.as_str()),
+        ("Destination", e.acs_url),
+    ];
+    if let Some(irt) = e.in_response_to {
+        attrs.push(("InResponseTo", irt));
+    }
+    let mut x = XmlWriter::new();
+    x.element("samlp:Response", &attrs, |x| {
+        x.text_element("saml:Issuer", &[], e.issuer)?;
+        signature_template(x, &response_id, creds)?;
+        status(x)?;
+        match assertion {
+            Some(a) => x.fragment(a),
+            None => Ok(()),
+        }
+    })?;
+    x.finish()
+}
+
+/// The unsigned assertion, its signature template after the Issuer (core §2.3.3).
+fn assertion_xml(
+    a: &Assertion,
+    assertion_id: &str,
+    creds: &SpCredentials,
+) -> Result<String, XmlWriteError> {
+    let until = saml_time(a.now_ms + a.lifetime_ms);
+    let now = saml_time(a.now_ms);
+    // Core §2.7.2: AuthnInstant is when the person authenticated, not now.
+    let authn = saml_time(a.authn_instant_ms);
+    let mut name_id = vec![("Format", a.name_id_format.as_str())];
+    // Core §8.3.7: qualifiers belong to persistent identifiers; other formats omit them.
+    if a.name_id_format == super::request::NAMEID_PERSISTENT {
+        name_id.push(("NameQualifier", &a.idp_entity_id));
+        name_id.push(("SPNameQualifier", &a.sp_entity_id));
+    }
+    // Profiles §4.1.4.2: the bearer confirmation names the ACS and the request.
+    let mut confirmation = vec![("NotOnOrAfter", until.as_str()), ("Recipient", &a.acs_url)];
+    if let Some(irt) = &a.in_response_to {
+        confirmation.push(("InResponseTo", irt));
+    }
+    let mut x = XmlWriter::new();
+    x.element(
+        "saml:Assertion",
+        &[
+            ("xmlns:saml", SAML),
+            ("ID", assertion_id),
+            ("Version", "2.0"),
+            ("IssueInstant", &now),
+        ],
+        |x| {
+            x.text_element("saml:Issuer", &[], &a.idp_entity_id)?;
+            signature_template(x, assertion_id, creds)?;
+            x.element("saml:Subject", &[], |x| {
+                x.text_element("saml:NameID", &name_id, &a.name_id)?;
+                x.element("saml:SubjectConfirmation", &[("Method", BEARER)], |x| {
+                    x.empty("saml:SubjectConfirmationData", &confirmation)
+                })
+            })?;
+            x.element(
+                "saml:Conditions",
+                &[("NotBefore", &now), ("NotOnOrAfter", &until)],
+                |x| {
+                    x.element("saml:AudienceRestriction", &[], |x| {
+                        x.text_element("saml:Audience", &[], &a.sp_entity_id)
+                    })
+                },
+            )?;
+            x.element(
+                "saml:AuthnStatement",
+                &[("AuthnInstant", &authn), ("SessionIndex", &a.session_index)],
+                |x| {
+                    x.element("saml:AuthnContext", &[], |x| {
+                        x.text_element("saml:AuthnContextClassRef", &[], a.authn_context)
+                    })
+                },
+            )?;
+            if a.attributes.is_empty() {
+                return Ok(());
+            }
+            x.element("saml:AttributeStatement", &[], |x| {
+                a.attributes.iter().try_for_each(|at| attribute_xml(x, at))
+            })
+        },
+    )?;
+    x.finish()
 }
 
 /// A signed Response carrying one signed assertion.
 pub fn success(a: &Assertion, creds: &SpCredentials) -> Result<String, SamlIdpError> {
     let assertion_id = new_id();
-    let until = saml_time(a.now_ms + a.lifetime_ms);
-    let now = saml_time(a.now_ms);
-    let attributes: String = a.attributes.iter().map(attribute_xml).collect();
-    let attribute_statement = if attributes.is_empty() {
-        String::new()
-    } else {
-        format!("<saml:AttributeStatement>{attributes}</saml:AttributeStatement>")
-    };
-    // Core §2.7.2: AuthnInstant is when the person authenticated, not now.
-    let assertion = format!(
-        concat!(
-            r#"<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" Version="2.0" IssueInstant="{now}">"#,
-            r#"<saml:Issuer>{issuer}</saml:Issuer>{sig}"#,
-            r#"<saml:Subject><saml:NameID Format="{fmt}"{qualifiers}>{name_id}</saml:NameID>"#,
-            r#"<saml:SubjectConfirmation Method="{bearer}"><saml:SubjectConfirmationData NotOnOrAfter="{until}" Recipient="{acs}"{irt}/></saml:SubjectConfirmation></saml:Subject>"#,
-            r#"<saml:Conditions NotBefore="{now}" NotOnOrAfter="{until}"><saml:AudienceRestriction><saml:Audience>{aud}</saml:Audience></saml:AudienceRestriction></saml:Conditions>"#,
-            r#"<saml:AuthnStatement AuthnInstant="{authn}" SessionIndex="{session}"><saml:AuthnContext><saml:AuthnContextClassRef>{ctx}</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>"#,
-            r#"{attrs}</saml:Assertion>"#
-        ),
-        id = assertion_id,
-        now = now,
-        issuer = xml_escape(&a.idp_entity_id),
-        sig = signature_template(&assertion_id, creds),
-        fmt = xml_escape(&a.name_id_format),
-        // Core §8.3.7: qualifiers belong to persistent identifiers; other formats omit them.
-        qualifiers = if a.name_id_format == super::request::NAMEID_PERSISTENT {
-            format!(
-                r#" NameQualifier="{}" SPNameQualifier="{}""#,
-                xml_escape(&a.idp_entity_id),
-                xml_escape(&a.sp_entity_id)
-            )
-        } else {
-            String::new()
-        },
-        aud = xml_escape(&a.sp_entity_id),
-        name_id = xml_escape(&a.name_id),
-        bearer = BEARER,
-        until = until,
-        acs = xml_escape(&a.acs_url),
-        irt = in_response_to_attr(a.in_response_to.as_deref()),
-        authn = saml_time(a.authn_instant_ms),
-        session = xml_escape(&a.session_index),
-        ctx = xml_escape(a.authn_context),
-        attrs = attribute_statement,
-    );
-    let signed_assertion = sign(&assertion, creds)?;
-    let status =
-        format!(r#"<samlp:Status><samlp:StatusCode Value="{STATUS_SUCCESS}"/></samlp:Status>"#);
+    let assertion = assertion_xml(a, &assertion_id, creds).map_err(written)?;
+    let signed_assertion = sign(&assertion, creds, "the signed assertion")?;
     let envelope = Envelope {
         issuer: &a.idp_entity_id,
         acs_url: &a.acs_url,
         in_response_to: a.in_response_to.as_deref(),
         now_ms: a.now_ms,
     };
-    let response = response_envelope(&envelope, creds, &status, &signed_assertion);
-    sign(&response, creds)
+    let status = |x: &mut XmlWriter| {
+        x.element("samlp:Status", &[], |x| {
+            x.empty("samlp:StatusCode", &[("Value", STATUS_SUCCESS)])
+        })
+    };
+    let response =
+        response_envelope(&envelope, creds, status, Some(&signed_assertion)).map_err(written)?;
+    Ok(sign(&response, creds, "the signed Response")?.into_string())
 }
 
 /// A signed Response with an error status and no assertion (core §3.2.2.2).
@@ -216,52 +282,79 @@ pub struct Failure<'a> {
 }
 
 pub fn failure(f: &Failure<'_>, creds: &SpCredentials) -> Result<String, SamlIdpError> {
-    let status = format!(
-        r#"<samlp:Status><samlp:StatusCode Value="{top}"><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:{second}"/></samlp:StatusCode><samlp:StatusMessage>{msg}</samlp:StatusMessage></samlp:Status>"#,
-        top = xml_escape(f.top),
-        second = xml_escape(f.second),
-        msg = xml_escape(f.message),
-    );
+    let second = format!("urn:oasis:names:tc:SAML:2.0:status:{}", f.second);
+    let status = |x: &mut XmlWriter| {
+        x.element("samlp:Status", &[], |x| {
+            x.element("samlp:StatusCode", &[("Value", f.top)], |x| {
+                x.empty("samlp:StatusCode", &[("Value", &second)])
+            })?;
+            x.text_element("samlp:StatusMessage", &[], f.message)
+        })
+    };
     let envelope = Envelope {
         issuer: f.idp_entity_id,
         acs_url: f.acs_url,
         in_response_to: f.in_response_to,
         now_ms: f.now_ms,
     };
-    let response = response_envelope(&envelope, creds, &status, "");
-    sign(&response, creds)
+    let response = response_envelope(&envelope, creds, status, None).map_err(written)?;
+    Ok(sign(&response, creds, "the signed Response")?.into_string())
 }
 
-/// The IdP's metadata: entity id, signing certificate, SSO endpoints for both
-/// request bindings, and the NameID formats it can issue.
+/// The IdP's metadata (metadata §2.4.3): entity id, signing certificate, SSO
+/// endpoints for both request bindings, and the NameID formats it can issue.
 pub fn idp_metadata(
     entity_id: &str,
     sso_url: &str,
     creds: &SpCredentials,
     valid_until_ms: i64,
-) -> String {
-    let sso = |binding: &str| {
-        format!(
-            r#"<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:{binding}" Location="{}"/>"#,
-            xml_escape(sso_url)
-        )
-    };
-    format!(
-        concat!(
-            r#"<?xml version="1.0" encoding="UTF-8"?>"#,
-            r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{eid}" validUntil="{until}">"#,
-            r#"<md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol" WantAuthnRequestsSigned="false">"#,
-            r#"<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"#,
-            r#"<md:NameIDFormat>urn:oasis:names:tc:SAML:2.0:nameid-format:persistent</md:NameIDFormat>"#,
-            r#"<md:NameIDFormat>urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress</md:NameIDFormat>"#,
-            r#"{redirect}{post}</md:IDPSSODescriptor></md:EntityDescriptor>"#
-        ),
-        eid = xml_escape(entity_id),
-        until = saml_time(valid_until_ms),
-        cert = cert_base64(creds),
-        redirect = sso("HTTP-Redirect"),
-        post = sso("HTTP-POST"),
+) -> Result<String, SamlIdpError> {
+    let until = saml_time(valid_until_ms);
+    let cert = cert_base64(creds);
+    let mut x = XmlWriter::new();
+    x.declaration().map_err(written)?;
+    x.element(
+        "md:EntityDescriptor",
+        &[
+            ("xmlns:md", MD),
+            ("xmlns:ds", DS),
+            ("entityID", entity_id),
+            ("validUntil", &until),
+        ],
+        |x| {
+            x.element(
+                "md:IDPSSODescriptor",
+                &[
+                    ("protocolSupportEnumeration", SAMLP),
+                    ("WantAuthnRequestsSigned", "false"),
+                ],
+                |x| {
+                    x.element("md:KeyDescriptor", &[("use", "signing")], |x| {
+                        x.element("ds:KeyInfo", &[], |x| {
+                            x.element("ds:X509Data", &[], |x| {
+                                x.text_element("ds:X509Certificate", &[], &cert)
+                            })
+                        })
+                    })?;
+                    for format in [
+                        super::request::NAMEID_PERSISTENT,
+                        super::request::NAMEID_EMAIL,
+                    ] {
+                        x.text_element("md:NameIDFormat", &[], format)?;
+                    }
+                    for binding in [REDIRECT_BINDING, POST_BINDING] {
+                        x.empty(
+                            "md:SingleSignOnService",
+                            &[("Binding", binding), ("Location", sso_url)],
+                        )?;
+                    }
+                    Ok(())
+                },
+            )
+        },
     )
+    .map_err(written)?;
+    x.finish().map_err(written)
 }
 
 #[cfg(test)]
