@@ -14,6 +14,7 @@ use crate::audit::AuditError;
 use crate::authz::AuthzError;
 use crate::directory::DirectoryError;
 use crate::oidc::ClientError;
+use crate::outbox::OutboxError;
 use crate::store::StoreError;
 
 /// One field that failed validation and why, e.g. `{"field":"email","reason":"…"}`.
@@ -312,6 +313,15 @@ impl From<AuditError> for AppError {
         match e {
             AuditError::BadFilter(m) => AppError::BadRequest(m),
             AuditError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<OutboxError> for AppError {
+    fn from(e: OutboxError) -> Self {
+        match e {
+            OutboxError::BadFilter(m) => AppError::BadRequest(m),
+            OutboxError::Store(s) => s.into(),
         }
     }
 }

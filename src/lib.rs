@@ -24,6 +24,7 @@ pub mod federation;
 pub mod input;
 pub mod oidc;
 pub mod ops;
+pub mod outbox;
 pub mod store;
 pub mod web;
 

@@ -8,6 +8,7 @@ use crate::clock::format_rfc3339;
 use crate::clock::Timestamp;
 use crate::crypto::AuditKey;
 use crate::error::FieldError;
+use crate::outbox::{self, EventType, NewEvent};
 use crate::store::{self, Store, Tx};
 
 const COLUMNS: &str =
@@ -381,6 +382,21 @@ async fn write_org(
             (id, true, serde_json::to_value(&input).unwrap_or_default())
         }
     };
+    // The outbox event, in this transaction: the org as the API returns it (issue 16).
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM orgs WHERE id = $1"))
+        .bind(&id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let event = NewEvent {
+        kind: if created {
+            EventType::OrgCreated
+        } else {
+            EventType::OrgUpdated
+        },
+        subject: format!("orgs/{id}"),
+        data: serde_json::to_value(from_row(&row)?).unwrap_or_default(),
+    };
+    outbox::append(&mut tx, now, event).await?;
     audit::record(
         &mut tx,
         audit_key,

@@ -8,6 +8,7 @@ use crate::audit::{self, Entry, Origin, Outcome};
 use crate::clock::Timestamp;
 use crate::crypto::AuditKey;
 use crate::error::FieldError;
+use crate::outbox::{self, EventType, NewEvent};
 use crate::store::{self, Store, StoreError, Tx};
 
 /// The result of a create-or-update.
@@ -383,6 +384,12 @@ async fn upsert_once(
     } else {
         "user.update"
     };
+    let kind = if created {
+        EventType::PersonCreated
+    } else {
+        EventType::PersonUpdated
+    };
+    announce(&mut tx, now, kind, &id).await?;
     audit::record(
         &mut tx,
         audit_key,
@@ -403,6 +410,30 @@ async fn upsert_once(
         created,
         changed: true,
     })
+}
+
+/// The outbox event of a change to person `id`, in the change's transaction: the
+/// person as the API returns it, read back inside the transaction (issue 16).
+async fn announce(
+    tx: &mut Tx,
+    now: Timestamp,
+    kind: EventType,
+    id: &str,
+) -> Result<(), DirectoryError> {
+    let person = repo::load(tx, "p.id = $1", &[id.to_string()])
+        .await?
+        .pop()
+        .ok_or_else(|| DirectoryError::NotFound {
+            kind: "user",
+            id: id.to_string(),
+        })?;
+    let event = NewEvent {
+        kind,
+        subject: format!("people/{id}"),
+        data: serde_json::to_value(&person).unwrap_or_default(),
+    };
+    outbox::append(tx, now, event).await?;
+    Ok(())
 }
 
 /// Field-by-field differences, as `{field: {from, to}}`.
@@ -591,6 +622,7 @@ pub async fn transition_person(
         now,
     )
     .await?;
+    announce(&mut tx, now, EventType::PersonLifecycle, &current.id).await?;
     audit::record(
         &mut tx,
         audit_key,

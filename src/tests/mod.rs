@@ -20,6 +20,7 @@ mod mfa_upgrade;
 mod oidc_exact;
 mod orgs;
 mod outage;
+mod outbox;
 mod replicas;
 mod request_binding;
 mod saml_idp;

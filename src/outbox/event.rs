@@ -1,0 +1,100 @@
+//! An outbox event and its CloudEvents 1.0 form (JSON event format).
+
+use serde::Serialize;
+
+use crate::clock::{format_rfc3339, Timestamp};
+
+/// What happened, as the CloudEvents `type` names it (reverse-DNS, past tense).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    PersonCreated,
+    PersonUpdated,
+    /// Suspended, reinstated, graduated or separated.
+    PersonLifecycle,
+    OrgCreated,
+    OrgUpdated,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 5] = [
+        EventType::PersonCreated,
+        EventType::PersonUpdated,
+        EventType::PersonLifecycle,
+        EventType::OrgCreated,
+        EventType::OrgUpdated,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::PersonCreated => "org.hmsach.person.created",
+            EventType::PersonUpdated => "org.hmsach.person.updated",
+            EventType::PersonLifecycle => "org.hmsach.person.lifecycle",
+            EventType::OrgCreated => "org.hmsach.org.created",
+            EventType::OrgUpdated => "org.hmsach.org.updated",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EventType> {
+        EventType::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+/// An event to append: what happened to which subject, and the resource after it.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub kind: EventType,
+    /// The resource's path under `/api/v1` (`people/{id}`, `orgs/{id}`).
+    pub subject: String,
+    /// The resource as the API returns it.
+    pub data: serde_json::Value,
+}
+
+/// A stored event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxEvent {
+    /// The order of all events.
+    pub seq: i64,
+    pub id: String,
+    pub kind: String,
+    pub subject: String,
+    /// The order of this subject's events, from 1 without gaps.
+    pub subject_seq: i64,
+    pub created_at: Timestamp,
+    pub data: serde_json::Value,
+}
+
+/// CloudEvents 1.0, JSON event format (§3), with the `sequence` extension
+/// (CloudEvents extension "Sequence": a string that orders a subject's events) and the
+/// hub's own position in `hmsachseq`, which the listing's cursor pages by.
+#[derive(Debug, Serialize)]
+pub struct CloudEvent {
+    pub specversion: &'static str,
+    pub id: String,
+    pub source: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub subject: String,
+    pub time: String,
+    pub datacontenttype: &'static str,
+    pub sequence: String,
+    pub hmsachseq: i64,
+    pub data: serde_json::Value,
+}
+
+impl OutboxEvent {
+    /// The event as consumers receive it; `source` is the hub's issuer URL.
+    pub fn to_cloudevent(&self, source: &str) -> CloudEvent {
+        CloudEvent {
+            specversion: "1.0",
+            id: self.id.clone(),
+            source: source.to_string(),
+            kind: self.kind.clone(),
+            subject: self.subject.clone(),
+            time: format_rfc3339(self.created_at.as_millis()),
+            datacontenttype: "application/json",
+            sequence: self.subject_seq.to_string(),
+            hmsachseq: self.seq,
+            data: self.data.clone(),
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! The transactional outbox (issue 16, first part): each committed change to a person
+//! or an org is one CloudEvent, numbered per subject without gaps, carrying the
+//! resource exactly as the API returns it; a refused or no-op change writes none.
+
+use super::*;
+
+fn ana() -> Value {
+    serde_json::json!({
+        "sourcedId": "stu-1", "kinds": ["student"], "givenName": "Ana", "familyName": "Ruiz",
+        "affiliations": [{"org": "s1", "role": "student", "primary": true}]
+    })
+}
+
+async fn events(t: &TestApp, token: &str, query: &str) -> Vec<Value> {
+    let (s, _, page) = t
+        .call(
+            Method::GET,
+            &format!("/api/v1/events{query}"),
+            Some(token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    page["items"].as_array().unwrap().clone()
+}
+
+store_test!(
+    each_change_is_one_cloudevent_carrying_the_resource,
+    |t: TestApp| async move {
+        let admin = t.admin_token().await;
+        seed_orgs(&t, &admin).await;
+        let orgs = events(&t, &admin, "?type=org.hmsach.org.created").await;
+        assert_eq!(orgs.len(), 4, "one event per org created: {orgs:?}");
+
+        let (s, _, created) = t
+            .call(Method::POST, "/api/v1/users", Some(&admin), Some(ana()))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{created}");
+        let id = created["id"].as_str().unwrap().to_string();
+        let url = format!("/api/v1/users/{id}");
+        // The same request again is a no-op: no event.
+        t.call(Method::POST, "/api/v1/users", Some(&admin), Some(ana()))
+            .await;
+        let (s, _, patched) = t
+            .call(
+                Method::PATCH,
+                &url,
+                Some(&admin),
+                Some(serde_json::json!({"preferredName": "Annie"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{patched}");
+        // Refused changes write nothing: a bad patch and a forbidden transition.
+        let (s, _, _) = t
+            .call(
+                Method::PATCH,
+                &url,
+                Some(&admin),
+                Some(serde_json::json!({"status": "suspended"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        let life = format!("{url}/lifecycle");
+        let (s, _, suspended) = t
+            .call(
+                Method::POST,
+                &life,
+                Some(&admin),
+                Some(serde_json::json!({"status": "suspended", "reason": "unpaid fees"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{suspended}");
+        let (s, _, _) = t
+            .call(
+                Method::POST,
+                &life,
+                Some(&admin),
+                Some(serde_json::json!({"status": "graduated"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, _, _) = t
+            .call(
+                Method::POST,
+                &life,
+                Some(&admin),
+                Some(serde_json::json!({"status": "suspended"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CONFLICT, "graduated people stay graduated");
+
+        let subject = format!("people/{id}");
+        let mine = events(&t, &admin, &format!("?subject={subject}")).await;
+        let kinds: Vec<&str> = mine.iter().map(|e| e["type"].as_str().unwrap()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "org.hmsach.person.created",
+                "org.hmsach.person.updated",
+                "org.hmsach.person.lifecycle",
+                "org.hmsach.person.lifecycle",
+            ]
+        );
+        let sequence: Vec<&str> = mine
+            .iter()
+            .map(|e| e["sequence"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            sequence,
+            ["1", "2", "3", "4"],
+            "numbered per subject, no gap"
+        );
+        for e in &mine {
+            assert_eq!(e["specversion"], "1.0");
+            assert_eq!(e["source"], t.app.issuer());
+            assert_eq!(e["subject"], subject.as_str());
+            assert_eq!(e["datacontenttype"], "application/json");
+            assert!(e["time"].as_str().unwrap().ends_with('Z'));
+            assert_eq!(e["id"].as_str().unwrap().len(), 36);
+        }
+        // `data` is the resource as the API returned it at that moment.
+        assert_eq!(mine[0]["data"], created);
+        assert_eq!(mine[1]["data"], patched);
+        assert_eq!(mine[2]["data"], suspended);
+        let (_, _, now) = t.call(Method::GET, &url, Some(&admin), None).await;
+        assert_eq!(mine[3]["data"], now);
+        assert_eq!(now["status"], "graduated");
+    }
+);
+
+store_test!(
+    the_listing_pages_in_commit_order_for_auditors_only,
+    |t: TestApp| async move {
+        let admin = t.admin_token().await;
+        seed_orgs(&t, &admin).await;
+        let all = events(&t, &admin, "").await;
+        assert_eq!(all.len(), 4);
+        // Two at a time, following nextCursor, gives the same events in the same order.
+        let mut paged = Vec::new();
+        let mut query = "?limit=2".to_string();
+        loop {
+            let (s, _, page) = t
+                .call(
+                    Method::GET,
+                    &format!("/api/v1/events{query}"),
+                    Some(&admin),
+                    None,
+                )
+                .await;
+            assert_eq!(s, StatusCode::OK, "{page}");
+            paged.extend(page["items"].as_array().unwrap().iter().cloned());
+            match page["nextCursor"].as_str() {
+                Some(c) => query = format!("?limit=2&cursor={c}"),
+                None => break,
+            }
+        }
+        assert_eq!(paged, all);
+        let positions: Vec<i64> = all
+            .iter()
+            .map(|e| e["hmsachseq"].as_i64().unwrap())
+            .collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
+        // Filters are checked; a reader without the audit permission sees nothing.
+        let (s, _, e) = t
+            .call(
+                Method::GET,
+                "/api/v1/events?type=person.made",
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+        let (s, _, _) = t
+            .call(Method::GET, "/api/v1/events?cursor=x", Some(&admin), None)
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        let auditor = t.token(Some("auditor"), None, &["audit.read"]).await;
+        assert_eq!(events(&t, &auditor, "").await, all);
+        let officer = t
+            .token(
+                Some("compliance-officer"),
+                None,
+                &["users.read", "audit.read"],
+            )
+            .await;
+        let (s, _, _) = t
+            .call(Method::GET, "/api/v1/events", Some(&officer), None)
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let (s, _, _) = t.call(Method::GET, "/api/v1/events", None, None).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+);
+
+store_test!(
+    concurrent_changes_to_one_person_number_their_events_without_gaps,
+    |t: TestApp| async move {
+        let admin = t.admin_token().await;
+        seed_orgs(&t, &admin).await;
+        let (_, _, created) = t
+            .call(Method::POST, "/api/v1/users", Some(&admin), Some(ana()))
+            .await;
+        let url = format!("/api/v1/users/{}", created["id"].as_str().unwrap());
+        // Eight patches of different fields at once: every one that commits is one event.
+        let fields = [
+            ("preferredName", "A1"),
+            ("email", "ana@district.example"),
+            ("username", "ana.r"),
+            ("middleName", "M"),
+            ("preferredName", "A2"),
+            ("familyName", "Ruiz-L"),
+            ("givenName", "Anna"),
+            ("preferredName", "A3"),
+        ];
+        let calls = fields.iter().map(|(k, v)| {
+            let body = serde_json::json!({ *k: v });
+            let t = &t;
+            let admin = &admin;
+            let url = &url;
+            async move { t.call(Method::PATCH, url, Some(admin), Some(body)).await.0 }
+        });
+        let statuses = futures_util::future::join_all(calls).await;
+        let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+        assert!(ok >= 1, "{statuses:?}");
+        let subject = format!("people/{}", created["id"].as_str().unwrap());
+        let mine = events(&t, &admin, &format!("?subject={subject}")).await;
+        let sequence: Vec<String> = mine
+            .iter()
+            .map(|e| e["sequence"].as_str().unwrap().to_string())
+            .collect();
+        let expected: Vec<String> = (1..=mine.len()).map(|n| n.to_string()).collect();
+        assert_eq!(sequence, expected);
+        assert_eq!(
+            mine.len(),
+            1 + ok,
+            "one event per committed change: {statuses:?}"
+        );
+    }
+);
