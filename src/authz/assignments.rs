@@ -8,6 +8,7 @@ use super::{AuthzError, Subject};
 use crate::audit::{self, Entry, Origin, Outcome};
 use crate::clock::{format_rfc3339, Timestamp};
 use crate::crypto::AuditKey;
+use crate::outbox::{self, EventType, NewEvent};
 use crate::store::{self, Store, Tx};
 
 #[derive(Debug, Clone, Serialize)]
@@ -101,7 +102,37 @@ pub async fn assign_role(
     )
     .await?;
     repo::bump_version(tx).await?;
-    Ok(repo::find_assignment(tx, &id).await?.into())
+    let assignment: Assignment = repo::find_assignment(tx, &id).await?.into();
+    let kind = if action == "role.assign" {
+        EventType::RoleGranted
+    } else {
+        EventType::RoleExtended
+    };
+    announce(tx, now, kind, &subject, &assignment).await?;
+    Ok(assignment)
+}
+
+/// The outbox event of a grant, extension or revocation, in its transaction: the
+/// assignment as the API returns it, with who holds it (`person:{id}`, `client:{id}`).
+/// One assignment's events share a subject, so a consumer applies them in order.
+async fn announce(
+    tx: &mut Tx,
+    now: Timestamp,
+    kind: EventType,
+    holder: &str,
+    assignment: &Assignment,
+) -> Result<(), AuthzError> {
+    let mut data = serde_json::to_value(assignment).unwrap_or_default();
+    if let Some(map) = data.as_object_mut() {
+        map.insert("holder".into(), holder.into());
+    }
+    let event = NewEvent {
+        kind,
+        subject: format!("role-assignments/{}", assignment.id),
+        data,
+    };
+    outbox::append(tx, now, event).await?;
+    Ok(())
 }
 
 /// The subject's assignments, expired ones included (they show when access ended).
@@ -123,9 +154,11 @@ pub async fn revoke_assignment(
     id: &str,
 ) -> Result<bool, AuthzError> {
     let subject = subject.key();
-    let Some((role, scope)) = repo::delete_assignment(tx, id, &subject).await? else {
+    let Some(row) = repo::delete_assignment(tx, id, &subject).await? else {
         return Ok(false);
     };
+    let (role, scope) = (row.role.clone(), row.scope.clone());
+    announce(tx, now, EventType::RoleRevoked, &subject, &row.into()).await?;
     audit::record(
         tx,
         key,

@@ -296,16 +296,15 @@ pub(super) async fn delete_assignment(
     tx: &mut Tx,
     id: &str,
     subject: &str,
-) -> Result<Option<(String, String)>, StoreError> {
-    let row = sqlx::query(
-        "DELETE FROM role_assignments WHERE id = $1 AND subject = $2 RETURNING role, scope",
-    )
+) -> Result<Option<AssignmentRow>, StoreError> {
+    let row = sqlx::query(&format!(
+        "DELETE FROM role_assignments WHERE id = $1 AND subject = $2 RETURNING {ASSIGNMENT_COLUMNS}"
+    ))
     .bind(id)
     .bind(subject)
     .fetch_optional(&mut **tx)
     .await?;
-    row.map(|r| Ok((store::get(&r, "role")?, store::get(&r, "scope")?)))
-        .transpose()
+    row.map(|r| assignment_from_row(&r)).transpose()
 }
 
 /// Deletes every assignment of the subject; how many there were.

@@ -13,15 +13,23 @@ pub enum EventType {
     PersonLifecycle,
     OrgCreated,
     OrgUpdated,
+    /// A role granted to a person or a client (at an org, or hub-wide).
+    RoleGranted,
+    /// A role held already, granted again with another end.
+    RoleExtended,
+    RoleRevoked,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 5] = [
+    pub const ALL: [EventType; 8] = [
         EventType::PersonCreated,
         EventType::PersonUpdated,
         EventType::PersonLifecycle,
         EventType::OrgCreated,
         EventType::OrgUpdated,
+        EventType::RoleGranted,
+        EventType::RoleExtended,
+        EventType::RoleRevoked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -31,6 +39,9 @@ impl EventType {
             EventType::PersonLifecycle => "org.hmsach.person.lifecycle",
             EventType::OrgCreated => "org.hmsach.org.created",
             EventType::OrgUpdated => "org.hmsach.org.updated",
+            EventType::RoleGranted => "org.hmsach.role.granted",
+            EventType::RoleExtended => "org.hmsach.role.extended",
+            EventType::RoleRevoked => "org.hmsach.role.revoked",
         }
     }
 

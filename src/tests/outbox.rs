@@ -134,7 +134,23 @@ store_test!(
         let admin = t.admin_token().await;
         seed_orgs(&t, &admin).await;
         let all = events(&t, &admin, "").await;
-        assert_eq!(all.len(), 4);
+        // The four orgs, and the role the admin's API client was given.
+        let kinds: Vec<&str> = all.iter().map(|e| e["type"].as_str().unwrap()).collect();
+        assert_eq!(kinds.len(), 5, "{kinds:?}");
+        assert_eq!(
+            kinds
+                .iter()
+                .filter(|k| **k == "org.hmsach.org.created")
+                .count(),
+            4
+        );
+        assert_eq!(
+            kinds
+                .iter()
+                .filter(|k| **k == "org.hmsach.role.granted")
+                .count(),
+            1
+        );
         // Two at a time, following nextCursor, gives the same events in the same order.
         let mut paged = Vec::new();
         let mut query = "?limit=2".to_string();
@@ -175,7 +191,13 @@ store_test!(
             .await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
         let auditor = t.token(Some("auditor"), None, &["audit.read"]).await;
-        assert_eq!(events(&t, &auditor, "").await, all);
+        // (Each token's client got a role: compare what was there before them.)
+        let before: Vec<Value> = events(&t, &auditor, "")
+            .await
+            .into_iter()
+            .take(all.len())
+            .collect();
+        assert_eq!(before, all);
         let officer = t
             .token(
                 Some("compliance-officer"),
@@ -235,5 +257,73 @@ store_test!(
             1 + ok,
             "one event per committed change: {statuses:?}"
         );
+    }
+);
+
+store_test!(
+    role_grants_extensions_and_revocations_are_events,
+    |t: TestApp| async move {
+        let admin = t.admin_token().await;
+        seed_orgs(&t, &admin).await;
+        let (_, _, person) = t
+            .call(Method::POST, "/api/v1/users", Some(&admin), Some(ana()))
+            .await;
+        let roles = format!("/api/v1/users/{}/roles", person["id"].as_str().unwrap());
+        let grant = |expires: Option<&str>| {
+            let mut b = serde_json::json!({"role": "compliance-officer", "org": "s1"});
+            if let Some(e) = expires {
+                b["expiresAt"] = e.into();
+            }
+            b
+        };
+        let (s, _, granted) = t
+            .call(Method::POST, &roles, Some(&admin), Some(grant(None)))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{granted}");
+        let (s, _, extended) = t
+            .call(
+                Method::POST,
+                &roles,
+                Some(&admin),
+                Some(grant(Some("2031-06-30T00:00:00Z"))),
+            )
+            .await;
+        assert!(s.is_success(), "{extended}");
+        let id = granted["id"].as_str().unwrap();
+        let (s, _, _) = t
+            .call(Method::DELETE, &format!("{roles}/{id}"), Some(&admin), None)
+            .await;
+        assert!(s.is_success());
+        // Revoking what is gone changes nothing and tells nobody.
+        let (s, _, _) = t
+            .call(Method::DELETE, &format!("{roles}/{id}"), Some(&admin), None)
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+
+        let mine = events(&t, &admin, &format!("?subject=role-assignments/{id}")).await;
+        let kinds: Vec<&str> = mine.iter().map(|e| e["type"].as_str().unwrap()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "org.hmsach.role.granted",
+                "org.hmsach.role.extended",
+                "org.hmsach.role.revoked"
+            ]
+        );
+        let holder = format!("person:{}", person["id"].as_str().unwrap());
+        for (n, e) in mine.iter().enumerate() {
+            assert_eq!(e["sequence"], (n + 1).to_string());
+            assert_eq!(e["data"]["holder"], holder.as_str());
+            assert_eq!(e["data"]["role"], "compliance-officer");
+            assert_eq!(e["data"]["id"], id);
+        }
+        let mut api = granted.clone();
+        api["holder"] = holder.as_str().into();
+        assert_eq!(
+            mine[0]["data"], api,
+            "the assignment as the API returned it"
+        );
+        assert_eq!(mine[1]["data"]["expiresAt"], extended["expiresAt"]);
+        assert_eq!(mine[2]["data"]["expiresAt"], extended["expiresAt"]);
     }
 );
