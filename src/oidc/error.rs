@@ -197,6 +197,17 @@ impl From<sqlx::Error> for KeyError {
     }
 }
 
+/// A key change's audit event that cannot be written is the store's failure (a full
+/// disk is a 503 with `Retry-After`, not a cryptography failure).
+impl From<AuditError> for KeyError {
+    fn from(e: AuditError) -> Self {
+        match e {
+            AuditError::Store(s) => KeyError::Store(s),
+            AuditError::BadFilter(m) => KeyError::Crypto(m),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -62,8 +62,7 @@ pub async fn rotate_keys(
             target_id: kid,
             details: serde_json::json!({ "alg": alg.as_str(), "activateAt": crate::clock::format_rfc3339(activate_at) }),
         })
-        .await
-        .map_err(|e| KeyError::Crypto(e.to_string()))?;
+        .await?;
     }
     tx.commit().await?;
     Ok(keys

@@ -339,6 +339,7 @@ fn cases() -> Vec<Case> {
         case("DELETE", "/api/v1/clients/P", "id"),
         case("POST", "/api/v1/clients/P/rotate-secret", "id"),
         case("GET", "/api/v1/audit?action=P", "action"),
+        case("GET", "/api/v1/events?subject=P", "subject"),
         case("GET", "/healthz?x=P", "x"),
         case("GET", "/readyz?x=P", "x"),
         case("GET", "/metrics?x=P", "x"),
