@@ -9,4 +9,4 @@ mod paging;
 pub use etag::{etag_matches, etag_of, if_match, with_etag};
 pub use extract::{from_json_value, ApiJson, ApiQuery, MergePatch, RequestMeta};
 pub use merge::apply_merge_patch;
-pub use paging::{decode_cursor, encode_cursor, page_limit, Page};
+pub use paging::{decode_cursor, encode_cursor, page_limit, seq_cursor, Page};

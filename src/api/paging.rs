@@ -28,6 +28,21 @@ pub fn page_limit(limit: Option<i64>) -> Result<i64, AppError> {
     }
 }
 
+/// The cursor of a listing in sequence order (the audit log, the outbox): the last
+/// position returned, as `nextCursor` gave it.
+pub fn seq_cursor(cursor: Option<&str>) -> Result<Option<i64>, AppError> {
+    cursor
+        .map(|c| {
+            c.parse::<i64>().map_err(|_| {
+                AppError::Validation(vec![FieldError::new(
+                    "cursor",
+                    "pass nextCursor from the previous page unchanged",
+                )])
+            })
+        })
+        .transpose()
+}
+
 /// An opaque cursor: the position (`updated_at`, `id`) of the last row returned.
 pub fn encode_cursor(at: i64, id: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{at}:{id}"))

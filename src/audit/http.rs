@@ -3,7 +3,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use crate::api::{page_limit, ApiQuery, Page};
+use crate::api::{page_limit, seq_cursor, ApiQuery, Page};
 use crate::authz::{Action, Actor, Object};
 use crate::clock::Timestamp;
 use crate::error::{AppError, FieldError};
@@ -48,18 +48,7 @@ async fn list_handler(
             })
             .transpose()
     };
-    let after_seq = q
-        .cursor
-        .as_deref()
-        .map(|c| {
-            c.parse::<i64>().map_err(|_| {
-                AppError::Validation(vec![FieldError::new(
-                    "cursor",
-                    "pass nextCursor from the previous page unchanged",
-                )])
-            })
-        })
-        .transpose()?;
+    let after_seq = seq_cursor(q.cursor.as_deref())?;
     let limit = page_limit(q.limit)?;
     let filter = super::AuditFilter {
         actor: q.actor,

@@ -11,6 +11,7 @@ use super::{Client, ClientError, NewClient};
 use crate::audit::{self, Entry, Origin, Outcome};
 use crate::crypto::AuditKey;
 use crate::error::FieldError;
+use crate::outbox::EventType;
 use crate::store::{Store, StoreError};
 
 /// Top-level members that are not registration settings.
@@ -191,6 +192,7 @@ pub async fn update_client(
         },
     )
     .await?;
+    super::clients::announce(&mut tx, now_ms, EventType::ClientUpdated, &updated).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(Ok(updated))
 }

@@ -8,10 +8,11 @@ use super::registration::{validate_settings, ClientSettings, OIDC_SCOPES, SUPPOR
 use super::ClientError;
 use crate::audit::{self, Entry, Origin, Outcome};
 use crate::authz::{self, AuthzError, NewAssignment, Subject};
-use crate::clock::format_rfc3339;
+use crate::clock::{format_rfc3339, Timestamp};
 use crate::crypto::{random_token, AuditKey, MasterKey};
 use crate::error::FieldError;
-use crate::store::{Store, StoreError};
+use crate::outbox::{self, EventType, NewEvent};
+use crate::store::{Store, StoreError, Tx};
 
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -219,6 +220,7 @@ pub async fn create_client(
         },
     )
     .await?;
+    announce(&mut tx, now_ms, EventType::ClientCreated, &client).await?;
     if let Some(role) = new.role {
         let assignment = NewAssignment {
             subject: Subject::Client(id.clone()),
@@ -246,6 +248,23 @@ pub async fn create_client(
     }
     tx.commit().await.map_err(StoreError::from)?;
     Ok((client, secret))
+}
+
+/// The outbox event of a change to `client`, in its transaction: the client as the
+/// admin API shows it (`ClientView`: never the secret or its digest).
+pub(super) async fn announce(
+    tx: &mut Tx,
+    now_ms: i64,
+    kind: EventType,
+    client: &Client,
+) -> Result<(), StoreError> {
+    let event = NewEvent {
+        kind,
+        subject: format!("clients/{}", client.id),
+        data: serde_json::to_value(ClientView::from(client)).unwrap_or_default(),
+    };
+    outbox::append(tx, Timestamp::from_millis(now_ms), event).await?;
+    Ok(())
 }
 
 pub async fn list_clients(store: &Store) -> Result<Vec<Client>, ClientError> {
@@ -292,6 +311,7 @@ pub async fn rotate_secret(
     let client = clients_repo::find_client(&mut *tx, id)
         .await?
         .ok_or_else(|| ClientError::NotFound(id.to_string()))?;
+    announce(&mut tx, now_ms, EventType::ClientSecretRotated, &client).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok((client, secret))
 }
@@ -323,6 +343,12 @@ pub async fn delete_client(
         },
     )
     .await?;
+    let event = NewEvent {
+        kind: EventType::ClientDeleted,
+        subject: format!("clients/{id}"),
+        data: serde_json::json!({ "client_id": id, "rolesRevoked": roles }),
+    };
+    outbox::append(&mut tx, Timestamp::from_millis(now_ms), event).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(())
 }

@@ -18,10 +18,16 @@ pub enum EventType {
     /// A role held already, granted again with another end.
     RoleExtended,
     RoleRevoked,
+    /// An API or app client registered.
+    ClientCreated,
+    ClientUpdated,
+    /// Its secret replaced (the event never carries a secret or its digest).
+    ClientSecretRotated,
+    ClientDeleted,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 8] = [
+    pub const ALL: [EventType; 12] = [
         EventType::PersonCreated,
         EventType::PersonUpdated,
         EventType::PersonLifecycle,
@@ -30,6 +36,10 @@ impl EventType {
         EventType::RoleGranted,
         EventType::RoleExtended,
         EventType::RoleRevoked,
+        EventType::ClientCreated,
+        EventType::ClientUpdated,
+        EventType::ClientSecretRotated,
+        EventType::ClientDeleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -42,6 +52,10 @@ impl EventType {
             EventType::RoleGranted => "org.hmsach.role.granted",
             EventType::RoleExtended => "org.hmsach.role.extended",
             EventType::RoleRevoked => "org.hmsach.role.revoked",
+            EventType::ClientCreated => "org.hmsach.client.created",
+            EventType::ClientUpdated => "org.hmsach.client.updated",
+            EventType::ClientSecretRotated => "org.hmsach.client.secret_rotated",
+            EventType::ClientDeleted => "org.hmsach.client.deleted",
         }
     }
 

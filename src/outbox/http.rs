@@ -7,9 +7,9 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::{CloudEvent, EventFilter};
-use crate::api::{page_limit, ApiQuery, Page};
+use crate::api::{page_limit, seq_cursor, ApiQuery, Page};
 use crate::authz::{Action, Actor, Object};
-use crate::error::{AppError, FieldError};
+use crate::error::AppError;
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -35,18 +35,7 @@ async fn list_handler(
         .require(&app, Object::Audit, Action::Read, None)
         .await?;
     let ApiQuery(q) = query?;
-    let after_seq = q
-        .cursor
-        .as_deref()
-        .map(|c| {
-            c.parse::<i64>().map_err(|_| {
-                AppError::Validation(vec![FieldError::new(
-                    "cursor",
-                    "pass nextCursor from the previous page unchanged",
-                )])
-            })
-        })
-        .transpose()?;
+    let after_seq = seq_cursor(q.cursor.as_deref())?;
     let limit = page_limit(q.limit)?;
     let filter = EventFilter {
         kind: q.kind,

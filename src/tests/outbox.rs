@@ -134,9 +134,13 @@ store_test!(
         let admin = t.admin_token().await;
         seed_orgs(&t, &admin).await;
         let all = events(&t, &admin, "").await;
-        // The four orgs, and the role the admin's API client was given.
+        // The admin's API client and its role, then the four orgs.
         let kinds: Vec<&str> = all.iter().map(|e| e["type"].as_str().unwrap()).collect();
-        assert_eq!(kinds.len(), 5, "{kinds:?}");
+        assert_eq!(kinds.len(), 6, "{kinds:?}");
+        assert_eq!(
+            kinds[..2],
+            ["org.hmsach.client.created", "org.hmsach.role.granted"]
+        );
         assert_eq!(
             kinds
                 .iter()
@@ -325,5 +329,76 @@ store_test!(
         );
         assert_eq!(mine[1]["data"]["expiresAt"], extended["expiresAt"]);
         assert_eq!(mine[2]["data"]["expiresAt"], extended["expiresAt"]);
+    }
+);
+
+store_test!(
+    client_changes_are_events_that_never_carry_a_secret,
+    |t: TestApp| async move {
+        let admin = t.admin_token().await;
+        let body = serde_json::json!({
+            "name": "District LMS", "grant_types": ["authorization_code", "refresh_token"],
+            "scopes": ["openid", "profile"], "redirect_uris": ["https://lms.example/cb"],
+            "role": "auditor",
+        });
+        let (s, _, created) = t
+            .call(Method::POST, "/api/v1/clients", Some(&admin), Some(body))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{created}");
+        let id = created["client_id"].as_str().unwrap().to_string();
+        let secret = created["client_secret"].as_str().unwrap().to_string();
+        let url = format!("/api/v1/clients/{id}");
+        let patch = Request::builder()
+            .method(Method::PATCH)
+            .uri(&url)
+            .header(header::AUTHORIZATION, format!("Bearer {admin}"))
+            .header(header::CONTENT_TYPE, "application/merge-patch+json")
+            .body(Body::from(r#"{"name":"District LMS 2"}"#))
+            .unwrap();
+        let (s, _, patched) = t.send(patch).await;
+        assert_eq!(s, StatusCode::OK, "{patched}");
+        let (s, _, rotated) = t
+            .call(
+                Method::POST,
+                &format!("{url}/rotate-secret"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{rotated}");
+        let new_secret = rotated["client_secret"].as_str().unwrap().to_string();
+        let (s, _, _) = t.call(Method::DELETE, &url, Some(&admin), None).await;
+        assert!(s.is_success());
+
+        let mine = events(&t, &admin, &format!("?subject=clients/{id}")).await;
+        let kinds: Vec<&str> = mine.iter().map(|e| e["type"].as_str().unwrap()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "org.hmsach.client.created",
+                "org.hmsach.client.updated",
+                "org.hmsach.client.secret_rotated",
+                "org.hmsach.client.deleted",
+            ]
+        );
+        assert_eq!(mine[0]["data"]["client_id"], id.as_str());
+        assert_eq!(mine[1]["data"]["name"], "District LMS 2");
+        assert_eq!(mine[3]["data"]["rolesRevoked"], 1);
+        // Its role grant is an event of its own, after the client's.
+        let grants = events(&t, &admin, "?type=org.hmsach.role.granted").await;
+        let holder = format!("client:{id}");
+        let grant = grants
+            .iter()
+            .find(|e| e["data"]["holder"] == holder.as_str())
+            .expect("the client's role grant");
+        assert!(grant["hmsachseq"].as_i64() > mine[0]["hmsachseq"].as_i64());
+        // No secret, and no digest of one, in any event.
+        let all = events(&t, &admin, "?limit=200").await.to_vec();
+        let text = serde_json::to_string(&all).unwrap();
+        for s in [&secret, &new_secret] {
+            assert!(!text.contains(s.as_str()), "a client secret is in an event");
+        }
+        assert!(!text.contains("secret_digest"), "{text}");
+        assert!(!text.contains("client_secret\""), "{text}");
     }
 );
