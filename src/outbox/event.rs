@@ -11,6 +11,8 @@ pub enum EventType {
     PersonUpdated,
     /// Suspended, reinstated, graduated or separated.
     PersonLifecycle,
+    /// A second factor added or removed, recovery codes issued, factors reset.
+    PersonFactorsChanged,
     OrgCreated,
     OrgUpdated,
     /// A role granted to a person or a client (at an org, or hub-wide).
@@ -27,10 +29,11 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 12] = [
+    pub const ALL: [EventType; 13] = [
         EventType::PersonCreated,
         EventType::PersonUpdated,
         EventType::PersonLifecycle,
+        EventType::PersonFactorsChanged,
         EventType::OrgCreated,
         EventType::OrgUpdated,
         EventType::RoleGranted,
@@ -47,6 +50,7 @@ impl EventType {
             EventType::PersonCreated => "org.hmsach.person.created",
             EventType::PersonUpdated => "org.hmsach.person.updated",
             EventType::PersonLifecycle => "org.hmsach.person.lifecycle",
+            EventType::PersonFactorsChanged => "org.hmsach.person.factors_changed",
             EventType::OrgCreated => "org.hmsach.org.created",
             EventType::OrgUpdated => "org.hmsach.org.updated",
             EventType::RoleGranted => "org.hmsach.role.granted",

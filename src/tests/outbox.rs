@@ -402,3 +402,33 @@ store_test!(
         assert!(!text.contains("client_secret\""), "{text}");
     }
 );
+
+store_test!(
+    a_change_to_how_someone_signs_in_is_an_event,
+    |t: TestApp| async move {
+        let admin = t.admin_token().await;
+        seed_orgs(&t, &admin).await;
+        let (_, _, person) = t
+            .call(Method::POST, "/api/v1/users", Some(&admin), Some(ana()))
+            .await;
+        let id = person["id"].as_str().unwrap().to_string();
+        let origin = crate::audit::Origin::system("test");
+        let codes = crate::authn::factors::issue_recovery_codes(&t.app, &origin, &id)
+            .await
+            .unwrap();
+        assert!(!codes.is_empty());
+        // Using a factor (a failed sign-in here) changes nothing: no event.
+        let _ = crate::authn::sign_in(&t.app, "stu-1", "wrong", &origin).await;
+        let mine = events(&t, &admin, &format!("?subject=people/{id}/factors")).await;
+        assert_eq!(mine.len(), 1, "{mine:?}");
+        assert_eq!(mine[0]["type"], "org.hmsach.person.factors_changed");
+        assert_eq!(mine[0]["sequence"], "1");
+        assert_eq!(
+            mine[0]["data"],
+            serde_json::json!({"person": id, "change": "recovery_codes_issued", "factor": "recovery_code"})
+        );
+        // The codes themselves are never in an event.
+        let text = serde_json::to_string(&mine).unwrap();
+        assert!(codes.iter().all(|c| !text.contains(c.as_str())));
+    }
+);
