@@ -1,8 +1,9 @@
 //! Changes to a person's second factors (removal, recovery codes, the help desk's
 //! reset) and passwordless sign-in with a passkey, each audited in its transaction.
 
+use super::factor_record::audit_factor;
+use super::mfa::handle_digest;
 use super::mfa::Assurance;
-use super::mfa::{audit_factor, handle_digest};
 use super::{factors_repo, passkeys, recovery, totp, AuthnError};
 use crate::audit::{Origin, Outcome};
 use crate::store::{StoreError, Tx};

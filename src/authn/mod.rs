@@ -10,6 +10,7 @@
 mod backoff;
 mod csrf;
 mod error;
+mod factor_record;
 pub mod factors;
 mod factors_repo;
 mod gate;

@@ -173,7 +173,7 @@ pub async fn finish_registration(
         },
     )
     .await?;
-    super::mfa::audit_factor(
+    super::factor_record::audit_factor(
         &mut tx,
         app,
         origin,

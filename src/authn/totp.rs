@@ -142,7 +142,7 @@ pub async fn confirm_enrollment(
     factors_repo::delete_challenge(&mut tx, &id).await?;
     factors_repo::replace_totp(&mut tx, person_id, &sealed, step, now).await?;
     // Audited with the change, as a passkey's (`passkeys::finish_registration`).
-    super::mfa::audit_factor(
+    super::factor_record::audit_factor(
         &mut tx,
         app,
         origin,

@@ -11,6 +11,19 @@ fn ana() -> Value {
     })
 }
 
+/// Moves a person through the lifecycle; the status it answered.
+async fn lifecycle(t: &TestApp, token: &str, url: &str, body: Value) -> (StatusCode, Value) {
+    let (s, _, b) = t
+        .call(
+            Method::POST,
+            &format!("{url}/lifecycle"),
+            Some(token),
+            Some(body),
+        )
+        .await;
+    (s, b)
+}
+
 async fn events(t: &TestApp, token: &str, query: &str) -> Vec<Value> {
     let (s, _, page) = t
         .call(
@@ -60,33 +73,12 @@ store_test!(
             )
             .await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-        let life = format!("{url}/lifecycle");
-        let (s, _, suspended) = t
-            .call(
-                Method::POST,
-                &life,
-                Some(&admin),
-                Some(serde_json::json!({"status": "suspended", "reason": "unpaid fees"})),
-            )
-            .await;
+        let suspend = serde_json::json!({"status": "suspended", "reason": "unpaid fees"});
+        let (s, suspended) = lifecycle(&t, &admin, &url, suspend).await;
         assert_eq!(s, StatusCode::OK, "{suspended}");
-        let (s, _, _) = t
-            .call(
-                Method::POST,
-                &life,
-                Some(&admin),
-                Some(serde_json::json!({"status": "graduated"})),
-            )
-            .await;
+        let (s, _) = lifecycle(&t, &admin, &url, serde_json::json!({"status": "graduated"})).await;
         assert_eq!(s, StatusCode::OK);
-        let (s, _, _) = t
-            .call(
-                Method::POST,
-                &life,
-                Some(&admin),
-                Some(serde_json::json!({"status": "suspended"})),
-            )
-            .await;
+        let (s, _) = lifecycle(&t, &admin, &url, serde_json::json!({"status": "suspended"})).await;
         assert_eq!(s, StatusCode::CONFLICT, "graduated people stay graduated");
 
         let subject = format!("people/{id}");
