@@ -321,6 +321,13 @@ impl From<OutboxError> for AppError {
     fn from(e: OutboxError) -> Self {
         match e {
             OutboxError::BadFilter(m) => AppError::BadRequest(m),
+            OutboxError::Invalid(fields) => AppError::Validation(fields),
+            OutboxError::NotFound(what) => AppError::NotFound(format!("subscriber {what}")),
+            OutboxError::ReadOnly(m) => AppError::Conflict(m),
+            OutboxError::Duplicate(name) => {
+                AppError::Conflict(format!("a subscriber named {name} exists"))
+            }
+            OutboxError::Sink(m) => AppError::Internal(m),
             OutboxError::Store(s) => s.into(),
         }
     }

@@ -3,6 +3,7 @@
 use clap::{Args, Parser, Subcommand};
 use hms_ach::cli;
 use hms_ach::config::{Config, Overrides};
+use hms_ach::outbox::SubscriberState;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -60,6 +61,42 @@ enum Command {
     Keys(KeysCommand),
     /// Validate the configuration and check that the database is reachable.
     CheckConfig,
+    /// The outbox: subscribers, replay, dead letters, retention.
+    #[command(subcommand)]
+    Events(EventsCommand),
+}
+
+#[derive(Subcommand)]
+enum EventsCommand {
+    /// Every subscriber with its state and backlog.
+    Subscribers {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send a subscriber every event again from a position (see /api/v1/events).
+    Replay {
+        subscriber: String,
+        #[arg(long = "from")]
+        from: i64,
+    },
+    /// Stop sending to a subscriber; events wait.
+    Pause { subscriber: String },
+    /// Send again (also enables one the hub disabled after repeated failures).
+    Resume { subscriber: String },
+    /// A subscriber's dead letters.
+    DeadLetters {
+        subscriber: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Try dead letters again: the given positions, or all.
+    Requeue {
+        subscriber: String,
+        #[arg(long = "seq")]
+        sequences: Vec<i64>,
+    },
+    /// Delete events past [outbox] retention that every active subscriber has.
+    Sweep,
 }
 
 #[derive(Subcommand)]
@@ -172,6 +209,27 @@ fn main() -> ExitCode {
             Command::Keys(KeysCommand::List { json }) => {
                 cli::keys_list(config, json).await.map(|_| true)
             }
+            Command::Events(e) => match e {
+                EventsCommand::Subscribers { json } => cli::events::subscribers(config, json).await,
+                EventsCommand::Replay { subscriber, from } => {
+                    cli::events::replay(config, &subscriber, from).await
+                }
+                EventsCommand::Pause { subscriber } => {
+                    cli::events::set_state(config, &subscriber, SubscriberState::Paused).await
+                }
+                EventsCommand::Resume { subscriber } => {
+                    cli::events::set_state(config, &subscriber, SubscriberState::Active).await
+                }
+                EventsCommand::DeadLetters { subscriber, json } => {
+                    cli::events::dead_letters(config, &subscriber, json).await
+                }
+                EventsCommand::Requeue {
+                    subscriber,
+                    sequences,
+                } => cli::events::requeue(config, &subscriber, &sequences).await,
+                EventsCommand::Sweep => cli::events::sweep(config).await,
+            }
+            .map(|_| true),
             Command::Client(c) => match c {
                 ClientCommand::Create(args) => {
                     cli::client_create(config, *args).await.map(|_| true)

@@ -61,3 +61,4 @@ python_env() {
 }
 python_env "$root/target/peers/venv" "$here/requirements.txt"
 python_env "$root/target/peers/venv-mfa" "$here/requirements-mfa.txt"
+python_env "$root/target/peers/venv-outbox" "$here/requirements-outbox.txt"

@@ -292,6 +292,18 @@ pub(super) async fn failed(
         },
     )
     .await?;
+    if let Some(person) = person_id {
+        let event = crate::outbox::NewEvent {
+            kind: crate::outbox::EventType::PersonSigninGuessing,
+            subject: format!("people/{person}/signin"),
+            data: serde_json::json!({
+                "person": person,
+                "failures": failures,
+                "windowSeconds": cfg.account_window.as_secs(),
+            }),
+        };
+        crate::outbox::append(&mut tx, crate::clock::Timestamp::from_millis(now), event).await?;
+    }
     tx.commit().await.map_err(StoreError::from)?;
     crate::ops::metrics::signin_guessing_alert();
     tracing::warn!(

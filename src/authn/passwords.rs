@@ -331,6 +331,7 @@ async fn store_password(
 ) -> Result<(), AuthnError> {
     let hash = hash_password(app, password).await?;
     let now = app.clock().now_ms();
+    let by_self = replaces.is_some();
     let mut tx = app.store().begin_locked("people", "id", &person.id).await?;
     if let Some(expected) = replaces {
         let current: Option<String> =
@@ -367,6 +368,18 @@ async fn store_password(
         },
     )
     .await?;
+    // The outbox hears it too (issue 16), in this transaction: who changed it (the
+    // person, an admin, the CLI), never the password or its hash.
+    let event = crate::outbox::NewEvent {
+        kind: crate::outbox::EventType::PersonPasswordChanged,
+        subject: format!("people/{}/password", person.id),
+        data: serde_json::json!({
+            "person": person.id,
+            "mustChange": must_change,
+            "by": if by_self { "self" } else { origin.actor_kind },
+        }),
+    };
+    crate::outbox::append(&mut tx, app.clock().now(), event).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(())
 }

@@ -178,12 +178,22 @@ pub async fn revoke_assignment(
 }
 
 /// Removes every assignment of a subject (a deleted client), inside the caller's transaction.
-pub(crate) async fn revoke_all(tx: &mut Tx, subject: &Subject) -> Result<u64, AuthzError> {
-    let removed = repo::delete_all_assignments(tx, &subject.key()).await?;
-    if removed > 0 {
+/// Each removal is a `role.revoked` outbox event, as a single revocation is.
+pub(crate) async fn revoke_all(
+    tx: &mut Tx,
+    now: Timestamp,
+    subject: &Subject,
+) -> Result<u64, AuthzError> {
+    let key = subject.key();
+    let removed = repo::delete_all_assignments(tx, &key).await?;
+    let count = removed.len() as u64;
+    for row in removed {
+        announce(tx, now, EventType::RoleRevoked, &key, &row.into()).await?;
+    }
+    if count > 0 {
         repo::bump_version(tx).await?;
     }
-    Ok(removed)
+    Ok(count)
 }
 
 /// The person's role assignments in force at `now`: (role, org sourcedId or None for

@@ -307,11 +307,16 @@ pub(super) async fn delete_assignment(
     row.map(|r| assignment_from_row(&r)).transpose()
 }
 
-/// Deletes every assignment of the subject; how many there were.
-pub(super) async fn delete_all_assignments(tx: &mut Tx, subject: &str) -> Result<u64, StoreError> {
-    let done = sqlx::query("DELETE FROM role_assignments WHERE subject = $1")
-        .bind(subject)
-        .execute(&mut **tx)
-        .await?;
-    Ok(done.rows_affected())
+/// Deletes every assignment of the subject; the rows deleted.
+pub(super) async fn delete_all_assignments(
+    tx: &mut Tx,
+    subject: &str,
+) -> Result<Vec<AssignmentRow>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "DELETE FROM role_assignments WHERE subject = $1 RETURNING {ASSIGNMENT_COLUMNS}"
+    ))
+    .bind(subject)
+    .fetch_all(&mut **tx)
+    .await?;
+    rows.iter().map(assignment_from_row).collect()
 }

@@ -100,6 +100,7 @@ pub async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         "connection limits"
     );
     let housekeeping = tokio::spawn(background(app.clone()));
+    let dispatch = crate::outbox::start(app.clone()).await?;
     let router = crate::build_router(app.clone());
     crate::ops::serve(listener, router, limits, shutdown_signal()).await?;
     tracing::info!("shutting down: in-flight requests finished");
@@ -107,6 +108,9 @@ pub async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     // would fail on the closed pool and log errors about a clean shutdown.
     housekeeping.abort();
     let _ = housekeeping.await;
+    if let Some(d) = dispatch {
+        d.stop().await;
+    }
     app.store().close().await;
     Ok(())
 }
@@ -181,6 +185,7 @@ async fn shutdown_signal() {
 }
 
 mod accounts;
+pub mod events;
 pub use accounts::{keys_list, keys_rotate, user_reset_mfa, user_set_password};
 
 pub async fn migrate(config: Config) -> anyhow::Result<()> {

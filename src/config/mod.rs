@@ -10,6 +10,7 @@ mod durations;
 mod federation;
 mod federation_oidc;
 mod mfa;
+mod outbox;
 mod paths;
 mod saml_apps;
 mod server;
@@ -20,6 +21,7 @@ pub use district::{DistrictConfig, DistrictTimeZone};
 pub use federation::{AttributeMapping, FederationConfig, LinkConfig, SamlIdpConfig};
 pub use federation_oidc::{ClaimMapping, OidcIdpConfig, OidcLinkConfig};
 pub use mfa::MfaConfig;
+pub use outbox::{NatsSinkConfig, OutboxConfig, RabbitSinkConfig, StartAt, WebhookSinkConfig};
 pub use saml_apps::{SamlAppsConfig, SamlSpConfig, ATTRIBUTE_SOURCES};
 pub use server::ServerConfig;
 pub use signin_throttle::SigninThrottleConfig;
@@ -42,6 +44,7 @@ pub struct Config {
     pub mfa: MfaConfig,
     pub saml_apps: SamlAppsConfig,
     pub district: DistrictConfig,
+    pub outbox: OutboxConfig,
     pub log: LogConfig,
 }
 
@@ -433,6 +436,7 @@ impl Config {
         self.server.validate()?;
         self.auth.throttle.validate()?;
         self.mfa.validate()?;
+        self.outbox.validate()?;
         self.saml_apps.validate()?;
         self.federation.validate()
     }

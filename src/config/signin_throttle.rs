@@ -80,7 +80,7 @@ impl SigninThrottleConfig {
 }
 
 /// A duration as `250ms`, `30s`, `15m`, `2h` or `1d`, or a whole number of seconds.
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+pub(super) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Raw {

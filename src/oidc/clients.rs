@@ -328,7 +328,12 @@ pub async fn delete_client(
     if !clients_repo::delete_client(&mut tx, id).await? {
         return Err(ClientError::NotFound(id.to_string()));
     }
-    let roles = authz::revoke_all(&mut tx, &Subject::Client(id.to_string())).await?;
+    let roles = authz::revoke_all(
+        &mut tx,
+        crate::clock::Timestamp::from_millis(now_ms),
+        &Subject::Client(id.to_string()),
+    )
+    .await?;
     audit::record(
         &mut tx,
         audit_key,

@@ -244,8 +244,8 @@ pub async fn ensure_keys(
                 details: serde_json::json!({ "alg": alg.as_str() }),
             },
         )
-        .await
-        .map_err(|e| KeyError::Crypto(e.to_string()))?;
+        .await?;
+        key_event(&mut tx, now_ms, &kid, alg.as_str(), "active", None).await?;
         tx.commit().await?;
         created.push(kid);
     }
@@ -327,6 +327,30 @@ pub(super) fn verifier_from_jwk(jwk: &serde_json::Value) -> Option<Verifier> {
         }),
         _ => None,
     }
+}
+
+/// A new signing key as an outbox event (issue 16): its id, algorithm, state and, for
+/// a rotation's next key, when it starts signing. Never key material.
+pub(super) async fn key_event(
+    tx: &mut crate::store::Tx,
+    now_ms: i64,
+    kid: &str,
+    alg: &str,
+    state: &str,
+    activate_at: Option<i64>,
+) -> Result<(), KeyError> {
+    let event = crate::outbox::NewEvent {
+        kind: crate::outbox::EventType::KeyCreated,
+        subject: format!("keys/{kid}"),
+        data: serde_json::json!({
+            "kid": kid,
+            "alg": alg,
+            "state": state,
+            "activateAt": activate_at.map(crate::clock::format_rfc3339),
+        }),
+    };
+    crate::outbox::append(tx, crate::clock::Timestamp::from_millis(now_ms), event).await?;
+    Ok(())
 }
 
 #[cfg(test)]

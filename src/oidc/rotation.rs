@@ -63,6 +63,15 @@ pub async fn rotate_keys(
             details: serde_json::json!({ "alg": alg.as_str(), "activateAt": crate::clock::format_rfc3339(activate_at) }),
         })
         .await?;
+        super::keys::key_event(
+            &mut tx,
+            now_ms,
+            kid,
+            alg.as_str(),
+            "next",
+            Some(activate_at),
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(keys

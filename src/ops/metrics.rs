@@ -27,6 +27,14 @@ pub fn init() {
                     &[0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.1],
                 )
             })
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full("hms_ach_outbox_delivery_latency_seconds".into()),
+                    &[
+                        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0, 300.0, 3600.0,
+                    ],
+                )
+            })
             .ok()
             .and_then(|b| b.install_recorder().ok())
     });
@@ -148,4 +156,55 @@ pub fn connection_timed_out(phase: &'static str) {
 /// `accept()` failed: `file_limit` (EMFILE/ENFILE) or `other`.
 pub fn accept_failed(kind: &'static str) {
     metrics::counter!("hms_ach_accept_errors_total", "kind" => kind).increment(1);
+}
+
+/// Events a subscriber's receiver confirmed, and how long after they were written.
+pub fn outbox_delivered(subscriber: &str, count: usize, duplicates: usize, latencies: &[f64]) {
+    let label = ("subscriber", subscriber.to_string());
+    metrics::counter!(
+        "hms_ach_outbox_delivered_total",
+        std::slice::from_ref(&label)
+    )
+    .increment(count as u64);
+    if duplicates > 0 {
+        metrics::counter!(
+            "hms_ach_outbox_duplicates_total",
+            std::slice::from_ref(&label)
+        )
+        .increment(duplicates as u64);
+    }
+    let h = metrics::histogram!("hms_ach_outbox_delivery_latency_seconds", &[label]);
+    for l in latencies {
+        h.record(*l);
+    }
+}
+
+pub fn outbox_failed(subscriber: &str) {
+    metrics::counter!("hms_ach_outbox_delivery_failures_total", "subscriber" => subscriber.to_string())
+        .increment(1);
+}
+
+pub fn outbox_dead_letter(subscriber: &str) {
+    metrics::counter!("hms_ach_outbox_dead_letters_total", "subscriber" => subscriber.to_string())
+        .increment(1);
+}
+
+/// A subscriber's backlog: events after its cursor and the oldest one's age.
+pub fn outbox_backlog(subscriber: &str, pending: i64, oldest_seconds: f64, active: bool) {
+    let label = ("subscriber", subscriber.to_string());
+    metrics::gauge!(
+        "hms_ach_outbox_pending_events",
+        std::slice::from_ref(&label)
+    )
+    .set(pending as f64);
+    metrics::gauge!(
+        "hms_ach_outbox_oldest_pending_seconds",
+        std::slice::from_ref(&label)
+    )
+    .set(oldest_seconds);
+    metrics::gauge!("hms_ach_outbox_subscriber_active", &[label]).set(if active {
+        1.0
+    } else {
+        0.0
+    });
 }

@@ -13,6 +13,10 @@ pub enum EventType {
     PersonLifecycle,
     /// A second factor added or removed, recovery codes issued, factors reset.
     PersonFactorsChanged,
+    /// A password set, changed or reset (never the password or its hash).
+    PersonPasswordChanged,
+    /// Wrong passwords for the account from many places: a guessing attack.
+    PersonSigninGuessing,
     OrgCreated,
     OrgUpdated,
     /// A role granted to a person or a client (at an org, or hub-wide).
@@ -26,14 +30,18 @@ pub enum EventType {
     /// Its secret replaced (the event never carries a secret or its digest).
     ClientSecretRotated,
     ClientDeleted,
+    /// A signing key created (the first of its algorithm, or a rotation's next key).
+    KeyCreated,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 13] = [
+    pub const ALL: [EventType; 16] = [
         EventType::PersonCreated,
         EventType::PersonUpdated,
         EventType::PersonLifecycle,
         EventType::PersonFactorsChanged,
+        EventType::PersonPasswordChanged,
+        EventType::PersonSigninGuessing,
         EventType::OrgCreated,
         EventType::OrgUpdated,
         EventType::RoleGranted,
@@ -43,6 +51,7 @@ impl EventType {
         EventType::ClientUpdated,
         EventType::ClientSecretRotated,
         EventType::ClientDeleted,
+        EventType::KeyCreated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -51,6 +60,8 @@ impl EventType {
             EventType::PersonUpdated => "org.hmsach.person.updated",
             EventType::PersonLifecycle => "org.hmsach.person.lifecycle",
             EventType::PersonFactorsChanged => "org.hmsach.person.factors_changed",
+            EventType::PersonPasswordChanged => "org.hmsach.person.password_changed",
+            EventType::PersonSigninGuessing => "org.hmsach.person.signin_guessing",
             EventType::OrgCreated => "org.hmsach.org.created",
             EventType::OrgUpdated => "org.hmsach.org.updated",
             EventType::RoleGranted => "org.hmsach.role.granted",
@@ -60,6 +71,7 @@ impl EventType {
             EventType::ClientUpdated => "org.hmsach.client.updated",
             EventType::ClientSecretRotated => "org.hmsach.client.secret_rotated",
             EventType::ClientDeleted => "org.hmsach.client.deleted",
+            EventType::KeyCreated => "org.hmsach.key.created",
         }
     }
 

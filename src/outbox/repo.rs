@@ -70,18 +70,19 @@ pub async fn list_events(store: &Store, f: &EventFilter) -> Result<Vec<OutboxEve
     .bind(f.limit)
     .fetch_all(store.reader())
     .await?;
-    rows.iter()
-        .map(|r| {
-            let data: String = store::get(r, "data")?;
-            Ok(OutboxEvent {
-                seq: store::get(r, "seq")?,
-                id: store::get(r, "id")?,
-                kind: store::get(r, "type")?,
-                subject: store::get(r, "subject")?,
-                subject_seq: store::get(r, "subject_seq")?,
-                created_at: store::get(r, "created_at")?,
-                data: serde_json::from_str(&data).unwrap_or(serde_json::Value::String(data)),
-            })
-        })
-        .collect()
+    rows.iter().map(event).collect()
+}
+
+/// An `outbox_events` row.
+pub(super) fn event(r: &store::Row) -> Result<OutboxEvent, OutboxError> {
+    let data: String = store::get(r, "data")?;
+    Ok(OutboxEvent {
+        seq: store::get(r, "seq")?,
+        id: store::get(r, "id")?,
+        kind: store::get(r, "type")?,
+        subject: store::get(r, "subject")?,
+        subject_seq: store::get(r, "subject_seq")?,
+        created_at: store::get(r, "created_at")?,
+        data: serde_json::from_str(&data).unwrap_or(serde_json::Value::String(data)),
+    })
 }

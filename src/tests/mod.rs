@@ -21,6 +21,7 @@ mod oidc_exact;
 mod orgs;
 mod outage;
 mod outbox;
+mod outbox_dispatch;
 mod replicas;
 mod request_binding;
 mod saml_idp;

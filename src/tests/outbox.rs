@@ -126,13 +126,22 @@ store_test!(
         let admin = t.admin_token().await;
         seed_orgs(&t, &admin).await;
         let all = events(&t, &admin, "").await;
-        // The admin's API client and its role, then the four orgs.
+        // The first signing keys (ES256, RS256), the admin's API client and its role,
+        // then the four orgs.
         let kinds: Vec<&str> = all.iter().map(|e| e["type"].as_str().unwrap()).collect();
-        assert_eq!(kinds.len(), 6, "{kinds:?}");
+        assert_eq!(kinds.len(), 8, "{kinds:?}");
         assert_eq!(
-            kinds[..2],
-            ["org.hmsach.client.created", "org.hmsach.role.granted"]
+            kinds[..4],
+            [
+                "org.hmsach.key.created",
+                "org.hmsach.key.created",
+                "org.hmsach.client.created",
+                "org.hmsach.role.granted"
+            ]
         );
+        assert!(all[..2].iter().all(|k| k["data"]["state"] == "active"
+            && k["data"].get("privateKey").is_none()
+            && k["subject"].as_str().unwrap().starts_with("keys/")));
         assert_eq!(
             kinds
                 .iter()
@@ -392,6 +401,81 @@ store_test!(
         }
         assert!(!text.contains("secret_digest"), "{text}");
         assert!(!text.contains("client_secret\""), "{text}");
+        // Deleting the client revoked its role: that is a role.revoked event too.
+        let revoked = events(&t, &admin, "?type=org.hmsach.role.revoked").await;
+        assert_eq!(revoked.len(), 1, "{revoked:?}");
+        assert_eq!(revoked[0]["data"]["holder"], holder.as_str());
+        assert_eq!(revoked[0]["subject"], grant["subject"]);
+    }
+);
+
+store_test!(
+    passwords_and_key_rotations_are_events_without_secrets,
+    |t: TestApp| async move {
+        let admin = t.admin_token().await;
+        seed_orgs(&t, &admin).await;
+        let (_, _, person) = t
+            .call(Method::POST, "/api/v1/users", Some(&admin), Some(ana()))
+            .await;
+        let id = person["id"].as_str().unwrap().to_string();
+        let p = crate::directory::get_person(t.store(), &id).await.unwrap();
+        let origin = crate::audit::Origin::cli();
+        crate::authn::set_password(&t.app, &p, "correct horse battery", true, &origin)
+            .await
+            .unwrap();
+        crate::authn::change_password(
+            &t.app,
+            &p,
+            "correct horse battery",
+            "staple of the district",
+            &crate::audit::Origin::system("portal"),
+        )
+        .await
+        .unwrap();
+        // A wrong current password changes nothing: no event.
+        let _ =
+            crate::authn::change_password(&t.app, &p, "wrong", "another one here", &origin).await;
+        let mine = events(&t, &admin, &format!("?subject=people/{id}/password")).await;
+        assert_eq!(mine.len(), 2, "{mine:?}");
+        assert!(mine
+            .iter()
+            .all(|e| e["type"] == "org.hmsach.person.password_changed"));
+        assert_eq!(
+            mine[0]["data"],
+            serde_json::json!({"person": id, "mustChange": true, "by": "cli"})
+        );
+        assert_eq!(
+            mine[1]["data"],
+            serde_json::json!({"person": id, "mustChange": false, "by": "self"})
+        );
+        let text = serde_json::to_string(&mine).unwrap();
+        assert!(
+            !text.contains("horse") && !text.contains("argon2"),
+            "{text}"
+        );
+
+        let now = t.app.clock().now_ms();
+        let rotated = crate::oidc::rotate_keys(t.store(), t.app.master_key(), now, 3600, &origin)
+            .await
+            .unwrap();
+        assert_eq!(rotated.len(), 2);
+        let keys = events(&t, &admin, "?type=org.hmsach.key.created").await;
+        let next: Vec<&Value> = keys
+            .iter()
+            .filter(|k| k["data"]["state"] == "next")
+            .collect();
+        assert_eq!(next.len(), 2, "{keys:?}");
+        for (kid, _, _) in &rotated {
+            assert!(next
+                .iter()
+                .any(|k| k["subject"] == format!("keys/{kid}").as_str()));
+        }
+        assert!(next.iter().all(|k| k["data"]["activateAt"].is_string()));
+        let text = serde_json::to_string(&keys).unwrap();
+        assert!(
+            !text.contains("\"d\"") && !text.contains("private"),
+            "{text}"
+        );
     }
 );
 
