@@ -9,6 +9,7 @@ mod district;
 mod durations;
 mod federation;
 mod federation_oidc;
+mod jobs;
 mod mfa;
 mod paths;
 mod saml_apps;
@@ -19,6 +20,7 @@ mod sources;
 pub use district::{DistrictConfig, DistrictTimeZone};
 pub use federation::{AttributeMapping, FederationConfig, LinkConfig, SamlIdpConfig};
 pub use federation_oidc::{ClaimMapping, OidcIdpConfig, OidcLinkConfig};
+pub use jobs::{job_name, parse_cron, JobsConfig};
 pub use mfa::MfaConfig;
 pub use saml_apps::{SamlAppsConfig, SamlSpConfig, ATTRIBUTE_SOURCES};
 pub use server::ServerConfig;
@@ -42,6 +44,7 @@ pub struct Config {
     pub mfa: MfaConfig,
     pub saml_apps: SamlAppsConfig,
     pub district: DistrictConfig,
+    pub jobs: JobsConfig,
     pub log: LogConfig,
 }
 
@@ -293,6 +296,15 @@ impl Config {
         }
     }
 
+    /// The IANA time zone scheduled jobs' cron expressions are read in:
+    /// `[jobs] time_zone`, or the district's.
+    pub fn jobs_time_zone(&self) -> String {
+        self.jobs
+            .time_zone
+            .clone()
+            .unwrap_or_else(|| self.district.time_zone.name().to_string())
+    }
+
     /// The audience of access tokens for the admin API.
     pub fn api_audience(&self) -> String {
         format!("{}/api/v1", self.issuer())
@@ -433,15 +445,25 @@ impl Config {
         self.server.validate()?;
         self.auth.throttle.validate()?;
         self.mfa.validate()?;
+        self.jobs.validate()?;
         self.saml_apps.validate()?;
         self.federation.validate()
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::io::Write;
+
+    /// The configuration from `HMS_ACH__…` pairs alone, or the error's text.
+    pub(crate) fn load_env(env: &[(&str, &str)]) -> Result<Config, String> {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::load_from(None, &env, &Overrides::default()).map_err(|e| e.to_string())
+    }
 
     fn write(text: &str) -> tempfile_path::TempPath {
         tempfile_path::TempPath::with(text)
