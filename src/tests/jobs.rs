@@ -217,7 +217,7 @@ store_test!(
     }
 );
 
-/// A job that panics: the run is failed, the scheduler lives on.
+// A job that panics: the run is failed, the scheduler lives on.
 store_test!(a_panicking_job_is_a_failed_run, |t: TestApp| async move {
     let (entry, count) = counting(0, Ending::Panic);
     at_minute_plus_5s(&t);
