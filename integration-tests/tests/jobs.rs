@@ -29,11 +29,17 @@ impl PgDatabase {
                  (postgres://postgres@127.0.0.1:5432/postgres); scripts/test.sh leaves it out without a server"
             )
         });
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let name = format!("hms_it_jobs_{}_{nanos}", std::process::id());
+        // A fresh temporary folder's name is unique on this machine.
+        let unique = tempfile::tempdir().unwrap();
+        let suffix: String = unique
+            .path()
+            .file_name()
+            .map(|n| n.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default()
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect();
+        let name = format!("hms_it_jobs_{}_{suffix}", std::process::id());
         let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
             .await
             .expect("reach PostgreSQL at HMS_TEST_POSTGRES_URL");
@@ -86,27 +92,37 @@ struct Run {
     outcome: String,
 }
 
-/// Starts two hubs on `database_url`, keeps them up for [`RUN_FOR`] checking both
-/// answer, stops both cleanly, and returns the scheduled runs of `signin-sweep`.
+/// Keeps `hubs` up for `span`, checking every half second that each answers.
+async fn keep_up(hubs: &[&Hub], span: Duration) {
+    let http = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    while started.elapsed() < span {
+        for hub in hubs {
+            let r = http
+                .get(format!("{}/readyz", hub.base))
+                .send()
+                .await
+                .expect("the hub stays up");
+            assert_eq!(r.status(), 200, "{} is ready throughout", hub.base);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Starts two hubs on `database_url` and keeps both up for [`RUN_FOR`]; stops A and
+/// keeps B alone for a few seconds more (B must take every slot then); stops B. Returns
+/// the scheduled runs of `signin-sweep`.
 async fn two_hubs_side_by_side(database_url: &str) -> Vec<Run> {
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let env = [("HMS_ACH__DATABASE__URL", database_url), EVERY_SECOND];
     let a = Hub::start_with_env(dir_a.path(), "info", &env).await;
     let b = Hub::start_with_env(dir_b.path(), "info", &env).await;
-    let http = reqwest::Client::new();
-    let started = std::time::Instant::now();
-    while started.elapsed() < RUN_FOR {
-        for hub in [&a, &b] {
-            let r = http
-                .get(format!("{}/readyz", hub.base))
-                .send()
-                .await
-                .expect("both hubs stay up");
-            assert_eq!(r.status(), 200, "{} is ready throughout", hub.base);
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    keep_up(&[&a, &b], RUN_FOR).await;
     assert!(a.stop().await, "hub A stops cleanly (SIGTERM, exit 0)");
+    let before = read_runs(database_url).await;
+    check_once_per_slot(&before);
+    let boundary = before.iter().map(|r| r.slot).max().unwrap_or(0);
+    keep_up(&[&b], Duration::from_secs(4)).await;
     assert!(b.stop().await, "hub B stops cleanly (SIGTERM, exit 0)");
     for dir in [dir_a.path(), dir_b.path()] {
         let log = std::fs::read_to_string(dir.join("hub.log")).unwrap();
@@ -118,6 +134,15 @@ async fn two_hubs_side_by_side(database_url: &str) -> Vec<Run> {
     }
     let runs = read_runs(database_url).await;
     check_once_per_slot(&runs);
+    let alone: Vec<&Run> = runs.iter().filter(|r| r.slot > boundary).collect();
+    assert!(
+        alone.len() >= 2,
+        "B went on running the slots after A stopped: {runs:?}"
+    );
+    assert!(
+        alone.iter().all(|r| r.replica == alone[0].replica),
+        "only B was up: {alone:?}"
+    );
     // The CLI reads the same history.
     let out = hub_command(dir_a.path())
         .args(["jobs", "list", "--json", "--database-url", database_url])
@@ -183,20 +208,17 @@ async fn read_runs(database_url: &str) -> Vec<Run> {
     let mut c = <sqlx::AnyConnection as sqlx::Connection>::connect(database_url)
         .await
         .unwrap();
-    sqlx::query(
-        "SELECT slot, replica, outcome FROM job_runs \
-         WHERE name = 'signin-sweep' AND kind = 'scheduled' ORDER BY slot",
-    )
-    .fetch_all(&mut c)
-    .await
-    .unwrap()
-    .iter()
-    .map(|r| Run {
-        slot: r.get("slot"),
-        replica: r.get("replica"),
-        outcome: r.get("outcome"),
-    })
-    .collect()
+    sqlx::query(RUNS_SQL)
+        .fetch_all(&mut c)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| Run {
+            slot: r.get("slot"),
+            replica: r.get("replica"),
+            outcome: r.get("outcome"),
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

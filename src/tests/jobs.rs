@@ -501,3 +501,30 @@ fn a_schedule_for_an_unknown_job_stops_the_hub_at_start() {
         "0 15 3 * * *"
     );
 }
+
+store_test!(
+    the_scheduler_wakes_jobs_and_stops_before_the_store_closes,
+    &[("HMS_ACH__JOBS__SCHEDULES__SIGNIN_SWEEP", "* * * * * *")],
+    |t: TestApp| async move {
+        let scheduler = crate::jobs::Scheduler::start(&t.app).await.unwrap();
+        // The scheduler wakes the job each (real) second; the slots come from the
+        // test clock, moved a second per wake-up.
+        let mut runs = Vec::new();
+        for _ in 0..100 {
+            t.clock.advance_secs(1);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            runs = runs_of(t.store(), "signin-sweep").await;
+            if runs.len() >= 2 {
+                break;
+            }
+        }
+        assert!(runs.len() >= 2, "the scheduler ran the job: {runs:?}");
+        scheduler.shutdown().await;
+        let entry = t.app.jobs().find("signin-sweep").unwrap().clone();
+        t.clock.advance_secs(5);
+        assert_eq!(tick(&t.app, &entry).await.unwrap(), Tick::Stopping);
+        let runs = runs_of(t.store(), "signin-sweep").await;
+        assert!(runs.iter().all(|r| r.outcome == "succeeded"), "{runs:?}");
+        assert!(runs.iter().all(|r| r.kind == "scheduled"));
+    }
+);
