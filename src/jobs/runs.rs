@@ -30,7 +30,7 @@ pub enum Tick {
     /// by the first wake-up after that run ends.
     Busy,
     /// This replica ran the slot.
-    Ran(JobRun),
+    Ran(Box<JobRun>),
 }
 
 /// A slot this replica won.
@@ -53,7 +53,7 @@ pub async fn tick(app: &AppState, entry: &ScheduledJob) -> Result<Tick, JobError
         Ok(claim) => claim,
         Err(tick) => return Ok(tick),
     };
-    Ok(Tick::Ran(execute(app, entry, claim).await?))
+    Ok(Tick::Ran(Box::new(execute(app, entry, claim).await?)))
 }
 
 /// Wakes every job up (at start, and every minute as a safety net for a wake-up the

@@ -38,13 +38,9 @@ impl Job for Counting {
     async fn run(&self, _ctx: &JobContext) -> Result<JobOutcome, String> {
         self.runs.fetch_add(1, Ordering::SeqCst);
         tokio::time::sleep(self.hold).await;
-        let nothing: Option<i64> = None;
         match self.ending {
             Ending::Fail(e) => Err(e.to_string()),
-            Ending::Panic => Ok(JobOutcome {
-                items: nothing.unwrap(),
-                detail: None,
-            }),
+            Ending::Panic => panic!("a test job panics on purpose"),
             Ending::Succeed => Ok(JobOutcome {
                 items: 3,
                 detail: Some("did 3 things".into()),
