@@ -38,6 +38,7 @@ struct Inner {
     web: Web,
     federation: crate::federation::Federation,
     passkeys: crate::authn::Passkeys,
+    jobs: crate::jobs::Jobs,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +55,8 @@ pub enum StartError {
     Web(#[from] crate::web::WebError),
     #[error(transparent)]
     Federation(#[from] crate::federation::FederationError),
+    #[error(transparent)]
+    Jobs(#[from] crate::jobs::JobError),
     #[error("cannot start a token-endpoint worker thread: {0}")]
     Thread(std::io::Error),
 }
@@ -78,6 +81,7 @@ impl AppState {
         let passwords = PasswordHasher::new(&config.auth)?;
         let web = Web::new()?;
         let passkeys = crate::authn::Passkeys::new(&config);
+        let jobs = crate::jobs::Jobs::new(&config, crate::jobs::builtin())?;
         let federation =
             crate::federation::Federation::start(&config, &store, &master, clock.now_ms()).await?;
         let refresh_writer = crate::oidc::RefreshWriter::start(store.clone(), clock.clone())
@@ -103,6 +107,7 @@ impl AppState {
             web,
             federation,
             passkeys,
+            jobs,
         })))
     }
 
@@ -137,6 +142,11 @@ impl AppState {
     pub fn passkeys(&self) -> &crate::authn::Passkeys {
         &self.0.passkeys
     }
+    /// The scheduled jobs and their schedules (`jobs/`).
+    pub fn jobs(&self) -> &crate::jobs::Jobs {
+        &self.0.jobs
+    }
+
     pub fn federation(&self) -> &crate::federation::Federation {
         &self.0.federation
     }
@@ -239,6 +249,7 @@ pub fn build_router(state: AppState) -> Router {
         .merge(crate::authz::router())
         .merge(crate::audit::router())
         .merge(crate::outbox::router())
+        .merge(crate::jobs::router())
         .merge(crate::authn::router())
         .merge(crate::federation::router())
         .merge(crate::web::router())

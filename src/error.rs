@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::audit::AuditError;
 use crate::authz::AuthzError;
 use crate::directory::DirectoryError;
+use crate::jobs::JobError;
 use crate::oidc::ClientError;
 use crate::outbox::OutboxError;
 use crate::store::StoreError;
@@ -329,6 +330,18 @@ impl From<OutboxError> for AppError {
             }
             OutboxError::Sink(m) => AppError::Internal(m),
             OutboxError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<JobError> for AppError {
+    fn from(e: JobError) -> Self {
+        match e {
+            JobError::UnknownJob(name) => AppError::NotFound(format!("job {name}")),
+            JobError::Busy(_) => AppError::Conflict(e.to_string()),
+            JobError::Config(m) | JobError::Scheduler(m) => AppError::Internal(m),
+            JobError::Audit(a) => a.into(),
+            JobError::Store(s) => s.into(),
         }
     }
 }

@@ -59,6 +59,9 @@ enum Command {
     /// Signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Scheduled jobs: their schedules and history, or one run now.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
     /// Validate the configuration and check that the database is reachable.
     CheckConfig,
     /// The outbox: subscribers, replay, dead letters, retention.
@@ -97,6 +100,22 @@ enum EventsCommand {
     },
     /// Delete events past [outbox] retention that every active subscriber has.
     Sweep,
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// Each job's schedule, time zone, next run and last run.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a job now in this process; exits non-zero when the run fails.
+    Run {
+        /// The job's name, e.g. signin-sweep (see `jobs list`).
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -230,6 +249,12 @@ fn main() -> ExitCode {
                 EventsCommand::Sweep => cli::events::sweep(config).await,
             }
             .map(|_| true),
+            Command::Jobs(JobsCommand::List { json }) => {
+                cli::jobs_list(config, json).await.map(|_| true)
+            }
+            Command::Jobs(JobsCommand::Run { name, json }) => {
+                cli::jobs_run(config, &name, json).await
+            }
             Command::Client(c) => match c {
                 ClientCommand::Create(args) => {
                     cli::client_create(config, *args).await.map(|_| true)

@@ -195,13 +195,19 @@ impl Hub {
         if localhost {
             cmd.env("HMS_ACH__SERVER__ISSUER", &base);
         }
+        // `HMS_ACH__DATABASE__URL` in `env` picks the database (PostgreSQL, or a
+        // SQLite file shared by two hubs); the flag would otherwise override it.
+        let database = env
+            .iter()
+            .find(|(k, _)| *k == "HMS_ACH__DATABASE__URL")
+            .map_or_else(|| sqlite_url(dir), |(_, v)| v.to_string());
         let child = cmd
             .envs(env.iter().copied())
             .env("RUST_LOG", rust_log)
             .args([
                 "serve",
                 "--database-url",
-                &sqlite_url(dir),
+                &database,
                 "--bind",
                 &format!("127.0.0.1:{port}"),
             ])

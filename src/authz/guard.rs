@@ -17,6 +17,8 @@ pub enum Object {
     Roles,
     Audit,
     Clients,
+    /// Scheduled jobs: `read` their schedules and history, `write` runs one now.
+    Jobs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,12 +28,13 @@ pub enum Action {
 }
 
 impl Object {
-    pub const ALL: [Object; 5] = [
+    pub const ALL: [Object; 6] = [
         Object::Users,
         Object::Orgs,
         Object::Roles,
         Object::Audit,
         Object::Clients,
+        Object::Jobs,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -40,6 +43,7 @@ impl Object {
             Object::Roles => "roles",
             Object::Audit => "audit",
             Object::Clients => "clients",
+            Object::Jobs => "jobs",
         }
     }
 }

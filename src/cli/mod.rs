@@ -101,11 +101,14 @@ pub async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     );
     let housekeeping = tokio::spawn(background(app.clone()));
     let dispatch = crate::outbox::start(app.clone()).await?;
+    let scheduler = crate::jobs::Scheduler::start(&app).await?;
     let router = crate::build_router(app.clone());
     crate::ops::serve(listener, router, limits, shutdown_signal()).await?;
     tracing::info!("shutting down: in-flight requests finished");
-    // Housekeeping stops before the database closes: left running, its next tick
-    // would fail on the closed pool and log errors about a clean shutdown.
+    // The scheduler and housekeeping stop before the database closes: left running,
+    // their next tick would fail on the closed pool and log errors about a clean
+    // shutdown; a job still working gets a bounded grace, then its run is failed.
+    scheduler.shutdown().await;
     housekeeping.abort();
     let _ = housekeeping.await;
     if let Some(d) = dispatch {
@@ -117,7 +120,9 @@ pub async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
 
 /// Housekeeping on every replica (each step is safe to run on several at once):
 /// key promotion, scheduled rotation and clean-up; reloading keys other replicas
-/// changed; back-channel logout deliveries.
+/// changed; re-reading the district IdPs' metadata into this replica's memory;
+/// back-channel logout deliveries. Work that must happen once across replicas is a
+/// scheduled job (`jobs/`).
 async fn background(app: AppState) {
     let http = match reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
@@ -152,15 +157,10 @@ async fn background(app: AppState) {
             Err(e) => tracing::error!(error = %e, "reading the key set failed"),
         }
         n += 1;
+        // Each replica holds its own copy of the metadata in memory, so each
+        // refreshes it (not a once-across-replicas job).
         if n.is_multiple_of(60) {
             app.federation().refresh_due(app.store(), now).await;
-            match crate::oidc::sweep_expired(&app).await {
-                Ok(0) => {}
-                Ok(removed) => tracing::debug!(removed, "expired sign-in records deleted"),
-                Err(e) => {
-                    tracing::error!(error = %e.description, "deleting expired records failed")
-                }
-            }
         }
         if let Err(e) = crate::oidc::deliver_logouts(&app, &http).await {
             tracing::error!(error = %e.description, "back-channel logout delivery failed");
@@ -186,7 +186,9 @@ async fn shutdown_signal() {
 
 mod accounts;
 pub mod events;
+mod jobs;
 pub use accounts::{keys_list, keys_rotate, user_reset_mfa, user_set_password};
+pub use jobs::{jobs_list, jobs_run};
 
 pub async fn migrate(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
@@ -457,6 +459,8 @@ pub async fn check_config(config: Config) -> anyhow::Result<()> {
             listed.join("\n")
         );
     }
+    // A schedule for a job that does not exist is refused here as at start.
+    let jobs = crate::jobs::Jobs::new(&config, crate::jobs::builtin())?;
     println!("configuration is valid");
     println!("  listen:   {}", config.server.bind);
     println!("  issuer:   {}", config.issuer());
@@ -468,6 +472,16 @@ pub async fn check_config(config: Config) -> anyhow::Result<()> {
         } else {
             "NOT SET (development key in use)"
         }
+    );
+    println!(
+        "  jobs:     {} ({}, time zone {})",
+        jobs.entries().len(),
+        if jobs.enabled() {
+            "scheduled"
+        } else {
+            "scheduling off"
+        },
+        config.jobs_time_zone()
     );
     let store = Store::connect(&config.database.url, 1, config.database.connect_timeout()).await?;
     store.ping().await?;

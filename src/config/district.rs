@@ -61,15 +61,8 @@ impl TryFrom<String> for DistrictTimeZone {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::{Config, Overrides};
-
-    fn load(env: &[(&str, &str)]) -> Result<Config, String> {
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Config::load_from(None, &env, &Overrides::default()).map_err(|e| e.to_string())
-    }
+    use crate::config::tests::load_env as load;
+    use crate::config::Config;
 
     #[test]
     fn defaults_to_utc() {

@@ -9,6 +9,7 @@ mod district;
 mod durations;
 mod federation;
 mod federation_oidc;
+mod jobs;
 mod mfa;
 mod outbox;
 mod paths;
@@ -20,6 +21,7 @@ mod sources;
 pub use district::{DistrictConfig, DistrictTimeZone};
 pub use federation::{AttributeMapping, FederationConfig, LinkConfig, SamlIdpConfig};
 pub use federation_oidc::{ClaimMapping, OidcIdpConfig, OidcLinkConfig};
+pub use jobs::{job_name, parse_cron, JobsConfig};
 pub use mfa::MfaConfig;
 pub use outbox::{NatsSinkConfig, OutboxConfig, RabbitSinkConfig, StartAt, WebhookSinkConfig};
 pub use saml_apps::{SamlAppsConfig, SamlSpConfig, ATTRIBUTE_SOURCES};
@@ -45,6 +47,7 @@ pub struct Config {
     pub saml_apps: SamlAppsConfig,
     pub district: DistrictConfig,
     pub outbox: OutboxConfig,
+    pub jobs: JobsConfig,
     pub log: LogConfig,
 }
 
@@ -296,6 +299,15 @@ impl Config {
         }
     }
 
+    /// The IANA time zone scheduled jobs' cron expressions are read in:
+    /// `[jobs] time_zone`, or the district's.
+    pub fn jobs_time_zone(&self) -> String {
+        self.jobs
+            .time_zone
+            .clone()
+            .unwrap_or_else(|| self.district.time_zone.name().to_string())
+    }
+
     /// The audience of access tokens for the admin API.
     pub fn api_audience(&self) -> String {
         format!("{}/api/v1", self.issuer())
@@ -437,15 +449,25 @@ impl Config {
         self.auth.throttle.validate()?;
         self.mfa.validate()?;
         self.outbox.validate()?;
+        self.jobs.validate()?;
         self.saml_apps.validate()?;
         self.federation.validate()
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::io::Write;
+
+    /// The configuration from `HMS_ACH__…` pairs alone, or the error's text.
+    pub(crate) fn load_env(env: &[(&str, &str)]) -> Result<Config, String> {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::load_from(None, &env, &Overrides::default()).map_err(|e| e.to_string())
+    }
 
     fn write(text: &str) -> tempfile_path::TempPath {
         tempfile_path::TempPath::with(text)

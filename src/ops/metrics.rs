@@ -82,6 +82,17 @@ pub fn signin(outcome: &'static str) {
     metrics::counter!("hms_ach_signins_total", "outcome" => outcome).increment(1);
 }
 
+/// A scheduled or manual job run ended (`outcome`: succeeded or failed); a success
+/// also sets the job's last-success time (alert when it grows old).
+pub fn job_run(job: &str, outcome: &'static str, now_ms: i64) {
+    metrics::counter!("hms_ach_job_runs_total", "job" => job.to_string(), "outcome" => outcome)
+        .increment(1);
+    if outcome == "succeeded" {
+        metrics::gauge!("hms_ach_job_last_success_timestamp_seconds", "job" => job.to_string())
+            .set(now_ms as f64 / 1000.0);
+    }
+}
+
 /// A spread-out password-guessing attack on one account (`authn::backoff`).
 pub fn signin_guessing_alert() {
     metrics::counter!("hms_ach_signin_guessing_alerts_total").increment(1);

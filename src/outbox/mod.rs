@@ -18,6 +18,7 @@ mod error;
 mod event;
 mod http;
 mod repo;
+mod retention;
 pub mod sinks;
 mod subscriber;
 mod subscribers_http;
@@ -31,6 +32,7 @@ pub use dispatch::{backoff, deliver_once, sink_for, start, DispatchHandle, Round
 pub use error::OutboxError;
 pub use event::{CloudEvent, EventType, NewEvent, OutboxEvent};
 pub use repo::{append, list_events, EventFilter};
+pub use retention::RetentionJob;
 pub use sinks::WebhookSecret;
 pub use subscriber::{
     check_subscriber_name, check_webhook_url, Health, SinkKind, SubscriberSource, SubscriberState,
