@@ -239,6 +239,7 @@ pub fn build_router(state: AppState) -> Router {
         .merge(crate::authz::router())
         .merge(crate::audit::router())
         .merge(crate::outbox::router())
+        .merge(crate::mail::router())
         .merge(crate::authn::router())
         .merge(crate::federation::router())
         .merge(crate::web::router())

@@ -14,6 +14,7 @@ use crate::audit::AuditError;
 use crate::authz::AuthzError;
 use crate::directory::DirectoryError;
 use crate::oidc::ClientError;
+use crate::mail::MailError;
 use crate::outbox::OutboxError;
 use crate::store::StoreError;
 
@@ -322,6 +323,16 @@ impl From<OutboxError> for AppError {
         match e {
             OutboxError::BadFilter(m) => AppError::BadRequest(m),
             OutboxError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<MailError> for AppError {
+    fn from(e: MailError) -> Self {
+        match e {
+            MailError::BadFilter(m) => AppError::BadRequest(m),
+            MailError::Store(s) => s.into(),
+            other => AppError::Internal(other.to_string()),
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod directory;
 pub mod error;
 pub mod federation;
 pub mod input;
+pub mod mail;
 pub mod oidc;
 pub mod ops;
 pub mod outbox;

@@ -9,6 +9,7 @@ mod district;
 mod durations;
 mod federation;
 mod federation_oidc;
+mod mail;
 mod mfa;
 mod paths;
 mod saml_apps;
@@ -19,6 +20,7 @@ mod sources;
 pub use district::{DistrictConfig, DistrictTimeZone};
 pub use federation::{AttributeMapping, FederationConfig, LinkConfig, SamlIdpConfig};
 pub use federation_oidc::{ClaimMapping, OidcIdpConfig, OidcLinkConfig};
+pub use mail::{MailConfig, MailTls};
 pub use mfa::MfaConfig;
 pub use saml_apps::{SamlAppsConfig, SamlSpConfig, ATTRIBUTE_SOURCES};
 pub use server::ServerConfig;
@@ -42,6 +44,7 @@ pub struct Config {
     pub mfa: MfaConfig,
     pub saml_apps: SamlAppsConfig,
     pub district: DistrictConfig,
+    pub mail: MailConfig,
     pub log: LogConfig,
 }
 
@@ -434,8 +437,21 @@ impl Config {
         self.auth.throttle.validate()?;
         self.mfa.validate()?;
         self.saml_apps.validate()?;
+        self.district.validate()?;
+        self.mail.validate()?;
         self.federation.validate()
     }
+}
+
+/// The configuration from `HMS_ACH__…` pairs alone, as the tests of each section
+/// load it; the error as its message.
+#[cfg(test)]
+pub(crate) fn load_env(env: &[(&str, &str)]) -> Result<Config, String> {
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Config::load_from(None, &env, &Overrides::default()).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

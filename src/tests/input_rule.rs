@@ -340,6 +340,7 @@ fn cases() -> Vec<Case> {
         case("POST", "/api/v1/clients/P/rotate-secret", "id"),
         case("GET", "/api/v1/audit?action=P", "action"),
         case("GET", "/api/v1/events?subject=P", "subject"),
+        case("GET", "/api/v1/mail?state=P", "state"),
         case("GET", "/healthz?x=P", "x"),
         case("GET", "/readyz?x=P", "x"),
         case("GET", "/metrics?x=P", "x"),

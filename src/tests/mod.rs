@@ -15,6 +15,7 @@ mod every_page;
 mod federation_throttle;
 mod guard;
 mod input_rule;
+mod mail;
 mod mfa;
 mod mfa_upgrade;
 mod oidc_exact;
