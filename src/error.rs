@@ -13,8 +13,8 @@ use serde::Serialize;
 use crate::audit::AuditError;
 use crate::authz::AuthzError;
 use crate::directory::DirectoryError;
-use crate::oidc::ClientError;
 use crate::mail::MailError;
+use crate::oidc::ClientError;
 use crate::outbox::OutboxError;
 use crate::store::StoreError;
 

@@ -174,7 +174,17 @@ impl Hub {
         env: &[(&str, &str)],
         demo: bool,
     ) -> Hub {
-        Self::launch_full(dir, database_url, free_port(), "info", env, demo, false, None).await
+        Self::launch_full(
+            dir,
+            database_url,
+            free_port(),
+            "info",
+            env,
+            demo,
+            false,
+            None,
+        )
+        .await
     }
 
     async fn launch_on(

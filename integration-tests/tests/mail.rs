@@ -49,7 +49,10 @@ fn start_sink(dir: &Path, extra: &[&str]) -> Sink {
     let mut line = String::new();
     let stdout = child.stdout.take().unwrap();
     std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
-    assert!(line.starts_with("ready"), "the SMTP sink did not start: {line:?}");
+    assert!(
+        line.starts_with("ready"),
+        "the SMTP sink did not start: {line:?}"
+    );
     Sink { child, port, out }
 }
 
@@ -65,7 +68,10 @@ fn hub_env(sink: &Sink) -> Vec<(String, String)> {
         ("HMS_ACH__MAIL__RETRY_MAX_SECONDS", "2".into()),
         ("HMS_ACH__MAIL__FROM", FROM.into()),
         ("HMS_ACH__DISTRICT__NAME", "Riverside Unified".into()),
-        ("HMS_ACH__DISTRICT__SUPPORT_EMAIL", "help@riverside.example".into()),
+        (
+            "HMS_ACH__DISTRICT__SUPPORT_EMAIL",
+            "help@riverside.example".into(),
+        ),
         ("HMS_ACH__DISTRICT__TIME_ZONE", "America/Chicago".into()),
         ("HMS_ACH__AUTH__ARGON2_MEMORY_KIB", "8192".into()),
         ("HMS_ACH__AUTH__ARGON2_ITERATIONS", "1".into()),
@@ -96,7 +102,11 @@ fn set_password(dir: &Path, db: &str, env: &[(String, String)], username: &str, 
         .write_all(format!("{password}\n").as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// What the sink received, as the standard library's parser read it.
@@ -113,7 +123,10 @@ fn received(sink: &Sink) -> Vec<serde_json::Value> {
 }
 
 fn message_id_of(m: &serde_json::Value) -> String {
-    m["headers"]["Message-ID"].as_str().unwrap_or_default().to_string()
+    m["headers"]["Message-ID"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// The Message-ID the hub gives a notice (sha-256 of its key, first 16 bytes).
@@ -230,7 +243,10 @@ async fn each_notice_arrives_once_with_headers_both_parts_and_the_link() {
     assert_eq!(m["rcpt_tos"][0], mine["recipient"]);
     assert_eq!(h["Subject"], "Your Riverside Unified password was changed");
     assert_eq!(h["Reply-To"], "help@riverside.example");
-    assert!(h["Date"].as_str().is_some_and(|d| d.contains("+0000")), "{h}");
+    assert!(
+        h["Date"].as_str().is_some_and(|d| d.contains("+0000")),
+        "{h}"
+    );
     assert_eq!(m["content_type"], "multipart/alternative");
     let parts = m["parts"].as_array().unwrap();
     let types: Vec<&str> = parts.iter().map(|p| p["type"].as_str().unwrap()).collect();
@@ -240,9 +256,15 @@ async fn each_notice_arrives_once_with_headers_both_parts_and_the_link() {
         let body = p["content"].as_str().unwrap();
         assert!(body.contains("Riverside Unified"), "{body}");
         assert!(body.contains(&link), "{body}");
-        assert!(body.contains("An administrator set a new password"), "{body}");
+        assert!(
+            body.contains("An administrator set a new password"),
+            "{body}"
+        );
     }
-    assert!(parts[1]["content"].as_str().unwrap().contains(&format!("href=\"{link}\"")));
+    assert!(parts[1]["content"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("href=\"{link}\"")));
     let smtp_log = std::fs::read_to_string(dir.path().join("hub.log")).unwrap();
     assert!(smtp_log.contains("will retry"), "the 451 was retried");
 
@@ -250,12 +272,20 @@ async fn each_notice_arrives_once_with_headers_both_parts_and_the_link() {
     let before = received(&sink).len();
     assert!(hub.stop().await, "clean shutdown");
     let hub = Hub::start_demo(dir.path(), &borrowed(&env)).await;
+    let token = demo_token(dir.path(), &hub.base).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(received(&sink).len(), before, "nothing sent twice after a restart");
+    assert_eq!(
+        received(&sink).len(),
+        before,
+        "nothing sent twice after a restart"
+    );
     let rows = wait_all_sent(&hub.base, &token, 2).await;
     assert_exactly_once(&sink, &rows);
     let log = std::fs::read_to_string(dir.path().join("hub.log")).unwrap();
-    assert!(!log.contains("a brand new passphrase"), "no password in the log");
+    assert!(
+        !log.contains("a brand new passphrase"),
+        "no password in the log"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -272,7 +302,13 @@ async fn a_hub_killed_mid_batch_loses_nothing_and_duplicates_keep_their_message_
     // Forty password changes queue forty notices while the hub is down.
     let teacher = Hub::demo_username(dir.path(), "teacher");
     for i in 0..40 {
-        set_password(dir.path(), &db, &env, &teacher, &format!("passphrase number {i:03}"));
+        set_password(
+            dir.path(),
+            &db,
+            &env,
+            &teacher,
+            &format!("passphrase number {i:03}"),
+        );
     }
     let first = received(&sink).len();
     let hub = Hub::start_demo(dir.path(), &borrowed(&env)).await;
@@ -284,10 +320,14 @@ async fn a_hub_killed_mid_batch_loses_nothing_and_duplicates_keep_their_message_
     }
     drop(hub); // SIGKILL
     let at_kill = received(&sink).len();
-    assert!(at_kill < first + 40, "killed before the batch was done ({at_kill})");
+    assert!(
+        at_kill < first + 40,
+        "killed before the batch was done ({at_kill})"
+    );
     // The leases of the dead process run out (3 × timeout + 10 s), then a new one sends
     // the rest.
     let hub = Hub::start_demo(dir.path(), &borrowed(&env)).await;
+    let token = demo_token(dir.path(), &hub.base).await;
     let rows = wait_all_sent(&hub.base, &token, 41).await;
     let got = counts(&sink);
     let mut duplicates = 0;
@@ -300,9 +340,19 @@ async fn a_hub_killed_mid_batch_loses_nothing_and_duplicates_keep_their_message_
             println!("duplicate: {id} received {n} times (same Message-ID)");
         }
     }
-    println!("{} notices, {duplicates} duplicate deliveries after kill -9", rows.len());
-    assert_eq!(got.len(), rows.len(), "nothing received that the ledger does not know");
-    assert!(duplicates <= 1, "at most the message in flight at the kill: {duplicates}");
+    println!(
+        "{} notices, {duplicates} duplicate deliveries after kill -9",
+        rows.len()
+    );
+    assert_eq!(
+        got.len(),
+        rows.len(),
+        "nothing received that the ledger does not know"
+    );
+    assert!(
+        duplicates <= 1,
+        "at most the message in flight at the kill: {duplicates}"
+    );
     drop(hub);
 }
 
@@ -318,7 +368,14 @@ impl PgDatabase {
             .expect("HMS_TEST_POSTGRES_URL must name a PostgreSQL server for this test");
         let name = format!("hms_mail_{}", std::process::id());
         let ok = Command::new("psql")
-            .args([&admin, "-q", "-c", &format!("DROP DATABASE IF EXISTS {name}"), "-c", &format!("CREATE DATABASE {name}")])
+            .args([
+                &admin,
+                "-q",
+                "-c",
+                &format!("DROP DATABASE IF EXISTS {name}"),
+                "-c",
+                &format!("CREATE DATABASE {name}"),
+            ])
             .status()
             .expect("run psql")
             .success();
@@ -337,7 +394,12 @@ impl PgDatabase {
 impl Drop for PgDatabase {
     fn drop(&mut self) {
         let _ = Command::new("psql")
-            .args([&self.admin, "-q", "-c", &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)])
+            .args([
+                &self.admin,
+                "-q",
+                "-c",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            ])
             .status();
     }
 }
@@ -357,7 +419,13 @@ async fn two_hubs_on_one_postgres_database_send_each_notice_once() {
     let token = demo_token(&a_dir, &a.base).await;
     let teacher = Hub::demo_username(&a_dir, "teacher");
     for i in 0..30 {
-        set_password(&a_dir, &db, &env, &teacher, &format!("passphrase number {i:03}"));
+        set_password(
+            &a_dir,
+            &db,
+            &env,
+            &teacher,
+            &format!("passphrase number {i:03}"),
+        );
     }
     let rows = wait_all_sent(&b.base, &token, 31).await;
     assert_exactly_once(&sink, &rows);

@@ -332,6 +332,7 @@ async fn store_password(
     let hash = hash_password(app, password).await?;
     let now = app.clock().now_ms();
     let mut tx = app.store().begin_locked("people", "id", &person.id).await?;
+    let by_self = replaces.is_some();
     if let Some(expected) = replaces {
         let current: Option<String> =
             sqlx::query_scalar("SELECT hash FROM passwords WHERE person_id = $1")
@@ -369,7 +370,7 @@ async fn store_password(
     .await?;
     // The person hears of it, in this transaction (issue 16): a changed password they
     // did not choose is the first sign of a taken account.
-    let by_admin = replaces.is_none() && origin.actor_id != person.id;
+    let by_admin = !by_self && origin.actor_id != person.id;
     let notice = crate::mail::SecurityNotice {
         template: crate::mail::Template::PasswordChanged,
         person_id: &person.id,

@@ -16,7 +16,11 @@ pub enum PreviewPart {
 
 /// Prints `template` rendered with sample data and the configured district's
 /// branding; `None` (or `--list`) lists the templates.
-pub fn email_preview(config: &Config, template: Option<&str>, part: PreviewPart) -> anyhow::Result<()> {
+pub fn email_preview(
+    config: &Config,
+    template: Option<&str>,
+    part: PreviewPart,
+) -> anyhow::Result<()> {
     let Some(name) = template else {
         for t in Template::ALL {
             println!("{}", t.name());

@@ -48,7 +48,11 @@ impl DistrictConfig {
         if let Some(logo) = &self.logo_url {
             match url::Url::parse(logo) {
                 Ok(u) if matches!(u.scheme(), "https" | "http") => {}
-                _ => return bad(format!("district.logo_url = {logo:?} must be an http(s) URL")),
+                _ => {
+                    return bad(format!(
+                        "district.logo_url = {logo:?} must be an http(s) URL"
+                    ))
+                }
             }
         }
         if let Some(s) = &self.support_email {

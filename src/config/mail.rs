@@ -55,7 +55,9 @@ pub struct MailConfig {
     pub reply_to: Option<String>,
     /// Where `.eml` files are written when no SMTP server is configured.
     pub eml_dir: Option<PathBuf>,
-    /// Who receives the daily digest of failed deliveries.
+    /// Who receives the daily digest of failed deliveries (in the environment, one
+    /// variable with the addresses separated by commas).
+    #[serde(deserialize_with = "addresses")]
     pub admin_digest_to: Vec<String>,
     /// Rows one worker claims per round.
     pub batch_size: u32,
@@ -108,6 +110,26 @@ impl Default for MailConfig {
             max_attempts: 10,
         }
     }
+}
+
+/// A list of addresses, or one string of them separated by commas (what an
+/// `HMS_ACH__MAIL__ADMIN_DIGEST_TO` variable can say).
+fn addresses<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::Many(v) => v,
+        OneOrMany::One(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(str::to_string)
+            .collect(),
+    })
 }
 
 fn mailbox(key: &str, value: &str) -> Result<Mailbox, ConfigError> {
@@ -198,7 +220,10 @@ impl MailConfig {
             return bad("mail.batch_size must be between 1 and 1000".into());
         }
         if self.retry_base_seconds == 0 || self.retry_max_seconds < self.retry_base_seconds {
-            return bad("mail.retry_base_seconds must be at least 1 and at most mail.retry_max_seconds".into());
+            return bad(
+                "mail.retry_base_seconds must be at least 1 and at most mail.retry_max_seconds"
+                    .into(),
+            );
         }
         if !(1..=100).contains(&self.max_attempts) {
             return bad("mail.max_attempts must be between 1 and 100".into());
@@ -214,13 +239,29 @@ mod tests {
     #[test]
     fn a_bad_address_stops_the_start_and_says_which() {
         let err = load(&[("HMS_ACH__MAIL__FROM", "not an address")]).unwrap_err();
-        assert!(err.contains("mail.from") && err.contains("not an address"), "{err}");
+        assert!(
+            err.contains("mail.from") && err.contains("not an address"),
+            "{err}"
+        );
         let err = load(&[("HMS_ACH__DISTRICT__SUPPORT_EMAIL", "help@")]).unwrap_err();
         assert!(err.contains("district.support_email"), "{err}");
         let err = toml::from_str::<Config>("[mail]\ntls = \"ssl\"\n")
             .unwrap_err()
             .to_string();
         assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn digest_addresses_come_as_a_list_or_one_variable() {
+        let c = load(&[("HMS_ACH__MAIL__ADMIN_DIGEST_TO", "a@x.example, b@x.example")]).unwrap();
+        assert_eq!(c.mail.admin_digest_to, ["a@x.example", "b@x.example"]);
+        let c: Config = toml::from_str("[mail]\nadmin_digest_to = [\"a@x.example\"]\n").unwrap();
+        assert_eq!(c.mail.admin_digest_to, ["a@x.example"]);
+        let err = load(&[("HMS_ACH__MAIL__ADMIN_DIGEST_TO", "a@x.example, nope")]).unwrap_err();
+        assert!(
+            err.contains("admin_digest_to") && err.contains("nope"),
+            "{err}"
+        );
     }
 
     #[test]

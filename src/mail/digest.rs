@@ -16,7 +16,11 @@ pub type OtherFailures = Vec<String>;
 /// failure sources. Keyed by the district's date, so running it twice a day (or
 /// on two replicas) queues it once. Returns how many were queued. Nothing is queued
 /// when nothing failed.
-pub async fn digest(app: &AppState, now: Timestamp, other: OtherFailures) -> Result<usize, MailError> {
+pub async fn digest(
+    app: &AppState,
+    now: Timestamp,
+    other: OtherFailures,
+) -> Result<usize, MailError> {
     let recipients = &app.config().mail.admin_digest_to;
     if recipients.is_empty() {
         return Ok(0);

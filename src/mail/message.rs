@@ -21,7 +21,11 @@ pub fn message_id(notice_key: &str, from: &Mailbox) -> String {
 
 /// Builds the message of `row`. An error here (a recipient that is no address) is
 /// permanent: sending again would not change it.
-pub fn build(config: &Config, row: &QueuedMail, rendered: &Rendered) -> Result<(Message, String), MailError> {
+pub fn build(
+    config: &Config,
+    row: &QueuedMail,
+    rendered: &Rendered,
+) -> Result<(Message, String), MailError> {
     let from = config
         .mail
         .from_mailbox()
@@ -39,7 +43,8 @@ pub fn build(config: &Config, row: &QueuedMail, rendered: &Rendered) -> Result<(
         .and_then(|r| r.parse::<Mailbox>().ok());
     // The Date is when the notice was queued (the change's time), the same in every
     // attempt.
-    let date = UNIX_EPOCH + Duration::from_millis(u64::try_from(row.created_at.as_millis()).unwrap_or(0));
+    let date =
+        UNIX_EPOCH + Duration::from_millis(u64::try_from(row.created_at.as_millis()).unwrap_or(0));
     let mut builder = Message::builder()
         .from(from)
         .to(to)

@@ -56,7 +56,8 @@ impl Template {
 
     /// Data as a real notice carries it, for `hms-ach email preview`.
     pub fn sample(self) -> Value {
-        let person = json!({ "person_name": "Ana", "at": 1_780_000_000_000_i64, "where": "203.0.113.7" });
+        let person =
+            json!({ "person_name": "Ana", "at": 1_780_000_000_000_i64, "where": "203.0.113.7" });
         let extra = match self {
             Template::PasswordChanged => json!({ "by_admin": false, "must_change": false }),
             Template::FactorAdded | Template::FactorRemoved => json!({ "factor": "passkey" }),

@@ -29,12 +29,11 @@ pub async fn notify_person(
     now: Timestamp,
     notice: SecurityNotice<'_>,
 ) -> Result<bool, StoreError> {
-    let row: Option<(Option<String>, String, Option<String>)> = sqlx::query_as(
-        "SELECT email, given_name, preferred_name FROM people WHERE id = $1",
-    )
-    .bind(notice.person_id)
-    .fetch_optional(&mut **tx)
-    .await?;
+    let row: Option<(Option<String>, String, Option<String>)> =
+        sqlx::query_as("SELECT email, given_name, preferred_name FROM people WHERE id = $1")
+            .bind(notice.person_id)
+            .fetch_optional(&mut **tx)
+            .await?;
     let Some((Some(email), given, preferred)) = row else {
         return Ok(false);
     };

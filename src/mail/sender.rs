@@ -91,7 +91,11 @@ pub fn from_config(config: &Config) -> Result<Arc<dyn Sender>, MailError> {
             "SMTP {host}:{} ({:?}{})",
             mail.port(),
             mail.tls,
-            if mail.username.is_some() { ", authenticated" } else { "" }
+            if mail.username.is_some() {
+                ", authenticated"
+            } else {
+                ""
+            }
         ),
     }))
 }
@@ -140,7 +144,9 @@ impl Sender for FileSender {
         let temporary = |e: std::io::Error| {
             SendError::Temporary(format!("writing to {}: {e}", self.dir.display()))
         };
-        tokio::fs::create_dir_all(&self.dir).await.map_err(temporary)?;
+        tokio::fs::create_dir_all(&self.dir)
+            .await
+            .map_err(temporary)?;
         let name: String = mail
             .id
             .chars()
@@ -151,7 +157,9 @@ impl Sender for FileSender {
         tokio::fs::write(&partial, mail.message.formatted())
             .await
             .map_err(temporary)?;
-        tokio::fs::rename(&partial, &path).await.map_err(temporary)?;
+        tokio::fs::rename(&partial, &path)
+            .await
+            .map_err(temporary)?;
         Ok(())
     }
 

@@ -14,7 +14,10 @@ use crate::config::Config;
 
 macro_rules! email_template {
     ($name:literal) => {
-        ($name, include_str!(concat!("../../email-templates/", $name)))
+        (
+            $name,
+            include_str!(concat!("../../email-templates/", $name)),
+        )
     };
 }
 
@@ -67,7 +70,11 @@ fn fill(text: &str, lookup: impl Fn(&str) -> Option<String>) -> String {
         out.push_str(&rest[..open]);
         let after = &rest[open + 1..];
         match after.find('}') {
-            Some(close) if after[..close].bytes().all(|b| b.is_ascii_lowercase() || b == b'_') => {
+            Some(close)
+                if after[..close]
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'_') =>
+            {
                 let name = &after[..close];
                 match lookup(name) {
                     Some(v) => out.push_str(&v),
@@ -158,7 +165,9 @@ impl Renderer {
                         format!("no string {key:?} in strings.toml"),
                     )
                 })?;
-                Ok(fill(text, |name| state.lookup(name).as_ref().and_then(shown)))
+                Ok(fill(text, |name| {
+                    state.lookup(name).as_ref().and_then(shown)
+                }))
             },
         );
         Ok(Renderer { env, strings })
@@ -179,8 +188,14 @@ impl Renderer {
             ("district_name", Value::from(district.name.clone())),
             ("logo_url", district.logo_url.clone().into()),
             ("support_email", district.support_email.clone().into()),
-            ("security_url", Value::from(format!("{issuer}/portal/security"))),
-            ("review_url", Value::from(format!("{issuer}/api/v1/mail?state=failed"))),
+            (
+                "security_url",
+                Value::from(format!("{issuer}/portal/security")),
+            ),
+            (
+                "review_url",
+                Value::from(format!("{issuer}/api/v1/mail?state=failed")),
+            ),
             ("when", when.into()),
             ("where", Value::Null),
             ("person_name", Value::Null),
@@ -214,12 +229,14 @@ impl Renderer {
         if let Some(m) = ctx.as_object_mut() {
             m.insert("subject".into(), Value::from(subject.clone()));
         }
-        let value = JinjaValue::from_serialize(&ctx);
+        let plain = JinjaValue::from_serialize(&ctx);
+        let html = with_links_as_written(&ctx);
         let part = |ext: &str| -> Result<String, MailError> {
             let name = format!("{}.{ext}", template.name());
+            let value = if ext == "html" { &html } else { &plain };
             self.env
                 .get_template(&name)
-                .and_then(|t| t.render(&value))
+                .and_then(|t| t.render(value))
                 .map_err(|e| MailError::Render {
                     template: name.clone(),
                     message: format!("{e:#}"),
@@ -231,6 +248,42 @@ impl Renderer {
             text: tidy_text(&part("txt")?),
         })
     }
+}
+
+/// The links a message carries, as they will be put into `href`/`src` and shown:
+/// escaped for HTML by hand, without minijinja's escaping of `/` (`&#x2f;`), which
+/// browsers read but mail clients' link checkers and people reading the source do
+/// not.
+const LINKS: [&str; 4] = ["security_url", "review_url", "logo_url", "support_email"];
+
+fn with_links_as_written(ctx: &Value) -> JinjaValue {
+    let Value::Object(m) = ctx else {
+        return JinjaValue::from_serialize(ctx);
+    };
+    m.iter()
+        .map(|(k, v)| {
+            let value = match (LINKS.contains(&k.as_str()), v) {
+                (true, Value::String(s)) => JinjaValue::from_safe_string(escape_attribute(s)),
+                _ => JinjaValue::from_serialize(v),
+            };
+            (k.clone(), value)
+        })
+        .collect()
+}
+
+fn escape_attribute(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// At most one blank line in a row, no trailing spaces, one final newline.
@@ -260,7 +313,7 @@ fn tidy_text(text: &str) -> String {
 pub fn format_when(ms: i64, tz: &jiff::tz::TimeZone) -> String {
     match jiff::Timestamp::from_millisecond(ms) {
         Ok(t) => t
-            .to_zoned(tz.clone())
+            .to_zoned_datetime(tz.clone())
             .strftime("%A %-d %B %Y, %H:%M %Z")
             .to_string(),
         Err(_) => crate::clock::format_rfc3339(ms),
@@ -285,7 +338,11 @@ mod tests {
         config.district.support_email = Some("help@riverside.example".into());
         for t in Template::ALL {
             let out = r.render(&config, t, &t.sample()).unwrap();
-            assert!(out.subject.contains("Riverside <USD>"), "{t:?}: {}", out.subject);
+            assert!(
+                out.subject.contains("Riverside <USD>"),
+                "{t:?}: {}",
+                out.subject
+            );
             assert!(!out.subject.contains('{'), "{t:?}: {}", out.subject);
             for part in [&out.html, &out.text] {
                 assert!(!part.contains('{') && !part.contains("}}"), "{t:?}: {part}");
@@ -295,7 +352,9 @@ mod tests {
             assert!(out.html.contains("Riverside &lt;USD&gt;"), "{t:?}");
             assert!(!out.html.contains("Riverside <USD>"), "{t:?}");
             assert!(out.text.contains("Riverside <USD>"), "{t:?}");
-            assert!(out.html.starts_with("<!DOCTYPE html>") && out.html.contains("<html lang=\"en\">"));
+            assert!(
+                out.html.starts_with("<!DOCTYPE html>") && out.html.contains("<html lang=\"en\">")
+            );
             if t != Template::AdminDigest {
                 let link = "http://127.0.0.1:8080/portal/security";
                 assert!(out.html.contains(&format!("href=\"{link}\"")), "{t:?}");
@@ -306,9 +365,31 @@ mod tests {
     }
 
     #[test]
+    fn links_are_escaped_for_html_but_keep_their_slashes() {
+        let r = Renderer::new().unwrap();
+        let mut config = Config::default();
+        config.server.issuer = Some("https://sso.example/x?a=1&b=\"2".into());
+        let out = r
+            .render(&config, Template::MfaReset, &Template::MfaReset.sample())
+            .unwrap();
+        assert!(
+            out.html
+                .contains("href=\"https://sso.example/x?a=1&amp;b=&quot;2/portal/security\""),
+            "{}",
+            out.html
+        );
+        assert!(out
+            .text
+            .contains("https://sso.example/x?a=1&b=\"2/portal/security"));
+    }
+
+    #[test]
     fn times_are_in_the_district_zone() {
         let tz = jiff::tz::TimeZone::get("America/Chicago").unwrap();
         // 2026-12-03T18:30:00Z
-        assert_eq!(format_when(1_796_322_600_000, &tz), "Thursday 3 December 2026, 12:30 CST");
+        assert_eq!(
+            format_when(1_796_322_600_000, &tz),
+            "Thursday 3 December 2026, 12:30 CST"
+        );
     }
 }

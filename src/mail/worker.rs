@@ -126,8 +126,7 @@ async fn attempt(
     let rendered = renderer
         .render(app.config(), template, &row.data)
         .map_err(permanent)?;
-    let (message, message_id) =
-        message::build(app.config(), row, &rendered).map_err(permanent)?;
+    let (message, message_id) = message::build(app.config(), row, &rendered).map_err(permanent)?;
     let outgoing = Outgoing {
         id: row.id.clone(),
         message_id,
@@ -140,7 +139,11 @@ async fn attempt(
 /// The worker loop `cli::serve` starts on every replica: a round a second (sooner
 /// when a round was full), the pending gauge refreshed, until `stop` says so. A
 /// round in progress is finished first, so no accepted message stays unrecorded.
-pub async fn run(app: AppState, sender: Arc<dyn Sender>, mut stop: tokio::sync::watch::Receiver<bool>) {
+pub async fn run(
+    app: AppState,
+    sender: Arc<dyn Sender>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let renderer = match Renderer::new() {
         Ok(r) => r,
         Err(e) => {
@@ -162,7 +165,12 @@ pub async fn run(app: AppState, sender: Arc<dyn Sender>, mut stop: tokio::sync::
         loop {
             let stopping = || *stop.borrow();
             match deliver_until(&app, &renderer, sender.as_ref(), &owner, &stopping).await {
-                Ok(r) if r.sent + r.retried + r.failed >= app.config().mail.batch_size as usize && !*stop.borrow() => continue,
+                Ok(r)
+                    if r.sent + r.retried + r.failed >= app.config().mail.batch_size as usize
+                        && !*stop.borrow() =>
+                {
+                    continue
+                }
                 Ok(_) => break,
                 Err(e) => {
                     tracing::error!(error = %e, "the mail worker could not read or update the outbox");
