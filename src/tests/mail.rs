@@ -137,7 +137,7 @@ store_test!(
         assert_eq!(row.sent_at, Some(t.clock.now()));
         let raw = &sent[0].raw;
         assert!(
-            raw.contains("From: Riverside Accounts <accounts@riverside.example>"),
+            raw.contains("From: \"Riverside Accounts\" <accounts@riverside.example>"),
             "{raw}"
         );
         assert!(raw.contains("To: ana.ruiz@district.example"), "{raw}");
