@@ -148,15 +148,9 @@ async fn wait_all_sent(base: &str, token: &str, at_least: usize) -> Vec<serde_js
             if let Some(c) = &cursor {
                 url.push_str(&format!("&cursor={c}"));
             }
-            let page: serde_json::Value = http
-                .get(&url)
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let resp = http.get(&url).bearer_auth(token).send().await.unwrap();
+            assert_eq!(resp.status(), 200, "GET {url}");
+            let page: serde_json::Value = resp.json().await.unwrap();
             all.extend(page["items"].as_array().cloned().unwrap_or_default());
             match page["nextCursor"].as_str() {
                 Some(c) => cursor = Some(c.to_string()),
@@ -431,7 +425,9 @@ async fn two_hubs_on_one_postgres_database_send_each_notice_once() {
             &format!("passphrase number {i:03}"),
         );
     }
-    let rows = wait_all_sent(&b.base, &token, 31).await;
+    // (The token's issuer is hub a's address: the API is asked there; both hubs'
+    // workers send.)
+    let rows = wait_all_sent(&a.base, &token, 31).await;
     assert_exactly_once(&sink, &rows);
     // Both replicas' workers ran (each logs its start); the ledger decided who sent.
     for d in [&a_dir, &b_dir] {
