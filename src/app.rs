@@ -250,6 +250,7 @@ pub fn build_router(state: AppState) -> Router {
         .merge(crate::audit::router())
         .merge(crate::outbox::router())
         .merge(crate::jobs::router())
+        .merge(crate::mail::router())
         .merge(crate::authn::router())
         .merge(crate::federation::router())
         .merge(crate::web::router())

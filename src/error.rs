@@ -14,6 +14,7 @@ use crate::audit::AuditError;
 use crate::authz::AuthzError;
 use crate::directory::DirectoryError;
 use crate::jobs::JobError;
+use crate::mail::MailError;
 use crate::oidc::ClientError;
 use crate::outbox::OutboxError;
 use crate::store::StoreError;
@@ -342,6 +343,16 @@ impl From<JobError> for AppError {
             JobError::Config(m) | JobError::Scheduler(m) => AppError::Internal(m),
             JobError::Audit(a) => a.into(),
             JobError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<MailError> for AppError {
+    fn from(e: MailError) -> Self {
+        match e {
+            MailError::BadFilter(m) => AppError::BadRequest(m),
+            MailError::Store(s) => s.into(),
+            other => AppError::Internal(other.to_string()),
         }
     }
 }

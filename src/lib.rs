@@ -23,6 +23,7 @@ pub mod error;
 pub mod federation;
 pub mod input;
 pub mod jobs;
+pub mod mail;
 pub mod oidc;
 pub mod ops;
 pub mod outbox;

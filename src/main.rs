@@ -67,6 +67,9 @@ enum Command {
     /// The outbox: subscribers, replay, dead letters, retention.
     #[command(subcommand)]
     Events(EventsCommand),
+    /// The emails the hub sends.
+    #[command(subcommand)]
+    Email(EmailCommand),
 }
 
 #[derive(Subcommand)]
@@ -115,6 +118,24 @@ enum JobsCommand {
         name: String,
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum EmailCommand {
+    /// Render an email template with sample data to standard output.
+    Preview {
+        /// The template (see --list).
+        template: Option<String>,
+        /// List the templates.
+        #[arg(long, conflicts_with_all = ["template", "html", "text"])]
+        list: bool,
+        /// Only the HTML part.
+        #[arg(long, conflicts_with = "text")]
+        html: bool,
+        /// Only the plain-text part.
+        #[arg(long)]
+        text: bool,
     },
 }
 
@@ -212,6 +233,26 @@ fn main() -> ExitCode {
             Command::Serve { demo, .. } => cli::serve(config, demo).await.map(|_| true),
             Command::Migrate => cli::migrate(config).await.map(|_| true),
             Command::CheckConfig => cli::check_config(config).await.map(|_| true),
+            Command::Email(EmailCommand::Preview {
+                template,
+                list,
+                html,
+                text,
+            }) => {
+                let part = match (html, text) {
+                    (true, _) => cli::PreviewPart::Html,
+                    (_, true) => cli::PreviewPart::Text,
+                    _ => cli::PreviewPart::Both,
+                };
+                if !list && template.is_none() {
+                    Err(anyhow::anyhow!(
+                        "name a template, or --list; the templates are: {}",
+                        hms_ach::mail::Template::names()
+                    ))
+                } else {
+                    cli::email_preview(&config, template.as_deref(), part).map(|_| true)
+                }
+            }
             Command::Audit(AuditCommand::Verify { json }) => cli::audit_verify(config, json).await,
             Command::User(UserCommand::SetPassword {
                 username,

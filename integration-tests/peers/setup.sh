@@ -44,7 +44,7 @@ if [ ! -x /usr/bin/chromium ]; then
   rm -f "$log"
 fi
 
-# --- Python peers (Authlib, joserfc, pysaml2 + lxml) into target/peers/venv -------------------------
+# --- Python peers (Authlib, joserfc, pysaml2 + lxml, aiosmtpd) into target/peers/venv -------------------------
 # One virtualenv per requirements file: requirements.txt → target/peers/venv,
 # requirements-mfa.txt (soft-webauthn, PyOTP) → target/peers/venv-mfa.
 python_env() {

@@ -166,8 +166,44 @@ impl Hub {
         Self::launch_on(dir, free_port(), rust_log, env, demo, localhost, file_limit).await
     }
 
+    /// `serve` (with `--demo` when asked) on the database `database_url` (e.g. a
+    /// PostgreSQL one that several hubs share); the log goes to `dir/hub.log`.
+    pub async fn start_on_database(
+        dir: &Path,
+        database_url: &str,
+        env: &[(&str, &str)],
+        demo: bool,
+    ) -> Hub {
+        Self::launch_full(
+            dir,
+            database_url,
+            free_port(),
+            "info",
+            env,
+            demo,
+            false,
+            None,
+        )
+        .await
+    }
+
     async fn launch_on(
         dir: &Path,
+        port: u16,
+        rust_log: &str,
+        env: &[(&str, &str)],
+        demo: bool,
+        localhost: bool,
+        file_limit: Option<u32>,
+    ) -> Hub {
+        let db = sqlite_url(dir);
+        Self::launch_full(dir, &db, port, rust_log, env, demo, localhost, file_limit).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn launch_full(
+        dir: &Path,
+        database_url: &str,
         port: u16,
         rust_log: &str,
         env: &[(&str, &str)],
@@ -200,7 +236,7 @@ impl Hub {
         let database = env
             .iter()
             .find(|(k, _)| *k == "HMS_ACH__DATABASE__URL")
-            .map_or_else(|| sqlite_url(dir), |(_, v)| v.to_string());
+            .map_or_else(|| database_url.to_string(), |(_, v)| v.to_string());
         let child = cmd
             .envs(env.iter().copied())
             .env("RUST_LOG", rust_log)

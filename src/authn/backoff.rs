@@ -275,7 +275,7 @@ pub(super) async fn failed(
         },
         |p| ("person", p.to_string()),
     );
-    audit::record(
+    let seq = audit::record(
         &mut tx,
         app.audit_key(),
         now,
@@ -303,6 +303,18 @@ pub(super) async fn failed(
             }),
         };
         crate::outbox::append(&mut tx, crate::clock::Timestamp::from_millis(now), event).await?;
+    }
+    // The account holder is told (issue 16), in this transaction: once per alert.
+    if let Some(person_id) = person_id {
+        let notice = crate::mail::SecurityNotice {
+            template: crate::mail::Template::AccountLocked,
+            person_id,
+            change_id: seq,
+            source_ip: origin.meta.source_ip.as_deref(),
+            details: serde_json::json!({ "reason": "guessing" }),
+        };
+        crate::mail::notify_person(&mut tx, crate::clock::Timestamp::from_millis(now), notice)
+            .await?;
     }
     tx.commit().await.map_err(StoreError::from)?;
     crate::ops::metrics::signin_guessing_alert();

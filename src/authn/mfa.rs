@@ -421,7 +421,7 @@ async fn check_factor(
         }
     };
     if !ok {
-        super::throttle::record_failure(app, &throttle_key, now).await?;
+        super::throttle::record_failure(app, &throttle_key, now, Some((pid, origin))).await?;
         let mut tx = app.store().begin().await?;
         let left: Option<i64> = sqlx::query_scalar(
             "UPDATE mfa_challenges SET attempts = attempts + 1 WHERE id = $1 RETURNING attempts",

@@ -354,7 +354,7 @@ async fn store_password(
     .bind(now)
     .execute(&mut *tx)
     .await?;
-    audit::record(
+    let seq = audit::record(
         &mut tx,
         app.audit_key(),
         now,
@@ -380,6 +380,17 @@ async fn store_password(
         }),
     };
     crate::outbox::append(&mut tx, app.clock().now(), event).await?;
+    // The person hears of it, in this transaction (issue 16): a changed password they
+    // did not choose is the first sign of a taken account.
+    let by_admin = !by_self && origin.actor_id != person.id;
+    let notice = crate::mail::SecurityNotice {
+        template: crate::mail::Template::PasswordChanged,
+        person_id: &person.id,
+        change_id: seq,
+        source_ip: origin.meta.source_ip.as_deref(),
+        details: serde_json::json!({ "by_admin": by_admin, "must_change": must_change }),
+    };
+    crate::mail::notify_person(&mut tx, crate::clock::Timestamp::from_millis(now), notice).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(())
 }
@@ -399,7 +410,7 @@ pub async fn change_password(
     let stored = stored_hash(app, &person.id).await?;
     let (ok, _) = verify(app, current, stored.clone()).await;
     if !ok {
-        throttle::record_failure(app, &key, now).await?;
+        throttle::record_failure(app, &key, now, Some((&person.id, origin))).await?;
         return Err(AuthnError::InvalidCredentials);
     }
     throttle::clear(app.store(), &key).await?;

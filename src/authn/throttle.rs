@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use super::AuthnError;
+use crate::audit::Origin;
 use crate::store::Store;
 use crate::AppState;
 
@@ -50,12 +51,14 @@ pub(super) async fn reserve_attempt(app: &AppState, key: &str, now: i64) -> Resu
     Ok(())
 }
 
-/// After a failed check: locks the name when this was the last allowed attempt.
-/// Returns whether it is locked now.
+/// After a failed check: locks the name when this was the last allowed attempt, and
+/// then tells `person` (when the key is a person's) by email, in the lock's
+/// transaction. Returns whether it is locked now.
 pub(super) async fn record_failure(
     app: &AppState,
     key: &str,
     now: i64,
+    person: Option<(&str, &Origin)>,
 ) -> Result<bool, AuthnError> {
     let cfg = &app.config().auth;
     let failures: Option<i64> =
@@ -64,18 +67,36 @@ pub(super) async fn record_failure(
             .fetch_optional(app.store().writer())
             .await?;
     if failures.unwrap_or(0) >= cfg.max_failures {
-        lock(app, key, now + cfg.lockout_seconds * 1000).await?;
+        lock(app, key, now + cfg.lockout_seconds * 1000, person).await?;
         return Ok(true);
     }
     Ok(false)
 }
 
-async fn lock(app: &AppState, key: &str, until: i64) -> Result<(), AuthnError> {
+async fn lock(
+    app: &AppState,
+    key: &str,
+    until: i64,
+    person: Option<(&str, &Origin)>,
+) -> Result<(), AuthnError> {
+    let mut tx = app.store().begin().await?;
     sqlx::query("UPDATE login_throttle SET locked_until = $1, failures = 0 WHERE key = $2")
         .bind(until)
         .bind(key)
-        .execute(app.store().writer())
+        .execute(&mut *tx)
         .await?;
+    if let Some((person_id, origin)) = person {
+        // One lock, one email: the lock's end names it.
+        let notice = crate::mail::SecurityNotice {
+            template: crate::mail::Template::AccountLocked,
+            person_id,
+            change_id: until,
+            source_ip: origin.meta.source_ip.as_deref(),
+            details: serde_json::json!({ "reason": "codes" }),
+        };
+        crate::mail::notify_person(&mut tx, app.clock().now(), notice).await?;
+    }
+    tx.commit().await.map_err(crate::store::StoreError::from)?;
     Ok(())
 }
 

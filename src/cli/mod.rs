@@ -63,6 +63,8 @@ pub async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     };
     tracing::info!(database = %shown, "opening the database (created and migrated if new)");
     let app = open_app(config.clone()).await?;
+    let mailer = crate::mail::sender_from_config(&config)?;
+    tracing::info!(sender = %mailer.describe(), "email");
     if demo {
         let s = crate::demo::seed(&app).await?;
         tracing::info!(
@@ -87,6 +89,14 @@ pub async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
             "\nOpenID Connect clients (discovery: {issuer}/.well-known/openid-configuration):\n  confidential web app  client_id {}  client_secret {}  redirect http://127.0.0.1:8081/callback\n  public SPA/mobile     client_id {}  (PKCE, no secret)   redirect http://127.0.0.1:5173/callback\n",
             s.web_client_id, s.web_client_secret, s.spa_client_id
         );
+        if config.mail.smtp_host.is_none() {
+            let dir = config.mail.eml_dir(&config.database.url);
+            let dir = std::path::absolute(&dir).unwrap_or(dir);
+            println!(
+                "Email (no SMTP server configured): every message is written as a .eml file into\n  {}\n",
+                dir.display()
+            );
+        }
     }
     let limits =
         crate::ops::raise_file_limit(crate::ops::ConnectionLimits::from_config(&config.server));
@@ -102,6 +112,8 @@ pub async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let housekeeping = tokio::spawn(background(app.clone()));
     let dispatch = crate::outbox::start(app.clone()).await?;
     let scheduler = crate::jobs::Scheduler::start(&app).await?;
+    let (stop_mail, mail_stopped) = tokio::sync::watch::channel(false);
+    let mail_worker = tokio::spawn(crate::mail::run(app.clone(), mailer, mail_stopped));
     let router = crate::build_router(app.clone());
     crate::ops::serve(listener, router, limits, shutdown_signal()).await?;
     tracing::info!("shutting down: in-flight requests finished");
@@ -109,6 +121,10 @@ pub async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     // their next tick would fail on the closed pool and log errors about a clean
     // shutdown; a job still working gets a bounded grace, then its run is failed.
     scheduler.shutdown().await;
+    // The mail worker finishes the message in hand (so an accepted one is recorded
+    // as sent), then stops; bounded, in case a server stalls.
+    let _ = stop_mail.send(true);
+    let _ = tokio::time::timeout(config.mail.lease(), mail_worker).await;
     housekeeping.abort();
     let _ = housekeeping.await;
     if let Some(d) = dispatch {
@@ -185,9 +201,11 @@ async fn shutdown_signal() {
 }
 
 mod accounts;
+mod email;
 pub mod events;
 mod jobs;
 pub use accounts::{keys_list, keys_rotate, user_reset_mfa, user_set_password};
+pub use email::{email_preview, PreviewPart};
 pub use jobs::{jobs_list, jobs_run};
 
 pub async fn migrate(config: Config) -> anyhow::Result<()> {

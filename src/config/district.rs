@@ -3,6 +3,9 @@
 //! ```toml
 //! [district]
 //! time_zone = "America/Chicago"   # IANA name; default "UTC"
+//! name = "Riverside Unified School District"   # shown in every email
+//! logo_url = "https://www.riverside.example/logo.png"   # optional, in HTML emails
+//! support_email = "help@riverside.example"     # "if this was not you, write to…"
 //! ```
 //!
 //! The time zone decides which calendar day it is for "due on", "valid through"
@@ -12,10 +15,55 @@
 use jiff::tz::TimeZone;
 use serde::Deserialize;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DistrictConfig {
     pub time_zone: DistrictTimeZone,
+    /// The district's name as people know it: the emails are signed with it.
+    pub name: String,
+    /// An https URL of the district's logo, shown at the top of HTML emails.
+    pub logo_url: Option<String>,
+    /// Where people write when something looks wrong (emails name it, and it is
+    /// their Reply-To unless `[mail] reply_to` says otherwise).
+    pub support_email: Option<String>,
+}
+
+impl Default for DistrictConfig {
+    fn default() -> Self {
+        Self {
+            time_zone: DistrictTimeZone::default(),
+            name: "Access & Credentials Hub".into(),
+            logo_url: None,
+            support_email: None,
+        }
+    }
+}
+
+impl DistrictConfig {
+    pub(super) fn validate(&self) -> Result<(), super::ConfigError> {
+        let bad = |m: String| Err(super::ConfigError::Invalid(m));
+        if self.name.trim().is_empty() || self.name.chars().any(char::is_control) {
+            return bad("district.name must be a non-empty name without control characters".into());
+        }
+        if let Some(logo) = &self.logo_url {
+            match url::Url::parse(logo) {
+                Ok(u) if matches!(u.scheme(), "https" | "http") => {}
+                _ => {
+                    return bad(format!(
+                        "district.logo_url = {logo:?} must be an http(s) URL"
+                    ))
+                }
+            }
+        }
+        if let Some(s) = &self.support_email {
+            if s.parse::<lettre::Address>().is_err() {
+                return bad(format!(
+                    "district.support_email = {s:?} is not an email address; write it as help@district.example"
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// An IANA time zone checked against the bundled tz database when the config is
@@ -61,8 +109,7 @@ impl TryFrom<String> for DistrictTimeZone {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::tests::load_env as load;
-    use crate::config::Config;
+    use crate::config::{load_env as load, Config};
 
     #[test]
     fn defaults_to_utc() {

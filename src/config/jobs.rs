@@ -123,7 +123,7 @@ impl JobsConfig {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::tests::load_env as load;
+    use crate::config::load_env as load;
 
     #[test]
     fn defaults_run_jobs_in_the_district_time_zone() {

@@ -10,6 +10,7 @@ mod durations;
 mod federation;
 mod federation_oidc;
 mod jobs;
+mod mail;
 mod mfa;
 mod outbox;
 mod paths;
@@ -22,6 +23,7 @@ pub use district::{DistrictConfig, DistrictTimeZone};
 pub use federation::{AttributeMapping, FederationConfig, LinkConfig, SamlIdpConfig};
 pub use federation_oidc::{ClaimMapping, OidcIdpConfig, OidcLinkConfig};
 pub use jobs::{job_name, parse_cron, JobsConfig};
+pub use mail::{MailConfig, MailTls};
 pub use mfa::MfaConfig;
 pub use outbox::{NatsSinkConfig, OutboxConfig, RabbitSinkConfig, StartAt, WebhookSinkConfig};
 pub use saml_apps::{SamlAppsConfig, SamlSpConfig, ATTRIBUTE_SOURCES};
@@ -48,6 +50,7 @@ pub struct Config {
     pub district: DistrictConfig,
     pub outbox: OutboxConfig,
     pub jobs: JobsConfig,
+    pub mail: MailConfig,
     pub log: LogConfig,
 }
 
@@ -451,23 +454,27 @@ impl Config {
         self.outbox.validate()?;
         self.jobs.validate()?;
         self.saml_apps.validate()?;
+        self.district.validate()?;
+        self.mail.validate()?;
         self.federation.validate()
     }
+}
+
+/// The configuration from `HMS_ACH__…` pairs alone, as the tests of each section
+/// load it; the error as its message.
+#[cfg(test)]
+pub(crate) fn load_env(env: &[(&str, &str)]) -> Result<Config, String> {
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Config::load_from(None, &env, &Overrides::default()).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
     use std::io::Write;
-
-    /// The configuration from `HMS_ACH__…` pairs alone, or the error's text.
-    pub(crate) fn load_env(env: &[(&str, &str)]) -> Result<Config, String> {
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Config::load_from(None, &env, &Overrides::default()).map_err(|e| e.to_string())
-    }
 
     fn write(text: &str) -> tempfile_path::TempPath {
         tempfile_path::TempPath::with(text)

@@ -15,6 +15,7 @@ pub(super) const FILE_KEYS: &[&[&str]] = &[
     &["federation", "saml_idps", "[]", "metadata_file"],
     &["federation", "oidc_idps", "[]", "client_secret_file"],
     &["saml_apps", "service_providers", "[]", "metadata_file"],
+    &["mail", "eml_dir"],
 ];
 
 /// Resolves the file keys and a relative SQLite database (`database.url`) against
@@ -161,6 +162,8 @@ mod tests {
             include_str!("saml_apps.rs"),
             include_str!("server.rs"),
             include_str!("mfa.rs"),
+            include_str!("mail.rs"),
+            include_str!("district.rs"),
         ];
         let mut fields = Vec::new();
         for text in sources {

@@ -10,6 +10,7 @@ pub fn builtin() -> Vec<Arc<dyn Job>> {
     vec![
         Arc::new(SigninSweep),
         Arc::new(crate::outbox::RetentionJob),
+        Arc::new(MailDigest),
         Arc::new(HistoryRetention),
     ]
 }
@@ -71,6 +72,39 @@ impl Job for HistoryRetention {
         Ok(JobOutcome {
             items: i64::try_from(removed).unwrap_or(i64::MAX),
             detail: Some(format!("{removed} runs older than {days} days deleted")),
+        })
+    }
+}
+
+/// The admins' daily digest (`[mail] admin_digest_to`): failed emails, outbox dead
+/// letters and disabled subscribers of the last day, once per district day.
+struct MailDigest;
+
+#[async_trait::async_trait]
+impl Job for MailDigest {
+    fn name(&self) -> &'static str {
+        "mail-digest"
+    }
+
+    fn description(&self) -> &'static str {
+        "Emails the admins what failed in the last day: emails not delivered, outbox dead letters, disabled subscribers"
+    }
+
+    fn default_schedule(&self) -> &'static str {
+        "0 0 7 * * *"
+    }
+
+    async fn run(&self, ctx: &JobContext) -> Result<JobOutcome, String> {
+        let since = ctx.now.minus(std::time::Duration::from_secs(86_400));
+        let other = crate::outbox::failures_since(ctx.app.store(), since)
+            .await
+            .map_err(|e| format!("reading the outbox failures failed: {e}"))?;
+        let queued = crate::mail::digest(&ctx.app, ctx.now, other)
+            .await
+            .map_err(|e| format!("queueing the digest failed: {e}"))?;
+        Ok(JobOutcome {
+            items: i64::try_from(queued).unwrap_or(i64::MAX),
+            detail: Some(format!("{queued} digest email(s) queued")),
         })
     }
 }

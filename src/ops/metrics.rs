@@ -219,3 +219,19 @@ pub fn outbox_backlog(subscriber: &str, pending: i64, oldest_seconds: f64, activ
         0.0
     });
 }
+
+/// An email the server accepted (by template).
+pub fn mail_sent(template: &str) {
+    metrics::counter!("hms_ach_mail_sent_total", "template" => template.to_string()).increment(1);
+}
+
+/// An email attempt that failed: `temporary` (retried later) or `permanent` (given up).
+pub fn mail_failed(kind: &'static str) {
+    metrics::counter!("hms_ach_mail_failed_total", "kind" => kind).increment(1);
+}
+
+/// Emails waiting in the mail outbox, and how long the oldest has waited.
+pub fn mail_pending(count: i64, oldest_age_seconds: Option<f64>) {
+    metrics::gauge!("hms_ach_mail_pending").set(count as f64);
+    metrics::gauge!("hms_ach_mail_oldest_pending_seconds").set(oldest_age_seconds.unwrap_or(0.0));
+}

@@ -38,7 +38,7 @@ pub use subscriber::{
     check_subscriber_name, check_webhook_url, Health, SinkKind, SubscriberSource, SubscriberState,
     SubscriberView, TypeFilter,
 };
-pub use subscribers_repo::StoredDeadLetter;
+pub use subscribers_repo::{failures_since, StoredDeadLetter};
 
 /// `/api/v1/events` and `/api/v1/subscribers`.
 pub fn router() -> axum::Router<crate::AppState> {

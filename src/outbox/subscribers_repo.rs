@@ -593,3 +593,40 @@ pub(super) async fn set_secret(
         .await?;
     Ok(())
 }
+
+/// Dead letters since `since`, and subscribers disabled now, as lines for the
+/// admins' daily digest (at most 200 dead letters).
+pub async fn failures_since(store: &Store, since: Timestamp) -> Result<Vec<String>, OutboxError> {
+    let rows = sqlx::query(
+        "SELECT s.name, d.seq, d.type, d.last_error FROM outbox_dead_letters d \
+         JOIN outbox_subscribers s ON s.id = d.subscriber_id \
+         WHERE d.state = 'dead' AND d.dead_at >= $1 ORDER BY d.dead_at LIMIT 200",
+    )
+    .bind(since)
+    .fetch_all(store.reader())
+    .await?;
+    let mut lines = Vec::new();
+    for r in &rows {
+        let name: String = store::get(r, "name")?;
+        let seq: i64 = store::get(r, "seq")?;
+        let kind: String = store::get(r, "type")?;
+        let error: String = store::get(r, "last_error")?;
+        lines.push(format!(
+            "event {seq} ({kind}) to {name} is a dead letter: {error}"
+        ));
+    }
+    let disabled = sqlx::query(
+        "SELECT name, state_reason FROM outbox_subscribers WHERE state = 'disabled' ORDER BY name",
+    )
+    .fetch_all(store.reader())
+    .await?;
+    for r in &disabled {
+        let name: String = store::get(r, "name")?;
+        let reason: Option<String> = store::get(r, "state_reason")?;
+        lines.push(format!(
+            "subscriber {name} is disabled: {}",
+            reason.unwrap_or_default()
+        ));
+    }
+    Ok(lines)
+}

@@ -374,6 +374,7 @@ fn cases() -> Vec<Case> {
         case("GET", "/api/v1/jobs/P/runs", "name"),
         case("GET", "/api/v1/jobs/signin-sweep/runs?cursor=P", "cursor"),
         case("POST", "/api/v1/jobs/P/run", "name"),
+        case("GET", "/api/v1/mail?state=P", "state"),
         case("GET", "/healthz?x=P", "x"),
         case("GET", "/readyz?x=P", "x"),
         case("GET", "/metrics?x=P", "x"),

@@ -16,6 +16,7 @@ mod federation_throttle;
 mod guard;
 mod input_rule;
 mod jobs;
+mod mail;
 mod mfa;
 mod mfa_upgrade;
 mod oidc_exact;

@@ -310,6 +310,29 @@ store_test!(
             .unwrap()
             .contains("2 dead letters in a row"));
         assert_eq!(t.audit_rows("outbox.subscriber.disable").await.len(), 1);
+        // The admins' daily digest names both dead letters and the disabled subscriber.
+        let since = t
+            .app
+            .clock()
+            .now()
+            .minus(std::time::Duration::from_secs(86_400));
+        let lines = crate::outbox::failures_since(t.store(), since)
+            .await
+            .unwrap();
+        assert_eq!(
+            lines
+                .iter()
+                .filter(|l| l.contains("is a dead letter: receiver refused"))
+                .count(),
+            2,
+            "{lines:?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("subscriber lms is disabled")),
+            "{lines:?}"
+        );
         // Disabled: nothing is sent, the rest wait.
         *sink.down.lock().unwrap() = false;
         let r = crate::outbox::deliver_once(&t.app, "a", "lms", &sink)
