@@ -29,15 +29,15 @@ fn peer_script() -> std::path::PathBuf {
     workspace().join("integration-tests/peers/outbox_peer.py")
 }
 
+/// A name part no earlier run used (the NATS and RabbitMQ servers outlive test runs).
 fn suffix() -> String {
-    format!(
-        "{}{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0)
+    let mut bytes = [0u8; 6];
+    std::io::Read::read_exact(
+        &mut std::fs::File::open("/dev/urandom").expect("open /dev/urandom"),
+        &mut bytes,
     )
+    .expect("read /dev/urandom");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 struct Names {
