@@ -136,7 +136,7 @@ async fn open_app(db: &Db, tag: &str, dispatch: bool) -> (AppState, String, Stri
     std::fs::write(
         &file,
         format!(
-            "[outbox]\ndispatch = {dispatch}\nbatch_size = 1000\n\n[[outbox.nats]]\nname = \"bus\"\nurl = \"{}\"\nstream = \"{stream}\"\nsubject_prefix = \"{prefix}\"\n",
+            "[outbox]\ndispatch = {dispatch}\nbatch_size = 1000\n\n[[outbox.nats]]\nname = \"bus-{tag}\"\nurl = \"{}\"\nstream = \"{stream}\"\nsubject_prefix = \"{prefix}\"\n",
             nats_url()
         ),
     )
@@ -190,7 +190,8 @@ async fn write(app: &AppState, from: usize, n: usize, per_tx: usize) {
 async fn dispatch_all(app: &AppState, sink: &dyn outbox::sinks::Sink, until: i64) -> usize {
     let mut delivered = 0;
     loop {
-        let r = outbox::deliver_once(app, "bench", "bus", sink)
+        let name = &app.config().outbox.nats[0].name;
+        let r = outbox::deliver_once(app, "bench", name, sink)
             .await
             .unwrap();
         assert!(!r.failed, "delivery failed: {r:?}");
