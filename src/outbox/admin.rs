@@ -6,13 +6,14 @@
 
 use serde::Serialize;
 
+use super::dead_letters_repo::{self as letters, StoredDeadLetter};
 use super::dispatch::SECRET_LABEL;
 use super::sinks::WebhookSecret;
 use super::subscriber::{
     check_subscriber_name, check_webhook_url, Health, SinkKind, Subscriber, SubscriberSource,
     SubscriberState, SubscriberView, TypeFilter,
 };
-use super::subscribers_repo::{self as repo, NewSubscriber, StoredDeadLetter};
+use super::subscribers_repo::{self as repo, NewSubscriber};
 use super::OutboxError;
 use crate::audit::{self, Entry, Origin, Outcome};
 use crate::clock::Timestamp;
@@ -116,7 +117,7 @@ async fn view(app: &AppState, s: &Subscriber, head: i64) -> Result<SubscriberVie
         last_error: s.last_error.clone(),
         last_success: s.last_success_at.map(|t| t.to_rfc3339()),
         last_failure: s.last_failure_at.map(|t| t.to_rfc3339()),
-        dead_letters: repo::count_dead_letters(app.store(), &s.id).await?,
+        dead_letters: letters::count_dead_letters(app.store(), &s.id).await?,
     };
     Ok(s.view(configured(app, s), health))
 }
@@ -412,7 +413,7 @@ pub async fn dead_letters(
         }
     }
     let s = find(app, key).await?;
-    repo::dead_letters(app.store(), &s.id, state, after, limit).await
+    letters::dead_letters(app.store(), &s.id, state, after, limit).await
 }
 
 /// How many dead letters were requeued.
@@ -430,7 +431,7 @@ pub async fn requeue(
 ) -> Result<Requeued, OutboxError> {
     let mut tx = app.store().begin().await?;
     let s = found(repo::find_in(&mut tx, key).await?, key)?;
-    let n = repo::requeue(&mut tx, &s.id, sequences, app.clock().now()).await?;
+    let n = letters::requeue(&mut tx, &s.id, sequences, app.clock().now()).await?;
     if n > 0 {
         record(
             app,

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
+use super::dead_letters_repo as letters;
 use super::sinks::{
     Delivery, NatsSink, Outgoing, RabbitSink, Sink, SinkFailure, WebhookSecret, WebhookSink,
 };
@@ -145,7 +146,8 @@ pub async fn deliver_once(
         ..Round::default()
     };
     // Dead letters an admin asked to try again go first.
-    let requeued = repo::dead_letters(store, &sub.id, Some("requeued"), 0, cfg.batch_size).await?;
+    let requeued =
+        letters::dead_letters(store, &sub.id, Some("requeued"), 0, cfg.batch_size).await?;
     if !requeued.is_empty() {
         let batch: Vec<Outgoing> = requeued
             .iter()
@@ -159,7 +161,7 @@ pub async fn deliver_once(
             .collect();
         let d = sink.deliver(&batch, now).await;
         let done: Vec<i64> = batch[..d.delivered].iter().map(|o| o.seq).collect();
-        repo::delete_requeued(store, &sub.id, &done).await?;
+        letters::delete_requeued(store, &sub.id, &done).await?;
         crate::ops::metrics::outbox_delivered(&sub.name, d.delivered, d.duplicates, &[]);
         round.delivered += d.delivered;
         round.duplicates += d.duplicates;
@@ -244,10 +246,10 @@ async fn fail(
             Some(ev) => {
                 let body =
                     serde_json::to_string(&ev.to_cloudevent(app.issuer())).unwrap_or_default();
-                repo::insert_dead_letter(
+                letters::insert_dead_letter(
                     &mut tx,
                     now,
-                    &repo::DeadLetter {
+                    &letters::DeadLetter {
                         subscriber_id: &sub.id,
                         seq: ev.seq,
                         event_id: &ev.id,
@@ -286,7 +288,7 @@ async fn fail(
                 return Ok(());
             }
             None => {
-                repo::return_requeued(&mut tx, &sub.id).await?;
+                letters::return_requeued(&mut tx, &sub.id).await?;
                 repo::record_failure(&mut tx, &sub.id, me, cursor, 0, now, now, &f.message).await?;
             }
         }
@@ -497,7 +499,7 @@ async fn due(app: &AppState, sub: &Subscriber) -> Result<bool, OutboxError> {
     if repo::head(app.store()).await? > sub.cursor {
         return Ok(true);
     }
-    repo::has_requeued(app.store(), &sub.id).await
+    letters::has_requeued(app.store(), &sub.id).await
 }
 
 #[cfg(test)]

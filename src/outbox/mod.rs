@@ -13,6 +13,7 @@
 //! dead letters, replay and health (`admin.rs`, `subscribers_http.rs`).
 
 mod admin;
+mod dead_letters_repo;
 mod dispatch;
 mod error;
 mod event;
@@ -28,6 +29,7 @@ pub use admin::{
     create_webhook, dead_letters, delete_subscriber, get_subscriber, list_subscribers, replay,
     requeue, rotate_webhook_secret, set_state, sweep, sync_configured, NewWebhook, Requeued,
 };
+pub use dead_letters_repo::{failures_since, StoredDeadLetter};
 pub use dispatch::{backoff, deliver_once, sink_for, start, DispatchHandle, Round};
 pub use error::OutboxError;
 pub use event::{CloudEvent, EventType, NewEvent, OutboxEvent};
@@ -38,7 +40,6 @@ pub use subscriber::{
     check_subscriber_name, check_webhook_url, Health, SinkKind, SubscriberSource, SubscriberState,
     SubscriberView, TypeFilter,
 };
-pub use subscribers_repo::{failures_since, StoredDeadLetter};
 
 /// `/api/v1/events` and `/api/v1/subscribers`.
 pub fn router() -> axum::Router<crate::AppState> {
